@@ -1,0 +1,53 @@
+# tlsmatrix — the two commands that matter: `make matrix` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+TLSMATRIX := $(BIN)/tlsmatrix
+SCENARIOS ?= $(sort $(wildcard scenarios/*.toml))
+ARGS ?=
+
+.PHONY: setup venv toolchains probes matrix test test-unit test-integration bench clean
+
+setup: venv toolchains probes ## .venv with tlsmatrix installed (editable) + built probes
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+# Go comes from Debian (golang-1.19). As root we install it; otherwise the go stack is
+# reported as `skipped` with the command to run.
+toolchains:
+	@if command -v go >/dev/null 2>&1 || ls /usr/lib/go-1.*/bin/go >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "[setup] installing Go from Debian (golang-1.19-go)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq golang-1.19-go >/dev/null; \
+	else echo "[setup] Go not found: run 'apt-get install golang-1.19-go' as root; the go stack will be skipped"; fi
+	@command -v cargo >/dev/null 2>&1 || [ -x "$$HOME/.cargo/bin/cargo" ] || \
+		echo "[setup] cargo not found: install Rust (https://rustup.rs); the rustls stacks will be skipped"
+
+probes: venv
+	$(TLSMATRIX) build
+
+matrix: setup
+	$(TLSMATRIX) matrix $(SCENARIOS) $(ARGS)
+
+test: setup
+	$(BIN)/pytest $(ARGS)
+
+test-unit: venv
+	$(BIN)/pytest -m "not integration" $(ARGS)
+
+test-integration: setup
+	$(BIN)/pytest -m integration $(ARGS)
+
+bench: setup
+	$(BIN)/python -m harness.bench $(ARGS)
+
+clean:
+	rm -rf build results/latest results/cache .pytest_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,138 @@
+"""Build the compiled probes (Rust, Go) into the build directory, once per source change.
+
+A stamp file holds a hash of the sources and the toolchain version; a second build with
+nothing changed runs no compiler at all.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from .toolchain import CARGO_INSTALL_HINT, GO_INSTALL_HINT, PROBES_DIR, build_dir, find_cargo, find_go
+
+
+class BuildError(Exception):
+    """A toolchain was present but the build failed; carries the command and output tail."""
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    sources: Path
+    outputs: tuple[str, ...]  # relative to build_dir()
+    toolchain: Callable[[], str | None]
+    hint: str
+    commands: Callable[[str, Path], list[tuple[list[str], dict[str, str]]]]
+
+
+def _rustls_commands(feature: str) -> Callable[[str, Path], list[tuple[list[str], dict[str, str]]]]:
+    def commands(cargo: str, out: Path) -> list[tuple[list[str], dict[str, str]]]:
+        return [(
+            [cargo, "build", "--release", "--locked", "--no-default-features", "--features", feature,
+             "--target-dir", str(out / "rustls" / feature)],
+            {},
+        )]
+    return commands
+
+
+def _go_commands(go: str, out: Path) -> list[tuple[list[str], dict[str, str]]]:
+    env = {"GOPROXY": "off", "GOFLAGS": "-mod=mod", "GOCACHE": str(out / "go" / "cache"), "CGO_ENABLED": "0",
+           "GOPATH": str(out / "go" / "gopath"), "GOTOOLCHAIN": "local"}
+    return [
+        ([go, "build", "-trimpath", "-o", str(out / "go" / f"tlsmatrix-go-{cmd}"), f"./{cmd}"], env)
+        for cmd in ("client", "server")
+    ]
+
+
+TARGETS: dict[str, Target] = {
+    "rustls-ring": Target(
+        "rustls-ring", PROBES_DIR / "rustls", ("rustls/ring/release/tlsmatrix-rustls-probe",),
+        find_cargo, CARGO_INSTALL_HINT, _rustls_commands("ring"),
+    ),
+    "rustls-aws-lc-rs": Target(
+        "rustls-aws-lc-rs", PROBES_DIR / "rustls", ("rustls/aws-lc-rs/release/tlsmatrix-rustls-probe",),
+        find_cargo, CARGO_INSTALL_HINT, _rustls_commands("aws-lc-rs"),
+    ),
+    "go": Target(
+        "go", PROBES_DIR / "go", ("go/tlsmatrix-go-client", "go/tlsmatrix-go-server"),
+        find_go, GO_INSTALL_HINT, _go_commands,
+    ),
+}
+
+
+def output_path(target: str, index: int = 0) -> Path:
+    return build_dir() / TARGETS[target].outputs[index]
+
+
+def _source_hash(target: Target, tool: str) -> str:
+    h = hashlib.sha256()
+    for path in sorted(target.sources.rglob("*")):
+        if path.is_file() and "target" not in path.relative_to(target.sources).parts:
+            h.update(str(path.relative_to(target.sources)).encode())
+            h.update(path.read_bytes())
+    try:
+        version = subprocess.run([tool, "version" if target.name == "go" else "--version"],
+                                 capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        version = "?"
+    h.update(version.encode())
+    h.update(target.name.encode())
+    return h.hexdigest()
+
+
+def build(names: list[str] | None = None, log: Callable[[str], None] = print, force: bool = False) -> dict[str, str]:
+    """Build targets; returns name → "built" | "cached" | "skipped: <why>". Raises BuildError."""
+    out = build_dir()
+    out.mkdir(parents=True, exist_ok=True)
+    status: dict[str, str] = {}
+    for name in names or list(TARGETS):
+        if name not in TARGETS:
+            raise BuildError(f"unknown build target {name!r} (known: {', '.join(TARGETS)})")
+        target = TARGETS[name]
+        tool = target.toolchain()
+        if tool is None:
+            status[name] = f"skipped: toolchain not found; {target.hint}"
+            log(f"[build] {name}: {status[name]}")
+            continue
+        stamp = out / f"{name}.stamp"
+        digest = _source_hash(target, tool)
+        outputs = [out / o for o in target.outputs]
+        if not force and stamp.exists() and stamp.read_text() == digest and all(p.exists() for p in outputs):
+            status[name] = "cached"
+            log(f"[build] {name}: up to date")
+            continue
+        log(f"[build] {name}: building with {tool} ...")
+        started = time.monotonic()
+        for argv, extra_env in target.commands(tool, out):
+            env = dict(os.environ, **extra_env)
+            proc = subprocess.run(argv, cwd=target.sources, env=env, capture_output=True, text=True)
+            if proc.returncode != 0:
+                tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-25:])
+                raise BuildError(
+                    f"building {name} failed: `{' '.join(argv)}` in {target.sources} exited {proc.returncode}\n{tail}"
+                )
+        stamp.write_text(digest)
+        status[name] = "built"
+        log(f"[build] {name}: built in {time.monotonic() - started:.1f}s")
+    return status
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="tlsmatrix build", description="Build the compiled probes.")
+    parser.add_argument("targets", nargs="*", help=f"targets (default: all): {', '.join(TARGETS)}")
+    parser.add_argument("--force", action="store_true", help="rebuild even when up to date")
+    args = parser.parse_args(argv)
+    try:
+        build(args.targets or None, log=lambda m: print(m, file=sys.stderr), force=args.force)
+    except BuildError as exc:
+        print(f"tlsmatrix: error: {exc}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,298 @@
+"""Command line: ``tlsmatrix matrix | probe | report | list | build``.
+
+Exit status: 0 all cells match their expectations (or, for ``probe``, it ran),
+1 some cell contradicts its expectation, 2 harness error (bad input, broken setup).
+"""
+from __future__ import annotations
+
+import argparse
+import atexit
+import json
+import os
+import signal
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any, Sequence
+
+from . import __version__
+from .build import main as build_main
+from .classify import classify
+from .clients import CLIENTS
+from .clients.session import ProbeSession
+from .jsonproc import ProcessError, kill_all
+from .model import Job, Outcome, SpecError, parse_tls_version
+from .pki import CertificateCache, PKIError, load_ca_file
+from .progress import Progress
+from .report.table import render_markdown, render_text
+from .runner import DEFAULT_TIMEOUT_MS, HarnessError, RunOptions, run_cells
+from .scenarios import ScenarioError, load_scenario
+from .servers import SERVERS
+from .toolchain import pki_cache_dir, project_root, results_dir
+
+EXIT_OK, EXIT_MISMATCH, EXIT_ERROR = 0, 1, 2
+
+
+class UsageError(Exception):
+    pass
+
+
+def _csv(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _check_names(names: list[str] | None, known: dict, what: str) -> list[str] | None:
+    if names is None:
+        return None
+    for n in names:
+        if n not in known:
+            raise UsageError(f"unknown {what} {n!r} (known: {', '.join(known)})")
+    return names
+
+
+def default_scenarios() -> list[Path]:
+    return sorted((project_root() / "scenarios").glob("*.toml"))
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write via a temporary file + rename: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+# --- matrix ---------------------------------------------------------------------------------
+
+
+def cmd_matrix(args: argparse.Namespace) -> int:
+    paths = [Path(p) for p in args.scenarios] or default_scenarios()
+    if not paths:
+        raise UsageError(f"no scenario files given and none found in {project_root() / 'scenarios'}")
+    clients = _check_names(args.clients, CLIENTS, "client stack")
+    servers = _check_names(args.servers, SERVERS, "server stack")
+    tls = [parse_tls_version(t) for t in args.tls] if args.tls else None
+    scenarios = [load_scenario(p, CLIENTS, SERVERS) for p in paths]
+    names = [s.name for s in scenarios]
+    if len(set(names)) != len(names):
+        raise UsageError(f"two scenario files share a name: {names}")
+    cells = [c for s in scenarios for c in s.cells(clients=clients, servers=servers, tls_versions=tls)]
+    if not cells:
+        raise UsageError("the selection leaves no cells to run (check --clients/--servers/--tls against the scenarios' axes)")
+    progress = Progress(enabled=not args.quiet)
+    progress.message(f"tlsmatrix {__version__}: {len(cells)} cells from {len(scenarios)} scenario(s)")
+    cache = CertificateCache(args.pki_cache or pki_cache_dir())
+    report = run_cells(cells, cache, RunOptions(timeout_ms=int(args.timeout * 1000), backend=args.backend,
+                                                progress=progress))
+    data = report.to_json()
+    data["scenarios"] = [
+        {"name": s.name, "title": s.title, "notes": s.notes, "path": str(s.path) if s.path else None} for s in scenarios
+    ]
+    out_dir = Path(args.output)
+    write_atomic(out_dir / "results.json", json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    write_atomic(out_dir / "matrix.md", render_markdown(data))
+    if args.format == "json":
+        sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    elif args.format == "markdown":
+        sys.stdout.write(render_markdown(data))
+    else:
+        sys.stdout.write(render_text(data))
+    progress.message(f"wrote {out_dir / 'results.json'} and {out_dir / 'matrix.md'} "
+                     f"({report.duration_s:.1f}s, {report.certificates_generated} certificates generated)")
+    mismatched = sum(1 for r in report.results if r.verdict == "mismatch")
+    return EXIT_MISMATCH if mismatched else EXIT_OK
+
+
+# --- probe ----------------------------------------------------------------------------------
+
+
+def parse_target(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host:
+        raise UsageError(f"target {text!r}: expected HOST:PORT")
+    host = host.strip("[]")
+    try:
+        port_n = int(port)
+    except ValueError:
+        raise UsageError(f"target {text!r}: port {port!r} is not a number") from None
+    if not 0 < port_n < 65536:
+        raise UsageError(f"target {text!r}: port {port_n} out of range")
+    return host, port_n
+
+
+def cmd_probe(args: argparse.Namespace) -> int:
+    host, port = parse_target(args.target)
+    ca = Path(args.ca)
+    load_ca_file(ca)  # fail early, naming the file
+    names = _check_names(args.clients, CLIENTS, "client stack") or list(CLIENTS)
+    tls = parse_tls_version(args.tls) if args.tls else None
+    servername = args.servername or host
+    timeout_ms = int(args.timeout * 1000)
+    if timeout_ms <= 0:
+        raise UsageError(f"--timeout {args.timeout}: must be positive")
+    results: dict[str, dict[str, Any]] = {}
+
+    def run_one(name: str) -> None:
+        stack = CLIENTS[name]
+        entry: dict[str, Any] = {"client": name, "outcome": None, "error": None, "short_error": None,
+                                 "version": None, "negotiated": None, "elapsed_ms": None}
+        why = stack.unavailable_reason()
+        if why:
+            entry.update(outcome=Outcome.SKIPPED.value, error=why, short_error="not available")
+            results[name] = entry
+            return
+        session = ProbeSession(stack)
+        try:
+            try:
+                info = session.start()
+            except ProcessError as exc:
+                entry.update(outcome=Outcome.PROBE_ERROR.value, error=f"probe: {exc.short}", error_detail=str(exc))
+                results[name] = entry
+                return
+            job = Job(id="1", host=host, port=port, servername=servername, ca_file=str(ca.resolve()),
+                      tls_version=tls, timeout_ms=timeout_ms)
+            raw = session.run(job)
+            c = classify(stack.family, raw)
+            entry.update(outcome=c.outcome.value, error=raw.error, short_error=c.short, error_detail=raw.error_detail,
+                         version=info.describe(), stack=info.to_json(), negotiated=raw.negotiated,
+                         elapsed_ms=raw.elapsed_ms)
+            results[name] = entry
+        finally:
+            session.close()
+
+    threads = [threading.Thread(target=run_one, args=(n,), daemon=True) for n in names]
+    for t in threads:
+        t.start()
+    for t in threads:
+        while t.is_alive():
+            t.join(0.2)
+    ordered = [results[n] for n in names]
+    doc = {"target": f"{host}:{port}", "servername": servername, "ca_file": str(ca), "tls": tls,
+           "timeout_ms": timeout_ms, "tool": {"name": "tlsmatrix", "version": __version__}, "results": ordered}
+    if args.format == "json":
+        sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+    else:
+        from tabulate import tabulate
+
+        rows = [[r["client"], r["version"] or "", "ok" if r["outcome"] == "ok" else f"✗ {r['outcome']}",
+                 (r["error"] or "")[:90]] for r in ordered]
+        sys.stdout.write(f"{host}:{port} (servername {servername}, CA {ca}, TLS {tls or 'any'})\n\n")
+        sys.stdout.write(tabulate(rows, headers=["client", "version", "outcome", "error"], disable_numparse=True) + "\n")
+    return EXIT_OK
+
+
+# --- report, list, build --------------------------------------------------------------------
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    path = Path(args.results)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        data["results"]
+    except OSError as exc:
+        raise UsageError(f"cannot read results file {path}: {exc.strerror or exc}") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise UsageError(f"{path} is not a tlsmatrix results file: {exc}") from None
+    if args.format == "json":
+        sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    elif args.format == "markdown":
+        sys.stdout.write(render_markdown(data))
+    else:
+        sys.stdout.write(render_text(data))
+    return EXIT_OK
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    rows = []
+    for kind, registry in (("client", CLIENTS), ("server", SERVERS)):
+        for name, stack in registry.items():
+            why = stack.unavailable_reason()
+            rows.append([kind, name, "yes" if why is None else "no", stack.description if why is None else why])
+    sys.stdout.write(tabulate(rows, headers=["kind", "stack", "available", "description / how to install"]) + "\n\n")
+    srows = []
+    for path in default_scenarios():
+        try:
+            s = load_scenario(path, CLIENTS, SERVERS)
+            srows.append([str(path.relative_to(project_root())), s.title, len(s.cells())])
+        except ScenarioError as exc:
+            srows.append([str(path), f"INVALID: {exc}", 0])
+    sys.stdout.write(tabulate(srows, headers=["scenario", "title", "cells"]) + "\n")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tlsmatrix", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"tlsmatrix {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    m = sub.add_parser("matrix", help="run scenarios and print the matrix")
+    m.add_argument("scenarios", nargs="*", help="scenario files (default: scenarios/*.toml)")
+    m.add_argument("--clients", type=_csv, help=f"client stacks to run ({', '.join(CLIENTS)})")
+    m.add_argument("--servers", type=_csv, help=f"server stacks to run ({', '.join(SERVERS)})")
+    m.add_argument("--tls", type=_csv, help="TLS versions to run: 1.2,1.3")
+    m.add_argument("--format", choices=("table", "markdown", "json"), default="table")
+    m.add_argument("--backend", choices=("process",), default="process", help="where endpoints run")
+    m.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_MS / 1000, help="per-handshake timeout, seconds")
+    m.add_argument("--output", default=str(results_dir() / "latest"), help="directory for results.json and matrix.md")
+    m.add_argument("--pki-cache", help="certificate cache directory (default: results/cache/pki)")
+    m.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    m.set_defaults(func=cmd_matrix)
+
+    p = sub.add_parser("probe", help="run every client stack against an existing endpoint")
+    p.add_argument("target", help="HOST:PORT")
+    p.add_argument("--ca", required=True, help="PEM file with the CA certificate(s) to trust (only these)")
+    p.add_argument("--servername", help="name to send (SNI) and verify (default: HOST)")
+    p.add_argument("--clients", type=_csv, help=f"client stacks ({', '.join(CLIENTS)})")
+    p.add_argument("--tls", help="pin TLS version 1.2 or 1.3")
+    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_MS / 1000, help="seconds (default 10)")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.set_defaults(func=cmd_probe)
+
+    r = sub.add_parser("report", help="render a results.json again")
+    r.add_argument("results", nargs="?", default=str(results_dir() / "latest" / "results.json"))
+    r.add_argument("--format", choices=("table", "markdown", "json"), default="table")
+    r.set_defaults(func=cmd_report)
+
+    ls = sub.add_parser("list", help="list stacks (and whether they are available) and scenarios")
+    ls.set_defaults(func=cmd_list)
+
+    b = sub.add_parser("build", help="build the compiled probes (Rust, Go)", add_help=False)
+    b.set_defaults(func=None)
+    return parser
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["build"]:
+        return build_main(argv[1:])
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    atexit.register(kill_all)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        return args.func(args)
+    except (UsageError, ScenarioError, SpecError, PKIError, HarnessError) as exc:
+        print(f"tlsmatrix: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        killed = kill_all()
+        print(f"\ntlsmatrix: interrupted; stopped {killed} child process(es); no results written", file=sys.stderr)
+        return 130
+    finally:
+        kill_all()

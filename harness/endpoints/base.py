@@ -1,0 +1,87 @@
+"""What every endpoint backend provides, and the readiness check they share.
+
+Readiness is a real TLS handshake: a listener is ready when a handshake completes and the
+server presents exactly the leaf certificate it was given.
+"""
+from __future__ import annotations
+
+import socket
+import ssl
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from ..model import StackInfo
+from ..pki import ChainFiles
+
+LOOPBACK = "127.0.0.1"
+
+
+class EndpointError(Exception):
+    """A server stack could not be started at all (not: could not use one chain)."""
+
+
+@dataclass(frozen=True)
+class ListenerSpec:
+    id: str
+    chain: ChainFiles
+    tls: str | None
+
+
+@dataclass
+class Listener:
+    spec: ListenerSpec
+    host: str = LOOPBACK
+    port: int | None = None
+    error: str | None = None  # the server stack's own words when it cannot serve this chain
+
+
+class Endpoint(Protocol):
+    stack_name: str
+    info: StackInfo | None
+    listeners: dict[str, Listener]
+
+    def __enter__(self) -> "Endpoint": ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
+_TLS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
+
+
+def handshake_presents(host: str, port: int, leaf_file: str, tls: str | None, timeout: float) -> None:
+    """One TLS handshake; raises unless the server presents the expected leaf certificate.
+
+    Verification is deliberately not used here: this checks that the *server* works, for any
+    key type, independently of what the readiness client could verify. Probes always verify.
+    """
+    expected = x509.load_pem_x509_certificate(open(leaf_file, "rb").read()).public_bytes(Encoding.DER)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    if tls is not None:
+        ctx.minimum_version = ctx.maximum_version = _TLS[tls]
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        with ctx.wrap_socket(sock, server_hostname="localhost") as tls_sock:
+            presented = tls_sock.getpeercert(binary_form=True)
+    if presented != expected:
+        raise EndpointError(f"{host}:{port} presented a different certificate than the one configured")
+
+
+def wait_ready(listener: Listener, timeout: float) -> None:
+    """Retry the readiness handshake until it succeeds or ``timeout`` passes."""
+    assert listener.port is not None
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            handshake_presents(listener.host, listener.port, str(listener.spec.chain.leaf_file), listener.spec.tls,
+                               timeout=max(0.5, min(5.0, deadline - time.monotonic())))
+            return
+        except (OSError, ssl.SSLError, EndpointError) as exc:
+            last = exc
+            time.sleep(0.1)
+    raise EndpointError(f"not ready after {timeout:.0f}s: readiness handshake failed: {last}")

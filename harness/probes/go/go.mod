@@ -1,0 +1,3 @@
+module tlsmatrix/probes/go
+
+go 1.19

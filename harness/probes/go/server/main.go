@@ -1,0 +1,196 @@
+// Command tlsmatrix-go-server is the tlsmatrix TLS server program for Go's
+// crypto/tls.
+//
+// It speaks the JSON-lines protocol described in docs/probe-contract.md
+// ("Server programs"): it reads one configuration line, writes a hello line,
+// one line per listener ({"id","port"} or {"id","error"}) and {"ready": true},
+// then completes TLS handshakes on every listener until stdin reaches EOF or
+// it receives SIGTERM/SIGINT. Standard library only.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"os"
+	"os/signal"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+)
+
+const (
+	stackName        = "go crypto/tls"
+	handshakeTimeout = 10 * time.Second
+)
+
+type listenerConfig struct {
+	ID         string  `json:"id"`
+	CertFile   string  `json:"cert_file"`
+	KeyFile    string  `json:"key_file"`
+	TLSVersion *string `json:"tls_version"`
+}
+
+type config struct {
+	Host      string           `json:"host"`
+	Listeners []listenerConfig `json:"listeners"`
+}
+
+type hello struct {
+	Stack    string  `json:"stack"`
+	Version  string  `json:"version"`
+	Provider *string `json:"provider"`
+}
+
+type listenerOK struct {
+	ID   string `json:"id"`
+	Port int    `json:"port"`
+}
+
+type listenerErr struct {
+	ID    string `json:"id"`
+	Error string `json:"error"`
+}
+
+var out = bufio.NewWriter(os.Stdout)
+
+func emit(v interface{}) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		log.Fatalf("cannot encode output: %v", err)
+	}
+	if _, err := out.Write(buf.Bytes()); err != nil {
+		os.Exit(1)
+	}
+	if err := out.Flush(); err != nil {
+		os.Exit(1)
+	}
+}
+
+func allowedHost(h string) bool {
+	switch h {
+	case "127.0.0.1", "::1", "localhost":
+		return true
+	}
+	return false
+}
+
+func main() {
+	log.SetFlags(log.LstdFlags | log.Lmicroseconds)
+	log.SetPrefix("tlsmatrix-go-server: ")
+
+	// Signals first, so a SIGTERM during start-up also ends us promptly.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	go func() {
+		s := <-sigs
+		log.Printf("received %v, exiting", s)
+		os.Exit(0)
+	}()
+
+	in := bufio.NewReaderSize(os.Stdin, 64*1024)
+	line, err := in.ReadString('\n')
+	if err != nil && !(err == io.EOF && strings.TrimSpace(line) != "") {
+		log.Printf("no configuration line on stdin: %v", err)
+		os.Exit(2)
+	}
+	var cfg config
+	if err := json.Unmarshal([]byte(line), &cfg); err != nil {
+		log.Printf("invalid configuration JSON: %v", err)
+		os.Exit(2)
+	}
+	if !allowedHost(cfg.Host) {
+		log.Printf("refusing to bind to host %q: only 127.0.0.1, ::1 or localhost are allowed", cfg.Host)
+		os.Exit(2)
+	}
+
+	emit(map[string]hello{"hello": {Stack: stackName, Version: runtime.Version(), Provider: nil}})
+
+	var listeners []net.Listener
+	for _, lc := range cfg.Listeners {
+		ln, err := startListener(cfg.Host, lc)
+		if err != nil {
+			log.Printf("[%s] not started: %v", lc.ID, err)
+			emit(listenerErr{ID: lc.ID, Error: err.Error()})
+			continue
+		}
+		listeners = append(listeners, ln)
+		emit(listenerOK{ID: lc.ID, Port: ln.Addr().(*net.TCPAddr).Port})
+	}
+	emit(map[string]bool{"ready": true})
+
+	// Serve until stdin reaches EOF (the harness went away or closed it).
+	_, _ = io.Copy(io.Discard, in)
+	log.Printf("stdin closed, exiting")
+	for _, ln := range listeners {
+		_ = ln.Close()
+	}
+	os.Exit(0)
+}
+
+func startListener(host string, lc listenerConfig) (net.Listener, error) {
+	tcfg := &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		MaxVersion: tls.VersionTLS13,
+	}
+	if lc.TLSVersion != nil {
+		switch *lc.TLSVersion {
+		case "1.2":
+			tcfg.MinVersion, tcfg.MaxVersion = tls.VersionTLS12, tls.VersionTLS12
+		case "1.3":
+			tcfg.MinVersion, tcfg.MaxVersion = tls.VersionTLS13, tls.VersionTLS13
+		default:
+			return nil, fmt.Errorf("unsupported tls_version %q", *lc.TLSVersion)
+		}
+	}
+	cert, err := tls.LoadX509KeyPair(lc.CertFile, lc.KeyFile)
+	if err != nil {
+		return nil, err
+	}
+	tcfg.Certificates = []tls.Certificate{cert}
+
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		return nil, err
+	}
+	go acceptLoop(lc.ID, ln, tcfg)
+	return ln, nil
+}
+
+func acceptLoop(id string, ln net.Listener, tcfg *tls.Config) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				time.Sleep(10 * time.Millisecond)
+				continue
+			}
+			if strings.Contains(err.Error(), "use of closed network connection") {
+				return
+			}
+			log.Printf("[%s] accept: %v", id, err)
+			time.Sleep(50 * time.Millisecond) // e.g. EMFILE: back off, keep serving
+			continue
+		}
+		go serve(id, c, tcfg)
+	}
+}
+
+func serve(id string, c net.Conn, tcfg *tls.Config) {
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(handshakeTimeout))
+	tc := tls.Server(c, tcfg)
+	if err := tc.Handshake(); err != nil {
+		log.Printf("[%s] handshake with %s failed: %v", id, c.RemoteAddr(), err)
+		return
+	}
+	_ = tc.Close()
+}

@@ -1,0 +1,97 @@
+"""OpenSSL client probe: CPython's ``ssl`` module (linked OpenSSL), docs/probe-contract.md.
+
+Standard library only, so it runs anywhere a Python 3.11 does (also inside containers).
+"""
+from __future__ import annotations
+
+import json
+import socket
+import ssl
+import sys
+import time
+
+_VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
+
+
+def hello() -> dict:
+    return {
+        "hello": {
+            "stack": "OpenSSL",
+            "version": ssl.OPENSSL_VERSION.split()[1] if ssl.OPENSSL_VERSION.startswith("OpenSSL") else ssl.OPENSSL_VERSION,
+            "provider": None,
+            "details": {"library": ssl.OPENSSL_VERSION, "binding": f"CPython {sys.version.split()[0]} ssl"},
+        }
+    }
+
+
+def handshake(job: dict) -> dict:
+    start = time.monotonic()
+    out = {"id": job.get("id"), "ok": False, "error": None, "negotiated": None, "elapsed_ms": None}
+    try:
+        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)  # CERT_REQUIRED + check_hostname
+        ctx.load_verify_locations(cafile=job["ca_file"])  # the only trust anchors: no set_default_verify_paths
+    except (OSError, ssl.SSLError, KeyError, TypeError) as exc:
+        out["error"] = f"probe: cannot load CA file {job.get('ca_file')!r}: {exc}"
+        return out
+    version = job.get("tls_version")
+    if version is not None:
+        if version not in _VERSIONS:
+            out["error"] = f"probe: unknown tls_version {version!r}"
+            return out
+        ctx.minimum_version = ctx.maximum_version = _VERSIONS[version]
+    else:
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    timeout = max(int(job.get("timeout_ms") or 10000), 1) / 1000.0
+    deadline = start + timeout
+    sock = None
+    try:
+        sock = socket.create_connection((job["host"], int(job["port"])), timeout=timeout)
+        sock.settimeout(max(deadline - time.monotonic(), 0.001))
+        tls = ctx.wrap_socket(sock, server_hostname=job["servername"])
+        sock = tls
+        out["ok"] = True
+        cipher = tls.cipher()
+        out["negotiated"] = {"version": tls.version(), "cipher": cipher[0] if cipher else None, "group": None, "sigalg": None}
+    except ssl.SSLCertVerificationError as exc:
+        out["error"] = str(exc)
+        out["error_detail"] = f"SSLCertVerificationError verify_code={exc.verify_code} verify_message={exc.verify_message!r}"
+    except (TimeoutError, socket.timeout) as exc:
+        out["error"] = f"timeout: {exc}"
+    except ssl.SSLError as exc:
+        out["error"] = str(exc)
+        out["error_detail"] = f"{type(exc).__name__} library={exc.library} reason={exc.reason}"
+    except OSError as exc:
+        out["error"] = str(exc)
+        out["error_detail"] = type(exc).__name__
+    finally:
+        if sock is not None:
+            try:
+                sock.close()
+            except OSError:
+                pass
+    out["elapsed_ms"] = round((time.monotonic() - start) * 1000, 3)
+    return out
+
+
+def main() -> int:
+    write = sys.stdout.write
+    write(json.dumps(hello()) + "\n")
+    sys.stdout.flush()
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        try:
+            job = json.loads(line)
+            if not isinstance(job, dict):
+                raise ValueError("a job must be a JSON object")
+        except ValueError as exc:
+            result = {"id": None, "ok": False, "error": f"probe: invalid job line: {exc}", "negotiated": None, "elapsed_ms": 0}
+        else:
+            result = handshake(job)
+        write(json.dumps(result) + "\n")
+        sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

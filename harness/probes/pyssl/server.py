@@ -1,0 +1,93 @@
+"""OpenSSL server program: CPython's ``ssl`` module, one process, many listeners.
+
+Implements the server side of docs/probe-contract.md with the standard library only.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import ssl
+import sys
+import threading
+
+from .client import hello
+
+_VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
+_LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+
+
+def log(message: str) -> None:
+    sys.stderr.write(f"tlsmatrix-openssl-server: {message}\n")
+    sys.stderr.flush()
+
+
+def serve_connection(ctx: ssl.SSLContext, conn: socket.socket, listener_id: str) -> None:
+    try:
+        conn.settimeout(10)
+        with ctx.wrap_socket(conn, server_side=True) as tls:
+            try:
+                tls.unwrap()
+            except (OSError, ValueError):
+                pass
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        log(f"{listener_id}: handshake: {exc}")
+    finally:
+        try:
+            conn.close()
+        except OSError:
+            pass
+
+
+def accept_loop(ctx: ssl.SSLContext, server: socket.socket, listener_id: str) -> None:
+    while True:
+        try:
+            conn, _ = server.accept()
+        except OSError:
+            return
+        threading.Thread(target=serve_connection, args=(ctx, conn, listener_id), daemon=True).start()
+
+
+def main() -> int:
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    signal.signal(signal.SIGINT, lambda *_: os._exit(0))
+    line = sys.stdin.readline()
+    try:
+        config = json.loads(line)
+        host = config.get("host", "127.0.0.1")
+        listeners = config["listeners"]
+    except (ValueError, KeyError, AttributeError) as exc:
+        log(f"invalid configuration line: {exc}")
+        return 2
+    if host not in _LOOPBACK:
+        log(f"refusing to bind {host!r}: tlsmatrix endpoints bind loopback only")
+        return 2
+    out = sys.stdout
+    out.write(json.dumps(hello()) + "\n")
+    for spec in listeners:
+        lid = spec.get("id")
+        try:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(spec["cert_file"], spec["key_file"])
+            version = spec.get("tls_version")
+            if version is not None:
+                ctx.minimum_version = ctx.maximum_version = _VERSIONS[version]
+            else:
+                ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+            server = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+            server.bind((host, 0))
+            server.listen(128)
+        except (OSError, ssl.SSLError, KeyError) as exc:
+            out.write(json.dumps({"id": lid, "error": str(exc)}) + "\n")
+            continue
+        threading.Thread(target=accept_loop, args=(ctx, server, lid), daemon=True).start()
+        out.write(json.dumps({"id": lid, "port": server.getsockname()[1]}) + "\n")
+    out.write(json.dumps({"ready": True}) + "\n")
+    out.flush()
+    sys.stdin.read()  # serve until the harness closes stdin
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

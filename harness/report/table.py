@@ -1,0 +1,246 @@
+"""The matrix as a table (tabulate: terminal and GitHub Markdown) plus a summary of what differs.
+
+Everything here works on the results JSON, so ``tlsmatrix report results.json`` renders
+exactly what the run printed.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict, defaultdict
+from typing import Any
+
+from tabulate import tabulate
+
+OK_MARK = "ok"
+FAIL_MARK = "✗"
+MISMATCH_MARK = "⚠"
+CELL_WIDTH = 34
+
+
+def cell_text(r: dict[str, Any], width: int = CELL_WIDTH) -> str:
+    outcome = r["outcome"]
+    if outcome == "ok":
+        text = OK_MARK
+    elif outcome == "skipped":
+        text = "— skipped"
+    else:
+        short = r.get("short_error") or ""
+        text = f"{FAIL_MARK} {outcome}"
+        if short and short != outcome:
+            room = width - len(text) - 3
+            if room > 6:
+                text += f" ({short if len(short) <= room else short[: room - 1] + '…'})"
+    if r.get("verdict") == "mismatch":
+        text += f" {MISMATCH_MARK}"
+    return text
+
+
+def _rows(results: list[dict[str, Any]]):
+    clients: list[str] = []
+    rows: "OrderedDict[tuple, dict[str, dict]]" = OrderedDict()
+    for r in results:
+        if r["client"] not in clients:
+            clients.append(r["client"])
+        key = (r["scenario"], r["chain"]["label"], r["tls"] or "any", r["server"])
+        rows.setdefault(key, {})[r["client"]] = r
+    return clients, rows
+
+
+def render_table(data: dict[str, Any], tablefmt: str = "simple") -> str:
+    """One table per scenario: rows = chain × TLS × server, columns = client stacks."""
+    results = data["results"]
+    clients, rows = _rows(results)
+    scenarios = list(OrderedDict.fromkeys(k[0] for k in rows))
+    out = []
+    for scenario in scenarios:
+        body = []
+        for (scen, chain, tls, server), cells in rows.items():
+            if scen != scenario:
+                continue
+            body.append([chain, server, tls] + [cell_text(cells[c]) if c in cells else "" for c in clients])
+        headers = ["chain (root → … → leaf)", "server", "TLS"] + clients
+        if len(scenarios) > 1:
+            title = _scenario_title(data, scenario)
+            out.append(f"### {title}" if tablefmt == "github" else f"== {title} ==")
+            out.append("")
+        out.append(tabulate(body, headers=headers, tablefmt=tablefmt, disable_numparse=True))
+        out.append("")
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _scenario_title(data: dict[str, Any], name: str) -> str:
+    for s in data.get("scenarios", []):
+        if s.get("name") == name:
+            return f"{name}: {s['title']}" if s.get("title") and s["title"] != name else name
+    return name
+
+
+def _condense(rs: list[dict[str, Any]], all_rows: dict[str, set]) -> str:
+    """'P-521 → P-256 (TLS 1.2, go)' style list of where a group of failures happened."""
+    by_chain: "OrderedDict[str, list[dict]]" = OrderedDict()
+    for r in rs:
+        by_chain.setdefault(r["chain"]["label"], []).append(r)
+    parts = []
+    for chain, items in by_chain.items():
+        combos = {(i["tls"] or "any", i["server"]) for i in items}
+        if combos >= all_rows.get(chain, set()):
+            parts.append(chain)
+        else:
+            tls = sorted({c[0] for c in combos})
+            servers = sorted({c[1] for c in combos})
+            quals = []
+            all_tls = {c[0] for c in all_rows.get(chain, set())}
+            all_servers = {c[1] for c in all_rows.get(chain, set())}
+            if set(tls) != all_tls:
+                quals.append("TLS " + "/".join(tls))
+            if set(servers) != all_servers:
+                quals.append("server " + "/".join(servers))
+            parts.append(f"{chain} ({', '.join(quals)})" if quals else chain)
+    if len(parts) > 6:
+        return "; ".join(parts[:6]) + f"; and {len(parts) - 6} more"
+    return "; ".join(parts)
+
+
+def summarize(data: dict[str, Any]) -> str:
+    """A paragraph saying which stacks differ, where, and how the run compares to expectations."""
+    results = data["results"]
+    clients, _ = _rows(results)
+    all_rows: dict[str, set] = defaultdict(set)
+    for r in results:
+        all_rows[r["chain"]["label"]].add((r["tls"] or "any", r["server"]))
+    sentences = []
+    clean = []
+    skipped_clients = []
+    for client in clients:
+        mine = [r for r in results if r["client"] == client]
+        measured = [r for r in mine if r["outcome"] not in ("skipped",)]
+        if not measured:
+            reason = next((r["error"] for r in mine if r.get("error")), "")
+            skipped_clients.append(f"{client} ({reason})")
+            continue
+        failed = [r for r in measured if r["outcome"] != "ok"]
+        if not failed:
+            clean.append(client)
+            continue
+        groups: "OrderedDict[tuple[str, str], list[dict]]" = OrderedDict()
+        for r in failed:
+            groups.setdefault((r["outcome"], r.get("short_error") or ""), []).append(r)
+        pieces = []
+        for (outcome, short), rs in groups.items():
+            label = f"{outcome} (\"{short}\")" if short and short != outcome else outcome
+            pieces.append(f"{label} on {_condense(rs, all_rows)}")
+        sentences.append(f"{client} fails {len(failed)} of {len(measured)} cells: " + "; ".join(pieces) + ".")
+    if clean:
+        verb = "succeeds" if len(clean) == 1 else "succeed"
+        sentences.append(f"{_join(clean)} {verb} on every cell.")
+    if skipped_clients:
+        sentences.append("Not run: " + "; ".join(skipped_clients) + ".")
+    server_errors = [r for r in results if r["outcome"] == "server_error"]
+    if server_errors:
+        servers = sorted({r["server"] for r in server_errors})
+        sentences.append(f"The server stack itself could not serve some chains ({', '.join(servers)}): "
+                         f"{_condense(server_errors, all_rows)}.")
+    verdicts = defaultdict(int)
+    for r in results:
+        verdicts[r.get("verdict", "unexpected")] += 1
+    total = len(results)
+    exp = f"{verdicts['match']} of {total} cells match the scenario's expectations"
+    if verdicts["mismatch"]:
+        exp += f", {verdicts['mismatch']} contradict them (marked {MISMATCH_MARK})"
+    if verdicts["unexpected"]:
+        exp += f", {verdicts['unexpected']} have no expectation"
+    if verdicts["not-run"]:
+        exp += f", {verdicts['not-run']} were not run"
+    sentences.append(exp + ".")
+    return " ".join(sentences)
+
+
+def mismatches(data: dict[str, Any]) -> list[str]:
+    lines = []
+    for r in data["results"]:
+        if r.get("verdict") != "mismatch":
+            continue
+        expected = ", ".join(r["expected"]["outcomes"])
+        why = f" — {r['expected']['why']}" if r["expected"].get("why") else ""
+        lines.append(
+            f"{r['scenario']}: {r['chain']['label']} | TLS {r['tls'] or 'any'} | server {r['server']} | "
+            f"client {r['client']}: got {r['outcome']}"
+            + (f" ({r['error']})" if r.get("error") else "")
+            + f", expected {expected}{why}"
+        )
+    return lines
+
+
+def stack_versions(data: dict[str, Any]) -> list[str]:
+    lines = []
+    for kind in ("clients", "servers"):
+        for name, info in data.get(kind, {}).items():
+            if info.get("available"):
+                ver = f"{info['stack']} {info['version']}" + (f" ({info['provider']})" if info.get("provider") else "")
+                details = ", ".join(f"{k} {v}" for k, v in (info.get("details") or {}).items() if k != "library")
+                lines.append(f"{kind[:-1]} {name}: {ver}" + (f"; {details}" if details else ""))
+            else:
+                lines.append(f"{kind[:-1]} {name}: not available: {info.get('reason')}")
+    return lines
+
+
+def _join(names: list[str]) -> str:
+    if len(names) <= 1:
+        return "".join(names)
+    return ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _per_scenario(data: dict[str, Any]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(scenario info, data restricted to that scenario) in run order."""
+    names = list(OrderedDict.fromkeys(r["scenario"] for r in data["results"]))
+    infos = {s.get("name"): s for s in data.get("scenarios", [])}
+    return [
+        (infos.get(n, {"name": n}), dict(data, results=[r for r in data["results"] if r["scenario"] == n]))
+        for n in names
+    ]
+
+
+def render_text(data: dict[str, Any]) -> str:
+    parts = []
+    for info, sub in _per_scenario(data):
+        title = _scenario_title(data, info["name"])
+        parts.append(f"== {title} ==\n")
+        parts.append(render_table(dict(sub, scenarios=[]), "simple"))
+        parts.append(summarize(sub))
+        if info.get("notes"):
+            parts.append(f"\nWhy: {info['notes']}")
+        parts.append("")
+    mm = mismatches(data)
+    if mm:
+        parts.append("Contradicted expectations:\n" + "\n".join(f"  {line}" for line in mm) + "\n")
+    parts.append("Stacks: " + "; ".join(stack_versions(data)))
+    parts.append("Certificates are tlsmatrix TEST keys (results/cache/pki); never trust them.")
+    return "\n".join(parts) + "\n"
+
+
+def render_markdown(data: dict[str, Any]) -> str:
+    lines = ["# tlsmatrix results", ""]
+    lines.append(f"Run {data.get('started')} with tlsmatrix {data.get('tool', {}).get('version')}. "
+                 "Cells: `ok`, or `✗ outcome (the stack's own short error)`; "
+                 f"`{MISMATCH_MARK}` marks a cell that contradicts the scenario's expectation.")
+    lines.append("")
+    for info, sub in _per_scenario(data):
+        lines.append(f"## {_scenario_title(data, info['name'])}")
+        lines.append("")
+        lines.append(render_table(dict(sub, scenarios=[]), "github"))
+        lines.append(summarize(sub))
+        lines.append("")
+        if info.get("notes"):
+            lines.append(f"**Why:** {info['notes']}")
+            lines.append("")
+    mm = mismatches(data)
+    if mm:
+        lines.append("## Contradicted expectations")
+        lines.append("")
+        lines.extend(f"- {line}" for line in mm)
+        lines.append("")
+    lines.append("## Stacks")
+    lines.append("")
+    lines.extend(f"- {line}" for line in stack_versions(data))
+    lines.append("")
+    lines.append("All certificates and keys are tlsmatrix TEST keys; never trust them.")
+    return "\n".join(lines) + "\n"

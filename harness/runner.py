@@ -1,0 +1,225 @@
+"""Orchestration: certificates → endpoints → batches of jobs per client → classified results."""
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import platform
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+from . import __version__
+from .classify import classify, shorten
+from .clients import CLIENTS
+from .clients.session import ProbeSession
+from .endpoints.base import LOOPBACK, EndpointError, ListenerSpec
+from .endpoints.process import ProcessEndpoint
+from .jsonproc import ProcessError
+from .model import Cell, Job, Outcome, Result, StackInfo
+from .pki import CertificateCache, ChainFiles
+from .servers import SERVERS
+from .stacks import Stack
+
+DEFAULT_TIMEOUT_MS = 10_000
+
+
+class HarnessError(Exception):
+    """Something that stops the whole run (exit status 2)."""
+
+
+@dataclass
+class RunOptions:
+    timeout_ms: int = DEFAULT_TIMEOUT_MS
+    backend: str = "process"
+    clients: dict[str, Stack] = field(default_factory=lambda: dict(CLIENTS))
+    servers: dict[str, Stack] = field(default_factory=lambda: dict(SERVERS))
+    progress: Callable[[Result, int, int], None] | None = None
+
+
+@dataclass
+class RunReport:
+    results: list[Result]
+    clients: dict[str, dict]
+    servers: dict[str, dict]
+    started: str
+    duration_s: float
+    certificates_generated: int
+    chains: dict[str, dict]
+
+    def to_json(self) -> dict:
+        return {
+            "tool": {"name": "tlsmatrix", "version": __version__},
+            "started": self.started,
+            "duration_s": round(self.duration_s, 3),
+            "host": {"platform": platform.platform(), "python": platform.python_version()},
+            "note": "All certificates and keys in this run are tlsmatrix TEST keys; never trust them.",
+            "certificates_generated": self.certificates_generated,
+            "clients": self.clients,
+            "servers": self.servers,
+            "chains": self.chains,
+            "results": [r.to_json() for r in self.results],
+        }
+
+
+def run_cells(cells: list[Cell], cache: CertificateCache, options: RunOptions | None = None) -> RunReport:
+    options = options or RunOptions()
+    if options.backend != "process":
+        raise HarnessError(f"backend {options.backend!r} is not available (known: process)")
+    started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    t0 = time.monotonic()
+    generated_before = cache.generated
+
+    for cell in cells:
+        if cell.client not in options.clients:
+            raise HarnessError(f"unknown client stack {cell.client!r} (known: {', '.join(options.clients)})")
+        if cell.server not in options.servers:
+            raise HarnessError(f"unknown server stack {cell.server!r} (known: {', '.join(options.servers)})")
+
+    # 1. certificates (cached by spec)
+    chain_files: dict[str, ChainFiles] = {}
+    for cell in cells:
+        key = cell.chain.fingerprint
+        if key not in chain_files:
+            chain_files[key] = cache.chain(cell.chain)
+
+    results: dict[str, Result] = {}
+    total = len(cells)
+    lock = threading.Lock()
+
+    def record(result: Result) -> None:
+        with lock:
+            results[result.cell.id] = result
+            if options.progress:
+                options.progress(result, len(results), total)
+
+    servers_info: dict[str, dict] = {}
+    clients_info: dict[str, dict] = {}
+
+    with contextlib.ExitStack() as stack:
+        # 2. endpoints: one process per server stack, one listener per (chain, TLS version)
+        listener_of: dict[tuple[str, str, str | None], str] = {}
+        specs_by_server: dict[str, list[ListenerSpec]] = defaultdict(list)
+        for cell in cells:
+            key = (cell.server, cell.chain.fingerprint, cell.tls)
+            if key not in listener_of:
+                lid = f"L{len(listener_of)}"
+                listener_of[key] = lid
+                specs_by_server[cell.server].append(ListenerSpec(lid, chain_files[cell.chain.fingerprint], cell.tls))
+        endpoints: dict[str, ProcessEndpoint] = {}
+        server_skip: dict[str, str] = {}
+        starters: dict[str, threading.Thread] = {}
+        start_errors: dict[str, BaseException] = {}
+
+        for name, specs in specs_by_server.items():
+            server = options.servers[name]
+            why = server.unavailable_reason()
+            if why:
+                server_skip[name] = why
+                servers_info[name] = {"available": False, "reason": why}
+                continue
+            endpoint = ProcessEndpoint(server, specs)
+            stack.callback(endpoint.close)
+            endpoints[name] = endpoint
+
+            def start(ep: ProcessEndpoint = endpoint, n: str = name) -> None:
+                try:
+                    ep._start()
+                except BaseException as exc:  # reported below, in the main thread
+                    start_errors[n] = exc
+
+            starters[name] = threading.Thread(target=start, daemon=True)
+            starters[name].start()
+        for name, thread in starters.items():
+            thread.join()
+        for name, exc in start_errors.items():
+            raise HarnessError(str(exc)) from exc
+        for name, ep in endpoints.items():
+            info = ep.info or StackInfo(name, "?")
+            servers_info[name] = {"available": True, **info.to_json(),
+                                  "listener_errors": sum(1 for l in ep.listeners.values() if l.error)}
+
+        # 3. jobs per client; cells the server cannot serve are decided here
+        jobs_by_client: dict[str, list[tuple[Cell, Job]]] = defaultdict(list)
+        for n, cell in enumerate(cells):
+            if cell.server in server_skip:
+                record(Result(cell, Outcome.SKIPPED, error=f"server stack {cell.server}: {server_skip[cell.server]}",
+                              short_error=f"server {cell.server} not available"))
+                continue
+            ep = endpoints[cell.server]
+            listener = ep.listeners[listener_of[(cell.server, cell.chain.fingerprint, cell.tls)]]
+            server_version = ep.info.describe() if ep.info else None
+            if listener.error:
+                record(Result(cell, Outcome.SERVER_ERROR, error=f"server {cell.server}: {listener.error}",
+                              short_error="server: " + shorten(options.servers[cell.server].family, listener.error, 30),
+                              server_version=server_version))
+                continue
+            files = chain_files[cell.chain.fingerprint]
+            job = Job(id=str(n), host=listener.host, port=int(listener.port), servername=cell.servername,
+                      ca_file=str(files.ca_file), tls_version=cell.tls, timeout_ms=options.timeout_ms)
+            jobs_by_client[cell.client].append((cell, job))
+
+        # 4. one long-lived probe per client stack, all clients in parallel
+        def drive(client_name: str, batch: list[tuple[Cell, Job]]) -> None:
+            client = options.clients[client_name]
+            why = client.unavailable_reason()
+            if why:
+                clients_info[client_name] = {"available": False, "reason": why}
+                for cell, _ in batch:
+                    record(Result(cell, Outcome.SKIPPED, error=f"client stack {client_name}: {why}",
+                                  short_error="not available"))
+                return
+            session = ProbeSession(client)
+            try:
+                try:
+                    info = session.start()
+                except ProcessError as exc:
+                    clients_info[client_name] = {"available": False, "reason": f"probe failed to start: {exc}"}
+                    for cell, _ in batch:
+                        record(Result(cell, Outcome.PROBE_ERROR, error=f"probe: {exc.short}", error_detail=str(exc),
+                                      short_error="probe failed to start"))
+                    return
+                clients_info[client_name] = {"available": True, **info.to_json()}
+                for cell, job in batch:
+                    raw = session.run(job)
+                    c = classify(client.family, raw)
+                    ep = endpoints[cell.server]
+                    record(Result(
+                        cell, c.outcome, error=raw.error, short_error=c.short, error_detail=raw.error_detail,
+                        negotiated=raw.negotiated, elapsed_ms=raw.elapsed_ms,
+                        client_version=(session.info or info).describe(),
+                        server_version=ep.info.describe() if ep.info else None,
+                    ))
+                clients_info[client_name]["restarts"] = session.restarts
+            finally:
+                session.close()
+
+        workers = [threading.Thread(target=drive, args=(name, batch), daemon=True, name=f"client-{name}")
+                   for name, batch in jobs_by_client.items()]
+        for w in workers:
+            w.start()
+        for w in workers:
+            while w.is_alive():
+                w.join(0.2)  # short joins keep Ctrl-C responsive in the main thread
+
+    ordered = [results[c.id] for c in cells if c.id in results]
+    if len(ordered) != len(cells):
+        missing = [c.id for c in cells if c.id not in results]
+        raise HarnessError(f"internal error: {len(missing)} cells got no result, e.g. {missing[:3]}")
+    chains_info = {
+        f.spec.label: {"fingerprint": f.spec.fingerprint, "leaf_sha256": f.leaf_sha256, "root_sha256": f.root_sha256,
+                       "dir": str(f.cert_file.parent)}
+        for f in chain_files.values()
+    }
+    for name in {c.client for c in cells}:
+        clients_info.setdefault(name, {"available": None, "reason": "no job reached this client"})
+    return RunReport(
+        results=ordered,
+        clients=clients_info,
+        servers=servers_info,
+        started=started,
+        duration_s=time.monotonic() - t0,
+        certificates_generated=cache.generated - generated_before,
+        chains=chains_info,
+    )

@@ -1,0 +1,355 @@
+"""Scenario files (TOML) → validated :class:`Scenario` objects → cells.
+
+A scenario file looks like this (see ``scenarios/`` for real ones)::
+
+    name = "rustls-p521"
+    title = "…"
+    notes = "…"                       # printed under the matrix
+
+    [axes]
+    tls = ["1.2", "1.3"]
+    servers = ["openssl", "go"]
+    clients = ["openssl", "rustls-ring", "rustls-aws-lc-rs", "go"]
+
+    [[chain]]                          # each list-valued field is a product axis
+    root = ["P-256", "P-521"]          # "KEY" or {key = "KEY", hash = "SHA-…"}
+    intermediates = []                 # signers between root and leaf, root side first
+    leaf = ["P-256", "P-521"]
+
+    [[expect]]                         # last matching rule wins
+    client = "rustls-ring"
+    signer = "P-521"                   # matchers: client server tls chain root leaf signer key hash
+    outcome = ["bad_signature", "unsupported_algorithm"]
+    why = "ring implements no P-521 verification"
+
+Every error names the file, the key and the bad value.
+"""
+from __future__ import annotations
+
+import fnmatch
+import itertools
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+from .model import (
+    Cell,
+    CertSpec,
+    ChainSpec,
+    Expectation,
+    KeySpec,
+    Outcome,
+    SpecError,
+    parse_hash,
+    parse_tls_version,
+)
+
+
+class ScenarioError(Exception):
+    """A scenario file that cannot be used; the message names file, key and value."""
+
+
+DEFAULT_SERVERS = ("openssl", "go")
+DEFAULT_CLIENTS = ("openssl", "rustls-ring", "rustls-aws-lc-rs", "go")
+MATCH_KEYS = ("client", "server", "tls", "chain", "root", "leaf", "signer", "key", "hash")
+_TOP_KEYS = {"name", "title", "description", "notes", "axes", "chain", "expect", "servername"}
+_AXES_KEYS = {"tls", "servers", "clients"}
+_CHAIN_KEYS = {"name", "root", "intermediates", "leaf", "expired"}
+_EXPECT_KEYS = set(MATCH_KEYS) | {"outcome", "why"}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One ``[[expect]]`` table."""
+
+    match: dict[str, tuple[str, ...]]
+    outcomes: frozenset[Outcome]
+    why: str | None
+
+    def matches(self, chain: ChainSpec, server: str, tls: str | None, client: str) -> bool:
+        facts: dict[str, set[str]] = {
+            "client": {client},
+            "server": {server},
+            "tls": {tls or "any"},
+            "chain": {chain.label},
+            "root": {chain.root.key.name},
+            "leaf": {chain.leaf.key.name},
+            "signer": {c.key.name for c in chain.signers},
+            "key": {c.key.name for c in chain.certs},
+            "hash": {c.signing_hash for c in chain.signers if c.signing_hash},
+        }
+        for key, patterns in self.match.items():
+            values = facts[key]
+            if not any(fnmatch.fnmatchcase(v, p) for v in values for p in patterns):
+                return False
+        return True
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    path: Path | None
+    title: str
+    notes: str
+    chains: tuple[ChainSpec, ...]
+    tls_versions: tuple[str | None, ...]
+    servers: tuple[str, ...]
+    clients: tuple[str, ...]
+    rules: tuple[Rule, ...]
+    servername: str = "localhost"
+
+    def expectation(self, chain: ChainSpec, server: str, tls: str | None, client: str) -> Expectation | None:
+        found: Expectation | None = None
+        for rule in self.rules:
+            if rule.matches(chain, server, tls, client):
+                found = Expectation(rule.outcomes, rule.why)
+        return found
+
+    def cells(
+        self,
+        clients: Iterable[str] | None = None,
+        servers: Iterable[str] | None = None,
+        tls_versions: Iterable[str | None] | None = None,
+    ) -> list[Cell]:
+        """Expand into cells, optionally narrowed to the given stacks / versions."""
+        use_clients = [c for c in self.clients if clients is None or c in set(clients)]
+        use_servers = [s for s in self.servers if servers is None or s in set(servers)]
+        use_tls = [t for t in self.tls_versions if tls_versions is None or t in set(tls_versions)]
+        out = []
+        for chain, server, tls, client in itertools.product(self.chains, use_servers, use_tls, use_clients):
+            out.append(
+                Cell(
+                    scenario=self.name,
+                    chain=chain,
+                    server=server,
+                    tls=tls,
+                    client=client,
+                    expect=self.expectation(chain, server, tls, client),
+                    servername=self.servername,
+                )
+            )
+        return out
+
+
+# --- loading -----------------------------------------------------------------------------
+
+
+def load_scenario(
+    path: str | Path,
+    known_clients: Iterable[str] | None = None,
+    known_servers: Iterable[str] | None = None,
+) -> Scenario:
+    """Read and validate one scenario file."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ScenarioError(f"{path}: cannot read scenario file: {exc.strerror or exc}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(f"{path}: not UTF-8 text: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{path}: invalid TOML: {exc}") from None
+    return parse_scenario(data, path, known_clients, known_servers)
+
+
+def parse_scenario(
+    data: dict[str, Any],
+    path: Path | None = None,
+    known_clients: Iterable[str] | None = None,
+    known_servers: Iterable[str] | None = None,
+) -> Scenario:
+    where = str(path) if path else "<scenario>"
+
+    def fail(key: str, message: str) -> ScenarioError:
+        return ScenarioError(f"{where}: {key}: {message}")
+
+    _reject_unknown(data, _TOP_KEYS, "", fail)
+    name = data.get("name", path.stem if path else None)
+    if not isinstance(name, str) or not name.strip():
+        raise fail("name", f"must be a non-empty string, got {name!r}")
+    for key in ("title", "description", "notes", "servername"):
+        if key in data and not isinstance(data[key], str):
+            raise fail(key, f"must be a string, got {data[key]!r}")
+
+    axes = data.get("axes", {})
+    if not isinstance(axes, dict):
+        raise fail("axes", f"must be a table, got {axes!r}")
+    _reject_unknown(axes, _AXES_KEYS, "axes.", fail)
+
+    tls_raw = axes.get("tls", ["1.2", "1.3"])
+    tls_versions = tuple(
+        _convert(parse_tls_version, v, f"axes.tls[{i}]", fail) for i, v in enumerate(_as_list(tls_raw, "axes.tls", fail))
+    )
+    servers = _names(axes.get("servers", list(DEFAULT_SERVERS)), "axes.servers", known_servers, "server stack", fail)
+    clients = _names(axes.get("clients", list(DEFAULT_CLIENTS)), "axes.clients", known_clients, "client stack", fail)
+
+    chain_tables = data.get("chain")
+    if chain_tables is None:
+        raise fail("chain", "missing: a scenario needs at least one [[chain]] table")
+    if not isinstance(chain_tables, list) or not chain_tables:
+        raise fail("chain", "must be one or more [[chain]] tables")
+    chains: list[ChainSpec] = []
+    for i, table in enumerate(chain_tables):
+        chains.extend(_parse_chain(table, f"chain[{i}]", fail))
+    seen: dict[str, str] = {}
+    for chain in chains:
+        if chain.label in seen:
+            raise fail("chain", f"chain {chain.label!r} is listed twice")
+        seen[chain.label] = chain.fingerprint
+
+    rules = []
+    expect_tables = data.get("expect", [])
+    if not isinstance(expect_tables, list):
+        raise fail("expect", "must be [[expect]] tables")
+    for i, table in enumerate(expect_tables):
+        rules.append(_parse_rule(table, f"expect[{i}]", fail, known_clients, known_servers))
+
+    return Scenario(
+        name=name.strip(),
+        path=path,
+        title=data.get("title", name),
+        notes=(data.get("notes") or data.get("description") or "").strip(),
+        chains=tuple(chains),
+        tls_versions=tls_versions,
+        servers=servers,
+        clients=clients,
+        rules=tuple(rules),
+        servername=data.get("servername", "localhost"),
+    )
+
+
+def _parse_chain(table: Any, key: str, fail) -> list[ChainSpec]:
+    if not isinstance(table, dict):
+        raise fail(key, f"must be a table, got {table!r}")
+    _reject_unknown(table, _CHAIN_KEYS, key + ".", fail)
+    for required in ("root", "leaf"):
+        if required not in table:
+            raise fail(f"{key}.{required}", "missing")
+    roots = [_cert(v, f"{key}.root", fail, signer=True) for v in _axis(table["root"])]
+    leaves = [_cert(v, f"{key}.leaf", fail, signer=False) for v in _axis(table["leaf"])]
+    inter_raw = table.get("intermediates", [])
+    if not isinstance(inter_raw, list):
+        raise fail(f"{key}.intermediates", f"must be a list, got {inter_raw!r}")
+    intermediates = tuple(
+        _cert(v, f"{key}.intermediates[{j}]", fail, signer=True) for j, v in enumerate(inter_raw)
+    )
+    expired = table.get("expired", False)
+    if not isinstance(expired, bool):
+        raise fail(f"{key}.expired", f"must be true or false, got {expired!r}")
+    name = table.get("name")
+    if name is not None and not isinstance(name, str):
+        raise fail(f"{key}.name", f"must be a string, got {name!r}")
+    if name is not None and (len(roots) > 1 or len(leaves) > 1):
+        raise fail(f"{key}.name", "a name can only be given to a single chain, not to a product of key types")
+    return [
+        ChainSpec(root=r, leaf=l, intermediates=intermediates, expired=expired, name=name)
+        for r, l in itertools.product(roots, leaves)
+    ]
+
+
+def _cert(value: Any, key: str, fail, signer: bool) -> CertSpec:
+    if isinstance(value, str):
+        return CertSpec(_convert(KeySpec.parse, value, key, fail))
+    if isinstance(value, dict):
+        allowed = {"key", "hash"} if signer else {"key"}
+        _reject_unknown(value, allowed, key + ".", fail)
+        if "key" not in value:
+            raise fail(f"{key}.key", "missing")
+        spec = _convert(KeySpec.parse, value["key"], f"{key}.key", fail)
+        hash_ = None
+        if "hash" in value:
+            hash_ = _convert(parse_hash, value["hash"], f"{key}.hash", fail)
+            if spec.family == "eddsa":
+                raise fail(f"{key}.hash", f"Ed25519 signs without a separate hash; remove hash = {value['hash']!r}")
+        return CertSpec(spec, hash_)
+    raise fail(key, f"must be a key type string or {{key = ..., hash = ...}}, got {value!r}")
+
+
+def _parse_rule(table: Any, key: str, fail, known_clients, known_servers) -> Rule:
+    if not isinstance(table, dict):
+        raise fail(key, f"must be a table, got {table!r}")
+    _reject_unknown(table, _EXPECT_KEYS, key + ".", fail)
+    if "outcome" not in table:
+        raise fail(f"{key}.outcome", "missing")
+    outcomes = frozenset(
+        _convert(Outcome.parse, v, f"{key}.outcome", fail) for v in _as_list(table["outcome"], f"{key}.outcome", fail)
+    )
+    match: dict[str, tuple[str, ...]] = {}
+    for mkey in MATCH_KEYS:
+        if mkey not in table:
+            continue
+        values = _as_list(table[mkey], f"{key}.{mkey}", fail)
+        if not all(isinstance(v, str) for v in values):
+            raise fail(f"{key}.{mkey}", f"must be strings, got {table[mkey]!r}")
+        if mkey in ("root", "leaf", "signer", "key"):
+            values = [v if _is_glob(v) else _convert(KeySpec.parse, v, f"{key}.{mkey}", fail).name for v in values]
+        elif mkey == "hash":
+            values = [v if _is_glob(v) else _convert(parse_hash, v, f"{key}.{mkey}", fail) for v in values]
+        elif mkey == "tls":
+            values = [v if _is_glob(v) or v == "any" else _convert(parse_tls_version, v, f"{key}.tls", fail) for v in values]
+        elif mkey == "client" and known_clients is not None:
+            _check_known(values, known_clients, f"{key}.client", "client stack", fail)
+        elif mkey == "server" and known_servers is not None:
+            _check_known(values, known_servers, f"{key}.server", "server stack", fail)
+        match[mkey] = tuple(values)
+    why = table.get("why")
+    if why is not None and not isinstance(why, str):
+        raise fail(f"{key}.why", f"must be a string, got {why!r}")
+    return Rule(match=match, outcomes=outcomes, why=why)
+
+
+# --- small validators ----------------------------------------------------------------------
+
+
+def _reject_unknown(table: dict, allowed: set[str], prefix: str, fail) -> None:
+    for k in table:
+        if k not in allowed:
+            raise fail(prefix + k, f"unknown key (allowed: {', '.join(sorted(allowed))})")
+
+
+def _as_list(value: Any, key: str, fail) -> list[Any]:
+    if isinstance(value, list):
+        if not value:
+            raise fail(key, "must not be empty")
+        return value
+    if isinstance(value, (str, int, float)):
+        return [value]
+    raise fail(key, f"must be a value or a list, got {value!r}")
+
+
+def _axis(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _convert(func, value: Any, key: str, fail):
+    try:
+        return func(value)
+    except SpecError as exc:
+        raise fail(key, str(exc)) from None
+
+
+def _is_glob(text: str) -> bool:
+    return any(ch in text for ch in "*?[")
+
+
+def _names(value: Any, key: str, known: Iterable[str] | None, what: str, fail) -> tuple[str, ...]:
+    values = _as_list(value, key, fail)
+    if not all(isinstance(v, str) for v in values):
+        raise fail(key, f"must be a list of strings, got {value!r}")
+    if known is not None:
+        _check_known(values, known, key, what, fail)
+    if len(set(values)) != len(values):
+        raise fail(key, f"lists a {what} twice: {values!r}")
+    return tuple(values)
+
+
+def _check_known(values: Iterable[str], known: Iterable[str], key: str, what: str, fail) -> None:
+    known = list(known)
+    for v in values:
+        if _is_glob(v):
+            continue
+        if v not in known:
+            raise fail(key, f"unknown {what} {v!r} (known: {', '.join(known)})")
