@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import trustme
+
+from harness.clients import CLIENTS
+from harness.endpoints.base import ListenerSpec
+from harness.endpoints.process import ProcessEndpoint
+from harness.model import CertSpec, ChainSpec, KeySpec
+from harness.pki import ChainFiles
+from harness.servers import SERVERS
+
+from ..conftest import require_stack
+
+
+def spec(root: str, leaf: str, inters=(), expired=False) -> ChainSpec:
+    return ChainSpec(root=CertSpec(KeySpec.parse(root)), leaf=CertSpec(KeySpec.parse(leaf)),
+                     intermediates=tuple(CertSpec(KeySpec.parse(i)) for i in inters), expired=expired)
+
+
+@dataclass
+class TrustmeChain:
+    """An independent control PKI made by trustme (RSA-2048 by default)."""
+
+    ca_file: Path
+    files: ChainFiles
+
+
+@pytest.fixture(scope="session")
+def trustme_chain(tmp_path_factory) -> TrustmeChain:
+    d = tmp_path_factory.mktemp("trustme")
+    ca = trustme.CA(organization_name="tlsmatrix TEST trustme control CA")
+    cert = ca.issue_cert("localhost", "127.0.0.1")
+    ca.cert_pem.write_to_path(str(d / "ca.pem"))
+    cert.private_key_pem.write_to_path(str(d / "TEST-ONLY-key.pem"))
+    with open(d / "chain.pem", "wb") as f:
+        for blob in cert.cert_chain_pems:
+            f.write(blob.bytes())
+    (d / "leaf.pem").write_bytes(cert.cert_chain_pems[0].bytes())
+    files = ChainFiles(spec=spec("RSA-2048", "RSA-2048"), ca_file=d / "ca.pem", cert_file=d / "chain.pem",
+                       key_file=d / "TEST-ONLY-key.pem", leaf_file=d / "leaf.pem", leaf_sha256="", root_sha256="")
+    return TrustmeChain(d / "ca.pem", files)
+
+
+#: listeners every server stack serves in the handshake tests
+CHAINS = {
+    "good": spec("P-256", "P-256"),
+    "expired": spec("P-256", "P-256", expired=True),
+    "ed25519": spec("Ed25519", "Ed25519"),
+    "rsa": spec("RSA-4096", "RSA-2048", inters=("RSA-3072",)),
+}
+
+
+@dataclass
+class Served:
+    endpoint: ProcessEndpoint
+    files: dict[str, ChainFiles]
+
+    def port(self, name: str, tls: str | None = None) -> int:
+        listener = self.endpoint.listeners[f"{name}@{tls}"]
+        assert listener.error is None, listener.error
+        return int(listener.port)
+
+
+@pytest.fixture(scope="session")
+def served(pki_cache, trustme_chain):
+    """Every available server stack, started once, serving CHAINS × {1.2, 1.3, any} + trustme."""
+    files = {name: pki_cache.chain(s) for name, s in CHAINS.items()}
+    files["trustme"] = trustme_chain.files
+    out: dict[str, Served] = {}
+    with contextlib.ExitStack() as stack:
+        for name, server in SERVERS.items():
+            if server.unavailable_reason():
+                continue
+            specs = [ListenerSpec(f"{c}@{t}", f, t) for c, f in files.items() for t in (None, "1.2", "1.3")]
+            out[name] = Served(stack.enter_context(ProcessEndpoint(server, specs)), files)
+        yield out
+
+
+def server_for(served: dict[str, Served], name: str) -> Served:
+    require_stack(SERVERS[name])
+    return served[name]
+
+
+def client_stack(name: str):
+    stack = CLIENTS[name]
+    require_stack(stack)
+    return stack

@@ -1,0 +1,171 @@
+"""Real handshakes: every client stack × every server stack, with the negative controls."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from harness.classify import classify
+from harness.clients import CLIENTS
+from harness.clients.session import ProbeSession
+from harness.endpoints.silent import SilentEndpoint
+from harness.model import Job, Outcome
+from harness.servers import SERVERS
+
+from .conftest import client_stack, server_for
+
+pytestmark = pytest.mark.integration
+
+CLIENT_NAMES = list(CLIENTS)
+SERVER_NAMES = list(SERVERS)
+
+
+@pytest.fixture(scope="module")
+def sessions():
+    """One long-lived probe per client stack for the whole module (the batch mode under test)."""
+    opened: dict[str, ProbeSession] = {}
+
+    def get(name: str) -> ProbeSession:
+        if name not in opened:
+            s = ProbeSession(client_stack(name))
+            s.start()
+            opened[name] = s
+        return opened[name]
+
+    yield get
+    for s in opened.values():
+        s.close()
+
+
+def handshake(session: ProbeSession, port: int, ca_file, servername="localhost", tls=None, timeout_ms=10_000):
+    job = Job(id=str(time.monotonic_ns()), host="127.0.0.1", port=port, servername=servername,
+              ca_file=str(ca_file), tls_version=tls, timeout_ms=timeout_ms)
+    raw = session.run(job)
+    return classify(session.stack.family, raw), raw
+
+
+@pytest.mark.parametrize("server", SERVER_NAMES)
+@pytest.mark.parametrize("client", CLIENT_NAMES)
+@pytest.mark.parametrize("tls", ["1.2", "1.3"])
+@pytest.mark.parametrize("chain", ["good", "ed25519", "rsa"])
+def test_good_chains_succeed(sessions, served, client, server, tls, chain):
+    s = server_for(served, server)
+    c, raw = handshake(sessions(client), s.port(chain, tls), s.files[chain].ca_file, tls=tls)
+    assert c.outcome is Outcome.OK, raw
+    assert raw.negotiated["version"] == {"1.2": "TLSv1.2", "1.3": "TLSv1.3"}[tls]
+
+
+@pytest.mark.parametrize("server", SERVER_NAMES)
+@pytest.mark.parametrize("client", CLIENT_NAMES)
+def test_unpinned_client_negotiates_tls13(sessions, served, client, server):
+    s = server_for(served, server)
+    c, raw = handshake(sessions(client), s.port("good"), s.files["good"].ca_file)
+    assert c.outcome is Outcome.OK, raw
+    assert raw.negotiated["version"] == "TLSv1.3"
+
+
+@pytest.mark.parametrize("server", SERVER_NAMES)
+@pytest.mark.parametrize("client", CLIENT_NAMES)
+def test_trustme_control_chain(sessions, served, trustme_chain, client, server):
+    """An independent PKI (trustme) is accepted with its own CA and refused with ours."""
+    s = server_for(served, server)
+    ok, raw = handshake(sessions(client), s.port("trustme"), trustme_chain.ca_file)
+    assert ok.outcome is Outcome.OK, raw
+    bad, raw = handshake(sessions(client), s.port("trustme"), s.files["good"].ca_file)
+    assert bad.outcome is Outcome.UNTRUSTED, raw
+
+
+# --- negative controls: verification is really on ------------------------------------------
+
+
+@pytest.mark.parametrize("server", SERVER_NAMES)
+@pytest.mark.parametrize("client", CLIENT_NAMES)
+@pytest.mark.parametrize("tls", ["1.2", "1.3"])
+def test_wrong_ca_is_untrusted(sessions, served, trustme_chain, client, server, tls):
+    s = server_for(served, server)
+    c, raw = handshake(sessions(client), s.port("good", tls), trustme_chain.ca_file, tls=tls)
+    assert c.outcome is Outcome.UNTRUSTED, raw
+    assert c.rule is not None
+
+
+@pytest.mark.parametrize("server", SERVER_NAMES)
+@pytest.mark.parametrize("client", CLIENT_NAMES)
+@pytest.mark.parametrize("servername", ["wrong.example", "127.0.0.2"])
+def test_wrong_name_is_a_hostname_mismatch(sessions, served, client, server, servername):
+    s = server_for(served, server)
+    c, raw = handshake(sessions(client), s.port("good"), s.files["good"].ca_file, servername=servername)
+    assert c.outcome is Outcome.HOSTNAME_MISMATCH, raw
+
+
+@pytest.mark.parametrize("server", SERVER_NAMES)
+@pytest.mark.parametrize("client", CLIENT_NAMES)
+def test_ip_address_servername_matches_ip_san(sessions, served, client, server):
+    s = server_for(served, server)
+    c, raw = handshake(sessions(client), s.port("good"), s.files["good"].ca_file, servername="127.0.0.1")
+    assert c.outcome is Outcome.OK, raw
+
+
+@pytest.mark.parametrize("server", SERVER_NAMES)
+@pytest.mark.parametrize("client", CLIENT_NAMES)
+@pytest.mark.parametrize("tls", ["1.2", "1.3"])
+def test_expired_leaf_is_expired(sessions, served, client, server, tls):
+    s = server_for(served, server)
+    c, raw = handshake(sessions(client), s.port("expired", tls), s.files["expired"].ca_file, tls=tls)
+    assert c.outcome is Outcome.EXPIRED, raw
+
+
+@pytest.mark.parametrize("server", SERVER_NAMES)
+@pytest.mark.parametrize("client", CLIENT_NAMES)
+def test_version_mismatch_is_protocol_version(sessions, served, client, server):
+    s = server_for(served, server)
+    c, raw = handshake(sessions(client), s.port("good", "1.2"), s.files["good"].ca_file, tls="1.3")
+    assert c.outcome is Outcome.PROTOCOL_VERSION, raw
+
+
+@pytest.mark.parametrize("client", CLIENT_NAMES)
+def test_silent_peer_times_out_within_the_bound(sessions, pki_cache, client):
+    session = sessions(client)
+    with SilentEndpoint() as silent:
+        started = time.monotonic()
+        from .conftest import CHAINS
+
+        c, raw = handshake(session, silent.port, pki_cache.chain(CHAINS["good"]).ca_file,
+                           timeout_ms=1000)
+        took = time.monotonic() - started
+    assert c.outcome is Outcome.TIMEOUT, raw
+    assert 0.9 <= took < 3.0, took
+
+
+@pytest.mark.parametrize("client", CLIENT_NAMES)
+def test_closed_port_is_a_connection_error(sessions, pki_cache, client):
+    import socket
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()  # nothing listens there now
+    from .conftest import CHAINS
+
+    c, raw = handshake(sessions(client), port, pki_cache.chain(CHAINS["good"]).ca_file, timeout_ms=2000)
+    assert c.outcome is Outcome.CONNECTION, raw
+
+
+@pytest.mark.parametrize("client", CLIENT_NAMES)
+def test_unreadable_ca_file_is_a_probe_error_not_a_crash(sessions, served, tmp_path, client):
+    s = server_for(served, "openssl")
+    c, raw = handshake(sessions(client), s.port("good"), tmp_path / "missing-ca.pem")
+    assert c.outcome is Outcome.PROBE_ERROR, raw
+    # and the probe is still alive for the next job
+    c2, raw2 = handshake(sessions(client), s.port("good"), s.files["good"].ca_file)
+    assert c2.outcome is Outcome.OK, raw2
+
+
+@pytest.mark.parametrize("client", CLIENT_NAMES)
+def test_probe_reports_its_exact_version(sessions, client):
+    info = sessions(client).info
+    assert info is not None and info.version not in ("", "?")
+    if client.startswith("rustls"):
+        assert info.stack == "rustls" and info.provider == client.removeprefix("rustls-")
+        assert info.version.startswith("0.23.")
+    if client == "go":
+        assert info.version.startswith("go1.")

@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+from harness.model import CertSpec, Cell, ChainSpec, Expectation, KeySpec, Outcome, Result
+from harness.report.table import cell_text, mismatches, render_markdown, render_table, render_text, summarize
+
+
+def chain(root: str, leaf: str) -> ChainSpec:
+    return ChainSpec(root=CertSpec(KeySpec.parse(root)), leaf=CertSpec(KeySpec.parse(leaf)))
+
+
+def result(root, leaf, client, outcome, short=None, expect=(Outcome.OK,), tls="1.3", server="go", error=None):
+    cell = Cell("demo", chain(root, leaf), server, tls, client, Expectation(frozenset(expect), "because"))
+    return Result(cell, outcome, error=error or short, short_error=short).to_json()
+
+
+def data(results):
+    return {"results": results, "scenarios": [{"name": "demo", "title": "Demo", "notes": "Because P-521."}],
+            "clients": {"openssl": {"available": True, "stack": "OpenSSL", "version": "3.0.19", "provider": None}},
+            "servers": {"go": {"available": False, "reason": "not built"}}, "started": "2026", "tool": {"version": "x"}}
+
+
+def sample():
+    return data([
+        result("P-256", "P-256", "openssl", Outcome.OK),
+        result("P-256", "P-256", "rustls-ring", Outcome.OK),
+        result("P-521", "P-256", "openssl", Outcome.OK),
+        result("P-521", "P-256", "rustls-ring", Outcome.BAD_SIGNATURE, "BadSignature",
+               expect=(Outcome.BAD_SIGNATURE, Outcome.UNSUPPORTED_ALGORITHM)),
+        result("P-521", "P-256", "openssl", Outcome.OK, tls="1.2"),
+        result("P-521", "P-256", "rustls-ring", Outcome.UNTRUSTED, "UnknownIssuer", tls="1.2",
+               expect=(Outcome.BAD_SIGNATURE,)),
+    ])
+
+
+def test_cell_text_shows_class_and_short_error_and_marks_mismatches():
+    d = sample()
+    assert cell_text(d["results"][0]) == "ok"
+    assert cell_text(d["results"][3]) == "✗ bad_signature (BadSignature)"
+    assert cell_text(d["results"][5]) == "✗ untrusted (UnknownIssuer) ⚠"
+
+
+def test_table_has_one_row_per_chain_server_tls_and_one_column_per_client():
+    text = render_table(sample())
+    lines = text.strip().splitlines()
+    assert "openssl" in lines[0] and "rustls-ring" in lines[0]
+    assert len(lines) == 2 + 3  # header, rule, three rows
+    assert any("P-521 → P-256" in l and "BadSignature" in l for l in lines)
+
+
+def test_markdown_is_a_github_table():
+    md = render_markdown(sample())
+    assert "| chain (root → … → leaf)" in md and "|---" in md.replace(":", "-").replace("|-", "|-")
+    assert "## Demo" in md or "## demo: Demo" in md
+    assert "TEST keys" in md
+
+
+def test_summary_names_the_failing_client_where_and_how():
+    s = summarize(sample())
+    assert "rustls-ring fails 2 of 3 cells" in s
+    assert 'bad_signature ("BadSignature") on P-521 → P-256 (TLS 1.3)' in s
+    assert "openssl succeeds on every cell" in s
+    assert "5 of 6 cells match" in s and "1 contradict" in s
+
+
+def test_mismatches_list_expected_and_got():
+    mm = mismatches(sample())
+    assert len(mm) == 1
+    assert "client rustls-ring: got untrusted (UnknownIssuer), expected bad_signature — because" in mm[0]
+
+
+def test_text_report_includes_notes_versions_and_test_key_warning():
+    text = render_text(sample())
+    assert "Why: Because P-521." in text
+    assert "client openssl: OpenSSL 3.0.19" in text
+    assert "server go: not available: not built" in text
+    assert "TEST keys" in text
+
+
+def test_skipped_client_is_reported_as_not_run():
+    d = data([result("P-256", "P-256", "go", Outcome.SKIPPED, "not available", error="go not built")])
+    s = summarize(d)
+    assert "Not run: go (go not built)" in s
+    assert "were not run" in s

@@ -1,0 +1,95 @@
+"""Our own process logic, with small stand-in probes (the real probes are in tests/integration)."""
+from __future__ import annotations
+
+import sys
+import time
+
+import pytest
+
+from harness.clients.session import ProbeSession
+from harness.endpoints.base import EndpointError, ListenerSpec
+from harness.endpoints.process import ProcessEndpoint
+from harness.jsonproc import live_count
+from harness.model import Job, Outcome
+from harness.classify import classify
+from harness.stacks import Stack
+
+HANGS_ON_SECOND = r"""
+import json, sys, time
+print(json.dumps({"hello": {"stack": "fake", "version": "1"}}), flush=True)
+n = 0
+for line in sys.stdin:
+    n += 1
+    job = json.loads(line)
+    if n == 2:
+        time.sleep(3600)
+    print(json.dumps({"id": job["id"], "ok": True, "error": None, "negotiated": None, "elapsed_ms": 0}), flush=True)
+"""
+
+CRASHES = r"""
+import json, sys
+print(json.dumps({"hello": {"stack": "fake", "version": "1"}}), flush=True)
+sys.stdin.readline()
+sys.stderr.write("fatal: something broke inside the probe\n")
+sys.exit(3)
+"""
+
+
+def fake(code: str) -> Stack:
+    return Stack("fake", "openssl", "stand-in", argv=lambda: [sys.executable, "-c", code], missing=lambda: None)
+
+
+def job(i: int, timeout_ms: int = 500) -> Job:
+    return Job(str(i), "127.0.0.1", 1, "localhost", "/nonexistent", None, timeout_ms)
+
+
+def test_hung_probe_is_killed_reported_as_timeout_and_restarted():
+    session = ProbeSession(fake(HANGS_ON_SECOND), grace=0.5)
+    session.start()
+    assert session.run(job(1)).ok
+    started = time.monotonic()
+    raw = session.run(job(2))
+    assert time.monotonic() - started < 3
+    assert classify("openssl", raw).outcome is Outcome.TIMEOUT
+    assert session.restarts == 1
+    assert session.run(job(3)).ok  # a fresh probe answers the next job
+    session.close()
+    assert live_count() == 0
+
+
+def test_crashing_probe_is_a_probe_error_with_its_stderr():
+    session = ProbeSession(fake(CRASHES))
+    session.start()
+    raw = session.run(job(1))
+    assert not raw.ok and classify("openssl", raw).outcome is Outcome.PROBE_ERROR
+    assert "exit status 3" in raw.error_detail and "something broke inside the probe" in raw.error_detail
+    session.close()
+    assert live_count() == 0
+
+
+def test_probe_that_cannot_start_names_the_command():
+    stack = Stack("fake", "openssl", "stand-in", argv=lambda: ["/nonexistent/probe-binary"], missing=lambda: None)
+    raw = ProbeSession(stack).run(job(1))
+    assert raw.error.startswith("probe: cannot start")
+    assert "/nonexistent/probe-binary" in raw.error_detail
+
+
+def test_server_that_dies_during_start_raises_with_context(pki_cache):
+    from harness.model import CertSpec, ChainSpec, KeySpec
+
+    files = pki_cache.chain(ChainSpec(CertSpec(KeySpec("P-256")), CertSpec(KeySpec("P-256"))))
+    dies = Stack("dying-server", "openssl", "stand-in",
+                 argv=lambda: [sys.executable, "-c", "import sys; sys.stderr.write('cannot bind\\n'); sys.exit(4)"],
+                 missing=lambda: None)
+    with pytest.raises(EndpointError) as info:
+        with ProcessEndpoint(dies, [ListenerSpec("L0", files, None)], ready_timeout=5):
+            pass
+    message = str(info.value)
+    assert "dying-server" in message and "exit status 4" in message and "cannot bind" in message
+    assert live_count() == 0
+
+
+def test_endpoints_refuse_non_loopback_addresses(pki_cache):
+    stack = Stack("x", "openssl", "x", argv=lambda: ["true"], missing=lambda: None)
+    with pytest.raises(EndpointError, match="loopback only"):
+        ProcessEndpoint(stack, [], host="0.0.0.0")
