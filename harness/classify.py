@@ -104,7 +104,7 @@ def shorten(family: str, error: str, width: int = 44) -> str:
         for rx, fmt in ((_RUSTLS_CERT, "{}"), (_RUSTLS_ALERT, "alert {}"), (_RUSTLS_OTHER, "{}")):
             m = rx.search(text)
             if m:
-                text = fmt.format(m.group(1))
+                text = fmt.format(m.group(1).removesuffix("Context"))
                 break
     elif family == "openssl":
         m = _OPENSSL_VERIFY.search(text)

@@ -13,22 +13,43 @@ from tabulate import tabulate
 OK_MARK = "ok"
 FAIL_MARK = "✗"
 MISMATCH_MARK = "⚠"
-CELL_WIDTH = 34
+NOTE_WIDTH = 150
 
 
-def cell_text(r: dict[str, Any], width: int = CELL_WIDTH) -> str:
+class Footnotes:
+    """Numbers each distinct raw error once, so cells stay narrow and errors stay exact."""
+
+    def __init__(self) -> None:
+        self.notes: "OrderedDict[str, list[str]]" = OrderedDict()
+
+    def ref(self, r: dict[str, Any]) -> int:
+        text = " ".join((r.get("error") or r.get("short_error") or "").split())
+        if len(text) > NOTE_WIDTH:
+            text = text[: NOTE_WIDTH - 1] + "…"
+        clients = self.notes.setdefault(text, [])
+        if r["client"] not in clients:
+            clients.append(r["client"])
+        return list(self.notes).index(text) + 1
+
+    def render(self, markdown: bool) -> str:
+        lines = []
+        for n, (text, clients) in enumerate(self.notes.items(), 1):
+            body = f"`{text}`" if markdown else text
+            lines.append(f"[{n}] {', '.join(clients)}: {body}")
+        return ("\n\n" if markdown else "\n").join(lines)
+
+
+def cell_text(r: dict[str, Any], notes: Footnotes | None = None) -> str:
+    """``ok``, or ``✗ class [n]`` where note n holds the stack's own error text."""
     outcome = r["outcome"]
     if outcome == "ok":
         text = OK_MARK
-    elif outcome == "skipped":
-        text = "— skipped"
     else:
-        short = r.get("short_error") or ""
-        text = f"{FAIL_MARK} {outcome}"
-        if short and short != outcome:
-            room = width - len(text) - 3
-            if room > 6:
-                text += f" ({short if len(short) <= room else short[: room - 1] + '…'})"
+        text = "— skipped" if outcome == "skipped" else f"{FAIL_MARK} {outcome}"
+        if notes is not None and (r.get("error") or r.get("short_error")):
+            text += f" [{notes.ref(r)}]"
+        elif notes is None and r.get("short_error") and r["short_error"] != outcome:
+            text += f" ({r['short_error']})"
     if r.get("verdict") == "mismatch":
         text += f" {MISMATCH_MARK}"
     return text
@@ -46,17 +67,18 @@ def _rows(results: list[dict[str, Any]]):
 
 
 def render_table(data: dict[str, Any], tablefmt: str = "simple") -> str:
-    """One table per scenario: rows = chain × TLS × server, columns = client stacks."""
+    """One table per scenario: rows = chain × server × TLS, columns = client stacks, then the errors."""
     results = data["results"]
     clients, rows = _rows(results)
     scenarios = list(OrderedDict.fromkeys(k[0] for k in rows))
     out = []
     for scenario in scenarios:
+        notes = Footnotes()
         body = []
         for (scen, chain, tls, server), cells in rows.items():
             if scen != scenario:
                 continue
-            body.append([chain, server, tls] + [cell_text(cells[c]) if c in cells else "" for c in clients])
+            body.append([chain, server, tls] + [cell_text(cells[c], notes) if c in cells else "" for c in clients])
         headers = ["chain (root → … → leaf)", "server", "TLS"] + clients
         if len(scenarios) > 1:
             title = _scenario_title(data, scenario)
@@ -64,6 +86,9 @@ def render_table(data: dict[str, Any], tablefmt: str = "simple") -> str:
             out.append("")
         out.append(tabulate(body, headers=headers, tablefmt=tablefmt, disable_numparse=True))
         out.append("")
+        if notes.notes:
+            out.append(notes.render(markdown=tablefmt == "github"))
+            out.append("")
     return "\n".join(out).rstrip() + "\n"
 
 

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from harness.model import CertSpec, Cell, ChainSpec, Expectation, KeySpec, Outcome, Result
-from harness.report.table import cell_text, mismatches, render_markdown, render_table, render_text, summarize
+from harness.report.table import Footnotes, cell_text, mismatches, render_markdown, render_table, render_text, summarize
 
 
 def chain(root: str, leaf: str) -> ChainSpec:
@@ -37,14 +37,20 @@ def test_cell_text_shows_class_and_short_error_and_marks_mismatches():
     assert cell_text(d["results"][0]) == "ok"
     assert cell_text(d["results"][3]) == "✗ bad_signature (BadSignature)"
     assert cell_text(d["results"][5]) == "✗ untrusted (UnknownIssuer) ⚠"
+    notes = Footnotes()
+    assert cell_text(d["results"][3], notes) == "✗ bad_signature [1]"
+    assert cell_text(d["results"][5], notes) == "✗ untrusted [2] ⚠"
+    assert cell_text(d["results"][3], notes) == "✗ bad_signature [1]"  # same error, same note
+    assert notes.render(markdown=False) == "[1] rustls-ring: BadSignature\n[2] rustls-ring: UnknownIssuer"
 
 
 def test_table_has_one_row_per_chain_server_tls_and_one_column_per_client():
     text = render_table(sample())
     lines = text.strip().splitlines()
     assert "openssl" in lines[0] and "rustls-ring" in lines[0]
-    assert len(lines) == 2 + 3  # header, rule, three rows
-    assert any("P-521 → P-256" in l and "BadSignature" in l for l in lines)
+    assert len(lines) == 2 + 3 + 1 + 2  # header, rule, three rows, blank, two notes
+    assert any("P-521 → P-256" in l and "bad_signature [1]" in l for l in lines)
+    assert lines[-2] == "[1] rustls-ring: BadSignature"
 
 
 def test_markdown_is_a_github_table():
