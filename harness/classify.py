@@ -31,8 +31,8 @@ _COMMON: list[tuple[str, Outcome]] = [
 
 _RUSTLS: list[tuple[str, Outcome]] = [
     (r"UnknownIssuer|UnknownRevocationStatus|NotValidForIssuer", O.UNTRUSTED),
-    (r"NotValidForName", O.HOSTNAME_MISMATCH),
-    (r"invalid peer certificate: Expired|Expired(Context)?\b|NotValidYet", O.EXPIRED),
+    (r"NotValidForName|certificate not valid for name", O.HOSTNAME_MISMATCH),
+    (r"invalid peer certificate: (Expired|NotValidYet)|certificate expired|certificate not valid yet", O.EXPIRED),
     (r"UnsupportedSignatureAlgorithm|UnsupportedCertVersion|UnsupportedNameType|UnsupportedCriticalExtension", O.UNSUPPORTED_ALGORITHM),
     (r"invalid peer certificate: BadSignature|BadSignature", O.BAD_SIGNATURE),
     (r"peer is incompatible: (ServerDoesNotSupportTls12Or13|.*Version)|alert: ProtocolVersion|fatal alert: ProtocolVersion", O.PROTOCOL_VERSION),
@@ -70,18 +70,22 @@ _COMPILED = {family: [(re.compile(p), o, p) for p, o in table] for family, table
 _COMMON_COMPILED = [(re.compile(p), o, p) for p, o in _COMMON]
 
 
-def classify_error(family: str, error: str) -> Classification:
-    """Classify one raw error text from a client stack of ``family``."""
-    for rx, outcome, pattern in _COMMON_COMPILED + _COMPILED.get(family, []):
+def classify_error(family: str, error: str, detail: str | None = None) -> Classification:
+    """Classify one raw error text (and the probe's structured detail) from a stack of ``family``."""
+    for rx, outcome, pattern in _COMMON_COMPILED:
         if rx.search(error):
             return Classification(outcome, shorten(family, error), pattern)
+    for text in (error, detail or ""):
+        for rx, outcome, pattern in _COMPILED.get(family, []):
+            if rx.search(text):
+                return Classification(outcome, shorten(family, error), pattern)
     return Classification(O.HANDSHAKE_FAILURE, shorten(family, error), None)
 
 
 def classify(family: str, result: HandshakeResult) -> Classification:
     if result.ok:
         return Classification(O.OK, None, None)
-    return classify_error(family, result.error or "")
+    return classify_error(family, result.error or "", result.error_detail)
 
 
 # --- short forms for matrix cells ----------------------------------------------------------

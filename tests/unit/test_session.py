@@ -46,25 +46,29 @@ def job(i: int, timeout_ms: int = 500) -> Job:
 def test_hung_probe_is_killed_reported_as_timeout_and_restarted():
     session = ProbeSession(fake(HANGS_ON_SECOND), grace=0.5)
     session.start()
+    first = session.proc.proc
     assert session.run(job(1)).ok
     started = time.monotonic()
     raw = session.run(job(2))
     assert time.monotonic() - started < 3
     assert classify("openssl", raw).outcome is Outcome.TIMEOUT
     assert session.restarts == 1
+    assert first.poll() is not None  # the hung probe is gone
+    second = session.proc
     assert session.run(job(3)).ok  # a fresh probe answers the next job
     session.close()
-    assert live_count() == 0
+    assert second is not None and second.proc.poll() is not None
 
 
 def test_crashing_probe_is_a_probe_error_with_its_stderr():
     session = ProbeSession(fake(CRASHES))
     session.start()
+    proc = session.proc.proc
     raw = session.run(job(1))
     assert not raw.ok and classify("openssl", raw).outcome is Outcome.PROBE_ERROR
     assert "exit status 3" in raw.error_detail and "something broke inside the probe" in raw.error_detail
     session.close()
-    assert live_count() == 0
+    assert proc.poll() == 3
 
 
 def test_probe_that_cannot_start_names_the_command():
@@ -78,6 +82,7 @@ def test_server_that_dies_during_start_raises_with_context(pki_cache):
     from harness.model import CertSpec, ChainSpec, KeySpec
 
     files = pki_cache.chain(ChainSpec(CertSpec(KeySpec("P-256")), CertSpec(KeySpec("P-256"))))
+    before = live_count()
     dies = Stack("dying-server", "openssl", "stand-in",
                  argv=lambda: [sys.executable, "-c", "import sys; sys.stderr.write('cannot bind\\n'); sys.exit(4)"],
                  missing=lambda: None)
@@ -86,7 +91,7 @@ def test_server_that_dies_during_start_raises_with_context(pki_cache):
             pass
     message = str(info.value)
     assert "dying-server" in message and "exit status 4" in message and "cannot bind" in message
-    assert live_count() == 0
+    assert live_count() == before
 
 
 def test_endpoints_refuse_non_loopback_addresses(pki_cache):
