@@ -54,8 +54,8 @@ def test_hung_probe_is_killed_reported_as_timeout_and_restarted():
     assert classify("openssl", raw).outcome is Outcome.TIMEOUT
     assert session.restarts == 1
     assert first.poll() is not None  # the hung probe is gone
-    second = session.proc
     assert session.run(job(3)).ok  # a fresh probe answers the next job
+    second = session.proc
     session.close()
     assert second is not None and second.proc.poll() is not None
 
