@@ -1,0 +1,101 @@
+"""Capture real error strings from every client stack into tests/data/errors.json.
+
+Run: .venv/bin/python -m tests.capture_errors   (needs the probes built: make probes)
+
+Each case says what outcome it *is* (a wrong CA is `untrusted`, whatever the stack calls
+it); tests/unit/test_classify.py checks that the classifier agrees on every string.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import sys
+import tempfile
+from pathlib import Path
+
+import trustme
+
+from harness.clients import CLIENTS
+from harness.clients.session import ProbeSession
+from harness.endpoints.base import ListenerSpec
+from harness.endpoints.process import ProcessEndpoint
+from harness.endpoints.silent import SilentEndpoint
+from harness.model import CertSpec, ChainSpec, Job, KeySpec
+from harness.pki import CertificateCache
+from harness.servers import SERVERS
+
+OUT = Path(__file__).resolve().parent / "data" / "errors.json"
+
+
+def spec(root, leaf, expired=False):
+    return ChainSpec(CertSpec(KeySpec.parse(root)), CertSpec(KeySpec.parse(leaf)), expired=expired)
+
+
+def main() -> int:
+    tmp = Path(tempfile.mkdtemp(prefix="tlsmatrix-capture-"))
+    cache = CertificateCache(tmp / "pki")
+    ca = trustme.CA()
+    other_ca = tmp / "other-ca.pem"
+    ca.cert_pem.write_to_path(str(other_ca))
+    chains = {n: cache.chain(s) for n, s in {
+        "good": spec("P-256", "P-256"), "expired": spec("P-256", "P-256", True),
+        "p521ca": spec("P-521", "P-256"), "p521leaf": spec("P-256", "P-521"),
+    }.items()}
+    # (case, chain, server, tls, servername, ca override, expected outcome, clients)
+    cases = [
+        ("wrong CA", "good", "openssl", None, "localhost", other_ca, "untrusted", None),
+        ("wrong name", "good", "openssl", None, "wrong.example", None, "hostname_mismatch", None),
+        ("wrong IP", "good", "go", None, "127.0.0.2", None, "hostname_mismatch", None),
+        ("expired leaf", "expired", "go", None, "localhost", None, "expired", None),
+        ("client TLS 1.3, server TLS 1.2", "good", "openssl", "1.2", "localhost", None, "protocol_version", None),
+        ("P-521 CA", "p521ca", "openssl", None, "localhost", None, "unsupported_algorithm", ["rustls-ring"]),
+        ("P-521 leaf, TLS 1.3", "p521leaf", "go", "1.3", "localhost", None, "handshake_failure", ["rustls-ring"]),
+        ("P-521 leaf, TLS 1.2, Go server", "p521leaf", "go", "1.2", "localhost", None, "unsupported_algorithm",
+         ["rustls-ring"]),
+        ("P-521 leaf, TLS 1.2, OpenSSL server", "p521leaf", "openssl", "1.2", "localhost", None, "handshake_failure",
+         ["rustls-ring", "rustls-aws-lc-rs"]),
+    ]
+    records = []
+    with contextlib.ExitStack() as stack:
+        endpoints = {}
+        for name, server in SERVERS.items():
+            specs = [ListenerSpec(f"{c}@{t}", f, t) for c, f in chains.items() for t in (None, "1.2", "1.3")]
+            endpoints[name] = stack.enter_context(ProcessEndpoint(server, specs))
+        silent = stack.enter_context(SilentEndpoint())
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        closed_port = s.getsockname()[1]
+        s.close()
+        for client_name, client in CLIENTS.items():
+            if client.unavailable_reason():
+                print(f"skipping {client_name}: {client.unavailable_reason()}", file=sys.stderr)
+                continue
+            session = stack.enter_context(ProbeSession(client))
+            info = session.start()
+
+            def run(case, port, ca_file, servername="localhost", tls=None, timeout_ms=5000, expected=None):
+                raw = session.run(Job("1", "127.0.0.1", port, servername, str(ca_file), tls, timeout_ms))
+                assert not raw.ok, (client_name, case, raw)
+                records.append({"client": client_name, "family": client.family, "version": info.describe(),
+                                "case": case, "expected": expected, "error": raw.error,
+                                "error_detail": raw.error_detail})
+
+            for case, chain, server, tls, name, ca_override, expected, only in cases:
+                if only and client_name not in only:
+                    continue
+                port = endpoints[server].listeners[f"{chain}@{tls}"].port
+                run(case, port, ca_override or chains[chain].ca_file, name,
+                    "1.3" if case.startswith("client TLS 1.3") else tls, expected=expected)
+            run("silent peer", silent.port, chains["good"].ca_file, timeout_ms=500, expected="timeout")
+            run("closed port", closed_port, chains["good"].ca_file, expected="connection")
+            run("unreadable CA file", endpoints["openssl"].listeners["good@None"].port, tmp / "missing.pem",
+                expected="probe_error")
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(records, indent=2, ensure_ascii=False) + "\n")
+    print(f"wrote {len(records)} captured errors to {OUT}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
