@@ -107,19 +107,23 @@ def _condense(rs: list[dict[str, Any]], all_rows: dict[str, set]) -> str:
     parts = []
     for chain, items in by_chain.items():
         combos = {(i["tls"] or "any", i["server"]) for i in items}
-        if combos >= all_rows.get(chain, set()):
+        every = all_rows.get(chain, set())
+        if combos >= every:
             parts.append(chain)
-        else:
-            tls = sorted({c[0] for c in combos})
-            servers = sorted({c[1] for c in combos})
-            quals = []
-            all_tls = {c[0] for c in all_rows.get(chain, set())}
-            all_servers = {c[1] for c in all_rows.get(chain, set())}
-            if set(tls) != all_tls:
-                quals.append("TLS " + "/".join(tls))
-            if set(servers) != all_servers:
-                quals.append("server " + "/".join(servers))
-            parts.append(f"{chain} ({', '.join(quals)})" if quals else chain)
+            continue
+        tls = sorted({c[0] for c in combos})
+        servers = sorted({c[1] for c in combos})
+        if combos != {(t, sv) for t in tls for sv in servers}:
+            # not a product of TLS versions × servers: name each combination
+            listed = ", ".join(f"TLS {t} {sv}" for t, sv in sorted(combos))
+            parts.append(f"{chain} ({listed})")
+            continue
+        quals = []
+        if set(tls) != {c[0] for c in every}:
+            quals.append("TLS " + "/".join(tls))
+        if set(servers) != {c[1] for c in every}:
+            quals.append("server " + "/".join(servers))
+        parts.append(f"{chain} ({', '.join(quals)})" if quals else chain)
     if len(parts) > 6:
         return "; ".join(parts[:6]) + f"; and {len(parts) - 6} more"
     return "; ".join(parts)

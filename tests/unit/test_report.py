@@ -87,3 +87,15 @@ def test_skipped_client_is_reported_as_not_run():
     s = summarize(d)
     assert "Not run: go (go not built)" in s
     assert "were not run" in s
+
+
+def test_summary_names_combinations_that_are_not_a_product():
+    d = data([
+        result("P-521", "P-521", "rustls-ring", Outcome.HANDSHAKE_FAILURE, "alert HandshakeFailure", tls="1.3", server="go"),
+        result("P-521", "P-521", "rustls-ring", Outcome.UNSUPPORTED_ALGORITHM, "Unsupported", tls="1.2", server="go"),
+        result("P-521", "P-521", "rustls-ring", Outcome.HANDSHAKE_FAILURE, "alert HandshakeFailure", tls="1.2", server="openssl"),
+        result("P-521", "P-521", "rustls-ring", Outcome.HANDSHAKE_FAILURE, "alert HandshakeFailure", tls="1.3", server="openssl"),
+    ])
+    s = summarize(d)
+    assert 'handshake_failure ("alert HandshakeFailure") on P-521 → P-521 (TLS 1.2 openssl, TLS 1.3 go, TLS 1.3 openssl)' in s
+    assert 'unsupported_algorithm ("Unsupported") on P-521 → P-521 (TLS 1.2, server go)' in s
