@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -169,3 +170,31 @@ def test_probe_reports_its_exact_version(sessions, client):
         assert info.version.startswith("0.23.")
     if client == "go":
         assert info.version.startswith("go1.")
+
+
+def test_openssl_probe_trusts_only_the_ca_file(tmp_path):
+    """The probe must not add the system trust store (create_default_context would)."""
+    import json
+    import subprocess
+    import sys
+
+    from cryptography import x509
+
+    system = Path("/etc/ssl/certs/ca-certificates.crt")
+    if not system.exists():
+        pytest.skip("no system trust store to compare with")
+    code = (
+        "import ssl, harness.probes.pyssl.client as c, unittest.mock as m\n"
+        "seen = []\n"
+        "orig = ssl.SSLContext.load_verify_locations\n"
+        "def spy(self, *a, **k):\n"
+        "    r = orig(self, *a, **k); seen.append(self.cert_store_stats()['x509_ca']); return r\n"
+        "with m.patch.object(ssl.SSLContext, 'load_verify_locations', spy):\n"
+        f"    c.handshake({{'id': '1', 'host': '127.0.0.1', 'port': 1, 'servername': 'localhost', 'ca_file': {str(tmp_path / 'ca.pem')!r}, 'tls_version': None, 'timeout_ms': 200}})\n"
+        "print(seen)\n"
+    )
+    import trustme
+
+    trustme.CA().cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parents[2])
+    assert json.loads(out.stdout.strip()) == [1], out.stderr  # exactly the one CA from the file

@@ -28,8 +28,12 @@ def handshake(job: dict) -> dict:
     start = time.monotonic()
     out = {"id": job.get("id"), "ok": False, "error": None, "negotiated": None, "elapsed_ms": None}
     try:
-        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)  # CERT_REQUIRED + check_hostname
-        ctx.load_verify_locations(cafile=job["ca_file"])  # the only trust anchors: no set_default_verify_paths
+        # PROTOCOL_TLS_CLIENT: CERT_REQUIRED + check_hostname. Not create_default_context(): that
+        # would also load the system trust store, and the CA file must be the only anchor.
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.load_verify_locations(cafile=job["ca_file"])
+        if ctx.verify_mode != ssl.CERT_REQUIRED or not ctx.check_hostname:  # pragma: no cover - defensive
+            raise ssl.SSLError("verification is not fully on")
     except (OSError, ssl.SSLError, KeyError, TypeError) as exc:
         out["error"] = f"probe: cannot load CA file {job.get('ca_file')!r}: {exc}"
         return out
