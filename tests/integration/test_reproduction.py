@@ -1,0 +1,89 @@
+"""The reported failure, end to end through the runner: scenarios/rustls-p521.toml."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.clients import CLIENTS
+from harness.model import Outcome
+from harness.runner import RunOptions, run_cells
+from harness.scenarios import load_scenario
+from harness.servers import SERVERS
+
+from ..conftest import require_stack
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def report(pki_cache):
+    for stack in [*CLIENTS.values(), *SERVERS.values()]:
+        require_stack(stack)
+    scenario = load_scenario(ROOT / "scenarios" / "rustls-p521.toml", CLIENTS, SERVERS)
+    return run_cells(scenario.cells(), pki_cache, RunOptions(timeout_ms=5000))
+
+
+def cells(report, client, **where):
+    out = []
+    for r in report.results:
+        c = r.cell
+        if c.client != client:
+            continue
+        if "root" in where and c.chain.root.key.name != where["root"]:
+            continue
+        if "leaf" in where and c.chain.leaf.key.name != where["leaf"]:
+            continue
+        if "tls" in where and c.tls != where["tls"]:
+            continue
+        if "intermediate" in where and bool(c.chain.intermediates) != where["intermediate"]:
+            continue
+        out.append(r)
+    assert out
+    return out
+
+
+def test_every_cell_matches_the_scenario(report):
+    assert len(report.results) == 5 * 2 * 2 * 4
+    bad = [(r.cell.id, r.outcome, r.error) for r in report.results if r.verdict != "match"]
+    assert bad == []
+
+
+def test_rustls_ring_fails_wherever_p521_signs(report):
+    for r in cells(report, "rustls-ring", root="P-521"):
+        assert r.outcome in (Outcome.UNSUPPORTED_ALGORITHM, Outcome.BAD_SIGNATURE, Outcome.HANDSHAKE_FAILURE), r
+    for r in cells(report, "rustls-ring", root="P-521", leaf="P-256"):
+        assert "UnsupportedSignatureAlgorithm" in r.error or "BadSignature" in r.error
+    # the intermediate variant: P-521 only at the top still breaks ring
+    for r in cells(report, "rustls-ring", intermediate=True):
+        assert r.outcome is Outcome.UNSUPPORTED_ALGORITHM
+
+
+def test_rustls_ring_fails_with_a_p521_leaf(report):
+    for r in cells(report, "rustls-ring", leaf="P-521"):
+        assert r.outcome is not Outcome.OK
+    for r in cells(report, "rustls-ring", root="P-256", leaf="P-521", tls="1.3"):
+        assert r.outcome is Outcome.HANDSHAKE_FAILURE and "HandshakeFailure" in r.error
+
+
+def test_rustls_aws_lc_rs_succeeds_except_p521_leaf_on_tls12_with_openssl(report):
+    for r in cells(report, "rustls-aws-lc-rs"):
+        exception = r.cell.chain.leaf.key.name == "P-521" and r.cell.tls == "1.2" and r.cell.server == "openssl"
+        assert (r.outcome is Outcome.HANDSHAKE_FAILURE) if exception else (r.outcome is Outcome.OK), (r.cell.id, r.error)
+    for r in cells(report, "rustls-aws-lc-rs", leaf="P-521", tls="1.3"):
+        assert r.negotiated["sigalg"] == "ecdsa_secp521r1_sha512"
+
+
+@pytest.mark.parametrize("client", ["openssl", "go"])
+def test_openssl_and_go_succeed_everywhere(report, client):
+    for r in cells(report, client):
+        assert r.outcome is Outcome.OK, (r.cell.id, r.error)
+
+
+def test_results_carry_exact_versions(report):
+    assert report.clients["rustls-ring"]["provider"] == "ring"
+    assert report.clients["rustls-aws-lc-rs"]["provider"] == "aws-lc-rs"
+    assert report.clients["rustls-ring"]["version"] == report.clients["rustls-aws-lc-rs"]["version"]
+    for r in report.results:
+        assert r.client_version and r.server_version
