@@ -71,6 +71,15 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
+def render(data: dict[str, Any], fmt: str) -> str:
+    """A results document in one of the output formats."""
+    if fmt == "json":
+        return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    if fmt == "markdown":
+        return render_markdown(data)
+    return render_text(data)
+
+
 # --- matrix ---------------------------------------------------------------------------------
 
 
@@ -100,12 +109,7 @@ def cmd_matrix(args: argparse.Namespace) -> int:
     out_dir = Path(args.output)
     write_atomic(out_dir / "results.json", json.dumps(data, indent=2, ensure_ascii=False) + "\n")
     write_atomic(out_dir / "matrix.md", render_markdown(data))
-    if args.format == "json":
-        sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-    elif args.format == "markdown":
-        sys.stdout.write(render_markdown(data))
-    else:
-        sys.stdout.write(render_text(data))
+    sys.stdout.write(render(data, args.format))
     progress.message(f"wrote {out_dir / 'results.json'} and {out_dir / 'matrix.md'} "
                      f"({report.duration_s:.1f}s, {report.certificates_generated} certificates generated)")
     mismatched = sum(1 for r in report.results if r.verdict == "mismatch")
@@ -202,12 +206,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot read results file {path}: {exc.strerror or exc}") from None
     except (ValueError, KeyError, TypeError) as exc:
         raise UsageError(f"{path} is not a tlsmatrix results file: {exc}") from None
-    if args.format == "json":
-        sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-    elif args.format == "markdown":
-        sys.stdout.write(render_markdown(data))
-    else:
-        sys.stdout.write(render_text(data))
+    sys.stdout.write(render(data, args.format))
     return EXIT_OK
 
 

@@ -249,7 +249,7 @@ def render_text(data: dict[str, Any]) -> str:
 def render_markdown(data: dict[str, Any]) -> str:
     lines = ["# tlsmatrix results", ""]
     lines.append(f"Run {data.get('started')} with tlsmatrix {data.get('tool', {}).get('version')}. "
-                 "Cells: `ok`, or `✗ outcome (the stack's own short error)`; "
+                 "Cells: `ok`, or `✗ outcome [n]`, where note n under the table is the stack's own error text; "
                  f"`{MISMATCH_MARK}` marks a cell that contradicts the scenario's expectation.")
     lines.append("")
     for info, sub in _per_scenario(data):
