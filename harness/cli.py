@@ -26,7 +26,7 @@ from .model import Job, Outcome, SpecError, parse_tls_version
 from .pki import CertificateCache, PKIError, load_ca_file
 from .progress import Progress
 from .report.table import render_markdown, render_text
-from .runner import DEFAULT_TIMEOUT_MS, HarnessError, RunOptions, run_cells
+from .runner import BACKENDS, DEFAULT_TIMEOUT_MS, HarnessError, RunOptions, run_cells
 from .scenarios import ScenarioError, load_scenario
 from .servers import SERVERS
 from .toolchain import pki_cache_dir, project_root, results_dir
@@ -230,6 +230,29 @@ def cmd_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_clean(args: argparse.Namespace) -> int:
+    """Remove containers (and temporary run directories) that crashed or killed runs left."""
+    import shutil
+
+    from .endpoints.docker import clean
+    from .images import DockerUnavailable
+
+    removed_dirs = 0
+    tmp = results_dir() / "tmp"
+    if tmp.exists():
+        for d in tmp.iterdir():
+            shutil.rmtree(d, ignore_errors=True)
+            removed_dirs += 1
+    try:
+        removed = clean(only_dead=not args.all)
+    except DockerUnavailable as exc:
+        print(f"tlsmatrix clean: no Docker engine to clean ({exc}); removed {removed_dirs} temporary run dir(s)",
+              file=sys.stderr)
+        return EXIT_ERROR
+    print(f"tlsmatrix clean: removed {removed} container(s) and {removed_dirs} temporary run dir(s)")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tlsmatrix", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"tlsmatrix {__version__}")
@@ -241,7 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--servers", type=_csv, help=f"server stacks to run ({', '.join(SERVERS)})")
     m.add_argument("--tls", type=_csv, help="TLS versions to run: 1.2,1.3")
     m.add_argument("--format", choices=("table", "markdown", "json"), default="table")
-    m.add_argument("--backend", choices=("process",), default="process", help="where endpoints run")
+    m.add_argument("--backend", choices=BACKENDS, default=os.environ.get("TLSMATRIX_BACKEND") or "process",
+                   help="where server endpoints run: local processes (default) or Docker containers")
     m.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_MS / 1000, help="per-handshake timeout, seconds")
     m.add_argument("--output", default=str(results_dir() / "latest"), help="directory for results.json and matrix.md")
     m.add_argument("--pki-cache", help="certificate cache directory (default: results/cache/pki)")
@@ -263,11 +287,17 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--format", choices=("table", "markdown", "json"), default="table")
     r.set_defaults(func=cmd_report)
 
+    c = sub.add_parser("clean", help="remove containers and temporary files left by crashed or killed runs")
+    c.add_argument("--all", action="store_true", help="also containers of runs that are still alive")
+    c.set_defaults(func=cmd_clean)
+
     ls = sub.add_parser("list", help="list stacks (and whether they are available) and scenarios")
     ls.set_defaults(func=cmd_list)
 
     b = sub.add_parser("build", help="build the compiled probes (Rust, Go)", add_help=False)
     b.set_defaults(func=None)
+    im = sub.add_parser("images", help="build the server-stack images for --backend docker", add_help=False)
+    im.set_defaults(func=None)
     return parser
 
 
@@ -279,6 +309,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["build"]:
         return build_main(argv[1:])
+    if argv[:1] == ["images"]:
+        from .images import main as images_main
+
+        return images_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     atexit.register(kill_all)

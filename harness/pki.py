@@ -28,7 +28,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from .model import CertSpec, ChainSpec, KeySpec
 
 #: bump when the certificate profile changes, so caches are not reused across profiles
-PROFILE_VERSION = 1
+PROFILE_VERSION = 2
 
 #: fixed validity windows: runs are reproducible and nothing expires under the nightly job
 VALID_FROM = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
@@ -186,6 +186,7 @@ class CertificateCache:
 
     @staticmethod
     def _publish(tmp: Path, final: Path) -> None:
+        os.chmod(tmp, 0o755)  # readable by the unprivileged user of a container (test keys only)
         final.parent.mkdir(parents=True, exist_ok=True)
         try:
             os.rename(tmp, final)

@@ -8,7 +8,7 @@ import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 from . import __version__
 from .classify import classify, shorten
@@ -23,6 +23,7 @@ from .servers import SERVERS
 from .stacks import Stack
 
 DEFAULT_TIMEOUT_MS = 10_000
+BACKENDS = ("process", "docker")
 
 
 class HarnessError(Exception):
@@ -65,8 +66,8 @@ class RunReport:
 
 def run_cells(cells: list[Cell], cache: CertificateCache, options: RunOptions | None = None) -> RunReport:
     options = options or RunOptions()
-    if options.backend != "process":
-        raise HarnessError(f"backend {options.backend!r} is not available (known: process)")
+    if options.backend not in BACKENDS:
+        raise HarnessError(f"unknown backend {options.backend!r} (known: {', '.join(BACKENDS)})")
     started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     t0 = time.monotonic()
     generated_before = cache.generated
@@ -107,23 +108,43 @@ def run_cells(cells: list[Cell], cache: CertificateCache, options: RunOptions | 
                 lid = f"L{len(listener_of)}"
                 listener_of[key] = lid
                 specs_by_server[cell.server].append(ListenerSpec(lid, chain_files[cell.chain.fingerprint], cell.tls))
-        endpoints: dict[str, ProcessEndpoint] = {}
+        endpoints: dict[str, Any] = {}
         server_skip: dict[str, str] = {}
         starters: dict[str, threading.Thread] = {}
         start_errors: dict[str, BaseException] = {}
+        docker_run = None
+        if options.backend == "docker" and specs_by_server:
+            from .endpoints.docker import DockerRun
+            from .images import IMAGES, DockerUnavailable
+
+            try:
+                docker_run = DockerRun(cache.root)
+            except DockerUnavailable as exc:
+                raise HarnessError(str(exc)) from None
+            stack.callback(docker_run.close)
 
         for name, specs in specs_by_server.items():
-            server = options.servers[name]
-            why = server.unavailable_reason()
-            if why:
-                server_skip[name] = why
-                servers_info[name] = {"available": False, "reason": why}
-                continue
-            endpoint = ProcessEndpoint(server, specs)
+            if docker_run is not None:
+                from .endpoints.docker import DockerEndpoint
+
+                if name not in IMAGES:
+                    why = f"no image for server stack {name!r} (images: {', '.join(IMAGES)})"
+                    server_skip[name] = why
+                    servers_info[name] = {"available": False, "reason": why}
+                    continue
+                endpoint: Any = DockerEndpoint(name, specs, docker_run)
+            else:
+                server = options.servers[name]
+                why = server.unavailable_reason()
+                if why:
+                    server_skip[name] = why
+                    servers_info[name] = {"available": False, "reason": why}
+                    continue
+                endpoint = ProcessEndpoint(server, specs)
             stack.callback(endpoint.close)
             endpoints[name] = endpoint
 
-            def start(ep: ProcessEndpoint = endpoint, n: str = name) -> None:
+            def start(ep: Any = endpoint, n: str = name) -> None:
                 try:
                     ep._start()
                 except BaseException as exc:  # reported below, in the main thread
@@ -132,13 +153,16 @@ def run_cells(cells: list[Cell], cache: CertificateCache, options: RunOptions | 
             starters[name] = threading.Thread(target=start, daemon=True)
             starters[name].start()
         for name, thread in starters.items():
-            thread.join()
+            while thread.is_alive():
+                thread.join(0.2)  # short joins keep Ctrl-C responsive
         for name, exc in start_errors.items():
             raise HarnessError(str(exc)) from exc
         for name, ep in endpoints.items():
             info = ep.info or StackInfo(name, "?")
-            servers_info[name] = {"available": True, **info.to_json(),
+            servers_info[name] = {"available": True, **info.to_json(), "backend": options.backend,
                                   "listener_errors": sum(1 for l in ep.listeners.values() if l.error)}
+            if getattr(ep, "image_tag", None):
+                servers_info[name]["image"] = ep.image_tag
 
         # 3. jobs per client; cells the server cannot serve are decided here
         jobs_by_client: dict[str, list[tuple[Cell, Job]]] = defaultdict(list)

@@ -206,7 +206,8 @@ def stack_versions(data: dict[str, Any]) -> list[str]:
             if info.get("available"):
                 ver = f"{info['stack']} {info['version']}" + (f" ({info['provider']})" if info.get("provider") else "")
                 details = ", ".join(f"{k} {v}" for k, v in (info.get("details") or {}).items() if k != "library")
-                lines.append(f"{kind[:-1]} {name}: {ver}" + (f"; {details}" if details else ""))
+                where = f" [image {info['image']}]" if info.get("image") else ""
+                lines.append(f"{kind[:-1]} {name}: {ver}{where}" + (f"; {details}" if details else ""))
             else:
                 lines.append(f"{kind[:-1]} {name}: not available: {info.get('reason')}")
     return lines

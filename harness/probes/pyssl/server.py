@@ -49,19 +49,24 @@ def accept_loop(ctx: ssl.SSLContext, server: socket.socket, listener_id: str) ->
         threading.Thread(target=serve_connection, args=(ctx, conn, listener_id), daemon=True).start()
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     signal.signal(signal.SIGINT, lambda *_: os._exit(0))
-    line = sys.stdin.readline()
+    config_file = argv[1] if len(argv) == 2 and argv[0] == "--config" else None
     try:
-        config = json.loads(line)
+        if config_file:
+            with open(config_file, encoding="utf-8") as f:
+                config = json.load(f)
+        else:
+            config = json.loads(sys.stdin.readline())
         host = config.get("host", "127.0.0.1")
         listeners = config["listeners"]
-    except (ValueError, KeyError, AttributeError) as exc:
-        log(f"invalid configuration line: {exc}")
+    except (OSError, ValueError, KeyError, AttributeError) as exc:
+        log(f"invalid configuration: {exc}")
         return 2
-    if host not in _LOOPBACK:
-        log(f"refusing to bind {host!r}: tlsmatrix endpoints bind loopback only")
+    if host not in _LOOPBACK and not (host == "0.0.0.0" and config.get("container") is True):
+        log(f"refusing to bind {host!r}: tlsmatrix endpoints bind loopback only (0.0.0.0 only with container: true)")
         return 2
     out = sys.stdout
     out.write(json.dumps(hello()) + "\n")
@@ -76,7 +81,7 @@ def main() -> int:
             else:
                 ctx.minimum_version = ssl.TLSVersion.TLSv1_2
             server = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
-            server.bind((host, 0))
+            server.bind((host, int(spec.get("port") or 0)))
             server.listen(128)
         except (OSError, ssl.SSLError, KeyError) as exc:
             out.write(json.dumps({"id": lid, "error": str(exc)}) + "\n")
@@ -85,7 +90,10 @@ def main() -> int:
         out.write(json.dumps({"id": lid, "port": server.getsockname()[1]}) + "\n")
     out.write(json.dumps({"ready": True}) + "\n")
     out.flush()
-    sys.stdin.read()  # serve until the harness closes stdin
+    if config_file:
+        signal.pause()  # in a container: serve until SIGTERM
+    else:
+        sys.stdin.read()  # serve until the harness closes stdin
     return 0
 
 

@@ -5,7 +5,13 @@
 // ("Server programs"): it reads one configuration line, writes a hello line,
 // one line per listener ({"id","port"} or {"id","error"}) and {"ready": true},
 // then completes TLS handshakes on every listener until stdin reaches EOF or
-// it receives SIGTERM/SIGINT. Standard library only.
+// it receives SIGTERM/SIGINT.
+//
+// With --config PATH ("Server programs inside containers") the configuration
+// is read from that file instead, stdin is not watched and the program runs
+// until SIGTERM/SIGINT. The configuration may then say "container": true,
+// which allows "host": "0.0.0.0", and listeners may ask for a fixed "port".
+// Standard library only.
 package main
 
 import (
@@ -13,6 +19,7 @@ import (
 	"bytes"
 	"crypto/tls"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"log"
@@ -35,10 +42,13 @@ type listenerConfig struct {
 	CertFile   string  `json:"cert_file"`
 	KeyFile    string  `json:"key_file"`
 	TLSVersion *string `json:"tls_version"`
+	// Port asks for a fixed port; absent or 0 lets the OS choose.
+	Port int `json:"port"`
 }
 
 type config struct {
 	Host      string           `json:"host"`
+	Container bool             `json:"container"`
 	Listeners []listenerConfig `json:"listeners"`
 }
 
@@ -75,10 +85,15 @@ func emit(v interface{}) {
 	}
 }
 
-func allowedHost(h string) bool {
+// allowedHost reports whether the server may bind to h: loopback always, the
+// IPv4 wildcard only inside a container (whose network namespace is reached
+// solely through Docker's port publishing on the host's loopback).
+func allowedHost(h string, container bool) bool {
 	switch h {
 	case "127.0.0.1", "::1", "localhost":
 		return true
+	case "0.0.0.0":
+		return container
 	}
 	return false
 }
@@ -96,19 +111,44 @@ func main() {
 		os.Exit(0)
 	}()
 
-	in := bufio.NewReaderSize(os.Stdin, 64*1024)
-	line, err := in.ReadString('\n')
-	if err != nil && !(err == io.EOF && strings.TrimSpace(line) != "") {
-		log.Printf("no configuration line on stdin: %v", err)
+	configPath := flag.String("config", "", "read the configuration JSON from this file instead of stdin; stdin is then not watched")
+	flag.Parse()
+	if flag.NArg() != 0 {
+		log.Printf("unexpected arguments: %q", flag.Args())
 		os.Exit(2)
 	}
+
+	var (
+		in    *bufio.Reader
+		input []byte
+	)
+	if *configPath != "" {
+		data, err := os.ReadFile(*configPath)
+		if err != nil {
+			log.Printf("cannot read configuration: %v", err)
+			os.Exit(2)
+		}
+		input = data
+	} else {
+		in = bufio.NewReaderSize(os.Stdin, 64*1024)
+		line, err := in.ReadString('\n')
+		if err != nil && !(err == io.EOF && strings.TrimSpace(line) != "") {
+			log.Printf("no configuration line on stdin: %v", err)
+			os.Exit(2)
+		}
+		input = []byte(line)
+	}
 	var cfg config
-	if err := json.Unmarshal([]byte(line), &cfg); err != nil {
+	if err := json.Unmarshal(input, &cfg); err != nil {
 		log.Printf("invalid configuration JSON: %v", err)
 		os.Exit(2)
 	}
-	if !allowedHost(cfg.Host) {
-		log.Printf("refusing to bind to host %q: only 127.0.0.1, ::1 or localhost are allowed", cfg.Host)
+	if !allowedHost(cfg.Host, cfg.Container) {
+		if cfg.Host == "0.0.0.0" {
+			log.Printf("refusing to bind to host %q without \"container\": true", cfg.Host)
+		} else {
+			log.Printf("refusing to bind to host %q: only 127.0.0.1, ::1 or localhost (or 0.0.0.0 with \"container\": true) are allowed", cfg.Host)
+		}
 		os.Exit(2)
 	}
 
@@ -126,6 +166,11 @@ func main() {
 		emit(listenerOK{ID: lc.ID, Port: ln.Addr().(*net.TCPAddr).Port})
 	}
 	emit(map[string]bool{"ready": true})
+
+	if in == nil {
+		// --config: stdin is not watched; serve until SIGTERM/SIGINT.
+		select {}
+	}
 
 	// Serve until stdin reaches EOF (the harness went away or closed it).
 	_, _ = io.Copy(io.Discard, in)
@@ -157,7 +202,15 @@ func startListener(host string, lc listenerConfig) (net.Listener, error) {
 	}
 	tcfg.Certificates = []tls.Certificate{cert}
 
-	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if lc.Port < 0 || lc.Port > 65535 {
+		return nil, fmt.Errorf("invalid port %d", lc.Port)
+	}
+	network := "tcp"
+	if host == "0.0.0.0" {
+		// "tcp" would turn the IPv4 wildcard into a dual-stack [::] socket.
+		network = "tcp4"
+	}
+	ln, err := net.Listen(network, net.JoinHostPort(host, fmt.Sprint(lc.Port)))
 	if err != nil {
 		return nil, err
 	}

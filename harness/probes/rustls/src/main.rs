@@ -6,15 +6,6 @@
 //! with a fresh ClientConfig (so no session resumption between jobs) whose only
 //! trust anchors are the certificates of the job's CA file.
 
-#[cfg(all(feature = "ring", feature = "aws-lc-rs"))]
-compile_error!(
-    "enable exactly one of the features `ring` and `aws-lc-rs` (build with --no-default-features)"
-);
-#[cfg(not(any(feature = "ring", feature = "aws-lc-rs")))]
-compile_error!(
-    "enable exactly one of the features `ring` and `aws-lc-rs` (build with --no-default-features)"
-);
-
 use std::io::{self, BufRead, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
 use std::panic::{self, AssertUnwindSafe};
@@ -33,50 +24,9 @@ use rustls::{
 use serde::Serialize;
 use serde_json::Value;
 
-const RUSTLS_VERSION: &str = env!("PROBE_RUSTLS_VERSION");
-const WEBPKI_VERSION: &str = env!("PROBE_WEBPKI_VERSION");
-
-#[cfg(feature = "ring")]
-const PROVIDER_NAME: &str = "ring";
-#[cfg(all(feature = "aws-lc-rs", not(feature = "ring")))]
-const PROVIDER_NAME: &str = "aws-lc-rs";
-
-#[cfg(feature = "ring")]
-fn provider() -> CryptoProvider {
-    rustls::crypto::ring::default_provider()
-}
-#[cfg(all(feature = "aws-lc-rs", not(feature = "ring")))]
-fn provider() -> CryptoProvider {
-    rustls::crypto::aws_lc_rs::default_provider()
-}
-
-fn hello_details() -> serde_json::Map<String, Value> {
-    let mut d = serde_json::Map::new();
-    d.insert("rustls-webpki".into(), WEBPKI_VERSION.into());
-    #[cfg(feature = "ring")]
-    d.insert("ring".into(), env!("PROBE_RING_VERSION").into());
-    #[cfg(feature = "aws-lc-rs")]
-    {
-        d.insert("aws-lc-rs".into(), env!("PROBE_AWS_LC_RS_VERSION").into());
-        d.insert("aws-lc-sys".into(), env!("PROBE_AWS_LC_SYS_VERSION").into());
-    }
-    d
-}
+use tlsmatrix_rustls_probe::{emit, hello, provider};
 
 // ---------------------------------------------------------------- output ---
-
-#[derive(Serialize)]
-struct Hello {
-    hello: HelloBody,
-}
-
-#[derive(Serialize)]
-struct HelloBody {
-    stack: &'static str,
-    version: &'static str,
-    provider: &'static str,
-    details: serde_json::Map<String, Value>,
-}
 
 #[derive(Serialize)]
 struct Negotiated {
@@ -95,13 +45,6 @@ struct JobResult {
     error_detail: Option<String>,
     negotiated: Option<Negotiated>,
     elapsed_ms: f64,
-}
-
-fn emit<T: Serialize>(out: &mut impl Write, v: &T) -> io::Result<()> {
-    let line = serde_json::to_string(v).map_err(io::Error::other)?;
-    out.write_all(line.as_bytes())?;
-    out.write_all(b"\n")?;
-    out.flush()
 }
 
 // ------------------------------------------------------------------ jobs ---
@@ -557,15 +500,7 @@ fn handle_line(line: &[u8], provider: &Arc<CryptoProvider>) -> JobResult {
 fn main() {
     let stdout = io::stdout();
     let mut out = stdout.lock();
-    let hello = Hello {
-        hello: HelloBody {
-            stack: "rustls",
-            version: RUSTLS_VERSION,
-            provider: PROVIDER_NAME,
-            details: hello_details(),
-        },
-    };
-    if let Err(e) = emit(&mut out, &hello) {
+    if let Err(e) = emit(&mut out, &hello()) {
         eprintln!("tlsmatrix-rustls-probe: cannot write hello: {e}");
         std::process::exit(1);
     }

@@ -1,0 +1,288 @@
+"""Server-stack images for the docker backend: standard Dockerfiles, built offline if need be.
+
+``make images`` (``tlsmatrix images``) builds one image per server stack through the Docker
+SDK. Every Dockerfile starts ``FROM ${BASE}`` (default ``debian:bookworm-slim``). When that
+base image is neither present nor pullable (no registry, air-gapped CI), it is bootstrapped
+locally: ``debootstrap --variant=minbase bookworm`` + ``docker import``, tagged with the very
+name the Dockerfiles use, so the Dockerfiles stay unchanged. A built image carries a label
+with the hash of its Dockerfile, sources and build arguments; a second ``make images`` with
+nothing changed builds nothing.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from .. import __version__
+from ..toolchain import build_dir, project_root
+
+BASE_IMAGE = "debian:bookworm-slim"
+IMAGE_PREFIX = "tlsmatrix/server-"
+LABEL_PREFIX = "org.tlsmatrix"
+DEBIAN_MIRROR = os.environ.get("TLSMATRIX_DEBIAN_MIRROR", "http://deb.debian.org/debian")
+
+
+class DockerUnavailable(Exception):
+    """No usable Docker engine; the message says what to do."""
+
+
+class ImageError(Exception):
+    """An image is missing or failed to build; carries the command/log tail."""
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    stack: str
+    dockerfile: str  # relative to the repository root (the build context)
+    sources: tuple[str, ...]  # paths whose content the image is built from
+    buildargs: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def tag(self) -> str:
+        return f"{IMAGE_PREFIX}{self.stack}:{__version__}"
+
+
+IMAGES: dict[str, ImageSpec] = {
+    "openssl": ImageSpec("openssl", "harness/images/openssl/Dockerfile", ("harness/probes/pyssl",)),
+    "go": ImageSpec("go", "harness/images/go/Dockerfile", ("harness/probes/go",)),
+    "rustls-ring": ImageSpec("rustls-ring", "harness/images/rustls/Dockerfile", ("harness/probes/rustls",),
+                             {"PROVIDER": "ring"}),
+    "rustls-aws-lc-rs": ImageSpec("rustls-aws-lc-rs", "harness/images/rustls/Dockerfile", ("harness/probes/rustls",),
+                                  {"PROVIDER": "aws-lc-rs"}),
+    "gnutls": ImageSpec("gnutls", "harness/images/gnutls/Dockerfile", ("harness/probes/cliserver",)),
+    "nss": ImageSpec("nss", "harness/images/nss/Dockerfile", ("harness/probes/cliserver",)),
+}
+
+
+# --- the engine ---------------------------------------------------------------------------
+
+
+def docker_client(timeout: int = 120):
+    """A Docker SDK client that answers, or DockerUnavailable with one line saying what to do."""
+    try:
+        import docker
+        from docker.errors import DockerException
+    except ImportError:  # pragma: no cover - it is a dependency
+        raise DockerUnavailable("the Docker SDK for Python is not installed: run `make setup`") from None
+    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    try:
+        client = docker.from_env(timeout=timeout)
+        client.ping()
+        return client
+    except DockerException as exc:
+        chain = _exception_chain(exc)
+        if any(isinstance(e, PermissionError) for e in chain) or "Permission denied" in str(exc):
+            raise DockerUnavailable(
+                f"permission denied on the Docker socket ({host}): add your user to the `docker` group "
+                "or run as root; `--backend process` works without Docker") from None
+        if any(isinstance(e, FileNotFoundError) for e in chain):
+            raise DockerUnavailable(
+                f"no Docker engine at {host} (not installed or daemon down): install/start Docker "
+                "(`systemctl start docker`) or set DOCKER_HOST; `--backend process` works without Docker") from None
+        raise DockerUnavailable(
+            f"the Docker engine at {host} does not answer ({exc}); start it or set DOCKER_HOST; "
+            "`--backend process` works without Docker") from None
+
+
+def _exception_chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or e in seen:
+            continue
+        seen.append(e)
+        todo.extend([e.__cause__, e.__context__])
+        todo.extend(a for a in getattr(e, "args", ()) if isinstance(a, BaseException))
+    return seen
+
+
+# --- base image -----------------------------------------------------------------------------
+
+
+def ensure_base(client, log: Callable[[str], None] = print) -> str:
+    """Make sure BASE_IMAGE exists: present, else pulled, else bootstrapped. Returns how."""
+    from docker.errors import APIError, ImageNotFound
+
+    try:
+        client.images.get(BASE_IMAGE)
+        return "present"
+    except ImageNotFound:
+        pass
+    repo, tag = BASE_IMAGE.split(":")
+    try:
+        log(f"[images] pulling {BASE_IMAGE} ...")
+        client.images.pull(repo, tag=tag)
+        return "pulled"
+    except APIError as exc:
+        log(f"[images] cannot pull {BASE_IMAGE} ({_short(exc)}); bootstrapping it with debootstrap")
+    bootstrap_base(client, log)
+    return "bootstrapped"
+
+
+def bootstrap_base(client, log: Callable[[str], None] = print) -> None:
+    """debootstrap --variant=minbase bookworm → docker import as BASE_IMAGE."""
+    if os.geteuid() != 0:
+        raise ImageError(
+            f"base image {BASE_IMAGE} is missing and cannot be pulled; bootstrapping it needs root "
+            f"(debootstrap): run `sudo make images`, or `docker pull {BASE_IMAGE}` where a registry is reachable")
+    if not shutil.which("debootstrap"):
+        if not shutil.which("apt-get"):
+            raise ImageError("debootstrap is not installed and apt-get is not available to install it")
+        log("[images] installing debootstrap (apt-get)")
+        _run(["apt-get", "install", "-y", "-qq", "debootstrap"], env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+    work = Path(tempfile.mkdtemp(prefix="rootfs-", dir=_ensure(build_dir() / "images")))
+    rootfs = work / "rootfs"
+    try:
+        log(f"[images] debootstrap --variant=minbase bookworm from {DEBIAN_MIRROR} (about a minute)")
+        _run(["debootstrap", "--variant=minbase", "bookworm", str(rootfs), DEBIAN_MIRROR])
+        # the same apt sources as the official image: main, updates, security
+        (rootfs / "etc/apt/sources.list").unlink(missing_ok=True)
+        (rootfs / "etc/apt/sources.list.d").mkdir(parents=True, exist_ok=True)
+        mirror = DEBIAN_MIRROR.rstrip("/")
+        security = mirror.rsplit("/", 1)[0] + "/debian-security"
+        (rootfs / "etc/apt/sources.list.d/debian.sources").write_text(
+            f"Types: deb\nURIs: {mirror}\nSuites: bookworm bookworm-updates\nComponents: main\n"
+            "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n\n"
+            f"Types: deb\nURIs: {security}\nSuites: bookworm-security\nComponents: main\n"
+            "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n")
+        for junk in ("var/cache/apt/archives", "var/lib/apt/lists"):
+            for p in (rootfs / junk).glob("*"):
+                if p.is_file():
+                    p.unlink()
+        tar_path = work / "rootfs.tar"
+        _run(["tar", "-C", str(rootfs), "--numeric-owner", "-cf", str(tar_path), "."])
+        repo, tag = BASE_IMAGE.split(":")
+        log(f"[images] docker import → {BASE_IMAGE}")
+        client.api.import_image_from_file(
+            str(tar_path), repository=repo, tag=tag,
+            changes=['CMD ["bash"]', f'LABEL {LABEL_PREFIX}.bootstrap="debootstrap --variant=minbase bookworm"'])
+        client.images.get(BASE_IMAGE)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+# --- stack images -----------------------------------------------------------------------------
+
+
+def source_hash(spec: ImageSpec, base_id: str) -> str:
+    root = project_root()
+    h = hashlib.sha256()
+    for rel in (spec.dockerfile, *spec.sources):
+        path = root / rel
+        files = [path] if path.is_file() else sorted(
+            p for p in path.rglob("*") if p.is_file() and "target" not in p.parts and "__pycache__" not in p.parts)
+        for f in files:
+            h.update(str(f.relative_to(root)).encode())
+            h.update(f.read_bytes())
+    h.update(repr(sorted(spec.buildargs.items())).encode())
+    h.update(base_id.encode())
+    h.update(__version__.encode())
+    return h.hexdigest()
+
+
+def build_images(names: list[str] | None = None, log: Callable[[str], None] = print, force: bool = False,
+                 client=None) -> dict[str, str]:
+    """Build (or find up to date) the images for ``names``; returns stack → built | cached."""
+    client = client or docker_client(timeout=3600)
+    for name in names or []:
+        if name not in IMAGES:
+            raise ImageError(f"unknown image {name!r} (known: {', '.join(IMAGES)})")
+    ensure_base(client, log)
+    base_id = client.images.get(BASE_IMAGE).id
+    status: dict[str, str] = {}
+    for name in names or list(IMAGES):
+        spec = IMAGES[name]
+        digest = source_hash(spec, base_id)
+        existing = _get(client, spec.tag)
+        if not force and existing is not None and existing.labels.get(f"{LABEL_PREFIX}.source-hash") == digest:
+            status[name] = "cached"
+            log(f"[images] {spec.tag}: up to date")
+            continue
+        log(f"[images] {spec.tag}: building from {spec.dockerfile} ...")
+        labels = {
+            f"{LABEL_PREFIX}.stack": name,
+            f"{LABEL_PREFIX}.source-hash": digest,
+            "org.opencontainers.image.version": __version__,
+            "org.opencontainers.image.title": f"tlsmatrix server stack {name}",
+        }
+        tail: list[str] = []
+        try:
+            for chunk in client.api.build(path=str(project_root()), dockerfile=spec.dockerfile, tag=spec.tag,
+                                          buildargs={"BASE": BASE_IMAGE, **spec.buildargs}, labels=labels, rm=True,
+                                          forcerm=True, decode=True):
+                text = chunk.get("stream") or chunk.get("status") or ""
+                if text.strip():
+                    tail.append(text.rstrip())
+                    del tail[:-30]
+                if "error" in chunk:
+                    raise ImageError(f"building {spec.tag} from {spec.dockerfile} failed: {chunk['error'].strip()}\n"
+                                     + "\n".join(tail))
+        except ImageError:
+            raise
+        except Exception as exc:  # docker.errors.APIError / BuildError
+            raise ImageError(f"building {spec.tag} from {spec.dockerfile} failed: {_short(exc)}\n" + "\n".join(tail)) from None
+        status[name] = "built"
+        log(f"[images] {spec.tag}: built")
+    return status
+
+
+def image_for(client, stack: str):
+    """The built image of a server stack, or ImageError saying how to build it."""
+    spec = IMAGES.get(stack)
+    if spec is None:
+        raise ImageError(f"server stack {stack!r} has no image (images exist for: {', '.join(IMAGES)})")
+    image = _get(client, spec.tag)
+    if image is None:
+        raise ImageError(f"image {spec.tag} is missing: run `make images` (or `tlsmatrix images {stack}`)")
+    return image
+
+
+def _get(client, tag: str):
+    from docker.errors import ImageNotFound
+
+    try:
+        return client.images.get(tag)
+    except ImageNotFound:
+        return None
+
+
+def _run(argv: list[str], env: dict[str, str] | None = None) -> None:
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-20:])
+        raise ImageError(f"`{' '.join(argv)}` exited {proc.returncode}\n{tail}")
+
+
+def _ensure(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _short(exc: BaseException) -> str:
+    text = getattr(exc, "explanation", None) or str(exc)
+    return " ".join(str(text).split())[:300]
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="tlsmatrix images", description="Build the server-stack images.")
+    parser.add_argument("stacks", nargs="*", help=f"images to build (default: all): {', '.join(IMAGES)}")
+    parser.add_argument("--force", action="store_true", help="rebuild even when up to date")
+    args = parser.parse_args(argv)
+    try:
+        build_images(args.stacks or None, log=lambda m: print(m, file=sys.stderr, flush=True), force=args.force)
+    except (DockerUnavailable, ImageError) as exc:
+        print(f"tlsmatrix: error: {exc}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,63 @@
+"""GnuTLS server program: one ``gnutls-serv`` (Debian: gnutls-bin) per listener.
+
+    gnutls-serv --x509certfile CHAIN --x509keyfile KEY -p PORT --priority PRIO
+                --disable-client-cert --quiet
+"""
+from __future__ import annotations
+
+import sys
+
+if __package__ in (None, ""):  # pragma: no cover - run as a file, not with -m
+    sys.exit("run as: python3 -m harness.probes.cliserver.gnutls")
+
+from .supervisor import ListenerError, Stack, dpkg_version, main, run_tool, which
+
+PRIORITIES = {
+    "1.2": "NORMAL:-VERS-ALL:+VERS-TLS1.2",
+    "1.3": "NORMAL:-VERS-ALL:+VERS-TLS1.3",
+    None: "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2",  # contract: null = 1.2 and 1.3
+}
+
+
+class GnuTLS(Stack):
+    name = "GnuTLS"
+    program = "gnutls-serv"
+    module = "gnutls"
+    log_prefix = "tlsmatrix-gnutls-server"
+
+    def hello(self) -> dict:
+        first = ""
+        try:
+            first = (run_tool([which(self.program) or self.program, "--version"]).stdout.splitlines() or [""])[0]
+        except (OSError, ValueError) as exc:
+            first = f"unknown ({exc})"
+        version = first.split()[-1] if first.startswith("gnutls-serv ") else first or None
+        details = {"gnutls-serv": first}
+        package = dpkg_version("libgnutls30")
+        if package:
+            details["libgnutls30"] = package
+        return {"hello": {"stack": self.name, "version": version, "provider": None, "details": details}}
+
+    def prepare(self, spec: dict, workdir: str) -> object:
+        version = spec.get("tls_version")
+        if version not in PRIORITIES:
+            raise ListenerError(f"unsupported tls_version {version!r}")
+        for key in ("cert_file", "key_file"):
+            if not isinstance(spec.get(key), str):
+                raise ListenerError(f"listener without {key}")
+        return PRIORITIES[version]
+
+    def command(self, spec: dict, prepared: object, port: int) -> list[str]:
+        return [
+            which(self.program) or self.program,
+            "--x509certfile", spec["cert_file"],
+            "--x509keyfile", spec["key_file"],
+            "-p", str(port),
+            "--priority", str(prepared),
+            "--disable-client-cert",
+            "--quiet",
+        ]
+
+
+if __name__ == "__main__":
+    main(GnuTLS())

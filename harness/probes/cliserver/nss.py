@@ -1,0 +1,113 @@
+"""NSS server program: one ``selfserv`` (Debian: libnss3-tools) per listener.
+
+Per distinct (cert_file, key_file) an NSS database in the supervisor's temp directory:
+
+    certutil -N -d sql:DB --empty-password
+    pk12util -i KEY+CHAIN.p12 -d sql:DB -W PASS -K ""     (the .p12 built by pkcs12.py)
+    selfserv -d sql:DB -n tlsmatrix -p PORT -V MIN:MAX
+"""
+from __future__ import annotations
+
+import os
+import re
+import sys
+
+if __package__ in (None, ""):  # pragma: no cover - run as a file, not with -m
+    sys.exit("run as: python3 -m harness.probes.cliserver.nss")
+
+from . import pkcs12
+from .supervisor import ListenerError, Stack, dpkg_version, find_library, main, run_tool, which
+
+VERSIONS = {"1.2": "tls1.2:tls1.2", "1.3": "tls1.3:tls1.3", None: "tls1.2:tls1.3"}
+NICKNAME = "tlsmatrix"
+P12_PASSWORD = "tlsmatrix"  # protects nothing (the key bag is not encrypted); NSS wants one for the MAC
+
+
+def _tail(proc) -> str:
+    text = "\n".join(l for l in (proc.stderr + "\n" + proc.stdout).splitlines() if l.strip())
+    return "\n".join(text.splitlines()[-10:]) or f"exit status {proc.returncode}"
+
+
+class NSS(Stack):
+    name = "NSS"
+    program = "selfserv"
+    module = "nss"
+    log_prefix = "tlsmatrix-nss-server"
+
+    def __init__(self) -> None:
+        self.databases: dict[tuple[str, str], str | ListenerError] = {}
+
+    def hello(self) -> dict:
+        details = {}
+        version = None
+        library = find_library("libnss3.so")
+        if library:
+            try:
+                with open(library, "rb") as f:
+                    m = re.search(rb"Version: NSS ([0-9][0-9.]*)", f.read())
+                if m:
+                    version = m.group(1).decode()
+                    details["libnss3.so"] = library
+            except OSError:
+                pass
+        package = dpkg_version("libnss3")
+        if package:
+            details["libnss3"] = package
+            if version is None:  # "2:3.87.1-1+deb12u4" -> "3.87.1"
+                version = package.split(":", 1)[-1].rsplit("-", 1)[0]
+        return {"hello": {"stack": self.name, "version": version, "provider": None, "details": details}}
+
+    def prepare(self, spec: dict, workdir: str) -> object:
+        version = spec.get("tls_version")
+        if version not in VERSIONS:
+            raise ListenerError(f"unsupported tls_version {version!r}")
+        cert_file, key_file = spec.get("cert_file"), spec.get("key_file")
+        if not isinstance(cert_file, str) or not isinstance(key_file, str):
+            raise ListenerError("listener without cert_file/key_file")
+        key = (cert_file, key_file)
+        if key not in self.databases:
+            try:
+                self.databases[key] = self._database(cert_file, key_file, workdir)
+            except ListenerError as exc:
+                self.databases[key] = exc
+        db = self.databases[key]
+        if isinstance(db, ListenerError):
+            raise ListenerError(str(db))
+        return db, VERSIONS[version]
+
+    def _database(self, cert_file: str, key_file: str, workdir: str) -> str:
+        tools = {name: which(name) for name in ("certutil", "pk12util")}
+        missing = [name for name, path in tools.items() if path is None]
+        if missing:
+            raise ListenerError(f"{', '.join(missing)} not found on PATH")
+        try:
+            chain = pkcs12.load_certificates(cert_file)
+            key = pkcs12.load_private_key_pkcs8(key_file)
+        except (OSError, ValueError) as exc:
+            raise ListenerError(str(exc)) from None
+        db = os.path.join(workdir, f"nssdb{len(self.databases)}")
+        os.mkdir(db, 0o700)
+        p12 = os.path.join(db, "import.p12")
+        fd = os.open(p12, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(pkcs12.build_pkcs12(chain, key, NICKNAME, P12_PASSWORD))
+        try:
+            proc = run_tool([tools["certutil"], "-N", "-d", f"sql:{db}", "--empty-password"])
+            if proc.returncode != 0:
+                raise ListenerError(_tail(proc))
+            proc = run_tool([tools["pk12util"], "-i", p12, "-d", f"sql:{db}", "-W", P12_PASSWORD, "-K", ""])
+            if proc.returncode != 0:
+                raise ListenerError(_tail(proc))
+        except (OSError, ValueError) as exc:
+            raise ListenerError(str(exc)) from None
+        finally:
+            os.unlink(p12)
+        return db
+
+    def command(self, spec: dict, prepared: object, port: int) -> list[str]:
+        db, versions = prepared  # type: ignore[misc]
+        return [which(self.program) or self.program, "-d", f"sql:{db}", "-n", NICKNAME, "-p", str(port), "-V", versions]
+
+
+if __name__ == "__main__":
+    main(NSS())
