@@ -52,11 +52,12 @@ def _go_commands(go: str, out: Path) -> list[tuple[list[str], dict[str, str]]]:
 
 TARGETS: dict[str, Target] = {
     "rustls-ring": Target(
-        "rustls-ring", PROBES_DIR / "rustls", ("rustls/ring/release/tlsmatrix-rustls-probe",),
+        "rustls-ring", PROBES_DIR / "rustls", ("rustls/ring/release/tlsmatrix-rustls-probe", "rustls/ring/release/tlsmatrix-rustls-server"),
         find_cargo, CARGO_INSTALL_HINT, _rustls_commands("ring"),
     ),
     "rustls-aws-lc-rs": Target(
-        "rustls-aws-lc-rs", PROBES_DIR / "rustls", ("rustls/aws-lc-rs/release/tlsmatrix-rustls-probe",),
+        "rustls-aws-lc-rs", PROBES_DIR / "rustls", ("rustls/aws-lc-rs/release/tlsmatrix-rustls-probe",
+                              "rustls/aws-lc-rs/release/tlsmatrix-rustls-server"),
         find_cargo, CARGO_INSTALL_HINT, _rustls_commands("aws-lc-rs"),
     ),
     "go": Target(

@@ -40,6 +40,10 @@ class DockerRun:
         self.client = client or docker_client()
         self.id = uuid.uuid4().hex[:12]
         self.pki_root = Path(pki_root).resolve()
+        # the container user (uid 65534) must traverse the mounted certificate cache (test keys only)
+        for d in (self.pki_root, self.pki_root / "nodes", self.pki_root / "chains"):
+            if d.is_dir():
+                os.chmod(d, 0o755)
         base = results_dir() / "tmp"
         base.mkdir(parents=True, exist_ok=True)
         self.dir = Path(tempfile.mkdtemp(prefix=f"docker-run-{self.id}-", dir=base))

@@ -141,7 +141,7 @@ def summarize(data: dict[str, Any]) -> str:
     skipped_clients = []
     for client in clients:
         mine = [r for r in results if r["client"] == client]
-        measured = [r for r in mine if r["outcome"] not in ("skipped",)]
+        measured = [r for r in mine if r["outcome"] not in ("skipped", "server_error")]
         if not measured:
             reason = next((r["error"] for r in mine if r.get("error")), "")
             skipped_clients.append(f"{client} ({reason})")
@@ -193,7 +193,7 @@ def mismatches(data: dict[str, Any]) -> list[str]:
         lines.append(
             f"{r['scenario']}: {r['chain']['label']} | TLS {r['tls'] or 'any'} | server {r['server']} | "
             f"client {r['client']}: got {r['outcome']}"
-            + (f" ({r['error']})" if r.get("error") else "")
+            + (f" ({_clip(r['error'], 160)})" if r.get("error") else "")
             + f", expected {expected}{why}"
         )
     return lines
@@ -211,6 +211,11 @@ def stack_versions(data: dict[str, Any]) -> list[str]:
             else:
                 lines.append(f"{kind[:-1]} {name}: not available: {info.get('reason')}")
     return lines
+
+
+def _clip(text: str, width: int) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _join(names: list[str]) -> str:

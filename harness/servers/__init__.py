@@ -3,7 +3,20 @@ from __future__ import annotations
 
 from ..build import output_path
 from ..stacks import Stack, built_binary, python_module
-from ..toolchain import GO_INSTALL_HINT, find_go
+from ..toolchain import CARGO_INSTALL_HINT, GO_INSTALL_HINT, find_cargo, find_go
+
+
+def _rustls_server(provider: str) -> Stack:
+    return Stack(
+        name=f"rustls-{provider}",
+        family="rustls",
+        description=f"rustls 0.23 server with the {provider} crypto provider",
+        argv=lambda: [str(output_path(f"rustls-{provider}", 1))],
+        missing=lambda: built_binary(
+            lambda: output_path(f"rustls-{provider}", 1), "run `make probes`" if find_cargo() else CARGO_INSTALL_HINT
+        )(),
+    )
+
 
 SERVERS: dict[str, Stack] = {
     "openssl": Stack(
@@ -22,4 +35,6 @@ SERVERS: dict[str, Stack] = {
             lambda: output_path("go", 1), "run `make probes`" if find_go() else GO_INSTALL_HINT
         )(),
     ),
+    "rustls-ring": _rustls_server("ring"),
+    "rustls-aws-lc-rs": _rustls_server("aws-lc-rs"),
 }

@@ -330,6 +330,9 @@ class Supervisor:
                     bind_host = "127.0.0.1" if host == "localhost" else host
                     server = socket.socket(family, socket.SOCK_STREAM)
                     try:
+                        # as servers do: TIME_WAIT leftovers must not block a fixed port (Linux still
+                        # refuses a second listener on the same port)
+                        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                         server.bind((bind_host, port))
                         server.listen(128)
                     except OSError:

@@ -1,0 +1,195 @@
+"""The docker backend against the real engine on this machine (marked `docker`)."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.clients import CLIENTS
+from harness.endpoints.base import EndpointError, ListenerSpec
+from harness.images import IMAGES, DockerUnavailable, ImageSpec, docker_client, image_for
+from harness.model import CertSpec, ChainSpec, KeySpec, Outcome
+from harness.runner import HarnessError, RunOptions, run_cells
+from harness.scenarios import load_scenario
+from harness.servers import SERVERS
+
+from ..conftest import require_stack
+
+pytestmark = [pytest.mark.integration, pytest.mark.docker]
+ROOT = Path(__file__).resolve().parents[2]
+LABEL = "org.tlsmatrix.managed=true"
+
+
+def _need(reason: str):
+    if os.environ.get("TLSMATRIX_REQUIRE_DOCKER") == "1":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def client():
+    try:
+        return docker_client()
+    except DockerUnavailable as exc:
+        _need(f"no Docker engine: {exc}")
+
+
+def need_images(client, *stacks):
+    for stack in stacks:
+        try:
+            image_for(client, stack)
+        except Exception as exc:
+            _need(str(exc))
+
+
+def ours(client, **labels) -> list:
+    filters = [LABEL] + [f"org.tlsmatrix.{k}={v}" for k, v in labels.items()]
+    return client.containers.list(all=True, filters={"label": filters})
+
+
+def spec(root, leaf):
+    return ChainSpec(CertSpec(KeySpec.parse(root)), CertSpec(KeySpec.parse(leaf)))
+
+
+def test_same_outcomes_as_the_process_backend(client, pki_cache):
+    need_images(client, "openssl", "go")
+    for stack in [*CLIENTS.values(), SERVERS["openssl"], SERVERS["go"]]:
+        require_stack(stack)
+    scenario = load_scenario(ROOT / "scenarios" / "rustls-p521.toml", CLIENTS, SERVERS)
+    cells = scenario.cells(servers=["openssl", "go"])
+    process = run_cells(cells, pki_cache, RunOptions(backend="process", timeout_ms=5000))
+    docker = run_cells(cells, pki_cache, RunOptions(backend="docker", timeout_ms=5000))
+    assert [(r.cell.id, r.outcome) for r in docker.results] == [(r.cell.id, r.outcome) for r in process.results]
+    assert all(r.verdict == "match" for r in docker.results)
+    assert docker.servers["go"]["image"].startswith("tlsmatrix/server-go:")
+    assert docker.servers["openssl"]["backend"] == "docker"
+    assert ours(client, pid=os.getpid()) == []  # nothing left after a normal run
+
+
+def test_container_is_locked_down(client, pki_cache):
+    from harness.endpoints.docker import DockerEndpoint, DockerRun
+
+    need_images(client, "openssl")
+    files = pki_cache.chain(spec("P-256", "P-256"))
+    run = DockerRun(pki_cache.root, client)
+    try:
+        with DockerEndpoint("openssl", [ListenerSpec("L0", files, "1.3")], run) as ep:
+            attrs = client.containers.get(ep.container.id).attrs
+            host = attrs["HostConfig"]
+            assert attrs["Config"]["User"] == "65534:65534"
+            assert host["CapDrop"] == ["ALL"] and not host.get("CapAdd")
+            assert host["ReadonlyRootfs"] is True and host["Privileged"] is False
+            assert "no-new-privileges" in host["SecurityOpt"]
+            bindings = [b for v in host["PortBindings"].values() for b in v]
+            assert bindings and all(b["HostIp"] == "127.0.0.1" for b in bindings)
+            assert all(not m["RW"] for m in attrs["Mounts"])
+            assert attrs["Config"]["Labels"]["org.tlsmatrix.run"] == run.id
+            assert ep.listeners["L0"].port and ep.info.stack == "OpenSSL"
+        assert ours(client, run=run.id) == []
+    finally:
+        run.close()
+
+
+def test_failed_start_carries_image_command_and_log_tail(client, pki_cache):
+    from harness.endpoints.docker import DockerEndpoint, DockerRun
+
+    need_images(client, "openssl")
+    files = pki_cache.chain(spec("P-256", "P-256"))
+    run = DockerRun(pki_cache.root, client)
+    try:
+        ep = DockerEndpoint("openssl", [ListenerSpec("L0", files, None)], run, ready_timeout=20)
+        ep.command = ["--config", "/nonexistent/config.json"]  # the server exits 2 on it
+        with pytest.raises(EndpointError) as info:
+            with ep:
+                pass
+        message = str(info.value)
+        assert "image: tlsmatrix/server-openssl:" in message
+        assert "command: --config /nonexistent/config.json" in message
+        assert "exit code 2" in message and "invalid configuration" in message
+        assert ours(client, run=run.id) == []
+    finally:
+        run.close()
+
+
+def test_missing_image_says_what_to_do(client, pki_cache, monkeypatch):
+    monkeypatch.setitem(IMAGES, "openssl", ImageSpec("openssl-not-built", "harness/images/openssl/Dockerfile", ()))
+    scenario = load_scenario(ROOT / "scenarios" / "rustls-p521.toml", CLIENTS, SERVERS)
+    with pytest.raises(HarnessError, match=r"image tlsmatrix/server-openssl-not-built:.* is missing: run `make images`"):
+        run_cells(scenario.cells(servers=["openssl"], clients=["openssl"]), pki_cache, RunOptions(backend="docker"))
+    assert ours(client, pid=os.getpid()) == []
+
+
+def tlsmatrix(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "harness", *map(str, args)], cwd=ROOT, capture_output=True,
+                          text=True, env=env, timeout=300)
+
+
+def test_docker_down_is_one_clear_line_and_process_backend_still_works(tmp_path, pki_cache):
+    env = dict(os.environ, DOCKER_HOST=f"unix://{tmp_path}/no-such-docker.sock", TLSMATRIX_PKI_CACHE=str(pki_cache.root),
+               TLSMATRIX_RESULTS_DIR=str(tmp_path / "results"))
+    scenario = ROOT / "scenarios" / "rustls-p521.toml"
+    r = tlsmatrix("matrix", scenario, "--backend", "docker", "--clients", "openssl", "--servers", "openssl", env=env)
+    assert r.returncode == 2
+    lines = [l for l in r.stderr.splitlines() if l.startswith("tlsmatrix: error:")]
+    assert len(lines) == 1 and "no Docker engine at unix://" in lines[0] and "--backend process" in lines[0]
+    r = tlsmatrix("matrix", scenario, "--backend", "process", "--clients", "openssl", "--servers", "openssl", env=env)
+    assert r.returncode == 0, r.stderr
+
+
+def _start_cli(tmp_path, pki_cache):
+    env = dict(os.environ, TLSMATRIX_PKI_CACHE=str(pki_cache.root), TLSMATRIX_RESULTS_DIR=str(tmp_path / "results"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness", "matrix", str(ROOT / "scenarios" / "curves.toml"), "--backend", "docker",
+         "--servers", "openssl,go", "--output", str(tmp_path / "out")],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen = threading.Event()
+    lines: list[str] = []
+
+    def watch():
+        for line in proc.stderr:
+            lines.append(line)
+            if line.startswith("[") and "/" in line:
+                seen.set()
+
+    threading.Thread(target=watch, daemon=True).start()
+    assert seen.wait(300), "".join(lines)
+    return proc
+
+
+def _wait_until(predicate, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return predicate()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_run_removes_its_containers(client, tmp_path, pki_cache, sig):
+    need_images(client, "openssl", "go")
+    proc = _start_cli(tmp_path, pki_cache)
+    assert len(ours(client, pid=proc.pid)) == 2
+    proc.send_signal(sig)
+    assert proc.wait(120) == 130
+    assert ours(client, pid=proc.pid) == []
+    assert not (tmp_path / "out" / "results.json").exists()
+
+
+def test_killed_run_is_cleaned_by_tlsmatrix_clean(client, tmp_path, pki_cache):
+    need_images(client, "openssl", "go")
+    proc = _start_cli(tmp_path, pki_cache)
+    proc.kill()
+    proc.wait(10)
+    assert len(ours(client, pid=proc.pid)) == 2  # kill -9 cannot clean up: the containers stay
+    env = dict(os.environ, TLSMATRIX_RESULTS_DIR=str(tmp_path / "results"))
+    r = tlsmatrix("clean", env=env)
+    assert r.returncode == 0, r.stderr
+    assert "removed 2 container(s)" in r.stdout
+    assert ours(client, pid=proc.pid) == []
