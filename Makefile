@@ -5,9 +5,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 TLSMATRIX := $(BIN)/tlsmatrix
 SCENARIOS ?= $(sort $(wildcard scenarios/*.toml))
+BACKEND ?= process
 ARGS ?=
 
-.PHONY: setup venv toolchains probes matrix test test-unit test-integration bench clean
+.PHONY: setup venv toolchains probes images matrix test test-unit test-integration test-docker bench clean
 
 setup: venv toolchains probes ## .venv with tlsmatrix installed (editable) + built probes
 
@@ -33,8 +34,13 @@ toolchains:
 probes: venv
 	$(TLSMATRIX) build
 
-matrix: setup
-	$(TLSMATRIX) matrix $(SCENARIOS) $(ARGS)
+# Server-stack images for --backend docker. Without a registry the Debian base image is
+# bootstrapped locally (debootstrap + docker import; needs root). Cached: a second run builds nothing.
+images: venv
+	$(TLSMATRIX) images
+
+matrix: setup $(if $(filter docker,$(BACKEND)),images)
+	$(TLSMATRIX) matrix --backend $(BACKEND) $(SCENARIOS) $(ARGS)
 
 test: setup
 	$(BIN)/pytest $(ARGS)
@@ -45,9 +51,13 @@ test-unit: venv
 test-integration: setup
 	$(BIN)/pytest -m integration $(ARGS)
 
+test-docker: setup images
+	$(BIN)/pytest -m docker $(ARGS)
+
 bench: setup
 	$(BIN)/python -m harness.bench $(ARGS)
 
 clean:
-	rm -rf build results/latest results/cache .pytest_cache
+	-$(TLSMATRIX) clean
+	rm -rf build results/latest results/cache results/tmp .pytest_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -44,6 +44,7 @@ class ImageSpec:
     dockerfile: str  # relative to the repository root (the build context)
     sources: tuple[str, ...]  # paths whose content the image is built from
     buildargs: dict[str, str] = field(default_factory=dict)
+    vendor_cargo: str | None = None  # a Cargo project among the sources to vendor for an offline build
 
     @property
     def tag(self) -> str:
@@ -54,9 +55,9 @@ IMAGES: dict[str, ImageSpec] = {
     "openssl": ImageSpec("openssl", "harness/images/openssl/Dockerfile", ("harness/probes/pyssl",)),
     "go": ImageSpec("go", "harness/images/go/Dockerfile", ("harness/probes/go",)),
     "rustls-ring": ImageSpec("rustls-ring", "harness/images/rustls/Dockerfile", ("harness/probes/rustls",),
-                             {"PROVIDER": "ring"}),
+                             {"PROVIDER": "ring"}, vendor_cargo="harness/probes/rustls"),
     "rustls-aws-lc-rs": ImageSpec("rustls-aws-lc-rs", "harness/images/rustls/Dockerfile", ("harness/probes/rustls",),
-                                  {"PROVIDER": "aws-lc-rs"}),
+                                  {"PROVIDER": "aws-lc-rs"}, vendor_cargo="harness/probes/rustls"),
     "gnutls": ImageSpec("gnutls", "harness/images/gnutls/Dockerfile", ("harness/probes/cliserver",)),
     "nss": ImageSpec("nss", "harness/images/nss/Dockerfile", ("harness/probes/cliserver",)),
 }
@@ -176,17 +177,67 @@ def bootstrap_base(client, log: Callable[[str], None] = print) -> None:
 def source_hash(spec: ImageSpec, base_id: str) -> str:
     root = project_root()
     h = hashlib.sha256()
-    for rel in (spec.dockerfile, *spec.sources):
-        path = root / rel
-        files = [path] if path.is_file() else sorted(
-            p for p in path.rglob("*") if p.is_file() and "target" not in p.parts and "__pycache__" not in p.parts)
-        for f in files:
-            h.update(str(f.relative_to(root)).encode())
-            h.update(f.read_bytes())
+    for f in _context_files(spec):
+        h.update(str(f.relative_to(root)).encode())
+        h.update(f.read_bytes())
     h.update(repr(sorted(spec.buildargs.items())).encode())
     h.update(base_id.encode())
     h.update(__version__.encode())
     return h.hexdigest()
+
+
+def _context_files(spec: ImageSpec) -> list[Path]:
+    root = project_root()
+    files: list[Path] = []
+    for rel in (spec.dockerfile, *spec.sources):
+        path = root / rel
+        if path.is_file():
+            files.append(path)
+            continue
+        files.extend(sorted(p for p in path.rglob("*") if p.is_file() and not {"target", "vendor", "__pycache__"} & set(
+            p.relative_to(root).parts)))
+    return files
+
+
+def vendor_crates(cargo_project: str, log: Callable[[str], None]) -> Path:
+    """`cargo vendor` a project's locked dependencies (cached per Cargo.lock) for offline image builds.
+
+    The build containers may not reach crates.io (air-gapped runners, TLS-intercepting
+    proxies whose CA only the host trusts); the host's cargo can.
+    """
+    from ..toolchain import find_cargo
+
+    project = project_root() / cargo_project
+    lock = (project / "Cargo.lock").read_bytes()
+    out = build_dir() / "vendor" / hashlib.sha256(lock).hexdigest()[:16]
+    if (out / ".complete").exists():
+        return out
+    cargo = find_cargo()
+    if cargo is None:
+        raise ImageError(f"vendoring crates for {cargo_project} needs cargo on the host (https://rustup.rs)")
+    log(f"[images] cargo vendor ({cargo_project}) for an offline build")
+    shutil.rmtree(out, ignore_errors=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run([cargo, "vendor", "--locked", "--versioned-dirs", str(out)], cwd=project,
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise ImageError(f"`cargo vendor` in {project} exited {proc.returncode}\n{proc.stderr[-2000:]}")
+    (out / ".complete").write_text("ok\n")
+    return out
+
+
+def build_context(spec: ImageSpec, log: Callable[[str], None]):
+    """A tar of exactly what the Dockerfile needs (plus vendored crates), paths as in the repo."""
+    root = project_root()
+    fileobj = tempfile.TemporaryFile()
+    with tarfile.open(fileobj=fileobj, mode="w") as tar:
+        for path in _context_files(spec):
+            tar.add(path, arcname=str(path.relative_to(root)), recursive=False)
+        if spec.vendor_cargo:
+            vendor = vendor_crates(spec.vendor_cargo, log)
+            tar.add(vendor, arcname=f"{spec.vendor_cargo}/vendor", filter=lambda t: None if t.name.endswith(".complete") else t)
+    fileobj.seek(0)
+    return fileobj
 
 
 def build_images(names: list[str] | None = None, log: Callable[[str], None] = print, force: bool = False,
@@ -216,7 +267,8 @@ def build_images(names: list[str] | None = None, log: Callable[[str], None] = pr
         }
         tail: list[str] = []
         try:
-            for chunk in client.api.build(path=str(project_root()), dockerfile=spec.dockerfile, tag=spec.tag,
+            context = build_context(spec, log)
+            for chunk in client.api.build(fileobj=context, custom_context=True, dockerfile=spec.dockerfile, tag=spec.tag,
                                           buildargs={"BASE": BASE_IMAGE, **spec.buildargs}, labels=labels, rm=True,
                                           forcerm=True, decode=True):
                 text = chunk.get("stream") or chunk.get("status") or ""

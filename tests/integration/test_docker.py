@@ -57,18 +57,20 @@ def spec(root, leaf):
     return ChainSpec(CertSpec(KeySpec.parse(root)), CertSpec(KeySpec.parse(leaf)))
 
 
-def test_same_outcomes_as_the_process_backend(client, pki_cache):
-    need_images(client, "openssl", "go")
-    for stack in [*CLIENTS.values(), SERVERS["openssl"], SERVERS["go"]]:
+@pytest.mark.parametrize("scenario_file", ["rustls-p521.toml", "server-stacks.toml"])
+def test_same_outcomes_as_the_process_backend(client, pki_cache, scenario_file):
+    scenario = load_scenario(ROOT / "scenarios" / scenario_file, CLIENTS, SERVERS)
+    need_images(client, *scenario.servers)
+    for stack in [*CLIENTS.values(), *(SERVERS[s] for s in scenario.servers)]:
         require_stack(stack)
-    scenario = load_scenario(ROOT / "scenarios" / "rustls-p521.toml", CLIENTS, SERVERS)
-    cells = scenario.cells(servers=["openssl", "go"])
+    cells = scenario.cells()
     process = run_cells(cells, pki_cache, RunOptions(backend="process", timeout_ms=5000))
     docker = run_cells(cells, pki_cache, RunOptions(backend="docker", timeout_ms=5000))
     assert [(r.cell.id, r.outcome) for r in docker.results] == [(r.cell.id, r.outcome) for r in process.results]
     assert all(r.verdict == "match" for r in docker.results)
-    assert docker.servers["go"]["image"].startswith("tlsmatrix/server-go:")
-    assert docker.servers["openssl"]["backend"] == "docker"
+    for name in scenario.servers:
+        assert docker.servers[name]["image"].startswith(f"tlsmatrix/server-{name}:")
+        assert docker.servers[name]["backend"] == "docker" and docker.servers[name]["version"]
     assert ours(client, pid=os.getpid()) == []  # nothing left after a normal run
 
 
