@@ -20,7 +20,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Iterable
 
-from ..images import LABEL_PREFIX, DockerUnavailable, ImageError, docker_client, image_for
+from ..images import IMAGES, LABEL_PREFIX, DockerUnavailable, ImageError, docker_client, image_for
 from ..model import StackInfo
 from ..toolchain import results_dir
 from .base import LOOPBACK, EndpointError, Listener, ListenerSpec, wait_ready
@@ -124,7 +124,7 @@ class DockerEndpoint:
                 image.id,
                 command=self.command,
                 detach=True,
-                name=f"tlsmatrix-{self.run.id}-{self.stack_name}",
+                name=f"tlsmatrix-{self.run.id}-{self.stack_name}-{uuid.uuid4().hex[:6]}",
                 labels={**self.run.labels, LABEL_STACK: self.stack_name},
                 ports={f"{p}/tcp": (LOOPBACK, None) for p in ports.values()},
                 volumes={
@@ -137,6 +137,7 @@ class DockerEndpoint:
                 read_only=True,
                 tmpfs={"/tmp": "rw,size=64m,mode=1777"},
                 network_mode="bridge",
+                **IMAGES[self.stack_name].run_options,
             )
         except Exception as exc:  # docker.errors.APIError, ImageNotFound
             raise EndpointError(self._describe(f"container failed to start: {exc}")) from None

@@ -45,6 +45,7 @@ class ImageSpec:
     sources: tuple[str, ...]  # paths whose content the image is built from
     buildargs: dict[str, str] = field(default_factory=dict)
     vendor_cargo: str | None = None  # a Cargo project among the sources to vendor for an offline build
+    run_options: dict[str, Any] = field(default_factory=dict)  # extra containers.run() options
 
     @property
     def tag(self) -> str:
@@ -59,7 +60,9 @@ IMAGES: dict[str, ImageSpec] = {
     "rustls-aws-lc-rs": ImageSpec("rustls-aws-lc-rs", "harness/images/rustls/Dockerfile", ("harness/probes/rustls",),
                                   {"PROVIDER": "aws-lc-rs"}, vendor_cargo="harness/probes/rustls"),
     "gnutls": ImageSpec("gnutls", "harness/images/gnutls/Dockerfile", ("harness/probes/cliserver",)),
-    "nss": ImageSpec("nss", "harness/images/nss/Dockerfile", ("harness/probes/cliserver",)),
+    # selfserv binds through NSPR's loopback lookup, which needs IPv6 up inside the container
+    "nss": ImageSpec("nss", "harness/images/nss/Dockerfile", ("harness/probes/cliserver",),
+                     run_options={"sysctls": {"net.ipv6.conf.all.disable_ipv6": "0"}}),
 }
 
 

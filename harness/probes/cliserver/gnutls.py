@@ -47,6 +47,12 @@ class GnuTLS(Stack):
                 raise ListenerError(f"listener without {key}")
         return PRIORITIES[version]
 
+    def gave_up(self, output: list[str]) -> bool:
+        # gnutls-serv keeps running when every bind failed ("... port N...bind() failed: ...")
+        tries = [line for line in output if " listening on " in line]
+        return bool(tries) and not any(line.endswith("...done") for line in tries) \
+            and any("failed" in line for line in tries)
+
     def command(self, spec: dict, prepared: object, port: int) -> list[str]:
         return [
             which(self.program) or self.program,
@@ -60,4 +66,4 @@ class GnuTLS(Stack):
 
 
 if __name__ == "__main__":
-    main(GnuTLS())
+    sys.exit(main(GnuTLS()))

@@ -1,21 +1,23 @@
-"""Keep wildcard-binding CLI servers off the host's network: a private network namespace + relay.
+"""Keep the CLI servers' listening sockets off the host's network: private namespace + relay.
 
-``gnutls-serv`` (3.7.9) and ``selfserv`` (NSS 3.87) have no listen-address option: both bind
-the wildcard address (``gnutls-serv``: 0.0.0.0 and ::, ``selfserv``: dual-stack ``*``). The
-contract forbids that outside a container, so in host mode the supervisor
+Neither CLI server can be told which address to listen on:
 
-1. binds the contract's listening sockets itself, on ``host`` (127.0.0.1) and the requested
-   port (or one the OS picks), while still in the host's network namespace;
-2. moves itself into a new user + network namespace (``unshare``; unprivileged, the user
-   namespace only maps the caller's own uid/gid) and brings its loopback up;
-3. starts the CLI servers there: their wildcard binds reach nothing but that private,
-   interface-less namespace;
-4. relays each accepted connection byte for byte to the CLI server's inner port. The relay is
-   transparent to TLS; a reset from either side is passed on as a reset (SO_LINGER 0), an
-   orderly close as a half-close.
+- ``gnutls-serv`` 3.7.9 has no listen-address option; it binds ``getaddrinfo(NULL, port,
+  AI_PASSIVE)``, i.e. 0.0.0.0 and :: (and keeps running, listening nowhere, if both fail);
+- ``selfserv`` (NSS 3.87, NSPR 4.35) binds ``PR_GetPrefLoopbackAddrInfo()``. Meant as ::1,
+  it comes out as ``::`` (all addresses, dual stack) whenever getaddrinfo lists ::1 before
+  127.0.0.1, because NSPR zeroes the tail of the IPv6 result while skipping the IPv4 entries;
+  with IPv6 disabled (Docker's default) it is a real ::1, which then cannot be bound.
 
-Sockets keep the namespace they were created in, so the listening sockets of step 1 stay on
-the host's loopback while every socket created after step 2 lives in the private namespace.
+So the supervisor owns the contract's sockets and relays (see supervisor.py). Outside a
+container it first binds them on the host's loopback, then moves itself into a new user +
+network namespace (unprivileged: the user namespace maps only the caller's own uid/gid), brings
+that namespace's loopback up and starts the CLIs there. Sockets keep the namespace they were
+created in: the listening sockets stay on the host's 127.0.0.1, every socket created afterwards
+(the CLIs', the relay's connections to them) lives in the private, interface-less namespace.
+
+The relay is transparent to TLS: bytes are copied both ways, an orderly close is passed on as a
+half-close (shutdown SHUT_WR), a reset from either side as a reset (SO_LINGER 0).
 """
 from __future__ import annotations
 

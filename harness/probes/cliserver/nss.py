@@ -104,10 +104,23 @@ class NSS(Stack):
             os.unlink(p12)
         return db
 
+    def warnings(self) -> list[str]:
+        try:
+            with open("/proc/sys/net/ipv6/conf/lo/disable_ipv6") as f:
+                disabled = f.read().strip() == "1"
+        except OSError:
+            return []  # no IPv6 at all: getaddrinfo offers 127.0.0.1 only, which works
+        if not disabled:
+            return []
+        return ["IPv6 is disabled on lo here, and selfserv (NSS >= 3.79) listens on the preferred "
+                "loopback address from PR_GetPrefLoopbackAddrInfo, which is ::1 in that case: its bind will "
+                "fail (PR_Bind error -5986). Enable IPv6 in this network namespace, e.g. "
+                "docker run --sysctl net.ipv6.conf.all.disable_ipv6=0"]
+
     def command(self, spec: dict, prepared: object, port: int) -> list[str]:
         db, versions = prepared  # type: ignore[misc]
         return [which(self.program) or self.program, "-d", f"sql:{db}", "-n", NICKNAME, "-p", str(port), "-V", versions]
 
 
 if __name__ == "__main__":
-    main(NSS())
+    sys.exit(main(NSS()))

@@ -5,13 +5,19 @@ this one Python process, which speaks the JSON-lines contract. Standard library 
 what Debian's ``python3-minimal`` ships (no ``json``, ``hmac``, ``ctypes``, ``shutil``), so the
 same code runs in the server containers.
 
-Two network modes (see isolation.py for why):
+Neither CLI can be told which address to listen on (see isolation.py), so the supervisor owns
+every contract socket and relays:
 
-- **isolated** (``host`` is loopback, the normal host case): the supervisor binds host:port
-  itself, moves into a private network namespace, runs the CLI there and relays.
-- **direct** (``"container": true`` with ``"host": "0.0.0.0"``): the CLI binds the listener port
-  itself, on the container's wildcard address; a fixed ``port`` is passed as is, otherwise a
-  free port is picked (bind to port 0, close, pass on: racy, so retried once).
+1. it binds each listener's socket itself, on ``host`` and the requested port (or one the OS
+   picks), so what the harness is told is exactly what is bound;
+2. outside a container (loopback ``host``) it then moves into a private network namespace, so
+   the CLIs' wildcard binds reach nothing; inside a container (``"container": true``, host
+   0.0.0.0) the container's own namespace plays that part: only published ports are reachable,
+   and the CLIs' inner ports are never published;
+3. it starts one CLI per listener on an inner port (picked free: bind to 0, close, pass on;
+   racy, so a failed start is retried once on a new port) and reports the listener once that
+   port accepts TCP, or the CLI's own output when it exits or does not listen within 10 s;
+4. it relays every accepted connection byte for byte to the CLI.
 
 Children never outlive the supervisor: each CLI runs in its own session (process group) that
 is killed at exit, and gets PR_SET_PDEATHSIG=SIGKILL (prctl via ctypes when available, else
@@ -19,7 +25,6 @@ util-linux ``setpriv --pdeathsig KILL``).
 """
 from __future__ import annotations
 
-import argparse
 import collections
 import glob
 import os
@@ -38,7 +43,7 @@ from .isolation import IsolationError, accept_loop, enter_private_network
 READY_TIMEOUT_S = 10.0
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 WILDCARD = {"0.0.0.0", "::"}
-INNER_PORT_BASE = 20000  # ports inside the private namespace (nothing else lives there)
+INNER_ADDRESSES = ("127.0.0.1", "::1")  # where the relay finds a CLI (wildcard or loopback bound)
 TAIL_LINES = 20
 
 
@@ -63,6 +68,14 @@ class Stack:
 
     def command(self, spec: dict, prepared: object, port: int) -> list[str]:
         raise NotImplementedError
+
+    def gave_up(self, output: list[str]) -> bool:
+        """Whether the CLI's output says it will never listen although it keeps running."""
+        return False
+
+    def warnings(self) -> list[str]:
+        """Environment problems worth a line on stderr (checked inside the final namespace)."""
+        return []
 
 
 # --- small stdlib stand-ins --------------------------------------------------------------------
@@ -190,6 +203,9 @@ class Child:
             self.log(f"{self.label}: {self.name}: {line}")
         stream.close()
 
+    def lines(self) -> list[str]:
+        return list(self.tail["stdout"]) + list(self.tail["stderr"])
+
     def output_tail(self) -> str:
         for t in self.drains:
             if t.is_alive():
@@ -225,7 +241,7 @@ class Supervisor:
         self.stack = stack
         self.children: list[Child] = []
         self.serving: list[Child] = []
-        self.servers: list[socket.socket] = []
+        self.servers: list[socket.socket] = []  # the contract's listening sockets
         self.workdir: str | None = None
         self.out = sys.stdout
 
@@ -255,37 +271,61 @@ class Supervisor:
 
     # -- listeners --
 
-    def _spawn(self, spec: dict, prepared: object, port: int, label: str) -> Child:
-        argv = self.stack.command(spec, prepared, port)
-        child = Child(argv, label, self.log)
-        self.children.append(child)
-        return child
+    def _bind(self, host: str, spec: dict) -> socket.socket:
+        port = int(spec.get("port") or 0)
+        bind_host = "127.0.0.1" if host == "localhost" else host
+        server = socket.socket(socket.AF_INET6 if ":" in bind_host else socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            # as servers do: TIME_WAIT leftovers must not block a fixed port (Linux still refuses
+            # a second listener on the same port)
+            server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            server.bind((bind_host, port))
+            server.listen(128)
+        except OSError:
+            server.close()
+            raise
+        return server
 
-    def _wait_ready(self, pending: dict[int, tuple[Child, tuple[str, int]]]) -> dict[int, str | None]:
-        """Wait until each child accepts TCP on its port (None) or fails (its output tail)."""
-        results: dict[int, str | None] = {}
+    def _start(self, spec: dict, prepared: object) -> tuple[Child, int]:
+        port = pick_free_port()
+        child = Child(self.stack.command(spec, prepared, port), str(spec.get("id")), self.log)
+        self.children.append(child)
+        return child, port
+
+    def _wait_ready(self, pending: dict[int, tuple[Child, int]]) -> dict[int, tuple[str, int] | str]:
+        """Per listener: the inner address that accepts TCP, or the CLI's output (a str) on failure."""
+        results: dict[int, tuple[str, int] | str] = {}
         deadline = time.monotonic() + READY_TIMEOUT_S
         while pending:
             for index in list(pending):
-                child, addr = pending[index]
+                child, port = pending[index]
                 if child.proc.poll() is not None:
                     results[index] = child.output_tail()
                     del pending[index]
                     continue
-                try:
-                    with socket.create_connection(addr, timeout=0.5):
-                        pass
-                except OSError:
-                    continue
-                results[index] = None
-                del pending[index]
+                gave_up = self.stack.gave_up(child.lines())
+                for address in INNER_ADDRESSES:  # the CLIs choose the family themselves
+                    try:
+                        with socket.create_connection((address, port), timeout=0.5):
+                            pass
+                    except OSError:
+                        continue
+                    results[index] = (address, port)
+                    del pending[index]
+                    break
+                else:
+                    if gave_up:
+                        child.stop(signal.SIGKILL)
+                        child.proc.wait()
+                        results[index] = child.output_tail()
+                        del pending[index]
             if not pending:
                 break
             if time.monotonic() > deadline:
-                for index, (child, addr) in pending.items():
+                for index, (child, port) in pending.items():
                     child.stop(signal.SIGKILL)
                     child.proc.wait()
-                    results[index] = (f"{self.stack.program} did not listen on {addr[0]}:{addr[1]} within "
+                    results[index] = (f"{child.name} did not listen on port {port} within "
                                       f"{READY_TIMEOUT_S:.0f} s; its output: {child.output_tail()}")
                 break
             time.sleep(0.05)
@@ -299,128 +339,81 @@ class Supervisor:
             return 2
         host = config.get("host", "127.0.0.1")
         container = config.get("container") is True
-        if host in WILDCARD and container:
-            mode = "direct"
-        elif host in LOOPBACK:
-            mode = "isolated"
-        else:
-            self.log(f"refusing to bind {host!r}: loopback only (or 0.0.0.0 with \"container\": true)")
+        if not (host in LOOPBACK or (container and host in WILDCARD)):
+            self.log(f"refusing to bind {host!r}: loopback only (0.0.0.0 needs \"container\": true)")
             return 2
         if which(self.stack.program) is None:
             self.log(f"{self.stack.program} not found on PATH")
             return 2
-        listeners = config["listeners"]
-        self.workdir = tempfile.mkdtemp(prefix=f"tlsmatrix-{self.stack.program}-")
-        os.chmod(self.workdir, 0o700)
+        specs = [spec if isinstance(spec, dict) else {"id": None} for spec in config["listeners"]]
+        results: list[dict | None] = [None] * len(specs)
 
-        results: list[dict | None] = [None] * len(listeners)
-        specs: list[dict] = []
-        for index, spec in enumerate(listeners):
-            if not isinstance(spec, dict):
-                spec = {"id": None}
-            specs.append(spec)
+        # 1. the contract's sockets, bound while still in the harness's network namespace
+        servers: dict[int, socket.socket] = {}
+        for index, spec in enumerate(specs):
+            try:
+                servers[index] = self._bind(host, spec)
+            except (OSError, ValueError, TypeError, OverflowError) as exc:
+                results[index] = {"id": spec.get("id"), "error": str(exc)}
+        self.servers = list(servers.values())
 
-        # isolated mode: bind the contract's sockets on the host, then leave the host network
-        if mode == "isolated":
-            for index, spec in enumerate(specs):
-                self.servers.append(None)  # type: ignore[arg-type]
-                try:
-                    port = int(spec.get("port") or 0)
-                    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-                    bind_host = "127.0.0.1" if host == "localhost" else host
-                    server = socket.socket(family, socket.SOCK_STREAM)
-                    try:
-                        # as servers do: TIME_WAIT leftovers must not block a fixed port (Linux still
-                        # refuses a second listener on the same port)
-                        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                        server.bind((bind_host, port))
-                        server.listen(128)
-                    except OSError:
-                        server.close()
-                        raise
-                except (OSError, ValueError, TypeError) as exc:
-                    results[index] = {"id": spec.get("id"), "error": str(exc)}
-                    continue
-                self.servers[index] = server
+        # 2. out of the host's network (a container's namespace is already private)
+        if not container:
             try:
                 enter_private_network()
             except IsolationError as exc:
-                self.log(f"{self.stack.program} binds the wildcard address and cannot be confined to {host}: {exc}")
+                self.log(f"{self.stack.program} listens on the wildcard address and cannot be confined "
+                         f"to {host}: {exc}")
                 return 2
 
         self.emit(self.stack.hello())
+        for warning in self.stack.warnings():
+            self.log(f"warning: {warning}")
+        self.workdir = tempfile.mkdtemp(prefix=f"tlsmatrix-{self.stack.program}-")
 
+        # 3. the CLI servers
         prepared: dict[int, object] = {}
         for index, spec in enumerate(specs):
-            if results[index] is not None:
-                continue
-            try:
-                prepared[index] = self.stack.prepare(spec, self.workdir)
-            except ListenerError as exc:
-                results[index] = {"id": spec.get("id"), "error": str(exc)}
-
-        def start(index: int) -> tuple[Child, tuple[str, int]] | None:
-            spec = specs[index]
-            label = str(spec.get("id"))
-            try:
-                if mode == "isolated":
-                    port = INNER_PORT_BASE + index
-                    probe = ("127.0.0.1", port)
-                else:
-                    port = int(spec.get("port") or 0) or pick_free_port(host)
-                    probe = ("::1" if host == "::" else "127.0.0.1", port)
-                child = self._spawn(spec, prepared[index], port, label)
-            except (ListenerError, OSError, ValueError, TypeError) as exc:
-                results[index] = {"id": spec.get("id"), "error": str(exc)}
-                return None
-            return child, probe
-
-        pending: dict[int, tuple[Child, tuple[str, int]]] = {}
-        for index in range(len(specs)):
             if results[index] is None:
-                started = start(index)
-                if started:
-                    pending[index] = started
-        for child, _ in pending.values():
-            child.start_drains()
-        ports: dict[int, int] = {}
+                try:
+                    prepared[index] = self.stack.prepare(spec, self.workdir)
+                except ListenerError as exc:
+                    results[index] = {"id": spec.get("id"), "error": str(exc)}
+        inner: dict[int, tuple[str, int]] = {}
+        pending: dict[int, tuple[Child, int]] = {}
         for attempt in (0, 1):
-            outcome = self._wait_ready(dict(pending))
-            retry: dict[int, tuple[Child, tuple[str, int]]] = {}
-            for index, error in outcome.items():
-                spec = specs[index]
-                if error is None:
-                    ports[index] = pending[index][1][1]
+            for index in prepared:
+                if results[index] is not None or index in inner or index in pending:
+                    continue
+                try:
+                    pending[index] = self._start(specs[index], prepared[index])
+                except (OSError, ValueError) as exc:
+                    results[index] = {"id": specs[index].get("id"), "error": str(exc)}
+            for child, _ in pending.values():
+                child.start_drains()
+            for index, outcome in self._wait_ready(dict(pending)).items():
+                if isinstance(outcome, tuple):
+                    inner[index] = outcome
                     self.serving.append(pending[index][0])
-                    continue
-                fixed = bool(spec.get("port"))
-                if mode == "direct" and not fixed and attempt == 0:
-                    # the picked port may have been taken in between: once more, with another one
-                    self.log(f"{spec.get('id')}: first start failed ({error.splitlines()[-1]}), retrying on a new port")
-                    started = start(index)
-                    if started:
-                        started[0].start_drains()
-                        retry[index] = started
-                    continue
-                results[index] = {"id": spec.get("id"), "error": error}
-            pending = retry
-            if not pending:
+                elif attempt == 0:  # perhaps the picked port was taken meanwhile: once more
+                    self.log(f"{specs[index].get('id')}: {self.stack.program} did not start "
+                             f"({outcome.splitlines()[-1] if outcome else ''}); retrying on another port")
+                else:
+                    results[index] = {"id": specs[index].get("id"), "error": outcome}
+            pending = {}
+            if all(results[i] is not None or i in inner for i in prepared):
                 break
 
+        # 4. relays
         for index, spec in enumerate(specs):
             if results[index] is not None:
+                if index in servers:
+                    servers[index].close()
                 continue
-            if mode == "isolated":
-                server = self.servers[index]
-                inner = ("127.0.0.1", ports[index])
-                threading.Thread(target=accept_loop, args=(server, inner, str(spec.get("id")), self.log),
-                                 daemon=True).start()
-                results[index] = {"id": spec.get("id"), "port": server.getsockname()[1]}
-            else:
-                results[index] = {"id": spec.get("id"), "port": ports[index]}
-        for index, server in enumerate(self.servers):
-            if server is not None and "error" in results[index]:
-                server.close()
+            server = servers[index]
+            threading.Thread(target=accept_loop, args=(server, inner[index], str(spec.get("id")), self.log),
+                             daemon=True).start()
+            results[index] = {"id": spec.get("id"), "port": server.getsockname()[1]}
         for line in results:
             self.emit(line)
         self.emit({"ready": True})
@@ -441,16 +434,16 @@ class Supervisor:
             for child in list(watching):
                 code = child.proc.poll()
                 if code is not None:
-                    self.log(f"{child.label}: {child.name} exited with status {code} while serving: {child.output_tail()}")
+                    self.log(f"{child.label}: {child.name} exited with status {code} while serving: "
+                             f"{child.output_tail()}")
                     watching.remove(child)
 
     def shutdown(self) -> None:
         for server in self.servers:
-            if server is not None:
-                try:
-                    server.close()
-                except OSError:
-                    pass
+            try:
+                server.close()
+            except OSError:
+                pass
         for child in self.children:
             child.stop(signal.SIGTERM)
         deadline = time.monotonic() + 1.0
@@ -469,27 +462,43 @@ class Supervisor:
             rmtree(self.workdir)
 
 
-def pick_free_port(host: str) -> int:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
+def pick_free_port() -> int:
+    """A port free on the inner loopback right now (the CLI binds it a moment later)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
 def main(stack: Stack, argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog=f"python3 -m harness.probes.cliserver.{stack.module}",
-        description=f"tlsmatrix server program around {stack.program} (docs/probe-contract.md)")
-    parser.add_argument("--config", metavar="PATH", help="read the configuration from PATH, not stdin")
-    args = parser.parse_args(argv)
+    # no argparse: upstream's imports shutil, which python3-minimal lacks (Debian patches around it)
+    args = list(sys.argv[1:] if argv is None else argv)
+    usage = (f"usage: python3 -m harness.probes.cliserver.{stack.module} [--config PATH]\n"
+             f"tlsmatrix server program around {stack.program} (docs/probe-contract.md); without --config the\n"
+             "configuration is the first line on stdin and the program runs until stdin EOF.\n")
+    config_path = None
+    if args[:1] in (["-h"], ["--help"]):
+        sys.stdout.write(usage)
+        return 0
+    if len(args) == 2 and args[0] == "--config":
+        config_path = args[1]
+    elif len(args) == 1 and args[0].startswith("--config="):
+        config_path = args[0].split("=", 1)[1]
+    elif args:
+        sys.stderr.write(usage)
+        return 2
     supervisor = Supervisor(stack)
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
     status = 0
     try:
-        status = supervisor.run(args.config)
+        status = supervisor.run(config_path)
     except (_Stop, BrokenPipeError):
         pass
+    except Exception:  # a bug here: still stop every child, and say what broke
+        import traceback
+
+        supervisor.log(traceback.format_exc().rstrip())
+        status = 70
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
