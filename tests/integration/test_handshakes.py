@@ -51,6 +51,11 @@ def handshake(session: ProbeSession, port: int, ca_file, servername="localhost",
 @pytest.mark.parametrize("chain", ["good", "ed25519", "rsa"])
 def test_good_chains_succeed(sessions, served, client, server, tls, chain):
     s = server_for(served, server)
+    if server == "nss" and chain == "ed25519":
+        # measured: NSS 3.87's pk12util cannot import an Ed25519 key; the stack says so itself
+        error = s.endpoint.listeners[f"{chain}@{tls}"].error
+        assert error and "UNABLE_TO_IMPORT_KEY" in error
+        return
     c, raw = handshake(sessions(client), s.port(chain, tls), s.files[chain].ca_file, tls=tls)
     assert c.outcome is Outcome.OK, raw
     assert raw.negotiated["version"] == {"1.2": "TLSv1.2", "1.3": "TLSv1.3"}[tls]
@@ -120,6 +125,10 @@ def test_expired_leaf_is_expired(sessions, served, client, server, tls):
 def test_version_mismatch_is_protocol_version(sessions, served, client, server):
     s = server_for(served, server)
     c, raw = handshake(sessions(client), s.port("good", "1.2"), s.files["good"].ca_file, tls="1.3")
+    if (client, server) == ("openssl", "gnutls"):
+        # measured: GnuTLS answers OpenSSL's TLS 1.3-only ClientHello with alert 40, not 70
+        assert c.outcome is Outcome.HANDSHAKE_FAILURE and "HANDSHAKE_FAILURE" in raw.error, raw
+        return
     assert c.outcome is Outcome.PROTOCOL_VERSION, raw
 
 
