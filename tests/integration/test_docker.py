@@ -195,3 +195,10 @@ def test_killed_run_is_cleaned_by_tlsmatrix_clean(client, tmp_path, pki_cache):
     assert r.returncode == 0, r.stderr
     assert "removed 2 container(s)" in r.stdout
     assert ours(client, pid=proc.pid) == []
+
+
+def test_second_image_build_does_nothing(client):
+    from harness.images import build_images
+
+    need_images(client, "openssl", "go")
+    assert build_images(["openssl", "go"], log=lambda m: None, client=client) == {"openssl": "cached", "go": "cached"}

@@ -1,0 +1,61 @@
+"""Our own logic around the Docker SDK (the engine itself is exercised in tests/integration/test_docker.py)."""
+from __future__ import annotations
+
+import tarfile
+
+import pytest
+
+from harness import images
+from harness.images import IMAGES, DockerUnavailable, _context_files, docker_client, source_hash
+
+
+def _raise_from(exc: BaseException):
+    from docker.errors import DockerException
+
+    def from_env(**_):
+        try:
+            raise exc
+        except BaseException as inner:
+            raise DockerException(f"Error while fetching server API version: {inner}") from inner
+
+    return from_env
+
+
+def test_permission_denied_says_what_to_do(monkeypatch):
+    import docker
+
+    monkeypatch.setattr(docker, "from_env", _raise_from(PermissionError(13, "Permission denied")))
+    with pytest.raises(DockerUnavailable, match=r"permission denied on the Docker socket .* `docker` group .*--backend process"):
+        docker_client()
+
+
+def test_missing_socket_says_what_to_do(monkeypatch, tmp_path):
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/nothing.sock")  # the real SDK, no engine there
+    with pytest.raises(DockerUnavailable, match=r"no Docker engine at unix://.*nothing.sock .*--backend process"):
+        docker_client()
+
+
+def test_image_hash_follows_sources_and_build_args():
+    ring, aws = IMAGES["rustls-ring"], IMAGES["rustls-aws-lc-rs"]
+    assert source_hash(ring, "base1") != source_hash(aws, "base1")  # same sources, other PROVIDER
+    assert source_hash(ring, "base1") != source_hash(ring, "base2")  # a new base image rebuilds
+    assert source_hash(ring, "base1") == source_hash(ring, "base1")
+
+
+def test_build_context_holds_only_what_the_dockerfile_needs(monkeypatch):
+    spec = IMAGES["go"]
+    names = {str(p.relative_to(images.project_root())) for p in _context_files(spec)}
+    assert "harness/images/go/Dockerfile" in names and "harness/probes/go/server/main.go" in names
+    assert not any(n.startswith(("harness/probes/rustls", "tests", ".venv", "build")) for n in names)
+    ctx = images.build_context(spec, log=lambda m: None)
+    with tarfile.open(fileobj=ctx) as tar:
+        assert set(tar.getnames()) == names
+
+
+def test_every_server_image_has_a_dockerfile():
+    from harness.servers import SERVERS
+
+    assert set(IMAGES) == set(SERVERS)
+    for spec in IMAGES.values():
+        text = (images.project_root() / spec.dockerfile).read_text()
+        assert "ARG BASE=debian:bookworm-slim" in text and "FROM ${BASE}" in text and "USER 65534:65534" in text
