@@ -318,6 +318,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     atexit.register(kill_all)
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _raise_interrupt)
+        # also when started with SIGINT ignored (a `cmd &` from a script): Ctrl-C must clean up
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         return args.func(args)
     except (UsageError, ScenarioError, SpecError, PKIError, HarnessError) as exc:
