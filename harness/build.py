@@ -14,7 +14,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .toolchain import CARGO_INSTALL_HINT, GO_INSTALL_HINT, PROBES_DIR, build_dir, find_cargo, find_go
+from .toolchain import (
+    CARGO_INSTALL_HINT,
+    GO_INSTALL_HINT,
+    JAVA_INSTALL_HINT,
+    PROBES_DIR,
+    WOLFSSL_INSTALL_HINT,
+    build_dir,
+    find_cargo,
+    find_go,
+)
 
 
 class BuildError(Exception):
@@ -41,6 +50,41 @@ def _rustls_commands(feature: str) -> Callable[[str, Path], list[tuple[list[str]
     return commands
 
 
+def _pinned_rustls_commands(version_dir: str) -> Callable[[str, Path], list[tuple[list[str], dict[str, str]]]]:
+    def commands(cargo: str, out: Path) -> list[tuple[list[str], dict[str, str]]]:
+        return [(
+            [cargo, "build", "--release", "--locked", "--no-default-features", "--features", "ring",
+             "--target-dir", str(out / version_dir / "ring")],
+            {},
+        )]
+    return commands
+
+
+def _java_commands(javac: str, out: Path) -> list[tuple[list[str], dict[str, str]]]:
+    return [([javac, "-d", str(out / "java"), "Probe.java"], {})]
+
+
+def _wolfssl_commands(gcc: str, out: Path) -> list[tuple[list[str], dict[str, str]]]:
+    (out / "wolfssl").mkdir(parents=True, exist_ok=True)
+    return [([gcc, "-O2", "-Wall", "-o", str(out / "wolfssl" / "tlsmatrix-wolfssl-probe"), "probe.c", "-lwolfssl"], {})]
+
+
+def _find_wolfssl_gcc() -> str | None:
+    """gcc, but only where wolfSSL's headers are installed (Debian: libwolfssl-dev)."""
+    import shutil
+
+    gcc = shutil.which("gcc")
+    if gcc and (Path("/usr/include/wolfssl/ssl.h").exists() or Path("/usr/local/include/wolfssl/ssl.h").exists()):
+        return gcc
+    return None
+
+
+def _find_javac() -> str | None:
+    import shutil
+
+    return shutil.which("javac")
+
+
 def _go_commands(go: str, out: Path) -> list[tuple[list[str], dict[str, str]]]:
     env = {"GOPROXY": "off", "GOFLAGS": "-mod=mod", "GOCACHE": str(out / "go" / "cache"), "CGO_ENABLED": "0",
            "GOPATH": str(out / "go" / "gopath"), "GOTOOLCHAIN": "local"}
@@ -63,6 +107,22 @@ TARGETS: dict[str, Target] = {
     "go": Target(
         "go", PROBES_DIR / "go", ("go/tlsmatrix-go-client", "go/tlsmatrix-go-server"),
         find_go, GO_INSTALL_HINT, _go_commands,
+    ),
+    "rustls-0.23.12": Target(
+        "rustls-0.23.12", PROBES_DIR / "rustls-0.23.12", ("rustls-0.23.12/ring/release/tlsmatrix-rustls-probe",),
+        find_cargo, CARGO_INSTALL_HINT, _pinned_rustls_commands("rustls-0.23.12"),
+    ),
+    "rustls-0.21": Target(
+        "rustls-0.21", PROBES_DIR / "rustls-0.21", ("rustls-0.21/ring/release/tlsmatrix-rustls-probe",),
+        find_cargo, CARGO_INSTALL_HINT, _pinned_rustls_commands("rustls-0.21"),
+    ),
+    "java": Target(
+        "java", PROBES_DIR / "java", ("java/Probe.class",),
+        _find_javac, JAVA_INSTALL_HINT, _java_commands,
+    ),
+    "wolfssl": Target(
+        "wolfssl", PROBES_DIR / "wolfssl", ("wolfssl/tlsmatrix-wolfssl-probe",),
+        _find_wolfssl_gcc, WOLFSSL_INSTALL_HINT, _wolfssl_commands,
     ),
 }
 

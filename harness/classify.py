@@ -60,12 +60,80 @@ _OPENSSL: list[tuple[str, Outcome]] = [
     (r"unable to get local issuer certificate|self[- ]signed certificate|unable to get issuer certificate|unable to verify the first certificate|certificate chain too long|invalid CA certificate", O.UNTRUSTED),
     (r"certificate signature failure|BAD_SIGNATURE|bad signature|SIGNATURE_FAILURE", O.BAD_SIGNATURE),
     (r"unsupported algorithm|UNSUPPORTED_ALGORITHM|WRONG_CURVE|UNKNOWN_CERTIFICATE_TYPE|unknown (message digest|signature) algorithm|unsupported certificate", O.UNSUPPORTED_ALGORITHM),
-    (r"PROTOCOL_VERSION|UNSUPPORTED_PROTOCOL|WRONG_SSL_VERSION|NO_PROTOCOLS_AVAILABLE|unsupported protocol", O.PROTOCOL_VERSION),
-    (r"HANDSHAKE_FAILURE|NO_SHARED|NO_SUITABLE|ALERT_|WRONG_SIGNATURE_TYPE|NO_CIPHERS|SSL: ", O.HANDSHAKE_FAILURE),
-    (r"[Cc]onnection refused|[Cc]onnection reset|EOF occurred|Broken pipe|UNEXPECTED_EOF|Errno", O.CONNECTION),
+    (r"PROTOCOL_VERSION|UNSUPPORTED_PROTOCOL|WRONG_SSL_VERSION|NO_PROTOCOLS_AVAILABLE|unsupported protocol|alert protocol version", O.PROTOCOL_VERSION),
+    (r"HANDSHAKE_FAILURE|NO_SHARED|NO_SUITABLE|ALERT_|WRONG_SIGNATURE_TYPE|NO_CIPHERS|SSL: |alert handshake failure|SSL routines", O.HANDSHAKE_FAILURE),
+    (r"[Cc]onnection refused|[Cc]onnection reset|EOF occurred|Broken pipe|UNEXPECTED_EOF|Errno|errno=", O.CONNECTION),
 ]
 
-TABLES: dict[str, list[tuple[str, Outcome]]] = {"rustls": _RUSTLS, "go": _GO, "openssl": _OPENSSL}
+_JAVA: list[tuple[str, Outcome]] = [
+    (r"PKIX path building failed|unable to find valid certification path|SunCertPathBuilderException", O.UNTRUSTED),
+    (r"No subject alternative (DNS )?names? matching|No name matching", O.HOSTNAME_MISMATCH),
+    (r"CertificateExpiredException|CertificateNotYetValidException|validity check failed", O.EXPIRED),
+    (r"Algorithm constraints check failed|[Uu]nsupported (signature|curve|key|EC)|NoSuchAlgorithmException|disabled algorithm", O.UNSUPPORTED_ALGORITHM),
+    (r"[Ss]ignature (check|verification) failed|Signature does not match", O.BAD_SIGNATURE),
+    (r"protocol_version|No appropriate protocol|protocol is disabled", O.PROTOCOL_VERSION),
+    (r"Received fatal alert|No supported signature|no cipher suites in common|handshake_failure|SSLHandshakeException", O.HANDSHAKE_FAILURE),
+    (r"Connection refused|Connection reset|Remote host terminated|SocketException|EOFException|Broken pipe", O.CONNECTION),
+]
+
+_NODE: list[tuple[str, Outcome]] = [
+    (r"UNABLE_TO_GET_ISSUER_CERT_LOCALLY|UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED_CERT_IN_CHAIN|DEPTH_ZERO_SELF_SIGNED_CERT|UNABLE_TO_GET_ISSUER_CERT", O.UNTRUSTED),
+    (r"ERR_TLS_CERT_ALTNAME_INVALID|does not match certificate's altnames", O.HOSTNAME_MISMATCH),
+    (r"CERT_HAS_EXPIRED|CERT_NOT_YET_VALID", O.EXPIRED),
+    (r"CERT_SIGNATURE_FAILURE", O.BAD_SIGNATURE),
+    (r"PROTOCOL_VERSION|UNSUPPORTED_PROTOCOL|alert protocol version", O.PROTOCOL_VERSION),
+    (r"ERR_SSL_|alert handshake failure|SSL routines", O.HANDSHAKE_FAILURE),
+    (r"ECONNREFUSED|ECONNRESET|EPIPE|socket hang up|network socket disconnected", O.CONNECTION),
+]
+
+_GNUTLS: list[tuple[str, Outcome]] = [
+    (r"issuer is unknown|signer not found|issuer is not a CA", O.UNTRUSTED),
+    (r"name in the certificate does not match", O.HOSTNAME_MISMATCH),
+    (r"expired certificate|has expired|not yet activated", O.EXPIRED),
+    (r"insecure algorithm|[Uu]nsupported (signature|public key|certificate|elliptic)|algorithm is not supported", O.UNSUPPORTED_ALGORITHM),
+    (r"signature (verification )?(has )?failed|signature is invalid|Public key signature verification", O.BAD_SIGNATURE),
+    (r"Received alert \[70\]|[Pp]rotocol version|unsupported version", O.PROTOCOL_VERSION),
+    (r"Received alert|Fatal error|Handshake failed|[Hh]andshake", O.HANDSHAKE_FAILURE),
+    (r"Could not connect|Connection refused|Connection reset|closed the connection|Error in the push function", O.CONNECTION),
+]
+
+_NSS: list[tuple[str, Outcome]] = [
+    (r"SEC_ERROR_UNKNOWN_ISSUER|SEC_ERROR_UNTRUSTED_ISSUER|SEC_ERROR_CA_CERT_INVALID|SEC_ERROR_UNTRUSTED_CERT", O.UNTRUSTED),
+    (r"SSL_ERROR_BAD_CERT_DOMAIN", O.HOSTNAME_MISMATCH),
+    (r"SEC_ERROR_EXPIRED_CERTIFICATE|SEC_ERROR_EXPIRED_ISSUER_CERTIFICATE|SEC_ERROR_CERT_NOT_VALID_YET|SEC_ERROR_INVALID_TIME", O.EXPIRED),
+    (r"SEC_ERROR_ADDING_CERT|SEC_ERROR_UNSUPPORTED_KEYALG|SEC_ERROR_UNSUPPORTED_ELLIPTIC_CURVE|ALGORITHM_DISABLED|SEC_ERROR_INVALID_ALGORITHM|UNSUPPORTED_SIGNATURE_ALGORITHM", O.UNSUPPORTED_ALGORITHM),
+    (r"SEC_ERROR_BAD_SIGNATURE|SSL_ERROR_BAD_HANDSHAKE_HASH_VALUE", O.BAD_SIGNATURE),
+    (r"PROTOCOL_VERSION|SSL_ERROR_UNSUPPORTED_VERSION", O.PROTOCOL_VERSION),
+    (r"SSL_ERROR_\w*ALERT|SSL_ERROR_NO_CYPHER_OVERLAP|HANDSHAKE_FAILURE|SSL_ERROR_", O.HANDSHAKE_FAILURE),
+    (r"PR_CONNECT_REFUSED_ERROR|PR_CONNECT_RESET_ERROR|PR_END_OF_FILE_ERROR|unable to connect", O.CONNECTION),
+]
+
+# libcurl's messages, for the system curl (OpenSSL) and curl-impersonate (BoringSSL)
+_CURL: list[tuple[str, Outcome]] = [
+    (r"unable to get local issuer certificate|self.signed certificate|unable to get issuer certificate|unable to verify the first certificate", O.UNTRUSTED),
+    (r"no alternative certificate subject name matches|subject name does not match|does not match target host", O.HOSTNAME_MISMATCH),
+    (r"certificate has expired|certificate is not yet valid", O.EXPIRED),
+    (r"certificate signature failure|BAD_SIGNATURE", O.BAD_SIGNATURE),
+    (r"PROTOCOL_VERSION|UNSUPPORTED_PROTOCOL|alert protocol version", O.PROTOCOL_VERSION),
+    (r"curl: \(35\)|HANDSHAKE_FAILURE|SSL routines|curl: \(60\)", O.HANDSHAKE_FAILURE),
+    (r"curl: \((7|52|56)\)|Could not connect|Couldn't connect|Connection refused|Connection reset", O.CONNECTION),
+]
+
+_WOLFSSL: list[tuple[str, Outcome]] = [
+    (r"ASN no signer|^-188$", O.UNTRUSTED),
+    (r"peer subject name mismatch|peer ip address mismatch|DOMAIN_NAME_MISMATCH|^-32[25]$", O.HOSTNAME_MISMATCH),
+    (r"ASN date error|^-15[01]$", O.EXPIRED),
+    (r"ASN sig error|signature .*fail|^-155$", O.BAD_SIGNATURE),
+    (r"unsupported|not compiled in|^-(140|173|188)$", O.UNSUPPORTED_ALGORITHM),
+    (r"alert=70", O.PROTOCOL_VERSION),
+    (r"received alert fatal error|alert=|handshake|^-313$", O.HANDSHAKE_FAILURE),
+    (r"Connection refused|errno=111|Connection reset|errno=104|socket", O.CONNECTION),
+]
+
+TABLES: dict[str, list[tuple[str, Outcome]]] = {
+    "rustls": _RUSTLS, "go": _GO, "openssl": _OPENSSL, "java": _JAVA, "node": _NODE, "gnutls": _GNUTLS,
+    "nss": _NSS, "curl": _CURL, "boringssl": _CURL, "wolfssl": _WOLFSSL,
+}
 _COMPILED = {family: [(re.compile(p), o, p) for p, o in table] for family, table in TABLES.items()}
 _COMMON_COMPILED = [(re.compile(p), o, p) for p, o in _COMMON]
 

@@ -325,6 +325,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, ScenarioError, SpecError, PKIError, HarnessError) as exc:
         print(f"tlsmatrix: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    except BrokenPipeError:  # e.g. `tlsmatrix list | head`
+        sys.stderr.close()
+        return EXIT_OK
     except KeyboardInterrupt:
         killed = kill_all()
         print(f"\ntlsmatrix: interrupted; stopped {killed} child process(es); no results written", file=sys.stderr)

@@ -11,6 +11,8 @@ PROBES_DIR = PACKAGE_DIR / "probes"
 
 GO_INSTALL_HINT = "install Go: `apt-get install golang-1.19-go` (Debian), then `make probes`"
 CARGO_INSTALL_HINT = "install Rust (https://rustup.rs), then `make probes`"
+JAVA_INSTALL_HINT = "install a JDK 17: `apt-get install openjdk-17-jdk-headless` (Debian), then `make probes`"
+WOLFSSL_INSTALL_HINT = "install wolfSSL: `apt-get install libwolfssl-dev` (Debian), then `make probes`"
 
 
 def project_root() -> Path:

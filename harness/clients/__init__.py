@@ -1,13 +1,53 @@
-"""Client stacks: each entry says how to start its long-lived probe (docs/probe-contract.md)."""
+"""Client stacks: each entry says how to start its long-lived probe (docs/probe-contract.md).
+
+Column names are the stack names; pinned library versions carry the version
+(``rustls-ring@0.23.12``). Several TLS libraries appear once each: a wrapper over the same
+library (python-requests = openssl) would test nothing new.
+"""
 from __future__ import annotations
+
+import importlib.util
+import shutil
+import sys
 
 from ..build import output_path
 from ..stacks import Stack, built_binary, python_module
-from ..toolchain import CARGO_INSTALL_HINT, GO_INSTALL_HINT, find_cargo, find_go
+from ..toolchain import (
+    CARGO_INSTALL_HINT,
+    GO_INSTALL_HINT,
+    JAVA_INSTALL_HINT,
+    WOLFSSL_INSTALL_HINT,
+    find_cargo,
+    find_go,
+)
 
 
 def _hint(find, install_hint: str) -> str:
     return "run `make probes`" if find() else install_hint
+
+
+def _built(target: str, index: int, find, install_hint: str):
+    return lambda: built_binary(lambda: output_path(target, index), _hint(find, install_hint))()
+
+
+def _commands(names: list[str], package: str):
+    def missing() -> str | None:
+        absent = [n for n in names if shutil.which(n) is None]
+        return f"{', '.join(absent)} not found: install with `apt-get install {package}` (Debian)" if absent else None
+    return missing
+
+
+def _java_missing() -> str | None:
+    if shutil.which("java") is None:
+        return f"java not found: {JAVA_INSTALL_HINT}"
+    return built_binary(lambda: output_path("java"), _hint(lambda: shutil.which("javac"), JAVA_INSTALL_HINT))() \
+        if not output_path("java").exists() else None
+
+
+def _module_missing(module: str, install: str):
+    def missing() -> str | None:
+        return None if importlib.util.find_spec(module) else f"Python package {module} not installed: {install}"
+    return missing
 
 
 CLIENTS: dict[str, Stack] = {
@@ -21,22 +61,99 @@ CLIENTS: dict[str, Stack] = {
     "rustls-ring": Stack(
         name="rustls-ring",
         family="rustls",
-        description="rustls 0.23 with the ring crypto provider (kube-rs default)",
+        description="rustls 0.23 (newest) with the ring crypto provider (kube-rs default)",
         argv=lambda: [str(output_path("rustls-ring"))],
-        missing=lambda: built_binary(lambda: output_path("rustls-ring"), _hint(find_cargo, CARGO_INSTALL_HINT))(),
+        missing=_built("rustls-ring", 0, find_cargo, CARGO_INSTALL_HINT),
     ),
     "rustls-aws-lc-rs": Stack(
         name="rustls-aws-lc-rs",
         family="rustls",
-        description="rustls 0.23 with the aws-lc-rs crypto provider (kube feature aws-lc-rs)",
+        description="rustls 0.23 (newest) with the aws-lc-rs crypto provider (kube feature aws-lc-rs)",
         argv=lambda: [str(output_path("rustls-aws-lc-rs"))],
-        missing=lambda: built_binary(lambda: output_path("rustls-aws-lc-rs"), _hint(find_cargo, CARGO_INSTALL_HINT))(),
+        missing=_built("rustls-aws-lc-rs", 0, find_cargo, CARGO_INSTALL_HINT),
+    ),
+    "rustls-ring@0.23.12": Stack(
+        name="rustls-ring@0.23.12",
+        family="rustls",
+        description="rustls 0.23.12 + webpki 0.102.6 with ring (the original kube-rs report's pin)",
+        argv=lambda: [str(output_path("rustls-0.23.12"))],
+        missing=_built("rustls-0.23.12", 0, find_cargo, CARGO_INSTALL_HINT),
+    ),
+    "rustls-ring@0.21.12": Stack(
+        name="rustls-ring@0.21.12",
+        family="rustls",
+        description="rustls 0.21.12 + webpki 0.101.7 (ring; the last 0.21.x)",
+        argv=lambda: [str(output_path("rustls-0.21"))],
+        missing=_built("rustls-0.21", 0, find_cargo, CARGO_INSTALL_HINT),
     ),
     "go": Stack(
         name="go",
         family="go",
         description="Go crypto/tls client (kubectl, client-go)",
         argv=lambda: [str(output_path("go", 0))],
-        missing=lambda: built_binary(lambda: output_path("go", 0), _hint(find_go, GO_INSTALL_HINT))(),
+        missing=_built("go", 0, find_go, GO_INSTALL_HINT),
+    ),
+    "java": Stack(
+        name="java",
+        family="java",
+        description="Java 17 JSSE (SunJSSE), one JVM per batch",
+        argv=lambda: ["java", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp", str(output_path("java").parent),
+                      "Probe"],
+        missing=_java_missing,
+    ),
+    "node": Stack(
+        name="node",
+        family="node",
+        description="Node.js tls (its bundled OpenSSL)",
+        argv=lambda: ["node", str(_probe_path("node", "probe.mjs"))],
+        missing=lambda: None if shutil.which("node") else "node not found: install Node.js 20 (Debian: apt-get install nodejs)",
+    ),
+    "gnutls": Stack(
+        name="gnutls",
+        family="gnutls",
+        description="GnuTLS gnutls-cli, one process per handshake",
+        argv=python_module("harness.probes.cliclient.gnutls"),
+        missing=_commands(["gnutls-cli"], "gnutls-bin"),
+    ),
+    "nss": Stack(
+        name="nss",
+        family="nss",
+        description="NSS tstclnt with a throwaway certificate DB per CA",
+        argv=python_module("harness.probes.cliclient.nss"),
+        missing=_commands(["tstclnt", "certutil"], "libnss3-tools"),
+    ),
+    "boringssl": Stack(
+        name="boringssl",
+        family="boringssl",
+        description="BoringSSL through curl_cffi (curl-impersonate), library defaults, handshake only",
+        argv=lambda: [sys.executable, "-u", "-m", "harness.probes.boringssl.client"],
+        missing=_module_missing("curl_cffi", "`make setup` (pip install curl_cffi)"),
+    ),
+    "curl": Stack(
+        name="curl",
+        family="curl",
+        description="the system curl (Debian's, on OpenSSL)",
+        argv=python_module("harness.probes.cliclient.curl"),
+        missing=_commands(["curl"], "curl"),
+    ),
+    "openssl-cli": Stack(
+        name="openssl-cli",
+        family="openssl",
+        description="openssl s_client -verify_return_error",
+        argv=python_module("harness.probes.cliclient.openssl_cli"),
+        missing=_commands(["openssl"], "openssl"),
+    ),
+    "wolfssl": Stack(
+        name="wolfssl",
+        family="wolfssl",
+        description="wolfSSL (Debian's libwolfssl) through a small C probe",
+        argv=lambda: [str(output_path("wolfssl"))],
+        missing=_built("wolfssl", 0, lambda: shutil.which("gcc"), WOLFSSL_INSTALL_HINT),
     ),
 }
+
+
+def _probe_path(*parts: str):
+    from ..toolchain import PROBES_DIR
+
+    return PROBES_DIR.joinpath(*parts)

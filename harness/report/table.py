@@ -17,33 +17,40 @@ NOTE_WIDTH = 150
 
 
 class Footnotes:
-    """Numbers each distinct raw error once, so cells stay narrow and errors stay exact."""
+    """Numbers each distinct (outcome, raw error) once, so cells stay narrow and errors stay exact."""
 
     def __init__(self) -> None:
-        self.notes: "OrderedDict[str, list[str]]" = OrderedDict()
+        self.notes: "OrderedDict[tuple[str, str], list[str]]" = OrderedDict()
 
     def ref(self, r: dict[str, Any]) -> int:
         text = " ".join((r.get("error") or r.get("short_error") or "").split())
         if len(text) > NOTE_WIDTH:
             text = text[: NOTE_WIDTH - 1] + "…"
-        clients = self.notes.setdefault(text, [])
+        key = (r["outcome"], text)
+        clients = self.notes.setdefault(key, [])
         if r["client"] not in clients:
             clients.append(r["client"])
-        return list(self.notes).index(text) + 1
+        return list(self.notes).index(key) + 1
 
     def render(self, markdown: bool) -> str:
         lines = []
-        for n, (text, clients) in enumerate(self.notes.items(), 1):
+        for n, ((outcome, text), clients) in enumerate(self.notes.items(), 1):
             body = f"`{text}`" if markdown else text
-            lines.append(f"[{n}] {', '.join(clients)}: {body}")
+            lines.append(f"[{n}] {outcome} — {', '.join(clients)}: {body}")
         return ("\n\n" if markdown else "\n").join(lines)
 
 
-def cell_text(r: dict[str, Any], notes: Footnotes | None = None) -> str:
-    """``ok``, or ``✗ class [n]`` where note n holds the stack's own error text."""
+#: more client columns than this and cells shrink to ``✗n`` (the class moves into note n)
+COMPACT_ABOVE = 6
+
+
+def cell_text(r: dict[str, Any], notes: Footnotes | None = None, compact: bool = False) -> str:
+    """``ok``, or ``✗ class [n]`` (compact: ``✗n``) where note n holds the class and the stack's own error."""
     outcome = r["outcome"]
     if outcome == "ok":
         text = OK_MARK
+    elif compact and notes is not None:
+        text = ("—" if outcome == "skipped" else FAIL_MARK) + str(notes.ref(r))
     else:
         text = "— skipped" if outcome == "skipped" else f"{FAIL_MARK} {outcome}"
         if notes is not None and (r.get("error") or r.get("short_error")):
@@ -51,7 +58,7 @@ def cell_text(r: dict[str, Any], notes: Footnotes | None = None) -> str:
         elif notes is None and r.get("short_error") and r["short_error"] != outcome:
             text += f" ({r['short_error']})"
     if r.get("verdict") == "mismatch":
-        text += f" {MISMATCH_MARK}"
+        text += MISMATCH_MARK if compact else f" {MISMATCH_MARK}"
     return text
 
 
@@ -78,7 +85,8 @@ def render_table(data: dict[str, Any], tablefmt: str = "simple") -> str:
         for (scen, chain, tls, server), cells in rows.items():
             if scen != scenario:
                 continue
-            body.append([chain, server, tls] + [cell_text(cells[c], notes) if c in cells else "" for c in clients])
+            compact = len(clients) > COMPACT_ABOVE
+            body.append([chain, server, tls] + [cell_text(cells[c], notes, compact) if c in cells else "" for c in clients])
         headers = ["chain (root → … → leaf)", "server", "TLS"] + clients
         if len(scenarios) > 1:
             title = _scenario_title(data, scenario)
@@ -205,7 +213,8 @@ def stack_versions(data: dict[str, Any]) -> list[str]:
         for name, info in data.get(kind, {}).items():
             if info.get("available"):
                 ver = f"{info['stack']} {info['version']}" + (f" ({info['provider']})" if info.get("provider") else "")
-                details = ", ".join(f"{k} {v}" for k, v in (info.get("details") or {}).items() if k != "library")
+                details = ", ".join(f"{k} {v}" for k, v in list((info.get("details") or {}).items())[:3]
+                                    if k != "library" and len(str(v)) <= 60)
                 where = f" [image {info['image']}]" if info.get("image") else ""
                 lines.append(f"{kind[:-1]} {name}: {ver}{where}" + (f"; {details}" if details else ""))
             else:
@@ -255,7 +264,8 @@ def render_text(data: dict[str, Any]) -> str:
 def render_markdown(data: dict[str, Any]) -> str:
     lines = ["# tlsmatrix results", ""]
     lines.append(f"Run {data.get('started')} with tlsmatrix {data.get('tool', {}).get('version')}. "
-                 "Cells: `ok`, or `✗ outcome [n]`, where note n under the table is the stack's own error text; "
+                 "Cells: `ok`, or `✗ outcome [n]` (`✗n` in wide tables), where note n under the table gives the outcome "
+                 "and the stack's own error text; "
                  f"`{MISMATCH_MARK}` marks a cell that contradicts the scenario's expectation.")
     lines.append("")
     for info, sub in _per_scenario(data):

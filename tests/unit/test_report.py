@@ -41,7 +41,9 @@ def test_cell_text_shows_class_and_short_error_and_marks_mismatches():
     assert cell_text(d["results"][3], notes) == "✗ bad_signature [1]"
     assert cell_text(d["results"][5], notes) == "✗ untrusted [2] ⚠"
     assert cell_text(d["results"][3], notes) == "✗ bad_signature [1]"  # same error, same note
-    assert notes.render(markdown=False) == "[1] rustls-ring: BadSignature\n[2] rustls-ring: UnknownIssuer"
+    assert notes.render(markdown=False) == ("[1] bad_signature — rustls-ring: BadSignature\n"
+                                            "[2] untrusted — rustls-ring: UnknownIssuer")
+    assert cell_text(d["results"][5], notes, compact=True) == "✗2⚠"
 
 
 def test_table_has_one_row_per_chain_server_tls_and_one_column_per_client():
@@ -50,7 +52,7 @@ def test_table_has_one_row_per_chain_server_tls_and_one_column_per_client():
     assert "openssl" in lines[0] and "rustls-ring" in lines[0]
     assert len(lines) == 2 + 3 + 1 + 2  # header, rule, three rows, blank, two notes
     assert any("P-521 → P-256" in l and "bad_signature [1]" in l for l in lines)
-    assert lines[-2] == "[1] rustls-ring: BadSignature"
+    assert lines[-2] == "[1] bad_signature — rustls-ring: BadSignature"
 
 
 def test_markdown_is_a_github_table():

@@ -1,0 +1,778 @@
+// tlsmatrix client probe for Java JSSE (SunJSSE), docs/probe-contract.md "Client probes".
+//
+// One file, JDK only (Java 17+). Build: javac -d OUT harness/probes/java/Probe.java
+// Run: java -cp OUT Probe
+//
+// Trust: a fresh KeyStore holding only the CA file's certificates -> PKIX TrustManagerFactory ->
+// a fresh SSLContext per job (so no session is ever resumed across jobs). The JDK cacerts file is
+// never consulted. Hostname verification: endpoint identification "HTTPS" against the job's
+// servername (DNS name or IP literal); SNI only for DNS names.
+//
+// group/sigalg come from passive observation of the bytes the server sent in the clear (ServerHello
+// key_share for TLS 1.3; ServerKeyExchange for TLS 1.2). JSSE has no key log, so the TLS 1.3
+// signature scheme (in the encrypted CertificateVerify) stays null. Observation never influences
+// the handshake or its verification.
+
+import java.io.BufferedReader;
+import java.io.ByteArrayOutputStream;
+import java.io.FileInputStream;
+import java.io.FilterInputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.InputStreamReader;
+import java.io.PrintStream;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.net.SocketTimeoutException;
+import java.nio.charset.StandardCharsets;
+import java.security.KeyStore;
+import java.security.cert.Certificate;
+import java.security.cert.CertificateFactory;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.regex.Pattern;
+import javax.net.ssl.SNIHostName;
+import javax.net.ssl.SNIServerName;
+import javax.net.ssl.SSLContext;
+import javax.net.ssl.SSLParameters;
+import javax.net.ssl.SSLSession;
+import javax.net.ssl.SSLSocket;
+import javax.net.ssl.TrustManagerFactory;
+
+public final class Probe {
+    private static final long DEFAULT_TIMEOUT_MS = 10_000;
+    /** Extra time after the deadline before the watchdog closes the socket (SO_TIMEOUT fires first). */
+    private static final long WATCHDOG_GRACE_MS = 50;
+
+    private static PrintStream out;
+    private static final ScheduledExecutorService WATCHDOG = Executors.newSingleThreadScheduledExecutor(r -> {
+        Thread t = new Thread(r, "probe-watchdog");
+        t.setDaemon(true);
+        return t;
+    });
+
+    public static void main(String[] args) throws Exception {
+        out = new PrintStream(new java.io.FileOutputStream(java.io.FileDescriptor.out), false, StandardCharsets.UTF_8);
+        // Nothing but protocol lines on stdout.
+        System.setOut(System.err);
+        emit(hello());
+        BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
+        String line;
+        while ((line = in.readLine()) != null) {
+            if (line.trim().isEmpty()) {
+                continue;
+            }
+            Map<String, Object> result;
+            Object parsed;
+            try {
+                parsed = Json.parse(line);
+            } catch (RuntimeException e) {
+                result = probeError(null, "invalid job JSON: " + e.getMessage());
+                emit(result);
+                continue;
+            }
+            if (!(parsed instanceof Map)) {
+                emit(probeError(null, "a job must be a JSON object"));
+                continue;
+            }
+            @SuppressWarnings("unchecked")
+            Map<String, Object> job = (Map<String, Object>) parsed;
+            try {
+                result = runJob(job);
+            } catch (RuntimeException e) { // a probe bug must not lose the answer
+                result = probeError(job.get("id"), "internal error: " + e);
+            }
+            emit(result);
+        }
+        out.flush();
+        System.exit(out.checkError() ? 1 : 0);
+    }
+
+    private static void emit(Map<String, Object> obj) {
+        out.print(Json.write(obj));
+        out.print('\n');
+        out.flush();
+        if (out.checkError()) {
+            System.exit(1);
+        }
+    }
+
+    private static Map<String, Object> hello() throws Exception {
+        SSLContext ctx = SSLContext.getInstance("TLS");
+        KeyStore empty = KeyStore.getInstance("PKCS12");
+        empty.load(null, null);
+        TrustManagerFactory tmf = TrustManagerFactory.getInstance("PKIX");
+        tmf.init(empty); // never init(null): that would read cacerts
+        ctx.init(null, tmf.getTrustManagers(), null);
+        java.security.Provider p = ctx.getProvider();
+        Map<String, Object> details = new LinkedHashMap<>();
+        details.put("java.vendor", System.getProperty("java.vendor"));
+        details.put("java.vm", System.getProperty("java.vm.name") + " " + System.getProperty("java.vm.version"));
+        details.put("default_protocols", String.join(",", ctx.getDefaultSSLParameters().getProtocols()));
+        Map<String, Object> h = new LinkedHashMap<>();
+        h.put("stack", "Java JSSE");
+        h.put("version", System.getProperty("java.runtime.version"));
+        h.put("provider", p.getName() + " " + p.getVersionStr());
+        h.put("details", details);
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("hello", h);
+        return m;
+    }
+
+    private static Map<String, Object> probeError(Object id, String msg) {
+        Map<String, Object> r = new LinkedHashMap<>();
+        r.put("id", id);
+        r.put("ok", false);
+        r.put("error", "probe: " + msg);
+        r.put("negotiated", null);
+        r.put("elapsed_ms", 0);
+        return r;
+    }
+
+    private static final Pattern IPV4 = Pattern.compile("^[0-9]{1,3}(\\.[0-9]{1,3}){3}$");
+
+    static boolean isIpLiteral(String s) {
+        return IPV4.matcher(s).matches() || s.indexOf(':') >= 0;
+    }
+
+    private static SSLContext contextFor(String caFile) throws Exception {
+        CertificateFactory cf = CertificateFactory.getInstance("X.509");
+        Collection<? extends Certificate> certs;
+        try (InputStream is = new FileInputStream(caFile)) {
+            certs = cf.generateCertificates(is);
+        }
+        if (certs.isEmpty()) {
+            throw new IOException("no certificates found in CA file " + caFile);
+        }
+        KeyStore ks = KeyStore.getInstance("PKCS12");
+        ks.load(null, null);
+        int i = 0;
+        for (Certificate c : certs) {
+            ks.setCertificateEntry("ca" + (i++), c);
+        }
+        TrustManagerFactory tmf = TrustManagerFactory.getInstance("PKIX");
+        tmf.init(ks); // only these anchors; cacerts is used only by init(null)
+        SSLContext ctx = SSLContext.getInstance("TLS");
+        ctx.init(null, tmf.getTrustManagers(), null);
+        return ctx;
+    }
+
+    private static Map<String, Object> runJob(Map<String, Object> job) {
+        Object id = job.get("id");
+        String caFile = str(job.get("ca_file"));
+        String host = str(job.get("host"));
+        String servername = str(job.get("servername"));
+        Object port0 = job.get("port");
+        Object ver = job.get("tls_version");
+        Object tmo = job.get("timeout_ms");
+        if (caFile == null || caFile.isEmpty()) {
+            return probeError(id, "job has no ca_file");
+        }
+        if (host == null || host.isEmpty()) {
+            return probeError(id, "job has no host");
+        }
+        if (servername == null || servername.isEmpty()) {
+            return probeError(id, "job has no servername");
+        }
+        int port;
+        try {
+            port = (int) Json.num(port0);
+            if (port <= 0 || port > 65535) {
+                throw new NumberFormatException();
+            }
+        } catch (RuntimeException e) {
+            return probeError(id, "invalid port " + Json.write(port0));
+        }
+        String[] protocols = null;
+        if (ver != null) {
+            if ("1.2".equals(ver)) {
+                protocols = new String[] {"TLSv1.2"};
+            } else if ("1.3".equals(ver)) {
+                protocols = new String[] {"TLSv1.3"};
+            } else {
+                return probeError(id, "unsupported tls_version " + Json.write(ver));
+            }
+        }
+        long timeoutMs = DEFAULT_TIMEOUT_MS;
+        if (tmo != null) {
+            double t;
+            try {
+                t = Json.num(tmo);
+            } catch (RuntimeException e) {
+                return probeError(id, "invalid timeout_ms " + Json.write(tmo));
+            }
+            if (!(t > 0)) {
+                return probeError(id, "invalid timeout_ms " + Json.write(tmo));
+            }
+            timeoutMs = Math.max(1, (long) Math.ceil(t));
+        }
+        SSLContext ctx;
+        try {
+            ctx = contextFor(caFile);
+        } catch (Exception e) {
+            return probeError(id, "cannot load CA file " + Json.write(caFile) + ": " + e);
+        }
+
+        long start = System.nanoTime();
+        long deadline = start + timeoutMs * 1_000_000L;
+        Map<String, Object> r = new LinkedHashMap<>();
+        r.put("id", id);
+        TapSocket raw = new TapSocket();
+        SSLSocket ssl = null;
+        AtomicBoolean watchdogFired = new AtomicBoolean(false);
+        ScheduledFuture<?> watchdog = WATCHDOG.schedule(() -> {
+            watchdogFired.set(true);
+            try {
+                raw.close();
+            } catch (IOException ignored) {
+            }
+        }, timeoutMs + WATCHDOG_GRACE_MS, TimeUnit.MILLISECONDS);
+        try {
+            raw.connect(new InetSocketAddress(host, port), remainingMs(deadline));
+            raw.setSoTimeout(remainingMs(deadline));
+            // peerHost = servername: JSSE checks the identity against the SNI name and then against
+            // the peer host, so the peer host must be the job's servername too (never the dialled host).
+            ssl = (SSLSocket) ctx.getSocketFactory().createSocket(raw, servername, port, true);
+            SSLParameters params = ssl.getSSLParameters();
+            params.setEndpointIdentificationAlgorithm("HTTPS");
+            if (isIpLiteral(servername)) {
+                params.setServerNames(Collections.<SNIServerName>emptyList());
+            } else {
+                params.setServerNames(Collections.<SNIServerName>singletonList(new SNIHostName(servername)));
+            }
+            if (protocols != null) {
+                params.setProtocols(protocols);
+            }
+            ssl.setSSLParameters(params);
+            ssl.startHandshake();
+            double el = elapsed(start);
+            SSLSession s = ssl.getSession();
+            Map<String, Object> neg = new LinkedHashMap<>();
+            neg.put("version", s.getProtocol());
+            neg.put("cipher", s.getCipherSuite());
+            String[] gs = Observe.groupAndSigalg(raw.recorded(), s.getProtocol());
+            neg.put("group", gs[0]);
+            neg.put("sigalg", gs[1]);
+            r.put("ok", true);
+            r.put("error", null);
+            r.put("negotiated", neg);
+            r.put("elapsed_ms", el);
+        } catch (Exception e) {
+            double el = elapsed(start);
+            String msg = e.getMessage() != null ? e.getMessage() : e.toString();
+            if (watchdogFired.get() || isTimeout(e)) {
+                msg = "timeout: " + msg;
+            }
+            r.put("ok", false);
+            r.put("error", msg);
+            r.put("error_detail", chain(e));
+            r.put("negotiated", null);
+            r.put("elapsed_ms", el);
+        } finally {
+            watchdog.cancel(false);
+            try {
+                if (ssl != null) {
+                    ssl.close();
+                }
+            } catch (IOException ignored) {
+            }
+            try {
+                raw.close();
+            } catch (IOException ignored) {
+            }
+        }
+        return r;
+    }
+
+    private static String str(Object o) {
+        return o instanceof String ? (String) o : null;
+    }
+
+    private static int remainingMs(long deadline) throws SocketTimeoutException {
+        long ms = (deadline - System.nanoTime()) / 1_000_000L;
+        if (ms <= 0) {
+            throw new SocketTimeoutException("deadline exceeded before the handshake started");
+        }
+        return (int) Math.min(ms, Integer.MAX_VALUE);
+    }
+
+    private static double elapsed(long start) {
+        return Math.round((System.nanoTime() - start) / 1000.0) / 1000.0;
+    }
+
+    private static boolean isTimeout(Throwable e) {
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            if (t instanceof SocketTimeoutException) {
+                return true;
+            }
+            if (t.getCause() == t) {
+                break;
+            }
+        }
+        return false;
+    }
+
+    /** toString() of the exception and its causes, outermost first. */
+    static String chain(Throwable e) {
+        List<String> parts = new ArrayList<>();
+        java.util.IdentityHashMap<Throwable, Boolean> seen = new java.util.IdentityHashMap<>();
+        for (Throwable t = e; t != null && !seen.containsKey(t) && parts.size() < 16; t = t.getCause()) {
+            seen.put(t, true);
+            parts.add(t.toString());
+        }
+        return String.join(" <- ", parts);
+    }
+
+    /** A plain TCP socket that keeps a bounded copy of everything read from the peer. */
+    static final class TapSocket extends Socket {
+        private static final int MAX = 1 << 20;
+        private final ByteArrayOutputStream buf = new ByteArrayOutputStream();
+        private InputStream tapped;
+
+        @Override
+        public synchronized InputStream getInputStream() throws IOException {
+            if (tapped == null) {
+                tapped = new FilterInputStream(super.getInputStream()) {
+                    @Override
+                    public int read() throws IOException {
+                        int b = super.read();
+                        if (b >= 0) {
+                            record(new byte[] {(byte) b}, 0, 1);
+                        }
+                        return b;
+                    }
+
+                    @Override
+                    public int read(byte[] b, int off, int len) throws IOException {
+                        int n = super.read(b, off, len);
+                        if (n > 0) {
+                            record(b, off, n);
+                        }
+                        return n;
+                    }
+                };
+            }
+            return tapped;
+        }
+
+        private void record(byte[] b, int off, int n) {
+            synchronized (buf) {
+                if (buf.size() < MAX) {
+                    buf.write(b, off, Math.min(n, MAX - buf.size()));
+                }
+            }
+        }
+
+        byte[] recorded() {
+            synchronized (buf) {
+                return buf.toByteArray();
+            }
+        }
+    }
+
+    /** Passive parse of the server's cleartext handshake bytes. */
+    static final class Observe {
+        static final Map<Integer, String> GROUPS = new HashMap<>();
+        static final Map<Integer, String> SIGALGS = new HashMap<>();
+
+        static {
+            GROUPS.put(0x0017, "secp256r1");
+            GROUPS.put(0x0018, "secp384r1");
+            GROUPS.put(0x0019, "secp521r1");
+            GROUPS.put(0x001d, "X25519");
+            GROUPS.put(0x001e, "X448");
+            GROUPS.put(0x0100, "ffdhe2048");
+            GROUPS.put(0x0101, "ffdhe3072");
+            GROUPS.put(0x0102, "ffdhe4096");
+            GROUPS.put(0x0103, "ffdhe6144");
+            GROUPS.put(0x0104, "ffdhe8192");
+            SIGALGS.put(0x0201, "rsa_pkcs1_sha1");
+            SIGALGS.put(0x0203, "ecdsa_sha1");
+            SIGALGS.put(0x0401, "rsa_pkcs1_sha256");
+            SIGALGS.put(0x0501, "rsa_pkcs1_sha384");
+            SIGALGS.put(0x0601, "rsa_pkcs1_sha512");
+            SIGALGS.put(0x0403, "ecdsa_secp256r1_sha256");
+            SIGALGS.put(0x0503, "ecdsa_secp384r1_sha384");
+            SIGALGS.put(0x0603, "ecdsa_secp521r1_sha512");
+            SIGALGS.put(0x0804, "rsa_pss_rsae_sha256");
+            SIGALGS.put(0x0805, "rsa_pss_rsae_sha384");
+            SIGALGS.put(0x0806, "rsa_pss_rsae_sha512");
+            SIGALGS.put(0x0807, "ed25519");
+            SIGALGS.put(0x0808, "ed448");
+            SIGALGS.put(0x0809, "rsa_pss_pss_sha256");
+            SIGALGS.put(0x080a, "rsa_pss_pss_sha384");
+            SIGALGS.put(0x080b, "rsa_pss_pss_sha512");
+        }
+
+        static String name(Map<Integer, String> m, int v) {
+            String s = m.get(v);
+            return s != null ? s : String.format("0x%04x", v);
+        }
+
+        static int u16(byte[] b, int off) {
+            return ((b[off] & 0xff) << 8) | (b[off + 1] & 0xff);
+        }
+
+        /** Returns {group, sigalg}; nulls when unknown. Never throws. */
+        static String[] groupAndSigalg(byte[] data, String protocol) {
+            String[] res = new String[2];
+            try {
+                boolean tls13 = "TLSv1.3".equals(protocol);
+                boolean tls12 = "TLSv1.2".equals(protocol);
+                if (!tls12 && !tls13) {
+                    return res;
+                }
+                ByteArrayOutputStream stream = new ByteArrayOutputStream();
+                int off = 0;
+                while (off + 5 <= data.length) {
+                    int type = data[off] & 0xff;
+                    int n = u16(data, off + 3);
+                    if (off + 5 + n > data.length) {
+                        break;
+                    }
+                    if (type == 22) {
+                        stream.write(data, off + 5, n);
+                    } else if (type == 20) {
+                        if (tls12) {
+                            break; // what follows is encrypted
+                        }
+                        // TLS 1.3 compatibility CCS (may follow a HelloRetryRequest): skip
+                    } else {
+                        break; // application data (encrypted TLS 1.3 handshake) or alert
+                    }
+                    off += 5 + n;
+                }
+                byte[] hs = stream.toByteArray();
+                int p = 0;
+                while (p + 4 <= hs.length) {
+                    int type = hs[p] & 0xff;
+                    int n = ((hs[p + 1] & 0xff) << 16) | ((hs[p + 2] & 0xff) << 8) | (hs[p + 3] & 0xff);
+                    if (p + 4 + n > hs.length) {
+                        break;
+                    }
+                    int b = p + 4;
+                    if (type == 2 && tls13) { // ServerHello (or HelloRetryRequest): key_share
+                        int q = b + 2 + 32;
+                        q += 1 + (hs[q] & 0xff); // legacy_session_id_echo
+                        q += 2 + 1; // cipher_suite, legacy_compression_method
+                        if (q + 2 <= b + n) {
+                            int end = q + 2 + u16(hs, q);
+                            q += 2;
+                            while (q + 4 <= end) {
+                                int et = u16(hs, q);
+                                int el = u16(hs, q + 2);
+                                if (et == 0x0033 && el >= 2) {
+                                    res[0] = name(GROUPS, u16(hs, q + 4)); // last ServerHello wins
+                                }
+                                q += 4 + el;
+                            }
+                        }
+                    } else if (type == 12 && tls12) { // ServerKeyExchange
+                        if (n >= 4 && (hs[b] & 0xff) == 3) { // named_curve
+                            res[0] = name(GROUPS, u16(hs, b + 1));
+                            int s = b + 4 + (hs[b + 3] & 0xff);
+                            if (s + 2 <= b + n) {
+                                res[1] = name(SIGALGS, u16(hs, s));
+                            }
+                        }
+                        break;
+                    }
+                    p += 4 + n;
+                }
+            } catch (RuntimeException e) {
+                return new String[2];
+            }
+            return res;
+        }
+    }
+
+    /** Minimal JSON: objects, arrays, strings, numbers (kept as text), true/false/null. */
+    static final class Json {
+        static final class Num {
+            final String raw;
+
+            Num(String raw) {
+                this.raw = raw;
+            }
+        }
+
+        static double num(Object o) {
+            if (o instanceof Num) {
+                return Double.parseDouble(((Num) o).raw);
+            }
+            throw new NumberFormatException("not a number");
+        }
+
+        private final String s;
+        private int i;
+
+        private Json(String s) {
+            this.s = s;
+        }
+
+        static Object parse(String s) {
+            Json p = new Json(s);
+            p.ws();
+            Object v = p.value();
+            p.ws();
+            if (p.i != s.length()) {
+                throw p.err("trailing characters");
+            }
+            return v;
+        }
+
+        private RuntimeException err(String m) {
+            return new IllegalArgumentException(m + " at offset " + i);
+        }
+
+        private void ws() {
+            while (i < s.length()) {
+                char c = s.charAt(i);
+                if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
+                    i++;
+                } else {
+                    break;
+                }
+            }
+        }
+
+        private Object value() {
+            if (i >= s.length()) {
+                throw err("unexpected end");
+            }
+            char c = s.charAt(i);
+            switch (c) {
+                case '{':
+                    return object();
+                case '[':
+                    return array();
+                case '"':
+                    return string();
+                case 't':
+                    return lit("true", Boolean.TRUE);
+                case 'f':
+                    return lit("false", Boolean.FALSE);
+                case 'n':
+                    return lit("null", null);
+                default:
+                    if (c == '-' || (c >= '0' && c <= '9')) {
+                        return number();
+                    }
+                    throw err("unexpected character '" + c + "'");
+            }
+        }
+
+        private Object lit(String w, Object v) {
+            if (!s.startsWith(w, i)) {
+                throw err("invalid literal");
+            }
+            i += w.length();
+            return v;
+        }
+
+        private Object number() {
+            int st = i;
+            if (s.charAt(i) == '-') {
+                i++;
+            }
+            while (i < s.length() && "0123456789.eE+-".indexOf(s.charAt(i)) >= 0) {
+                i++;
+            }
+            String raw = s.substring(st, i);
+            try {
+                Double.parseDouble(raw);
+            } catch (NumberFormatException e) {
+                throw err("invalid number");
+            }
+            return new Num(raw);
+        }
+
+        private Map<String, Object> object() {
+            Map<String, Object> m = new LinkedHashMap<>();
+            i++;
+            ws();
+            if (i < s.length() && s.charAt(i) == '}') {
+                i++;
+                return m;
+            }
+            while (true) {
+                ws();
+                if (i >= s.length() || s.charAt(i) != '"') {
+                    throw err("expected string key");
+                }
+                String k = string();
+                ws();
+                if (i >= s.length() || s.charAt(i) != ':') {
+                    throw err("expected ':'");
+                }
+                i++;
+                ws();
+                m.put(k, value());
+                ws();
+                if (i >= s.length()) {
+                    throw err("unexpected end");
+                }
+                char c = s.charAt(i++);
+                if (c == '}') {
+                    return m;
+                }
+                if (c != ',') {
+                    throw err("expected ',' or '}'");
+                }
+            }
+        }
+
+        private List<Object> array() {
+            List<Object> l = new ArrayList<>();
+            i++;
+            ws();
+            if (i < s.length() && s.charAt(i) == ']') {
+                i++;
+                return l;
+            }
+            while (true) {
+                ws();
+                l.add(value());
+                ws();
+                if (i >= s.length()) {
+                    throw err("unexpected end");
+                }
+                char c = s.charAt(i++);
+                if (c == ']') {
+                    return l;
+                }
+                if (c != ',') {
+                    throw err("expected ',' or ']'");
+                }
+            }
+        }
+
+        private String string() {
+            StringBuilder b = new StringBuilder();
+            i++;
+            while (true) {
+                if (i >= s.length()) {
+                    throw err("unterminated string");
+                }
+                char c = s.charAt(i++);
+                if (c == '"') {
+                    return b.toString();
+                }
+                if (c == '\\') {
+                    if (i >= s.length()) {
+                        throw err("unterminated string");
+                    }
+                    char e = s.charAt(i++);
+                    switch (e) {
+                        case '"': b.append('"'); break;
+                        case '\\': b.append('\\'); break;
+                        case '/': b.append('/'); break;
+                        case 'b': b.append('\b'); break;
+                        case 'f': b.append('\f'); break;
+                        case 'n': b.append('\n'); break;
+                        case 'r': b.append('\r'); break;
+                        case 't': b.append('\t'); break;
+                        case 'u':
+                            if (i + 4 > s.length()) {
+                                throw err("bad \\u escape");
+                            }
+                            try {
+                                b.append((char) Integer.parseInt(s.substring(i, i + 4), 16));
+                            } catch (NumberFormatException ex) {
+                                throw err("bad \\u escape");
+                            }
+                            i += 4;
+                            break;
+                        default:
+                            throw err("bad escape");
+                    }
+                } else if (c < 0x20) {
+                    throw err("control character in string");
+                } else {
+                    b.append(c);
+                }
+            }
+        }
+
+        static String write(Object v) {
+            StringBuilder b = new StringBuilder();
+            write(b, v);
+            return b.toString();
+        }
+
+        @SuppressWarnings("unchecked")
+        private static void write(StringBuilder b, Object v) {
+            if (v == null) {
+                b.append("null");
+            } else if (v instanceof String) {
+                quote(b, (String) v);
+            } else if (v instanceof Boolean) {
+                b.append(v.toString());
+            } else if (v instanceof Num) {
+                b.append(((Num) v).raw);
+            } else if (v instanceof Double || v instanceof Float) {
+                double d = ((Number) v).doubleValue();
+                b.append(Double.isFinite(d) ? Double.toString(d) : "null");
+            } else if (v instanceof Number) {
+                b.append(v.toString());
+            } else if (v instanceof Map) {
+                b.append('{');
+                boolean first = true;
+                for (Map.Entry<String, Object> e : ((Map<String, Object>) v).entrySet()) {
+                    if (!first) {
+                        b.append(", ");
+                    }
+                    first = false;
+                    quote(b, e.getKey());
+                    b.append(": ");
+                    write(b, e.getValue());
+                }
+                b.append('}');
+            } else if (v instanceof List) {
+                b.append('[');
+                boolean first = true;
+                for (Object o : (List<Object>) v) {
+                    if (!first) {
+                        b.append(", ");
+                    }
+                    first = false;
+                    write(b, o);
+                }
+                b.append(']');
+            } else {
+                quote(b, v.toString());
+            }
+        }
+
+        private static void quote(StringBuilder b, String s) {
+            b.append('"');
+            for (int k = 0; k < s.length(); k++) {
+                char c = s.charAt(k);
+                switch (c) {
+                    case '"': b.append("\\\""); break;
+                    case '\\': b.append("\\\\"); break;
+                    case '\n': b.append("\\n"); break;
+                    case '\r': b.append("\\r"); break;
+                    case '\t': b.append("\\t"); break;
+                    default:
+                        if (c < 0x20 || c > 0x7e) {
+                            b.append(String.format("\\u%04x", (int) c));
+                        } else {
+                            b.append(c);
+                        }
+                }
+            }
+            b.append('"');
+        }
+    }
+}

@@ -1,0 +1,171 @@
+// tlsmatrix client probe for Node.js `tls` (Node's bundled OpenSSL), docs/probe-contract.md
+// "Client probes". Node built-ins only. Run: node harness/probes/node/probe.mjs
+//
+// Trust: `ca` holds only the CA file's certificates (an explicit `ca` replaces Node's bundled
+// Mozilla roots; NODE_EXTRA_CA_CERTS only extends those bundled roots, so it is not used either).
+// Name check: Node's own tls.checkServerIdentity, always against the job's servername (DNS name or
+// IP literal), never against the dialled host. SNI only for DNS names.
+//
+// group: getEphemeralKeyInfo().name (OpenSSL's short name, e.g. "X25519", "prime256v1").
+// sigalg: null. Node exposes no negotiated signature scheme; getSharedSigalgs() is the list both
+// sides support, not the one the server used.
+
+import fs from 'node:fs';
+import net from 'node:net';
+import readline from 'node:readline';
+import tls from 'node:tls';
+import { performance } from 'node:perf_hooks';
+
+const DEFAULT_TIMEOUT_MS = 10000;
+const VERSIONS = { '1.2': 'TLSv1.2', '1.3': 'TLSv1.3' };
+
+function emit(obj) {
+  // stdout to a pipe is synchronous on Linux: one write per line, no buffering in between.
+  process.stdout.write(JSON.stringify(obj) + '\n');
+}
+
+function probeError(id, msg) {
+  return { id: id === undefined ? null : id, ok: false, error: `probe: ${msg}`, negotiated: null, elapsed_ms: 0 };
+}
+
+function elapsedSince(start) {
+  return Math.round((performance.now() - start) * 1000) / 1000;
+}
+
+function runJob(job) {
+  const id = job.id === undefined ? null : job.id;
+  const { host, port, servername } = job;
+  if (typeof job.ca_file !== 'string' || job.ca_file === '') return probeError(id, 'job has no ca_file');
+  if (typeof host !== 'string' || host === '') return probeError(id, 'job has no host');
+  if (typeof servername !== 'string' || servername === '') return probeError(id, 'job has no servername');
+  if (!Number.isInteger(port) || port <= 0 || port > 65535) return probeError(id, `invalid port ${JSON.stringify(port)}`);
+  let version = null;
+  if (job.tls_version !== null && job.tls_version !== undefined) {
+    version = VERSIONS[job.tls_version];
+    if (!version) return probeError(id, `unsupported tls_version ${JSON.stringify(job.tls_version)}`);
+  }
+  let timeoutMs = DEFAULT_TIMEOUT_MS;
+  if (job.timeout_ms !== null && job.timeout_ms !== undefined) {
+    if (typeof job.timeout_ms !== 'number' || !(job.timeout_ms > 0)) {
+      return probeError(id, `invalid timeout_ms ${JSON.stringify(job.timeout_ms)}`);
+    }
+    timeoutMs = job.timeout_ms;
+  }
+  let ca;
+  let secureContext;
+  try {
+    ca = fs.readFileSync(job.ca_file, 'utf8');
+    if (!ca.includes('-----BEGIN CERTIFICATE-----')) throw new Error('no certificates found');
+    secureContext = tls.createSecureContext({
+      ca: [ca],
+      minVersion: version || 'TLSv1.2',
+      maxVersion: version || 'TLSv1.3',
+    });
+  } catch (err) {
+    return probeError(id, `cannot load CA file ${JSON.stringify(job.ca_file)}: ${err.message}`);
+  }
+  const ipName = net.isIP(servername) !== 0;
+
+  return new Promise((resolve) => {
+    const start = performance.now();
+    let settled = false;
+    let tcpConnected = false;
+    let sock;
+    const finish = (res) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (sock) sock.destroy();
+      resolve(res);
+    };
+    const fail = (message, detail) => {
+      const res = { id, ok: false, error: message, negotiated: null, elapsed_ms: elapsedSince(start) };
+      if (detail !== undefined) res.error_detail = detail;
+      finish(res);
+    };
+    // Node has no error of its own for "handshake took too long": the text after "timeout:" is the probe's.
+    const timer = setTimeout(() => {
+      const phase = tcpConnected ? 'TLS handshake' : 'TCP connect';
+      fail(`timeout: ${phase} with ${host}:${port} not finished after ${timeoutMs} ms`, 'ETIMEDOUT');
+    }, timeoutMs);
+
+    const options = {
+      host,
+      port,
+      secureContext,
+      rejectUnauthorized: true,
+      // Node would otherwise check against options.servername || options.host: pin it to the job's name.
+      checkServerIdentity: (_ignored, cert) => tls.checkServerIdentity(servername, cert),
+    };
+    if (!ipName) options.servername = servername; // no SNI for IP literals
+    try {
+      sock = tls.connect(options);
+    } catch (err) {
+      fail(err.message, err.code === undefined ? null : err.code);
+      return;
+    }
+    sock.once('connect', () => { tcpConnected = true; });
+    sock.once('secureConnect', () => {
+      if (!sock.authorized) { // cannot happen with rejectUnauthorized, kept as a guard
+        fail(String(sock.authorizationError), 'NOT_AUTHORIZED');
+        return;
+      }
+      const el = elapsedSince(start);
+      const cipher = sock.getCipher();
+      const eph = sock.getEphemeralKeyInfo();
+      finish({
+        id,
+        ok: true,
+        error: null,
+        negotiated: {
+          version: sock.getProtocol(),
+          cipher: cipher ? cipher.name : null,
+          group: eph && eph.name ? eph.name : null,
+          sigalg: null,
+        },
+        elapsed_ms: el,
+      });
+    });
+    sock.on('error', (err) => fail(err.message, err.code === undefined ? null : err.code));
+    sock.once('close', () => fail('socket closed before the TLS handshake finished', null));
+  });
+}
+
+async function main() {
+  emit({
+    hello: {
+      stack: 'Node.js tls',
+      version: process.version,
+      provider: null,
+      details: { openssl: process.versions.openssl },
+    },
+  });
+  const rl = readline.createInterface({ input: process.stdin, crlfDelay: Infinity, terminal: false });
+  for await (const line of rl) {
+    if (line.trim() === '') continue;
+    let job;
+    try {
+      job = JSON.parse(line);
+    } catch (err) {
+      emit(probeError(null, `invalid job JSON: ${err.message}`));
+      continue;
+    }
+    if (job === null || typeof job !== 'object' || Array.isArray(job)) {
+      emit(probeError(null, 'a job must be a JSON object'));
+      continue;
+    }
+    let res;
+    try {
+      res = await runJob(job);
+    } catch (err) {
+      res = probeError(job.id, `internal error: ${err && err.stack ? err.stack : err}`);
+    }
+    emit(res);
+  }
+  process.exitCode = 0;
+}
+
+main().catch((err) => {
+  process.stderr.write(`tlsmatrix node probe: ${err && err.stack ? err.stack : err}\n`);
+  process.exit(1);
+});
