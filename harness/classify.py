@@ -125,8 +125,8 @@ _WOLFSSL: list[tuple[str, Outcome]] = [
     (r"ASN date error|^-15[01]$", O.EXPIRED),
     (r"ASN sig error|signature .*fail|^-155$", O.BAD_SIGNATURE),
     (r"unsupported|not compiled in|^-(140|173|188)$", O.UNSUPPORTED_ALGORITHM),
-    (r"alert=70", O.PROTOCOL_VERSION),
-    (r"received alert fatal error|alert=|handshake|^-313$", O.HANDSHAKE_FAILURE),
+    (r"alert=70|record layer version error|^-326$", O.PROTOCOL_VERSION),
+    (r"received alert fatal error|alert=|handshake|malformed buffer input|^-31[03]$|^-328$", O.HANDSHAKE_FAILURE),
     (r"Connection refused|errno=111|Connection reset|errno=104|socket", O.CONNECTION),
 ]
 
@@ -143,10 +143,9 @@ def classify_error(family: str, error: str, detail: str | None = None) -> Classi
     for rx, outcome, pattern in _COMMON_COMPILED:
         if rx.search(error):
             return Classification(outcome, shorten(family, error), pattern)
-    for text in (error, detail or ""):
-        for rx, outcome, pattern in _COMPILED.get(family, []):
-            if rx.search(text):
-                return Classification(outcome, shorten(family, error), pattern)
+    for rx, outcome, pattern in _COMPILED.get(family, []):
+        if rx.search(error) or (detail and rx.search(detail)):
+            return Classification(outcome, shorten(family, error), pattern)
     return Classification(O.HANDSHAKE_FAILURE, shorten(family, error), None)
 
 

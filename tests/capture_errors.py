@@ -40,26 +40,34 @@ def main() -> int:
     ca.cert_pem.write_to_path(str(other_ca))
     chains = {n: cache.chain(s) for n, s in {
         "good": spec("P-256", "P-256"), "expired": spec("P-256", "P-256", True),
-        "p521ca": spec("P-521", "P-256"), "p521leaf": spec("P-256", "P-521"),
+        "p521ca": spec("P-521", "P-256"), "p521leaf": spec("P-256", "P-521"), "ed25519": spec("Ed25519", "Ed25519"),
     }.items()}
     # (case, chain, server, tls, servername, ca override, expected outcome, clients)
+    # expected may be a dict client → outcome where versions of a stack differ
+    ring = ["rustls-ring", "rustls-ring@0.23.12", "rustls-ring@0.21.12"]
     cases = [
         ("wrong CA", "good", "openssl", None, "localhost", other_ca, "untrusted", None),
         ("wrong name", "good", "openssl", None, "wrong.example", None, "hostname_mismatch", None),
         ("wrong IP", "good", "go", None, "127.0.0.2", None, "hostname_mismatch", None),
         ("expired leaf", "expired", "go", None, "localhost", None, "expired", None),
         ("client TLS 1.3, server TLS 1.2", "good", "openssl", "1.2", "localhost", None, "protocol_version", None),
-        ("P-521 CA", "p521ca", "openssl", None, "localhost", None, "unsupported_algorithm", ["rustls-ring"]),
-        ("P-521 leaf, TLS 1.3", "p521leaf", "go", "1.3", "localhost", None, "handshake_failure", ["rustls-ring"]),
-        ("P-521 leaf, TLS 1.2, Go server", "p521leaf", "go", "1.2", "localhost", None, "unsupported_algorithm",
-         ["rustls-ring"]),
+        ("P-521 CA", "p521ca", "openssl", None, "localhost", None,
+         {"rustls-ring": "unsupported_algorithm", "rustls-ring@0.23.12": "bad_signature",
+          "rustls-ring@0.21.12": "bad_signature"}, ring),
+        ("P-521 leaf, TLS 1.3", "p521leaf", "go", "1.3", "localhost", None, "handshake_failure", ring + ["boringssl"]),
+        ("P-521 leaf, TLS 1.2, Go server", "p521leaf", "go", "1.2", "localhost", None,
+         {"rustls-ring": "unsupported_algorithm", "rustls-ring@0.23.12": "bad_signature",
+          "rustls-ring@0.21.12": "bad_signature", "boringssl": "handshake_failure"}, ring + ["boringssl"]),
         ("P-521 leaf, TLS 1.2, OpenSSL server", "p521leaf", "openssl", "1.2", "localhost", None, "handshake_failure",
-         ["rustls-ring", "rustls-aws-lc-rs"]),
+         ring + ["rustls-aws-lc-rs", "boringssl"]),
+        ("Ed25519 CA", "ed25519", "openssl", None, "localhost", None, "unsupported_algorithm", ["nss"]),
+        ("Ed25519 leaf", "ed25519", "openssl", None, "localhost", None, "handshake_failure", ["boringssl"]),
     ]
     records = []
     with contextlib.ExitStack() as stack:
         endpoints = {}
-        for name, server in SERVERS.items():
+        for name in ("openssl", "go"):
+            server = SERVERS[name]
             specs = [ListenerSpec(f"{c}@{t}", f, t) for c, f in chains.items() for t in (None, "1.2", "1.3")]
             endpoints[name] = stack.enter_context(ProcessEndpoint(server, specs))
         silent = stack.enter_context(SilentEndpoint())
@@ -86,7 +94,8 @@ def main() -> int:
                     continue
                 port = endpoints[server].listeners[f"{chain}@{tls}"].port
                 run(case, port, ca_override or chains[chain].ca_file, name,
-                    "1.3" if case.startswith("client TLS 1.3") else tls, expected=expected)
+                    "1.3" if case.startswith("client TLS 1.3") else tls,
+                    expected=expected[client_name] if isinstance(expected, dict) else expected)
             run("silent peer", silent.port, chains["good"].ca_file, timeout_ms=500, expected="timeout")
             run("closed port", closed_port, chains["good"].ca_file, expected="connection")
             run("unreadable CA file", endpoints["openssl"].listeners["good@None"].port, tmp / "missing.pem",
