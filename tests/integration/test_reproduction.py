@@ -22,7 +22,9 @@ def report(pki_cache):
     for stack in [*CLIENTS.values(), *SERVERS.values()]:
         require_stack(stack)
     scenario = load_scenario(ROOT / "scenarios" / "rustls-p521.toml", CLIENTS, SERVERS)
-    return run_cells(scenario.cells(), pki_cache, RunOptions(timeout_ms=5000))
+    report = run_cells(scenario.cells(), pki_cache, RunOptions(timeout_ms=5000))
+    report.scenario = scenario
+    return report
 
 
 def cells(report, client, **where):
@@ -45,7 +47,7 @@ def cells(report, client, **where):
 
 
 def test_every_cell_matches_the_scenario(report):
-    assert len(report.results) == 5 * 2 * 2 * 4
+    assert len(report.results) == 5 * 2 * 2 * len(report.scenario.clients)
     bad = [(r.cell.id, r.outcome, r.error) for r in report.results if r.verdict != "match"]
     assert bad == []
 
@@ -87,3 +89,16 @@ def test_results_carry_exact_versions(report):
     assert report.clients["rustls-ring"]["version"] == report.clients["rustls-aws-lc-rs"]["version"]
     for r in report.results:
         assert r.client_version and r.server_version
+
+
+def test_the_rustls_version_axis_shows_how_the_error_changed(report):
+    """A P-521 CA: BadSignature in rustls 0.21.12 and 0.23.12, UnsupportedSignatureAlgorithm… today."""
+    by_client = {}
+    for client in ("rustls-ring@0.21.12", "rustls-ring@0.23.12", "rustls-ring"):
+        errors = {r.error for r in cells(report, client, root="P-521", leaf="P-256")}
+        assert len(errors) == 1, errors
+        by_client[client] = errors.pop()
+    assert by_client["rustls-ring@0.21.12"] == "invalid peer certificate: BadSignature"
+    assert by_client["rustls-ring@0.23.12"] == "invalid peer certificate: BadSignature"
+    assert by_client["rustls-ring"].startswith("invalid peer certificate: UnsupportedSignatureAlgorithmContext")
+    assert {r.client_version for r in cells(report, "rustls-ring@0.23.12")} == {"rustls 0.23.12 (ring)"}
