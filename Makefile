@@ -8,7 +8,7 @@ SCENARIOS ?= $(sort $(wildcard scenarios/*.toml))
 BACKEND ?= process
 ARGS ?=
 
-.PHONY: setup venv toolchains probes images matrix test test-unit test-integration test-docker bench clean
+.PHONY: setup venv toolchains probes images matrix regress test test-unit test-integration test-docker bench clean
 
 setup: venv toolchains probes ## .venv with tlsmatrix installed (editable) + built probes
 
@@ -60,6 +60,9 @@ test-integration: setup
 
 test-docker: setup images
 	$(BIN)/pytest -m docker $(ARGS)
+
+regress: setup
+	$(TLSMATRIX) regress $(ARGS)
 
 bench: setup
 	$(BIN)/python -m harness.bench $(ARGS)

@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import contextlib
+import io
+import dataclasses
+import hashlib
 import json
 import os
 import signal
@@ -27,6 +31,8 @@ from .pki import CertificateCache, PKIError, load_ca_file
 from .progress import Progress
 from .report.table import render_markdown, render_text
 from .runner import BACKENDS, DEFAULT_TIMEOUT_MS, HarnessError, RunOptions, run_cells
+from .merge import ShardError, load_results, merge, select_shard
+from .regress import BaselineError, baseline_path, compare, load_baselines, make_baseline, render_changes
 from .scenarios import ScenarioError, load_scenario
 from .servers import SERVERS
 from .toolchain import pki_cache_dir, project_root, results_dir
@@ -51,6 +57,16 @@ def _check_names(names: list[str] | None, known: dict, what: str) -> list[str] |
     return names
 
 
+def scenario_info(s) -> dict[str, Any]:
+    path = str(s.path) if s.path else None
+    try:
+        rel = str(Path(path).resolve().relative_to(project_root())) if path else None
+    except ValueError:
+        rel = path
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest() if path else None
+    return {"name": s.name, "title": s.title, "notes": s.notes, "path": rel, "sha256": digest}
+
+
 def default_scenarios() -> list[Path]:
     return sorted((project_root() / "scenarios").glob("*.toml"))
 
@@ -62,6 +78,7 @@ def write_atomic(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -95,17 +112,21 @@ def cmd_matrix(args: argparse.Namespace) -> int:
     if len(set(names)) != len(names):
         raise UsageError(f"two scenario files share a name: {names}")
     cells = [c for s in scenarios for c in s.cells(clients=clients, servers=servers, tls_versions=tls)]
+    cells = [dataclasses.replace(c, index=i) for i, c in enumerate(cells)]
+    try:
+        cells = select_shard(cells, args.shard)
+    except ShardError as exc:
+        raise UsageError(str(exc)) from None
     if not cells:
         raise UsageError("the selection leaves no cells to run (check --clients/--servers/--tls against the scenarios' axes)")
     progress = Progress(enabled=not args.quiet)
     progress.message(f"tlsmatrix {__version__}: {len(cells)} cells from {len(scenarios)} scenario(s)")
     cache = CertificateCache(args.pki_cache or pki_cache_dir())
     report = run_cells(cells, cache, RunOptions(timeout_ms=int(args.timeout * 1000), backend=args.backend,
-                                                progress=progress))
+                                                progress=progress, retry_timeouts=not args.no_retry,
+                                                shard=args.shard))
     data = report.to_json()
-    data["scenarios"] = [
-        {"name": s.name, "title": s.title, "notes": s.notes, "path": str(s.path) if s.path else None} for s in scenarios
-    ]
+    data["scenarios"] = [scenario_info(s) for s in scenarios]
     out_dir = Path(args.output)
     write_atomic(out_dir / "results.json", json.dumps(data, indent=2, ensure_ascii=False) + "\n")
     write_atomic(out_dir / "matrix.md", render_markdown(data))
@@ -230,6 +251,56 @@ def cmd_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_merge(args: argparse.Namespace) -> int:
+    docs = [load_results(p) for p in args.inputs]
+    data = merge(docs, [str(p) for p in args.inputs])
+    out = Path(args.output)
+    write_atomic(out / "results.json", json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    write_atomic(out / "matrix.md", render_markdown(data))
+    print(f"merged {len(docs)} shard(s), {len(data['results'])} cells → {out / 'results.json'}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_regress(args: argparse.Namespace) -> int:
+    """Compare a run with the committed baselines: 0 identical, 1 changed, 2 harness error."""
+    base_dir = Path(args.baseline)
+    baselines = load_baselines(base_dir)
+    if args.results:
+        data = load_results(args.results)
+    else:
+        paths = [Path(p) for p in args.scenarios]
+        if not paths:
+            paths = [project_root() / b["scenario_path"] for b in baselines.values() if b.get("scenario_path")]
+        if not paths:
+            raise UsageError(f"no baselines in {base_dir} and no scenario given: run with --update-baseline first")
+        out = Path(args.output)
+        ns = argparse.Namespace(scenarios=[str(p) for p in paths], clients=None, servers=None, tls=None,
+                                format="json", backend=args.backend, timeout=args.timeout, output=str(out),
+                                pki_cache=None, quiet=args.quiet, shard=None, no_retry=False)
+        with contextlib.redirect_stdout(io.StringIO()):
+            cmd_matrix(ns)  # exit status of the expectations is not what regress reports
+        data = load_results(out)
+    if args.update_baseline:
+        names = sorted({r["scenario"] for r in data["results"]})
+        for name in names:
+            write_atomic(baseline_path(base_dir, name), json.dumps(make_baseline(data, name), indent=1,
+                                                                   ensure_ascii=False) + "\n")
+        print(f"baseline updated for {', '.join(names)} in {base_dir}")
+        return EXIT_OK
+    if not baselines:
+        raise UsageError(f"no baselines in {base_dir}: run `tlsmatrix regress --update-baseline` to create them")
+    changes, texts = compare(data, baselines)
+    sys.stdout.write(render_changes(changes, texts))
+    return EXIT_MISMATCH if changes else EXIT_OK
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from .schema import render_schema
+
+    sys.stdout.write(render_schema())
+    return EXIT_OK
+
+
 def cmd_clean(args: argparse.Namespace) -> int:
     """Remove containers (and temporary run directories) that crashed or killed runs left."""
     import shutil
@@ -270,7 +341,28 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--output", default=str(results_dir() / "latest"), help="directory for results.json and matrix.md")
     m.add_argument("--pki-cache", help="certificate cache directory (default: results/cache/pki)")
     m.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    m.add_argument("--shard", help="run only shard K of N (K/N): cell i goes to shard (i mod N)+1")
+    m.add_argument("--no-retry", action="store_true", help="do not retry a timed-out cell once")
     m.set_defaults(func=cmd_matrix)
+
+    mg = sub.add_parser("merge", help="merge shard results into one results document")
+    mg.add_argument("inputs", nargs="+", help="shard results.json files or their directories")
+    mg.add_argument("-o", "--output", required=True, help="directory for the merged results.json and matrix.md")
+    mg.set_defaults(func=cmd_merge)
+
+    rg = sub.add_parser("regress", help="run the baseline scenarios and diff them against results/baseline")
+    rg.add_argument("scenarios", nargs="*", help="scenario files (default: those with a baseline)")
+    rg.add_argument("--baseline", default=str(project_root() / "results" / "baseline"), help="baseline directory")
+    rg.add_argument("--results", help="compare this results.json (or directory) instead of running")
+    rg.add_argument("--update-baseline", action="store_true", help="write the baselines from this run")
+    rg.add_argument("--backend", choices=BACKENDS, default=os.environ.get("TLSMATRIX_BACKEND") or "process")
+    rg.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_MS / 1000)
+    rg.add_argument("--output", default=str(results_dir() / "regress"), help="where the run's results go")
+    rg.add_argument("-q", "--quiet", action="store_true")
+    rg.set_defaults(func=cmd_regress)
+
+    sc = sub.add_parser("schema", help="print the results document's JSON Schema")
+    sc.set_defaults(func=cmd_schema)
 
     p = sub.add_parser("probe", help="run every client stack against an existing endpoint")
     p.add_argument("target", help="HOST:PORT")
@@ -322,7 +414,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         return args.func(args)
-    except (UsageError, ScenarioError, SpecError, PKIError, HarnessError) as exc:
+    except (UsageError, ScenarioError, SpecError, PKIError, HarnessError, ShardError, BaselineError) as exc:
         print(f"tlsmatrix: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except BrokenPipeError:  # e.g. `tlsmatrix list | head`

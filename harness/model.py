@@ -215,6 +215,7 @@ class Cell:
     client: str
     expect: Expectation | None = None
     servername: str = "localhost"
+    index: int = 0  # position in the unsharded expansion (merge restores this order)
 
     @property
     def row_key(self) -> tuple[str, str, str, str]:
@@ -301,6 +302,7 @@ class Result:
     elapsed_ms: float | None = None
     client_version: str | None = None
     server_version: str | None = None
+    attempts: int = 1
 
     @property
     def verdict(self) -> str:
@@ -317,6 +319,7 @@ class Result:
         cell = self.cell
         return {
             "id": cell.id,
+            "index": cell.index,
             "scenario": cell.scenario,
             "chain": cell.chain.to_json(),
             "server": cell.server,
@@ -333,4 +336,5 @@ class Result:
             "server_version": self.server_version,
             "expected": cell.expect.to_json() if cell.expect else None,
             "verdict": self.verdict,
+            "attempts": self.attempts,
         }

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
 import platform
 import threading
 import time
@@ -34,6 +35,8 @@ class HarnessError(Exception):
 class RunOptions:
     timeout_ms: int = DEFAULT_TIMEOUT_MS
     backend: str = "process"
+    retry_timeouts: bool = True  # a timed-out cell is tried once more before it counts
+    shard: str | None = None
     clients: dict[str, Stack] = field(default_factory=lambda: dict(CLIENTS))
     servers: dict[str, Stack] = field(default_factory=lambda: dict(SERVERS))
     progress: Callable[[Result, int, int], None] | None = None
@@ -48,20 +51,55 @@ class RunReport:
     duration_s: float
     certificates_generated: int
     chains: dict[str, dict]
+    backend: str = "process"
+    timeout_ms: int = DEFAULT_TIMEOUT_MS
+    shard: str | None = None
 
     def to_json(self) -> dict:
+        """The results document (schema: docs/results.schema.json, harness/schema.py)."""
+        from .schema import SCHEMA_VERSION
+
+        commit, dirty = _git_state()
         return {
+            "schema_version": SCHEMA_VERSION,
             "tool": {"name": "tlsmatrix", "version": __version__},
-            "started": self.started,
-            "duration_s": round(self.duration_s, 3),
-            "host": {"platform": platform.platform(), "python": platform.python_version()},
+            "run": {
+                "started": self.started,
+                "duration_s": round(self.duration_s, 3),
+                "backend": self.backend,
+                "timeout_ms": self.timeout_ms,
+                "git_commit": commit,
+                "git_dirty": dirty,
+                "shard": self.shard,
+                "certificates_generated": self.certificates_generated,
+                "machine": {"platform": platform.platform(), "python": platform.python_version(),
+                            "cpus": os.cpu_count(), "hostname": platform.node()},
+            },
             "note": "All certificates and keys in this run are tlsmatrix TEST keys; never trust them.",
-            "certificates_generated": self.certificates_generated,
             "clients": self.clients,
             "servers": self.servers,
             "chains": self.chains,
             "results": [r.to_json() for r in self.results],
+            "scenarios": [],
         }
+
+
+def _git_state() -> tuple[str | None, bool | None]:
+    """The checkout's commit and whether it has local changes (None outside a git checkout)."""
+    import subprocess
+
+    from .toolchain import project_root
+
+    try:
+        head = subprocess.run(["git", "-C", str(project_root()), "rev-parse", "HEAD"], capture_output=True,
+                              text=True, timeout=10)
+        if head.returncode != 0:
+            return None, None
+        status = subprocess.run(["git", "-C", str(project_root()), "status", "--porcelain", "--untracked-files=no"],
+                                capture_output=True, text=True, timeout=10)
+        return head.stdout.strip(), bool(status.stdout.strip())
+    except (OSError, subprocess.TimeoutExpired):
+        return None, None
 
 
 def run_cells(cells: list[Cell], cache: CertificateCache, options: RunOptions | None = None) -> RunReport:
@@ -163,6 +201,7 @@ def run_cells(cells: list[Cell], cache: CertificateCache, options: RunOptions | 
                                   "listener_errors": sum(1 for l in ep.listeners.values() if l.error)}
             if getattr(ep, "image_tag", None):
                 servers_info[name]["image"] = ep.image_tag
+                servers_info[name]["image_id"] = ep.image_id
 
         # 3. jobs per client; cells the server cannot serve are decided here
         jobs_by_client: dict[str, list[tuple[Cell, Job]]] = defaultdict(list)
@@ -208,12 +247,19 @@ def run_cells(cells: list[Cell], cache: CertificateCache, options: RunOptions | 
                 for cell, job in batch:
                     raw = session.run(job)
                     c = classify(client.family, raw)
+                    attempts = 1
+                    if c.outcome is Outcome.TIMEOUT and options.retry_timeouts:
+                        # a noisy runner should not page anyone: one more try before a timeout counts
+                        raw = session.run(job)
+                        c = classify(client.family, raw)
+                        attempts = 2
                     ep = endpoints[cell.server]
                     record(Result(
                         cell, c.outcome, error=raw.error, short_error=c.short, error_detail=raw.error_detail,
                         negotiated=raw.negotiated, elapsed_ms=raw.elapsed_ms,
                         client_version=(session.info or info).describe(),
                         server_version=ep.info.describe() if ep.info else None,
+                        attempts=attempts,
                     ))
                 clients_info[client_name]["restarts"] = session.restarts
             finally:
@@ -246,4 +292,7 @@ def run_cells(cells: list[Cell], cache: CertificateCache, options: RunOptions | 
         duration_s=time.monotonic() - t0,
         certificates_generated=cache.generated - generated_before,
         chains=chains_info,
+        backend=options.backend,
+        timeout_ms=options.timeout_ms,
+        shard=options.shard,
     )

@@ -71,6 +71,7 @@ class DockerEndpoint:
         self.info: StackInfo | None = None
         self.container = None
         self.image_tag: str | None = None
+        self.image_id: str | None = None
         self.command: list[str] = []
 
     def __enter__(self) -> DockerEndpoint:
@@ -101,6 +102,7 @@ class DockerEndpoint:
         except ImageError as exc:
             raise EndpointError(str(exc)) from None
         self.image_tag = image.tags[0] if image.tags else image.id
+        self.image_id = image.id
         ports: dict[str, int] = {}
         entries = []
         for i, listener in enumerate(self.listeners.values()):

@@ -263,7 +263,8 @@ def render_text(data: dict[str, Any]) -> str:
 
 def render_markdown(data: dict[str, Any]) -> str:
     lines = ["# tlsmatrix results", ""]
-    lines.append(f"Run {data.get('started')} with tlsmatrix {data.get('tool', {}).get('version')}. "
+    started = (data.get("run") or {}).get("started") or data.get("started")
+    lines.append(f"Run {started} with tlsmatrix {data.get('tool', {}).get('version')}. "
                  "Cells: `ok`, or `✗ outcome [n]` (`✗n` in wide tables), where note n under the table gives the outcome "
                  "and the stack's own error text; "
                  f"`{MISMATCH_MARK}` marks a cell that contradicts the scenario's expectation.")

@@ -1,0 +1,143 @@
+"""Baselines for the nightly regression job: what each cell gave last time it was blessed.
+
+Why baselines and not only the scenarios' expectations: expectations are claims that hold
+across versions (lists of acceptable outcomes, e.g. BadSignature *or*
+UnsupportedSignatureAlgorithm); a baseline pins the exact outcome each cell had with the
+runner's stack versions, so *any* change pages: a new rustls that starts accepting P-521, a
+distro update that changes an alert. ``--update-baseline`` blesses a change on purpose.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+BASELINE_VERSION = 1
+
+
+class BaselineError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Change:
+    scenario: str
+    cell_id: str
+    label: str  # chain | server | TLS | client
+    was: str | None  # outcome, None = cell is new
+    now: str | None  # outcome, None = cell disappeared
+    was_error: str | None
+    now_error: str | None
+
+
+def baseline_path(directory: Path, scenario: str) -> Path:
+    return directory / f"{scenario}.json"
+
+
+def load_baselines(directory: Path) -> dict[str, dict[str, Any]]:
+    out = {}
+    if not directory.is_dir():
+        return out
+    for path in sorted(directory.glob("*.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise BaselineError(f"baseline {path} is unreadable: {exc}") from None
+        if data.get("baseline_version") != BASELINE_VERSION or "cells" not in data:
+            raise BaselineError(f"{path} is not a tlsmatrix baseline (baseline_version {BASELINE_VERSION})")
+        out[data["scenario"]] = data
+    return out
+
+
+def make_baseline(results: dict[str, Any], scenario: str) -> dict[str, Any]:
+    info = next((s for s in results.get("scenarios", []) if s.get("name") == scenario), {})
+    records = [r for r in results["results"] if r["scenario"] == scenario]
+    clients = sorted({r["client"] for r in records})
+    servers = sorted({r["server"] for r in records})
+    return {
+        "baseline_version": BASELINE_VERSION,
+        "scenario": scenario,
+        "scenario_path": info.get("path"),
+        "scenario_sha256": info.get("sha256"),
+        "blessed_from": (results.get("run") or {}).get("started"),
+        "stacks": {
+            "clients": {c: _describe(results.get("clients", {}).get(c)) for c in clients},
+            "servers": {s: _describe(results.get("servers", {}).get(s)) for s in servers},
+        },
+        "cells": {r["id"]: {"outcome": r["outcome"], "error": r.get("error")} for r in records},
+    }
+
+
+def _describe(info: dict | None) -> str:
+    if not info:
+        return "?"
+    if not info.get("available"):
+        return f"not available: {info.get('reason')}"
+    return f"{info.get('stack')} {info.get('version')}" + (f" ({info['provider']})" if info.get("provider") else "")
+
+
+def compare(results: dict[str, Any], baselines: dict[str, dict[str, Any]]) -> tuple[list[Change], list[Change]]:
+    """(changes that fail the job, error-text-only changes that do not)."""
+    changes: list[Change] = []
+    texts: list[Change] = []
+    by_scenario: dict[str, dict[str, dict]] = {}
+    for r in results["results"]:
+        by_scenario.setdefault(r["scenario"], {})[r["id"]] = r
+    for scenario, base in baselines.items():
+        now = by_scenario.get(scenario)
+        if now is None:
+            continue  # not part of this run
+        for cell_id, was in base["cells"].items():
+            rec = now.get(cell_id)
+            if rec is None:
+                changes.append(Change(scenario, cell_id, _label(cell_id), was["outcome"], None, was.get("error"), None))
+            elif rec["outcome"] != was["outcome"]:
+                changes.append(Change(scenario, cell_id, _label(cell_id), was["outcome"], rec["outcome"],
+                                      was.get("error"), rec.get("error")))
+            elif (rec.get("error") or None) != (was.get("error") or None) and not _volatile(rec.get("error")):
+                texts.append(Change(scenario, cell_id, _label(cell_id), was["outcome"], rec["outcome"],
+                                    was.get("error"), rec.get("error")))
+        for cell_id, rec in now.items():
+            if cell_id not in base["cells"]:
+                changes.append(Change(scenario, cell_id, _label(cell_id), None, rec["outcome"], None, rec.get("error")))
+    return changes, texts
+
+
+def _volatile(error: str | None) -> bool:
+    """Errors that carry ports, times or pids differ on every run; only their class is compared."""
+    import re
+
+    return bool(error and re.search(r"127\.0\.0\.1:\d+|\d+ ms|current time|verification time|tlsmatrix-capture", error))
+
+
+def _label(cell_id: str) -> str:
+    parts = cell_id.split("|")
+    if len(parts) == 5:
+        _, chain, tls, server, client = parts
+        return f"{chain} | {server} | TLS {tls} | {client}"
+    return cell_id
+
+
+def render_changes(changes: list[Change], texts: list[Change], width: int = 90) -> str:
+    from tabulate import tabulate
+
+    def clip(text: str | None) -> str:
+        text = " ".join((text or "").split())
+        return text if len(text) <= width else text[: width - 1] + "…"
+
+    lines = []
+    if changes:
+        rows = [[c.scenario, c.label, c.was or "(new cell)", c.now or "(gone)", clip(c.was_error), clip(c.now_error)]
+                for c in changes]
+        lines.append(f"{len(changes)} changed cell(s):\n")
+        lines.append(tabulate(rows, headers=["scenario", "cell", "was", "now", "error was", "error now"],
+                              disable_numparse=True))
+    else:
+        lines.append("No cell changed its outcome.")
+    if texts:
+        lines.append(f"\n{len(texts)} cell(s) kept their outcome but the stack's error text changed (not a failure):\n")
+        rows = [[c.scenario, c.label, c.now, clip(c.was_error), clip(c.now_error)] for c in texts]
+        lines.append(tabulate(rows, headers=["scenario", "cell", "outcome", "error was", "error now"],
+                              disable_numparse=True))
+    return "\n".join(lines) + "\n"

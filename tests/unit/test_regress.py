@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import copy
+
+from harness.merge import merge, select_shard
+from harness.regress import compare, make_baseline, render_changes
+
+
+def record(i, client, outcome, error=None, scenario="s"):
+    return {"id": f"{scenario}|P-521 → P-256|1.3|go|{client}", "index": i, "scenario": scenario, "client": client, "server": "go",
+            "outcome": outcome, "error": error}
+
+
+def doc(records):
+    return {"schema_version": 1, "run": {"started": "2026", "backend": "process", "duration_s": 1.0,
+                                         "certificates_generated": 0},
+            "clients": {}, "servers": {}, "chains": {}, "scenarios": [{"name": "s", "path": "scenarios/s.toml"}],
+            "results": records}
+
+
+def test_identical_results_have_no_changes():
+    d = doc([record(0, "openssl", "ok"), record(1, "rustls-ring", "unsupported_algorithm", "Unsupported")])
+    changes, texts = compare(d, {"s": make_baseline(d, "s")})
+    assert changes == [] and texts == []
+    assert "No cell changed" in render_changes(changes, texts)
+
+
+def test_changed_new_and_gone_cells_are_changes_with_raw_errors():
+    before = doc([record(0, "openssl", "ok"), record(1, "rustls-ring", "bad_signature", "invalid peer certificate: BadSignature"),
+                  record(2, "go", "ok")])
+    base = {"s": make_baseline(before, "s")}
+    after = doc([record(0, "openssl", "ok"),
+                 record(1, "rustls-ring", "unsupported_algorithm", "invalid peer certificate: Unsupported…"),
+                 record(3, "java", "ok")])
+    changes, _ = compare(after, base)
+    assert {(c.label.split(" | ")[-1], c.was, c.now) for c in changes} == {
+        ("rustls-ring", "bad_signature", "unsupported_algorithm"), ("go", "ok", None), ("java", None, "ok")}
+    table = render_changes(changes, [])
+    assert "3 changed cell(s)" in table and "invalid peer certificate: BadSignature" in table and "(gone)" in table
+
+
+def test_error_text_only_changes_do_not_fail():
+    before = doc([record(0, "rustls-ring", "bad_signature", "invalid peer certificate: BadSignature")])
+    after = doc([record(0, "rustls-ring", "bad_signature", "invalid peer certificate: BadSignatureContext")])
+    changes, texts = compare(after, {"s": make_baseline(before, "s")})
+    assert changes == [] and len(texts) == 1
+
+
+def test_shards_partition_and_merge_restores_order():
+    records = [record(i, f"c{i}", "ok") for i in range(10)]
+    shards = [select_shard(records, f"{k}/3") for k in (1, 2, 3)]
+    assert sorted(r["index"] for s in shards for r in s) == list(range(10))
+    merged = merge([doc(copy.deepcopy(s)) for s in reversed(shards)], ["c", "b", "a"])
+    assert [r["index"] for r in merged["results"]] == list(range(10))
+    assert merged["run"]["merged_from"] == ["c", "b", "a"] and merged["run"]["shard"] is None
