@@ -88,13 +88,44 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
+REPORT_FORMATS = ("table", "markdown", "html", "junit", "json")
+
+
 def render(data: dict[str, Any], fmt: str) -> str:
     """A results document in one of the output formats."""
     if fmt == "json":
         return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
     if fmt == "markdown":
-        return render_markdown(data)
-    return render_text(data)
+        return markdown_report(data)
+    if fmt == "html":
+        from .report.html import render_html
+
+        return render_html(data)
+    if fmt == "junit":
+        from .report.junit import render_junit
+
+        return render_junit(data)
+    return render_text(data) + explain_text(data)
+
+
+def markdown_report(data: dict[str, Any]) -> str:
+    """The comment-sized Markdown report plus the computed explanation."""
+    from .explain import explain, render_explain
+    from .report.details import render_markdown_report
+
+    text = render_markdown_report(data)
+    findings = explain(data)
+    if findings:
+        text += "\n## Explain (computed from the results)\n\n```\n" + render_explain(findings).rstrip() + "\n```\n"
+    return text
+
+
+def explain_text(data: dict[str, Any]) -> str:
+    """The differential explanation printed at the end of a matrix (empty when nothing differs)."""
+    from .explain import explain, render_explain
+
+    findings = explain(data)
+    return ("\nExplain (computed from the results):\n" + render_explain(findings)) if findings else ""
 
 
 # --- matrix ---------------------------------------------------------------------------------
@@ -129,7 +160,7 @@ def cmd_matrix(args: argparse.Namespace) -> int:
     data["scenarios"] = [scenario_info(s) for s in scenarios]
     out_dir = Path(args.output)
     write_atomic(out_dir / "results.json", json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-    write_atomic(out_dir / "matrix.md", render_markdown(data))
+    write_atomic(out_dir / "matrix.md", markdown_report(data))
     sys.stdout.write(render(data, args.format))
     progress.message(f"wrote {out_dir / 'results.json'} and {out_dir / 'matrix.md'} "
                      f"({report.duration_s:.1f}s, {report.certificates_generated} certificates generated)")
@@ -219,15 +250,25 @@ def cmd_probe(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    path = Path(args.results)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        data["results"]
-    except OSError as exc:
-        raise UsageError(f"cannot read results file {path}: {exc.strerror or exc}") from None
-    except (ValueError, KeyError, TypeError) as exc:
-        raise UsageError(f"{path} is not a tlsmatrix results file: {exc}") from None
+    data = load_results(args.results)
     sys.stdout.write(render(data, args.format))
+    return EXIT_OK
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from .explain import explain, render_explain
+
+    data = load_results(args.results)
+    findings = explain(data)
+    sys.stdout.write(render_explain(findings) if findings else "Every stack agrees on every cell.\n")
+    return EXIT_OK
+
+
+def cmd_bundle(args: argparse.Namespace) -> int:
+    from .bundle import write_bundle
+
+    path = write_bundle(args.results, args.cells, Path(args.output), with_keys=args.with_keys)
+    print(f"wrote {path}" + ("" if args.with_keys else " (no private keys; --with-keys adds the TEST-ONLY leaf keys)"))
     return EXIT_OK
 
 
@@ -256,7 +297,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
     data = merge(docs, [str(p) for p in args.inputs])
     out = Path(args.output)
     write_atomic(out / "results.json", json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-    write_atomic(out / "matrix.md", render_markdown(data))
+    write_atomic(out / "matrix.md", markdown_report(data))
     print(f"merged {len(docs)} shard(s), {len(data['results'])} cells → {out / 'results.json'}", file=sys.stderr)
     return EXIT_OK
 
@@ -374,10 +415,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("table", "json"), default="table")
     p.set_defaults(func=cmd_probe)
 
-    r = sub.add_parser("report", help="render a results.json again")
-    r.add_argument("results", nargs="?", default=str(results_dir() / "latest" / "results.json"))
-    r.add_argument("--format", choices=("table", "markdown", "json"), default="table")
+    r = sub.add_parser("report", help="render a results.json (or its directory) again")
+    r.add_argument("results", nargs="?", default=str(results_dir() / "latest"))
+    r.add_argument("--format", choices=REPORT_FORMATS, default="table")
     r.set_defaults(func=cmd_report)
+
+    ex = sub.add_parser("explain", help="which axis flips which stack's outcome, computed from results")
+    ex.add_argument("results", nargs="?", default=str(results_dir() / "latest"))
+    ex.set_defaults(func=cmd_explain)
+
+    bd = sub.add_parser("bundle", help="a tarball that reproduces failing cells without tlsmatrix")
+    bd.add_argument("results", nargs="?", default=str(results_dir() / "latest"))
+    bd.add_argument("--cell", action="append", dest="cells", help="cell id (repeatable; default: every failing cell)")
+    bd.add_argument("-o", "--output", required=True, help="FILE.tar.gz")
+    bd.add_argument("--with-keys", action="store_true", help="include the TEST-ONLY leaf private keys")
+    bd.set_defaults(func=cmd_bundle)
 
     c = sub.add_parser("clean", help="remove containers and temporary files left by crashed or killed runs")
     c.add_argument("--all", action="store_true", help="also containers of runs that are still alive")

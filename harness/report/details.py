@@ -13,6 +13,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
+from .html import run_info
 from .table import MISMATCH_MARK, _per_scenario, _rows, _scenario_title, mismatches, render_table, stack_versions, summarize
 
 #: GitHub's limit for an issue or PR comment
@@ -73,9 +74,11 @@ def _table(sub: dict[str, Any], plan: _Plan) -> str:
     notes = []
     if plan.drop_ok_rows:
         failing = [k for k in keys if any(r.get("outcome") != "ok" for r in rows[k].values())]
-        if len(failing) < len(keys):
-            notes.append(f"{len(keys) - len(failing)} rows where every client succeeded are not shown")
-        keys = failing
+        # with no failing row at all, a few rows still show the table's columns
+        kept = failing or keys[:3]
+        if len(kept) < len(keys):
+            notes.append(f"{len(keys) - len(kept)} rows where every client succeeded are not shown")
+        keys = kept
     if plan.max_rows is not None and len(keys) > plan.max_rows:
         notes.append(f"{len(keys) - plan.max_rows} more rows with failures are cut")
         keys = keys[: plan.max_rows]
@@ -104,7 +107,7 @@ def _head(data: dict[str, Any]) -> str:
     tool = data.get("tool") if isinstance(data.get("tool"), dict) else {}
     n = len(data["results"])
     mm = sum(1 for r in data["results"] if r.get("verdict") == "mismatch")
-    line = (f"Run {data.get('started') or '?'} with tlsmatrix {tool.get('version') or '?'}: {n} cells"
+    line = (f"Run {run_info(data).get('started') or '?'} with tlsmatrix {tool.get('version') or '?'}: {n} cells"
             + (f", **{mm} contradict the scenarios' expectations** ({MISMATCH_MARK})" if mm else
                ", none contradicts the scenarios' expectations")
             + ". Cells: `ok`, or `✗ outcome [n]` (`✗n` in wide tables) with note n giving the stack's own error.")
@@ -142,9 +145,15 @@ def _error_entry(n: int, key: tuple[str, str, str], rs: list[dict], clip: int | 
 def _tail(data: dict[str, Any]) -> str:
     lines = ["#### Stack versions", ""]
     lines += [f"- {_clean(v)}" for v in stack_versions(data)]
-    host = data.get("host") if isinstance(data.get("host"), dict) else {}
-    if host:
-        lines.append(f"- host: {_clean(', '.join(f'{k} {v}' for k, v in host.items()))}")
+    run = run_info(data)
+    machine = run.get("machine") if isinstance(run.get("machine"), dict) else {}
+    if machine:
+        lines.append(f"- machine: {_clean(', '.join(f'{k} {v}' for k, v in machine.items() if v is not None))}")
+    facts = [f"{k} {run[k]}" for k in ("backend", "timeout_ms", "git_commit", "shard") if run.get(k) is not None]
+    if run.get("git_dirty"):
+        facts.append("uncommitted changes")
+    if facts:
+        lines.append(f"- run: {_clean(', '.join(facts))}")
     lines += ["", f"**TEST keys:** {_clean(data.get('note') or TEST_KEYS)}", "", "</details>", ""]
     return "\n".join(lines)
 

@@ -43,7 +43,15 @@ VERDICTS = OrderedDict([
 KNOWN_RECORD_KEYS = {
     "id", "scenario", "chain", "server", "tls", "client", "servername", "outcome", "error", "short_error",
     "error_detail", "negotiated", "elapsed_ms", "client_version", "server_version", "expected", "verdict",
+    "index", "attempts",
 }
+
+#: run metadata shown first in the header, in this order (schema v1 keeps them under "run"; older documents
+#: have started/duration_s/certificates_generated/host at the top level)
+RUN_FACTS = [("started", "run started"), ("duration_s", "duration (s)"), ("backend", "backend"),
+             ("timeout_ms", "timeout (ms)"), ("git_commit", "git commit"), ("git_dirty", "uncommitted changes"),
+             ("shard", "shard"), ("merged_from", "merged from"), ("certificates_generated", "certificates generated"),
+             ("machine", "machine")]
 
 TITLE_ERROR_WIDTH = 600
 EXTRA_VALUE_WIDTH = 2000
@@ -62,6 +70,28 @@ def esc(value: Any) -> str:
 
 def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def run_info(data: dict[str, Any]) -> dict[str, Any]:
+    """The run's metadata whatever the document's age: ``data["run"]`` (schema v1) over the old top-level keys."""
+    info: dict[str, Any] = {k: data[k] for k in ("started", "duration_s", "certificates_generated")
+                            if data.get(k) is not None}
+    if isinstance(data.get("host"), dict):
+        info["machine"] = data["host"]
+    run = data.get("run")
+    if isinstance(run, dict):
+        info.update({k: v for k, v in run.items() if v is not None})
+    return info
+
+
+def _fact_text(value: Any) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {v}" for k, v in value.items() if v is not None)
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
 
 
 def _outcome_info(outcome: str) -> tuple[str, str, str]:
@@ -117,6 +147,8 @@ def _cell_title(r: dict[str, Any]) -> str:
         lines.append("; ".join(versions))
     if r.get("elapsed_ms") is not None:
         lines.append(f"elapsed: {r['elapsed_ms']} ms")
+    if isinstance(r.get("attempts"), int) and r["attempts"] > 1:
+        lines.append(f"attempts: {r['attempts']}")
     lines.append("(click for the full record)")
     return "\n".join(lines)
 
@@ -154,14 +186,16 @@ def _cell_panel(r: dict[str, Any]) -> str:
         items.append(("negotiated", neg, False))
     items.append(("client version", str(r.get("client_version") or "?"), False))
     items.append(("server version", str(r.get("server_version") or "?"), False))
-    items.append(("chain", f"root {_root_key(r)}"
-                  + (f"/{chain['root'].get('hash')}" if isinstance(chain.get("root"), dict) and chain["root"].get("hash") else "")
-                  + f", intermediates {inter}, leaf {_leaf_key(r)}" + (", expired" if chain.get("expired") else ""),
-                  False))
+    root = chain.get("root") if isinstance(chain.get("root"), dict) else {}
+    root_hash = f"/{root['hash']}" if root.get("hash") else ""
+    items.append(("chain", f"root {_root_key(r)}{root_hash}, intermediates {inter}, leaf {_leaf_key(r)}"
+                  + (", expired" if chain.get("expired") else ""), False))
     if r.get("servername"):
         items.append(("server name", str(r["servername"]), False))
     if r.get("elapsed_ms") is not None:
         items.append(("elapsed", f"{r['elapsed_ms']} ms", False))
+    if r.get("attempts") not in (None, 1):
+        items.append(("attempts", str(r["attempts"]), False))
     for k in sorted(set(r) - KNOWN_RECORD_KEYS):
         try:
             value = json.dumps(r[k], ensure_ascii=False, default=str)
@@ -186,7 +220,7 @@ def _cell(r: dict[str, Any]) -> str:
         classes.append("unexpected")
     return (f'<td class="{" ".join(classes)}" data-client="{esc(r.get("client"))}" data-outcome="{esc(outcome)}" '
             f'data-verdict="{esc(verdict)}" data-id="{esc(r.get("id", ""))}" title="{esc(_cell_title(r))}">'
-            f'<details><summary>{esc(label)}</summary><div class="panel">'
+            f'<details><summary>{esc(label)}</summary><div class="panel" title="">'
             f'<button type="button" class="close" aria-label="close">×</button>{_cell_panel(r)}</div></details></td>')
 
 
@@ -287,7 +321,9 @@ def _stacks(data: dict[str, Any]) -> str:
             if info.get("available"):
                 details = info.get("details") or {}
                 detail = "; ".join(f"{k} {v}" for k, v in details.items()) if isinstance(details, dict) else str(details)
-                where = " ".join(f"{k} {info[k]}" for k in ("backend", "image") if info.get(k))
+                where = " ".join(f"{k} {info[k]}" for k in ("backend", "image", "image_id") if info.get(k))
+                where += "".join(f"; {info[k]} {k.replace('_', ' ')}" for k in ("restarts", "listener_errors")
+                                 if info.get(k))
                 rows.append(f"<tr><td>{esc(kind[:-1])}</td><td>{esc(name)}</td><td>{esc(info.get('stack'))}</td>"
                             f"<td>{esc(info.get('version'))}</td><td>{esc(info.get('provider') or '')}</td>"
                             f"<td>{esc(where)}</td><td class=\"small\">{esc(detail)}</td></tr>")
@@ -315,21 +351,15 @@ def _chains(data: dict[str, Any]) -> str:
 
 def _header(data: dict[str, Any]) -> str:
     tool = data.get("tool") if isinstance(data.get("tool"), dict) else {}
-    host = data.get("host") if isinstance(data.get("host"), dict) else {}
-    facts = [("run started", data.get("started")),
-             ("duration", f"{data['duration_s']} s" if data.get("duration_s") is not None else None),
-             ("tool", " ".join(str(x) for x in (tool.get("name") or "tlsmatrix", tool.get("version")) if x)),
-             ("schema", data.get("schema_version")),
-             ("host", ", ".join(f"{k} {v}" for k, v in host.items())),
-             ("cells", len(data["results"])),
-             ("certificates generated", data.get("certificates_generated"))]
-    run = data.get("run")
-    if isinstance(run, dict):
-        facts.append(("run", ", ".join(f"{k} {v}" for k, v in run.items())))
-    elif run:
-        facts.append(("run", run))
+    run = run_info(data)
+    facts: list[tuple[str, Any]] = [
+        ("tool", " ".join(str(x) for x in (tool.get("name") or "tlsmatrix", tool.get("version")) if x)),
+        ("schema version", data.get("schema_version")),
+    ]
+    facts += [(label, _fact_text(run[key])) for key, label in RUN_FACTS if key in run]
+    facts += [(key, _fact_text(value)) for key, value in run.items() if key not in dict(RUN_FACTS)]
     verdicts = Counter(str(r.get("verdict", "unexpected")) for r in data["results"])
-    facts.append(("verdicts", ", ".join(f"{n} {v}" for v, n in verdicts.most_common())))
+    facts.append(("cells", f"{len(data['results'])}: " + ", ".join(f"{n} {v}" for v, n in verdicts.most_common())))
     dl = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in facts if v not in (None, ""))
     note = data.get("note") or "All certificates and keys in this run are tlsmatrix TEST keys; never trust them."
     return (f'<header><h1>tlsmatrix results</h1><dl class="facts">{dl}</dl>'
@@ -442,13 +472,14 @@ JS = """
 
 def render_html(data: dict[str, Any]) -> str:
     """One standalone HTML page for a results document (no external assets; works offline)."""
-    title = f"tlsmatrix results {data.get('started') or ''}".strip()
+    title = f"tlsmatrix results {run_info(data).get('started') or ''}".strip()
     body = [_header(data), _stacks(data), "<h2>Legend and filters</h2>", _legend(data), _filters(data)]
     for info, sub in _per_scenario(data):
         name = info.get("name")
         body.append(f'<section class="scenario" id="scenario-{esc(name)}"><h2>{esc(_scenario_title(data, name))}</h2>')
-        if info.get("path"):
-            body.append(f'<p class="small">{esc(info["path"])}</p>')
+        if info.get("path") or info.get("sha256"):
+            sha = f" (sha256 {str(info['sha256'])[:16]}…)" if info.get("sha256") else ""
+            body.append(f'<p class="small">{esc(info.get("path") or "")}{esc(sha)}</p>')
         body.append(f"<p>{esc(summarize(sub))}</p>")
         if info.get("notes"):
             body.append(f"<details><summary>Why (scenario notes)</summary><p>{esc(info['notes'])}</p></details>")

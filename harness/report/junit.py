@@ -10,6 +10,7 @@ import re
 import xml.etree.ElementTree as ET
 from typing import Any
 
+from .html import run_info
 from .table import _per_scenario, _scenario_title
 
 #: characters XML 1.0 cannot carry, not even as character references
@@ -55,6 +56,8 @@ def _describe(r: dict[str, Any]) -> str:
         lines.append("negotiated: " + " ".join(f"{k}={v}" for k, v in neg.items() if v))
     lines.append(f"client_version: {r.get('client_version') or '?'}")
     lines.append(f"server_version: {r.get('server_version') or '?'}")
+    if r.get("attempts") not in (None, 1):
+        lines.append(f"attempts: {r['attempts']}")
     if r.get("id"):
         lines.append(f"id: {r['id']}")
     return "\n".join(lines)
@@ -93,8 +96,11 @@ def _properties(parent: ET.Element, data: dict[str, Any], info: dict[str, Any]) 
             ET.SubElement(props, "property", {"name": xml_text(name), "value": xml_text(value)})
 
     tool = data.get("tool") if isinstance(data.get("tool"), dict) else {}
+    run = run_info(data)
     prop("tlsmatrix.version", tool.get("version"))
-    prop("started", data.get("started"))
+    prop("schema_version", data.get("schema_version"))
+    for key in ("started", "backend", "git_commit", "shard"):
+        prop(f"run.{key}", run.get(key))
     prop("scenario.title", info.get("title"))
     prop("scenario.path", info.get("path"))
     prop("note", data.get("note") or "All certificates and keys are tlsmatrix TEST keys; never trust them.")
@@ -112,6 +118,7 @@ def _properties(parent: ET.Element, data: dict[str, Any], info: dict[str, Any]) 
 
 def render_junit(data: dict[str, Any]) -> str:
     """JUnit XML for a results document: failures are cells that contradict the scenario's expectation."""
+    started = run_info(data).get("started")
     root = ET.Element("testsuites", {"name": "tlsmatrix"})
     totals = [0, 0, 0, 0.0]  # tests, failures, skipped, time
     for info, sub in _per_scenario(data):
@@ -131,8 +138,8 @@ def render_junit(data: dict[str, Any]) -> str:
         suite.set("errors", "0")
         suite.set("skipped", str(skipped))
         suite.set("time", _fmt(seconds))
-        if data.get("started"):
-            suite.set("timestamp", xml_text(data["started"]))
+        if started:
+            suite.set("timestamp", xml_text(started))
         totals[0] += tests
         totals[1] += failures
         totals[2] += skipped

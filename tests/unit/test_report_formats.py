@@ -41,9 +41,11 @@ def record(scenario, root, leaf, server, tls, client, outcome, verdict, *, error
     return rec
 
 
-def handmade() -> dict:
+def handmade(layout: str = "v1") -> dict:
+    """A small document; ``layout="legacy"`` puts the run metadata at the top level as before schema v1."""
     results = [
-        record("demo", "P-256", "P-256", "go", "1.3", "openssl", "ok", "match", attempts=2),
+        record("demo", "P-256", "P-256", "go", "1.3", "openssl", "ok", "match", attempts=2, index=0,
+               future_key={"a": 1}),
         record("demo", "P-256", "P-256", "go", "1.3", "rustls-ring", "ok", "match"),
         record("demo", "P-521", "P-256", "go", "1.3", "openssl", "ok", "match"),
         record("demo", "P-521", "P-256", "go", "1.3", "rustls-ring", "bad_signature", "mismatch",
@@ -59,12 +61,18 @@ def handmade() -> dict:
         record("other", "RSA-2048", "P-521", "openssl", "1.3", "openssl", "connection", "mismatch",
                error="EOF `with` ```backticks```", expected=("ok",)),
     ]
+    if layout == "legacy":
+        meta = {"started": "2026-01-01T00:00:00+00:00", "duration_s": 1.5, "certificates_generated": 3,
+                "host": {"platform": "Linux", "python": "3.11"}}
+    else:
+        meta = {"schema_version": 1, "run": {
+            "started": "2026-01-01T00:00:00+00:00", "duration_s": 1.5, "backend": "process", "timeout_ms": 10000,
+            "git_commit": "deadbeef", "git_dirty": True, "shard": None, "certificates_generated": 3,
+            "machine": {"platform": "Linux", "python": "3.11", "cpus": 2, "hostname": "ci"}, "future_run_key": "z"}}
     return {
-        "schema_version": 2, "run": {"id": "abc"},
-        "tool": {"name": "tlsmatrix", "version": "0.1.0"}, "started": "2026-01-01T00:00:00+00:00", "duration_s": 1.5,
-        "host": {"platform": "Linux", "python": "3.11"},
+        **meta,
+        "tool": {"name": "tlsmatrix", "version": "0.1.0"},
         "note": "All certificates and keys in this run are tlsmatrix TEST keys; never trust them.",
-        "certificates_generated": 3,
         "clients": {
             "openssl": {"available": True, "stack": "OpenSSL", "version": "3.0.19", "provider": None, "details": {}},
             "rustls-ring": {"available": True, "stack": "rustls", "version": "0.23.46", "provider": "ring",
@@ -198,8 +206,9 @@ def check_markdown(data: dict) -> str:
 # --- hand-made document ---------------------------------------------------------------------------
 
 
-def test_junit_counts_failures_skips_and_passes():
-    data = handmade()
+@pytest.mark.parametrize("layout", ["v1", "legacy"])
+def test_junit_counts_failures_skips_and_passes(layout):
+    data = handmade(layout)
     root = check_junit(data)
     assert root.get("tests") == "9" and root.get("failures") == "2" and root.get("skipped") == "1"
     demo = root.find("testsuite[@name='demo']")
@@ -220,6 +229,9 @@ def test_junit_counts_failures_skips_and_passes():
     assert props["client.rustls-ring"] == "rustls 0.23.46 (ring)"
     assert props["client.wolfssl"] == "not available: probe not built <see make>"
     assert "TEST keys" in props["note"]
+    assert props["run.started"] == demo.get("timestamp") == "2026-01-01T00:00:00+00:00"
+    failure_text = root.find(".//failure").text
+    assert "client_version:" in failure_text and "server_version:" in failure_text
 
 
 def test_junit_strips_characters_invalid_in_xml():
@@ -232,8 +244,9 @@ def test_junit_strips_characters_invalid_in_xml():
     assert "bell vt ffff ok" in text
 
 
-def test_html_is_standalone_escaped_and_has_one_cell_per_record():
-    data = handmade()
+@pytest.mark.parametrize("layout", ["v1", "legacy"])
+def test_html_is_standalone_escaped_and_has_one_cell_per_record(layout):
+    data = handmade(layout)
     page, parser = check_html(data)
     assert "<script>alert" not in page
     assert "&lt;script&gt;alert(&quot;pwned&quot; &amp; &#x27;x&#x27;)&lt;/script&gt;" in page
@@ -245,7 +258,9 @@ def test_html_is_standalone_escaped_and_has_one_cell_per_record():
     assert "rustls-ring 1.0" in cell["title"] and "go 2.0" in cell["title"]
     assert cell["data-outcome"] == "bad_signature" and cell["data-verdict"] == "mismatch"
     # the click panel has the full error and unknown record keys
-    assert "<dt>attempts</dt><dd><pre>2</pre></dd>" in page
+    assert "<dt>attempts</dt><dd>2</dd>" in page
+    assert "<dt>future_key</dt><dd><pre>{&quot;a&quot;: 1}</pre></dd>" in page
+    assert "<dt>index</dt>" not in page
     assert page.count("<details><summary>") >= len(data["results"])
     # rows carry what the filters need; the legend and the header are there
     rows = [a for t, a in parser.tags if t == "tr" and "data-server" in a]
@@ -254,6 +269,10 @@ def test_html_is_standalone_escaped_and_has_one_cell_per_record():
     assert ("outcome", "skipped") in values and ("client", "wolfssl") in values and ("leaf", "P-521") in values
     text = "".join(parser.text)
     assert "tlsmatrix 0.1.0" in text and "2026-01-01T00:00:00+00:00" in text
+    assert "<dt>run started</dt><dd>2026-01-01T00:00:00+00:00</dd>" in page
+    assert "platform Linux, python 3.11" in text
+    if layout == "v1":
+        assert "deadbeef" in text and "future_run_key" in text
     assert "not available: probe not built <see make>" in text
     assert "contradicts the scenario's expectation" in text
 
@@ -269,8 +288,9 @@ def test_html_tolerates_missing_optional_parts():
     assert "boom" in md and "TEST keys" in md
 
 
-def test_markdown_has_table_summary_and_raw_errors():
-    data = handmade()
+@pytest.mark.parametrize("layout", ["v1", "legacy"])
+def test_markdown_has_table_summary_and_raw_errors(layout):
+    data = handmade(layout)
     md = check_markdown(data)
     assert "### demo: Demo <P-521>" in md
     assert "| P-521 → P-256 | go | 1.3 | ok | ✗ bad_signature [1] ⚠ |" in md
@@ -280,6 +300,8 @@ def test_markdown_has_table_summary_and_raw_errors():
     assert "````text\nEOF `with` ```backticks```\n````" in details
     assert "client rustls-ring: rustls 0.23.46 (ring)" in details
     assert "#### Contradicted expectations" in md
+    assert md.startswith("## tlsmatrix results\n\nRun 2026-01-01T00:00:00+00:00 with tlsmatrix 0.1.0: 9 cells")
+    assert "- machine: platform Linux, python 3.11" in details
 
 
 def big_document(n: int = 3000) -> dict:
