@@ -125,7 +125,7 @@ def explain_text(data: dict[str, Any]) -> str:
     from .explain import explain, render_explain
 
     findings = explain(data)
-    return ("\nExplain (computed from the results):\n" + render_explain(findings)) if findings else ""
+    return ("\nExplain (computed from the results):\n" + render_explain(findings).rstrip() + "\n") if findings else ""
 
 
 # --- matrix ---------------------------------------------------------------------------------
@@ -260,14 +260,17 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
     data = load_results(args.results)
     findings = explain(data)
-    sys.stdout.write(render_explain(findings) if findings else "Every stack agrees on every cell.\n")
+    sys.stdout.write((render_explain(findings).rstrip() + "\n") if findings else "Every stack agrees on every cell.\n")
     return EXIT_OK
 
 
 def cmd_bundle(args: argparse.Namespace) -> int:
-    from .bundle import write_bundle
+    from .bundle import BundleError, write_bundle
 
-    path = write_bundle(args.results, args.cells, Path(args.output), with_keys=args.with_keys)
+    try:
+        path = write_bundle(args.results, args.cells, Path(args.output), with_keys=args.with_keys)
+    except BundleError as exc:
+        raise UsageError(str(exc)) from None
     print(f"wrote {path}" + ("" if args.with_keys else " (no private keys; --with-keys adds the TEST-ONLY leaf keys)"))
     return EXIT_OK
 

@@ -85,6 +85,7 @@ class Finding:
     terms: list[Term] = field(default_factory=list)
     missed: list[str] = field(default_factory=list)  # failing cell ids no term covers
     overlap: dict[str, list[str]] = field(default_factory=dict)  # outcomes where several terms hold
+    missed_outcomes: dict[str, list[str]] = field(default_factory=dict)  # outcomes of the missed cells
     overlap_cells: int = 0
     left_out: int = 0  # cells where most other stacks fail too
     ignored: int = 0  # skipped / probe_error cells of this stack
@@ -102,6 +103,7 @@ class Finding:
         return {"kind": self.kind, "stack": self.stack, "failing": self.failing, "succeeding": self.succeeding,
                 "exact": self.exact, "terms": [t.to_dict() for t in self.terms], "missed": self.missed,
                 "overlap": {"cells": self.overlap_cells, "outcomes": self.overlap},
+                "missed_outcomes": self.missed_outcomes,
                 "left_out": self.left_out, "ignored": self.ignored, "text": self.text}
 
 
@@ -291,7 +293,7 @@ def _solve(kind: str, stack: str, p: _Problem, order: dict[str, int], left_out: 
     return Finding(
         kind=kind, stack=stack, failing=p.pos.bit_count(), succeeding=p.neg.bit_count(), terms=terms,
         missed=[p.ids[i] for i in _bits(left)], left_out=left_out, ignored=ignored,
-        overlap=_outcomes(p, several), overlap_cells=several.bit_count(),
+        overlap=_outcomes(p, several), overlap_cells=several.bit_count(), missed_outcomes=_outcomes(p, left),
     )
 
 
@@ -421,12 +423,16 @@ def explain(data: dict) -> list[Finding]:
 
 
 def _outcome_text(outcomes: dict[str, list[str]]) -> str:
-    return "; ".join(f"{o}: {', '.join(errs)}" if errs else o for o, errs in outcomes.items())
+    parts = []
+    for o, errs in outcomes.items():
+        errs = [e for e in errs if e != o]
+        parts.append(f"{o}: {', '.join(errs)}" if errs else o)
+    return "; ".join(parts)
 
 
 def _term_text(t: Term) -> str:
     text = f"{t.text} ({_outcome_text(t.outcomes)})"
-    if t.same_cells_as:
+    if t.same_cells_as and len(t.conditions) == 1:  # longer rewrites are mostly noise
         text += " [same cells as: " + "; ".join(t.same_cells_as) + "]"
     return text
 
@@ -451,11 +457,22 @@ def _render_finding(f: Finding) -> str:
     shown = ", ".join(f.missed[:MAX_MISSED_SHOWN]) + (f", and {len(f.missed) - MAX_MISSED_SHOWN} more"
                                                      if len(f.missed) > MAX_MISSED_SHOWN else "")
     miss = f"misses {len(f.missed)} of {f.failing} failing cells: {shown}"
-    if not f.terms:
-        return (f"{who} fails on {f.failing} cells with no pattern of at most {MAX_CONDITIONS} conditions "
-                f"({miss}).{tail}")
+    covered = f.failing - len(f.missed)
+    if not f.terms or 2 * covered < f.failing:
+        best = f"; the best {len(f.terms)} terms cover only {covered}" if f.terms else ""
+        return (f"{who} fails on {f.failing} cells with no pattern of at most {MAX_CONDITIONS} conditions per term "
+                f"({_outcome_text(_merge(f))}{best}; {miss}).{tail}")
     return (f"{who} fails on {f.failing} cells; no exact explanation with at most {MAX_CONDITIONS} conditions "
             f"per term; best: fails if {terms} ({miss}).{tail}")
+
+
+def _merge(f: Finding) -> dict[str, list[str]]:
+    merged: dict[str, list[str]] = {}
+    for outcomes in [*(t.outcomes for t in f.terms), f.overlap, f.missed_outcomes]:
+        for o, errs in outcomes.items():
+            merged.setdefault(o, [])
+            merged[o] += [e for e in errs if e not in merged[o]][: MAX_ERRORS_PER_OUTCOME - len(merged[o])]
+    return merged
 
 
 def render_explain(findings: list[Finding]) -> str:

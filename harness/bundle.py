@@ -1,0 +1,785 @@
+"""A self-contained reproduction bundle (.tar.gz) for chosen cells of a results document.
+
+For every cell, a directory ``cells/NNN-<client>-<chain>-<server>-tls<v>/`` holds:
+
+- the chain's public parts from the certificate cache: ``ca.pem`` (the root, the only trust
+  anchor), ``chain.pem`` (leaf + intermediates, what a server sends), ``leaf.pem``,
+  ``intermediates.pem`` (only when the chain has intermediates) and ``spec.json``;
+- ``TEST-ONLY-leaf-key.pem`` only when ``with_keys=True`` (a tlsmatrix test key);
+- ``cell.json`` (the record as the run wrote it), ``job.json`` (the JSON job line a tlsmatrix
+  probe reads), ``server-config.json`` (the configuration a tlsmatrix server program reads);
+- ``regenerate.sh``: rebuilds an *equivalent* chain (same key types, hashes, structure,
+  names and validity window; new keys, so not the identical certificates) with nothing but
+  the ``openssl`` command line, into ``regenerated/``.
+
+At the top: ``README.md`` (what is in here, the cells, the differential summary),
+``REPRODUCE.md`` (copy-pasteable commands per cell that need no tlsmatrix: an ``openssl
+s_server`` line, the cell's client line, the raw error the run recorded), ``versions.json``
+(every client and server stack's exact versions), ``regenerate.sh`` (all cells) and
+``scenarios/`` (the scenario files the cells come from, where readable).
+
+Every path in the archive is relative, every member is a regular file with mode 0644, and
+the archive is written to a temporary file and renamed into place.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import hashlib
+import io
+import json
+import os
+import re
+import shlex
+import tarfile
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+PORT = 8443
+HOST = "127.0.0.1"
+KEY_FILE = "TEST-ONLY-leaf-key.pem"
+PUBLIC_FILES = ("ca.pem", "chain.pem", "leaf.pem", "spec.json")
+ORGANIZATION = "tlsmatrix TEST PKI - test keys, never trust in production"
+VALIDITY = ("20250101000000Z", "20450101000000Z")  # harness.pki.VALID_FROM/VALID_UNTIL
+EXPIRED_VALIDITY = ("20200101000000Z", "20210101000000Z")  # harness.pki.EXPIRED_FROM/UNTIL
+
+
+class BundleError(ValueError):
+    """The results document or the cell selection cannot make a bundle."""
+
+
+# --- input ---------------------------------------------------------------------------------
+
+
+def _load(results_path_or_dir: str | Path) -> tuple[dict, Path]:
+    path = Path(results_path_or_dir)
+    if path.is_dir():
+        for candidate in (path / "results.json", path / "latest" / "results.json"):
+            if candidate.is_file():
+                path = candidate
+                break
+        else:
+            raise BundleError(f"no results.json in {path}")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise BundleError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise BundleError(f"{path} is not JSON: {exc}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("results"), list):
+        raise BundleError(f"{path} is not a tlsmatrix results document (no results list)")
+    return data, path
+
+
+def default_cells(data: dict) -> list[str]:
+    """Ids of every cell whose outcome is not ok or whose verdict is mismatch."""
+    return [str(r.get("id")) for r in data.get("results") or []
+            if isinstance(r, dict) and (r.get("outcome") != "ok" or r.get("verdict") == "mismatch")]
+
+
+def _select(data: dict, cell_ids: list[str] | None) -> list[dict]:
+    records = [r for r in data.get("results") or [] if isinstance(r, dict)]
+    by_id = {str(r.get("id")): r for r in records}
+    wanted = default_cells(data) if cell_ids is None else list(dict.fromkeys(str(c) for c in cell_ids))
+    unknown = [c for c in wanted if c not in by_id]
+    if unknown:
+        raise BundleError("no such cell in the results: " + ", ".join(unknown))
+    if not wanted:
+        raise BundleError("no cells to bundle (every cell is ok and matches its expectation; name cells explicitly)")
+    return [by_id[c] for c in wanted]
+
+
+def _find_scenario(path: str, results_file: Path) -> Path | None:
+    p = Path(path)
+    candidates = [p] if p.is_absolute() else [Path.cwd() / p, *(d / p for d in results_file.resolve().parents)]
+    if not p.is_absolute():
+        try:
+            from .toolchain import project_root
+
+            candidates.append(project_root() / p)
+        except Exception:  # pragma: no cover - bundling must not depend on the checkout
+            pass
+    for c in candidates:
+        try:
+            if c.is_file():
+                return c
+        except OSError:
+            continue
+    return None
+
+
+# --- the cell's chain ----------------------------------------------------------------------
+
+
+def _chain_spec(record: dict) -> dict:
+    chain = record.get("chain")
+    return chain if isinstance(chain, dict) else {"label": str(chain)}
+
+
+def _default_hash(key: str) -> str | None:
+    return {"P-384": "SHA-384", "P-521": "SHA-512", "Ed25519": None}.get(key, "SHA-256")
+
+
+def _cert_label(c: dict, signer: bool) -> str:
+    key = str(c.get("key", "?"))
+    h = c.get("hash") if signer else None
+    return f"{key}/{h}" if h else key
+
+
+def _chain_text(spec: dict) -> str:
+    root = spec.get("root") or {}
+    inters = spec.get("intermediates") or []
+    leaf = spec.get("leaf") or {}
+    parts = [f"root {_cert_label(root, True)}", *(f"intermediate {_cert_label(i, True)}" for i in inters),
+             f"leaf {leaf.get('key', '?')}"]
+    return ", ".join(parts) + (" (expired)" if spec.get("expired") else "")
+
+
+def _pem_blocks(data: bytes) -> list[bytes]:
+    return re.findall(rb"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----\r?\n?", data, re.S)
+
+
+def _cert_sha256(pem: bytes) -> str | None:
+    try:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes
+
+        return x509.load_pem_x509_certificate(pem).fingerprint(hashes.SHA256()).hex()
+    except Exception:
+        return None
+
+
+@dataclass
+class _Cell:
+    record: dict
+    dirname: str
+    files: dict[str, bytes] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def spec(self) -> dict:
+        return _chain_spec(self.record)
+
+    @property
+    def has_intermediates(self) -> bool:
+        return bool(self.spec.get("intermediates"))
+
+
+def _slug(text: str) -> str:
+    text = str(text).replace(" → ", "_to_").replace("→", "_to_")
+    return re.sub(r"[^A-Za-z0-9.@+-]+", "_", text).strip("_") or "x"
+
+
+def _gather(cell: _Cell, chains: dict, with_keys: bool) -> None:
+    label = cell.spec.get("label")
+    info = chains.get(label) if isinstance(chains, dict) else None
+    info = info if isinstance(info, dict) else {}
+    directory = info.get("dir")
+    if not directory:
+        cell.warnings.append(f"the results name no certificate directory for chain {label!r}: "
+                             "use regenerate.sh (an equivalent chain)")
+        return
+    names = [*PUBLIC_FILES, *([KEY_FILE] if with_keys else [])]
+    for name in names:
+        try:
+            cell.files[name] = (Path(directory) / name).read_bytes()
+        except OSError as exc:
+            cell.warnings.append(f"{name} not readable in {directory} ({exc.strerror or exc}): "
+                                 "use regenerate.sh (an equivalent chain)")
+    chain_pem = cell.files.get("chain.pem")
+    if chain_pem and cell.has_intermediates:
+        blocks = _pem_blocks(chain_pem)
+        if len(blocks) > 1:
+            cell.files["intermediates.pem"] = b"".join(b if b.endswith(b"\n") else b + b"\n" for b in blocks[1:])
+    for name, recorded in (("leaf.pem", info.get("leaf_sha256")), ("ca.pem", info.get("root_sha256"))):
+        if recorded and name in cell.files:
+            actual = _cert_sha256(cell.files[name])
+            if actual and actual != recorded:
+                cell.warnings.append(f"{name} in the certificate cache (sha256 {actual[:16]}…) is not the "
+                                     f"certificate of the run (sha256 {recorded[:16]}…): the cache was rebuilt since")
+
+
+# --- commands ------------------------------------------------------------------------------
+
+
+def _is_ip(name: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(name)
+        return True
+    except ValueError:
+        return False
+
+
+def _tls_flag(tls: Any, flags: dict[str, str]) -> list[str]:
+    return [flags[str(tls)]] if str(tls) in flags else []
+
+
+def s_server_line(cell: _Cell, port: int = PORT, key_dir: str = "") -> str:
+    argv = ["openssl", "s_server", "-accept", f"{HOST}:{port}", "-cert", f"{key_dir}chain.pem"]
+    if cell.has_intermediates:
+        argv += ["-cert_chain", f"{key_dir}intermediates.pem"]  # -cert reads only the first certificate
+    argv += ["-key", f"{key_dir}{KEY_FILE}", *_tls_flag(cell.record.get("tls"), {"1.2": "-tls1_2", "1.3": "-tls1_3"}),
+             "-www"]
+    return shlex.join(argv)
+
+
+def s_client_line(record: dict, port: int = PORT, ca: str = "ca.pem") -> str:
+    name = str(record.get("servername") or "localhost")
+    argv = ["openssl", "s_client", "-connect", f"{HOST}:{port}", "-CAfile", ca, "-no-CApath", "-no-CAstore",
+            "-verify_return_error"]
+    argv += ["-noservername", "-verify_ip", name] if _is_ip(name) else ["-servername", name, "-verify_hostname", name]
+    argv += [*_tls_flag(record.get("tls"), {"1.2": "-tls1_2", "1.3": "-tls1_3"}), "-brief"]
+    return shlex.join(argv) + " </dev/null"
+
+
+def _curl_line(record: dict, port: int = PORT) -> str:
+    name = str(record.get("servername") or "localhost")
+    url_host = f"[{name}]" if ":" in name else name
+    argv = ["curl", "-q", "-sS", "-v", "--noproxy", "*", "--cacert", "ca.pem", "--capath", "empty-capath",
+            "--connect-to", f"{url_host}:{port}:{HOST}:{port}"]
+    argv += {"1.2": ["--tlsv1.2", "--tls-max", "1.2"], "1.3": ["--tlsv1.3", "--tls-max", "1.3"]}.get(str(record.get("tls")), [])
+    argv += ["-o", "/dev/null", f"https://{url_host}:{port}/"]
+    return "mkdir -p empty-capath   # Debian's curl has a built-in CApath: point it at an empty directory\n" \
+           + shlex.join(argv)
+
+
+def _gnutls_line(record: dict, port: int = PORT) -> str:
+    name = str(record.get("servername") or "localhost")
+    argv = ["gnutls-cli", "--x509cafile", "ca.pem", "--verify-hostname", name]
+    argv += ["--disable-sni"] if _is_ip(name) else ["--sni-hostname", name]
+    tls = str(record.get("tls"))
+    if tls in ("1.2", "1.3"):
+        argv += ["--priority", f"NORMAL:-VERS-ALL:+VERS-TLS{tls}"]
+    argv += ["-p", str(port), HOST]
+    return shlex.join(argv) + " </dev/null"
+
+
+def _nss_lines(record: dict, port: int = PORT) -> str:
+    name = str(record.get("servername") or "localhost")
+    argv = ["tstclnt", "-Q", "-v", "-h", HOST, "-p", str(port), "-d", "sql:nssdb", "-a", name]
+    tls = str(record.get("tls"))
+    if tls in ("1.2", "1.3"):
+        argv += ["-V", f"tls{tls}:tls{tls}"]
+    return ("rm -rf nssdb && mkdir nssdb && certutil -N -d sql:nssdb --empty-password\n"
+            "certutil -A -d sql:nssdb -n tlsmatrix-ca -t C,, -a -i ca.pem\n" + shlex.join(argv) + " </dev/null")
+
+
+def _python_line(record: dict, port: int = PORT) -> str:
+    name = str(record.get("servername") or "localhost")
+    tls = str(record.get("tls"))
+    pin = (f"c.minimum_version=c.maximum_version=ssl.TLSVersion.TLSv1_{tls[-1]}; " if tls in ("1.2", "1.3")
+           else "c.minimum_version=ssl.TLSVersion.TLSv1_2; ")
+    code = ("import socket, ssl; c=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT); c.load_verify_locations('ca.pem'); "
+            + pin + f"s=c.wrap_socket(socket.create_connection(('{HOST}', {port})), server_hostname='{name}'); "
+            "print(s.version(), s.cipher())")
+    return "python3 -c " + shlex.quote(code)
+
+
+#: client stack -> (probe source in the tlsmatrix repository, how to build, the command in a checkout)
+PROBES: dict[str, tuple[str, str, str]] = {
+    "rustls-ring": ("harness/probes/rustls",
+                    "(cd harness/probes/rustls && cargo build --release --locked --no-default-features --features ring --target-dir ../../../build/rustls/ring)",
+                    "build/rustls/ring/release/tlsmatrix-rustls-probe"),
+    "rustls-aws-lc-rs": ("harness/probes/rustls",
+                         "(cd harness/probes/rustls && cargo build --release --locked --no-default-features --features aws-lc-rs --target-dir ../../../build/rustls/aws-lc-rs)",
+                         "build/rustls/aws-lc-rs/release/tlsmatrix-rustls-probe"),
+    "rustls-ring@0.23.12": ("harness/probes/rustls-0.23.12",
+                            "(cd harness/probes/rustls-0.23.12 && cargo build --release --locked --no-default-features --features ring --target-dir ../../../build/rustls-0.23.12/ring)",
+                            "build/rustls-0.23.12/ring/release/tlsmatrix-rustls-probe"),
+    "rustls-ring@0.21.12": ("harness/probes/rustls-0.21",
+                            "(cd harness/probes/rustls-0.21 && cargo build --release --locked --no-default-features --features ring --target-dir ../../../build/rustls-0.21/ring)",
+                            "build/rustls-0.21/ring/release/tlsmatrix-rustls-probe"),
+    "go": ("harness/probes/go/client", "(cd harness/probes/go && go build -o ../../../build/go/tlsmatrix-go-client ./client)",
+           "build/go/tlsmatrix-go-client"),
+    "java": ("harness/probes/java/Probe.java", "(cd harness/probes/java && javac -d ../../../build/java Probe.java)",
+             "java -cp build/java Probe"),
+    "node": ("harness/probes/node/probe.mjs", "(nothing to build)", "node harness/probes/node/probe.mjs"),
+    "wolfssl": ("harness/probes/wolfssl/probe.c",
+                "(cd harness/probes/wolfssl && gcc -O2 -o ../../../build/wolfssl/tlsmatrix-wolfssl-probe probe.c -lwolfssl)",
+                "build/wolfssl/tlsmatrix-wolfssl-probe"),
+    "boringssl": ("harness/probes/boringssl/client.py", "pip install curl_cffi", "python3 -m harness.probes.boringssl.client"),
+    "openssl": ("harness/probes/pyssl/client.py", "(nothing to build)", "python3 -m harness.probes.pyssl.client"),
+}
+
+#: server stack -> (program source, the command in a checkout; it takes --config server-config.json)
+SERVER_PROGRAMS: dict[str, tuple[str, str]] = {
+    "openssl": ("harness/probes/pyssl/server.py", "python3 -m harness.probes.pyssl.server"),
+    "go": ("harness/probes/go/server", "build/go/tlsmatrix-go-server"),
+    "rustls-ring": ("harness/probes/rustls/src/bin/tlsmatrix-rustls-server.rs",
+                    "build/rustls/ring/release/tlsmatrix-rustls-server"),
+    "rustls-aws-lc-rs": ("harness/probes/rustls/src/bin/tlsmatrix-rustls-server.rs",
+                         "build/rustls/aws-lc-rs/release/tlsmatrix-rustls-server"),
+    "gnutls": ("harness/probes/cliserver/gnutls.py", "python3 -m harness.probes.cliserver.gnutls"),
+    "nss": ("harness/probes/cliserver/nss.py", "python3 -m harness.probes.cliserver.nss"),
+}
+
+
+def probe_job(record: dict, port: int = PORT, ca: str = "ca.pem") -> dict:
+    """The JSON job (docs/probe-contract.md) that replays this cell against 127.0.0.1:port."""
+    tls = str(record.get("tls"))
+    return {"id": "1", "host": HOST, "port": port, "servername": str(record.get("servername") or "localhost"),
+            "ca_file": ca, "tls_version": tls if tls in ("1.2", "1.3") else None, "timeout_ms": 10000}
+
+
+def probe_job_line(record: dict, port: int = PORT) -> str:
+    return json.dumps(probe_job(record, port), separators=(",", ":"))
+
+
+def server_config(record: dict, port: int = PORT) -> dict:
+    tls = str(record.get("tls"))
+    return {"host": HOST, "listeners": [{"id": "L0", "cert_file": "chain.pem", "key_file": KEY_FILE,
+                                         "tls_version": tls if tls in ("1.2", "1.3") else None, "port": port}]}
+
+
+def client_commands(cell: _Cell) -> list[tuple[str, str]]:
+    """(title, shell text) for the cell's own client stack, then OpenSSL's s_client for comparison."""
+    r = cell.record
+    client = str(r.get("client"))
+    out: list[tuple[str, str]] = []
+    native = {
+        "openssl-cli": ("`openssl s_client`, as the probe ran it", s_client_line),
+        "curl": ("the system `curl`, as the probe ran it", _curl_line),
+        "gnutls": ("`gnutls-cli`, as the probe ran it", _gnutls_line),
+        "nss": ("NSS `tstclnt` with a throwaway certificate database in ./nssdb, as the probe ran it", _nss_lines),
+        "openssl": ("Python's `ssl` module (OpenSSL), the library calls the probe makes", _python_line),
+    }
+    if client in native:
+        title, line = native[client]
+        out.append((f"the recorded client **{client}**: {title}", line(r)))
+    if client in PROBES:
+        out.append((f"the recorded client **{client}** with tlsmatrix's own probe program (`{PROBES[client][0]}`, "
+                    "see *Probe programs* above): one JSON job line on stdin; it answers with a hello line, "
+                    "then the result, whose `error` is the stack's own text",
+                    f"echo {shlex.quote(probe_job_line(r))} | " + _in_checkout(PROBES[client][2])))
+    elif client not in native:
+        out.append((f"the recorded client **{client}**: its tlsmatrix probe (see harness/clients/__init__.py in the "
+                    "tlsmatrix repository) reads this JSON job line",
+                    f"echo {shlex.quote(probe_job_line(r))} | <the {client} probe>"))
+    if client != "openssl-cli":
+        out.append(("for comparison, OpenSSL's `s_client` on the same chain", s_client_line(r)))
+    return out
+
+
+def _in_checkout(command: str) -> str:
+    """A checkout-relative command made runnable from the cell directory ($TLSMATRIX = the checkout)."""
+    if command.startswith("python3 -m "):
+        return f'PYTHONPATH="$TLSMATRIX" python3 -m {command.removeprefix("python3 -m ")}'
+    if command.startswith("java "):
+        return 'java -cp "$TLSMATRIX/build/java" Probe'
+    if command.startswith("node "):
+        return f'node "$TLSMATRIX/{command.removeprefix("node ")}"'
+    return f'"$TLSMATRIX"/{command}'
+
+
+# --- regenerate.sh -------------------------------------------------------------------------
+
+
+def _genkey(key: str, out: str) -> str:
+    if key.startswith("RSA-"):
+        return f"run openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:{key.split('-')[1]} -out {out}"
+    if key.startswith("P-"):
+        return f"run openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:{key} -pkeyopt ec_param_enc:named_curve -out {out}"
+    if key == "Ed25519":
+        return f"run openssl genpkey -algorithm ED25519 -out {out}"
+    raise BundleError(f"regenerate.sh: unknown key type {key!r}")
+
+
+def _md(signer: dict) -> str:
+    key = str(signer.get("key"))
+    if key == "Ed25519":
+        return "default"
+    h = signer.get("hash") or _default_hash(key) or "SHA-256"
+    return h.replace("-", "").lower()
+
+
+def regenerate_script(cell: _Cell) -> str:
+    spec = cell.spec
+    root = spec.get("root") or {}
+    inters = [i for i in spec.get("intermediates") or [] if isinstance(i, dict)]
+    leaf = spec.get("leaf") or {}
+    names = ["localhost", "127.0.0.1"]
+    san = ",".join(f"IP:{n}" if _is_ip(n) else f"DNS:{n}" for n in names)
+    leaf_ku = "digitalSignature,keyEncipherment" if str(leaf.get("key", "")).startswith("RSA") else "digitalSignature"
+    start, end = VALIDITY
+    lstart, lend = EXPIRED_VALIDITY if spec.get("expired") else VALIDITY
+    lines = [
+        "#!/bin/sh",
+        "# Rebuilds an EQUIVALENT chain for this cell with the openssl command line only, into ./regenerated/:",
+        f"#   {_chain_text(spec)}; leaf names {', '.join(names)}",
+        "# Same key types, signature hashes, structure, extensions and validity window as the run's chain,",
+        "# but NEW keys: the certificates are not the identical ones (fingerprints differ).",
+        "# TEST KEYS ONLY: never trust these certificates anywhere.",
+        "# Needs OpenSSL 1.1.1 or newer. Usage: sh regenerate.sh",
+        "set -eu",
+        'cd "$(dirname "$0")"',
+        "run() { out=$(\"$@\" 2>&1) || { printf '%s\\n' \"$out\" >&2; echo \"regenerate.sh: failed: $*\" >&2; exit 1; }; }",
+        "rm -rf regenerated && mkdir -p regenerated/work/newcerts",
+        "cd regenerated",
+        ": > work/index.txt",
+        "echo 1000 > work/serial",
+        "cat > work/ca.cnf <<'EOF'",
+        "[ ca ]", "default_ca = tm", "[ tm ]", "database = work/index.txt", "new_certs_dir = work/newcerts",
+        "serial = work/serial", "policy = tm_policy", "unique_subject = no", "default_md = default",
+        "[ tm_policy ]", "organizationName = supplied", "commonName = supplied",
+        "[ req ]", "distinguished_name = dn", "prompt = no", "[ dn ]", "CN = unused",
+        "[ v3_ca ]", "basicConstraints = critical,CA:TRUE", "keyUsage = critical,digitalSignature,keyCertSign,cRLSign",
+        "subjectKeyIdentifier = hash", "authorityKeyIdentifier = keyid:always",
+        "[ v3_leaf ]", "basicConstraints = critical,CA:FALSE", f"keyUsage = critical,{leaf_ku}",
+        "extendedKeyUsage = serverAuth", f"subjectAltName = {san}",
+        "subjectKeyIdentifier = hash", "authorityKeyIdentifier = keyid",
+        "EOF",
+        "",
+    ]
+
+    def subj(role: str, key: str, depth: str) -> str:
+        return shlex.quote(f"/O={ORGANIZATION}/CN=TEST-ONLY regenerated {role} {key} ({depth})")
+
+    rkey = str(root.get("key"))
+    lines += [
+        f"# root: {_cert_label(root, True)}, self-signed",
+        _genkey(rkey, "work/root.key"),
+        f"run openssl req -new -config work/ca.cnf -key work/root.key -subj {subj('root CA', rkey, 'root')} -out work/root.csr",
+        f"run openssl ca -batch -config work/ca.cnf -selfsign -keyfile work/root.key -in work/root.csr -out work/root.pem "
+        f"-extensions v3_ca -startdate {start} -enddate {end} -notext -md {_md(root)}",
+        "",
+    ]
+    issuer, issuer_spec = "root", root
+    for i, inter in enumerate(inters):
+        ikey = str(inter.get("key"))
+        name = f"inter{i}"
+        lines += [
+            f"# intermediate {i}: {_cert_label(inter, True)}, signed by the {issuer} ({_md(issuer_spec)})",
+            _genkey(ikey, f"work/{name}.key"),
+            f"run openssl req -new -config work/ca.cnf -key work/{name}.key "
+            f"-subj {subj('intermediate CA', ikey, f'intermediate{i}')} -out work/{name}.csr",
+            f"run openssl ca -batch -config work/ca.cnf -cert work/{issuer}.pem -keyfile work/{issuer}.key "
+            f"-in work/{name}.csr -out work/{name}.pem -extensions v3_ca -startdate {start} -enddate {end} "
+            f"-notext -md {_md(issuer_spec)}",
+            "",
+        ]
+        issuer, issuer_spec = name, inter
+    lkey = str(leaf.get("key"))
+    lines += [
+        f"# leaf: {lkey}, signed by the {issuer} ({_md(issuer_spec)})" + (", EXPIRED validity window" if spec.get("expired") else ""),
+        _genkey(lkey, "work/leaf.key"),
+        f"run openssl req -new -config work/ca.cnf -key work/leaf.key -subj {subj('server', lkey, 'leaf')} -out work/leaf.csr",
+        f"run openssl ca -batch -config work/ca.cnf -cert work/{issuer}.pem -keyfile work/{issuer}.key "
+        f"-in work/leaf.csr -out work/leaf.pem -extensions v3_leaf -startdate {lstart} -enddate {lend} "
+        f"-notext -md {_md(issuer_spec)}",
+        "",
+        "cp work/root.pem ca.pem",
+        "cp work/leaf.pem leaf.pem",
+        f"cp work/leaf.key {KEY_FILE}",
+    ]
+    inter_files = " ".join(f"work/inter{i}.pem" for i in reversed(range(len(inters))))
+    if inters:
+        lines += [f"cat {inter_files} > intermediates.pem", f"cat work/leaf.pem {inter_files} > chain.pem"]
+    else:
+        lines += ["cp work/leaf.pem chain.pem"]
+    lines += [
+        "rm -rf work",
+        'echo "regenerated/: ca.pem chain.pem leaf.pem ' + ("intermediates.pem " if inters else "")
+        + f'{KEY_FILE} (an equivalent chain, not the identical one)"',
+        "",
+    ]
+    return "\n".join(lines)
+
+
+TOP_REGENERATE = """#!/bin/sh
+# Rebuilds an EQUIVALENT chain (same key types, hashes, structure; NEW keys) for every cell,
+# into cells/*/regenerated/, with the openssl command line only. Usage: sh regenerate.sh
+set -eu
+cd "$(dirname "$0")"
+for d in cells/*/; do
+  echo "== $d"
+  sh "$d/regenerate.sh"
+done
+"""
+
+
+# --- documents -----------------------------------------------------------------------------
+
+
+def _fence(text: str, lang: str = "") -> str:
+    return f"```{lang}\n{text}\n```"
+
+
+def _expected_text(record: dict) -> str:
+    exp = record.get("expected")
+    if not isinstance(exp, dict):
+        return "no expectation"
+    outs = ", ".join(str(o) for o in exp.get("outcomes") or [])
+    why = exp.get("why")
+    return f"expected {outs}" + (f" ({why})" if why else "")
+
+
+def _stack_version(data: dict, kind: str, name: str) -> str:
+    info = (data.get(kind) or {}).get(name)
+    if not isinstance(info, dict):
+        return "?"
+    parts = [str(info.get("stack") or name), str(info.get("version") or "")]
+    if info.get("provider"):
+        parts.append(f"({info['provider']})")
+    return " ".join(p for p in parts if p)
+
+
+def _probe_table() -> list[str]:
+    out = ["| client stack | probe source (tlsmatrix repository) | build, in a checkout | run, from a cell directory |",
+           "|---|---|---|---|"]
+    for client, (source, build, command) in PROBES.items():
+        out.append(f"| {client} | `{source}` | `{build}` | `{_in_checkout(command)}` |")
+    return out
+
+
+def _cell_section(data: dict, n: int, cell: _Cell, with_keys: bool) -> list[str]:
+    r = cell.record
+    spec = cell.spec
+    server = str(r.get("server"))
+    here = f"cells/{cell.dirname}"
+    files_dir = here if with_keys else f"{here}/regenerated"
+    out = [
+        f"## {n}. `{r.get('id')}`",
+        "",
+        f"- directory: `{here}/`",
+        f"- client **{r.get('client')}** ({r.get('client_version') or _stack_version(data, 'clients', str(r.get('client')))}), "
+        f"server **{server}** ({r.get('server_version') or _stack_version(data, 'servers', server)}), "
+        f"TLS {r.get('tls')}, servername `{r.get('servername')}`",
+        f"- chain `{spec.get('label')}`: {_chain_text(spec)}",
+        f"- recorded outcome: **{r.get('outcome')}** ({_expected_text(r)}; verdict {r.get('verdict')})",
+    ]
+    if r.get("error"):
+        out += ["- raw error (the stack's own text):", "", _fence(str(r.get("error"))), ""]
+        if r.get("error_detail") and r.get("error_detail") != r.get("error"):
+            out += ["  structured detail:", "", _fence(str(r.get("error_detail"))), ""]
+    else:
+        out += ["- no error: the handshake succeeded", ""]
+    for w in cell.warnings:
+        out += [f"> **warning:** {w}", ""]
+    if with_keys:
+        server_block = f"cd {here}\n{s_server_line(cell)}"
+    else:
+        server_block = (f"cd {here}\nsh regenerate.sh     # no keys in this bundle: an EQUIVALENT chain, new keys\n"
+                        f"cd regenerated\n{s_server_line(cell)}")
+    out += ["Server (terminal 1):", "", _fence(server_block, "sh"), ""]
+    if server != "openssl":
+        src, cmd = SERVER_PROGRAMS.get(server, (None, None))
+        if cmd:
+            config = "server-config.json" if with_keys else "../server-config.json"
+            out += [f"The run's server stack was **{server}**: `s_server` stands in for it and the result can "
+                    f"differ. To run {server} itself, tlsmatrix's server program (`{src}`) with this cell's "
+                    "`server-config.json` (127.0.0.1:8443; stop it with Ctrl-C):", "",
+                    _fence(f"cd {files_dir}\n{_in_checkout(cmd)} --config {config}", "sh"), ""]
+        else:
+            out += [f"The run's server stack was **{server}**: `s_server` stands in for it and the result can "
+                    "differ (harness/servers/__init__.py in the tlsmatrix repository names its program).", ""]
+    for title, text in client_commands(cell):
+        out += [f"Client (terminal 2), {title}:", "", _fence(f"cd {files_dir}\n{text}", "sh"), ""]
+    return out
+
+
+def _reproduce_md(data: dict, cells: list[_Cell], with_keys: bool) -> str:
+    out = [
+        "# Reproducing these cells without tlsmatrix",
+        "",
+        "Every cell below is one TLS handshake: a server on 127.0.0.1:8443 serving the cell's chain and",
+        "one client verifying it against `ca.pem` alone. Run the server block in one terminal and a",
+        "client block in another, both from the top of this bundle. Port 8443 is arbitrary: change it",
+        "in both if it is taken. The raw error under each cell is what the run recorded.",
+        "",
+        "All keys and certificates are tlsmatrix **TEST** keys: never trust them anywhere.",
+        "",
+    ]
+    if with_keys:
+        out += [f"This bundle includes each chain's TEST-ONLY leaf key (`{KEY_FILE}`): the commands replay",
+                "the run's identical certificates.", ""]
+    else:
+        out += [
+            f"**This bundle has no private keys** (no `{KEY_FILE}`), and a server needs one. The server",
+            "blocks therefore first run the cell's `regenerate.sh`, which rebuilds an **equivalent** chain in",
+            "`regenerated/` with the `openssl` command line only: new keys of the same types, the same",
+            "signature hashes, structure, extensions, names and validity window. It is *not identical*: the",
+            "certificates' fingerprints differ from the run's (`cell.json`), which matters only for a failure",
+            "that depends on the exact bytes. The client blocks then use `regenerated/ca.pem`. To replay the",
+            "identical certificates, ask for a bundle made with keys (`with_keys`; they are TEST keys and",
+            "safe to share), or use the chain files in the cell directory with your own server setup.",
+            "",
+        ]
+    out += [
+        "Where the run used a server stack other than OpenSSL, `openssl s_server` stands in for it; the",
+        "cell also shows how to run that stack itself. Clients that have no command line of their own",
+        "(rustls, Go, Java, Node, wolfSSL, BoringSSL) are run with tlsmatrix's probe programs, which read",
+        "one JSON job per line on stdin (docs/probe-contract.md in the tlsmatrix repository). Commands",
+        'that need a tlsmatrix checkout use `$TLSMATRIX`: `export TLSMATRIX=/path/to/tlsmatrix`.',
+        "",
+        "## Probe programs",
+        "",
+        "`tlsmatrix build` (or `make probes`) in a tlsmatrix checkout builds them all; one at a time:",
+        "",
+        *_probe_table(),
+        "",
+    ]
+    for n, cell in enumerate(cells, 1):
+        out += _cell_section(data, n, cell, with_keys)
+    return "\n".join(out)
+
+
+def _readme_md(data: dict, cells: list[_Cell], with_keys: bool, results_file: Path, scenario_files: list[str]) -> str:
+    tool = data.get("tool") or {}
+    out = [
+        "# tlsmatrix reproduction bundle",
+        "",
+        f"{len(cells)} cell(s) of a tlsmatrix run (tlsmatrix {tool.get('version', '?')}, started "
+        f"{data.get('started', '?')}, results `{results_file.name}`). Each cell is one TLS handshake: a",
+        "certificate chain served by one server stack at one TLS version, verified by one client stack.",
+        "",
+        "**All certificates and keys are tlsmatrix TEST keys: never trust them anywhere.**",
+        "",
+        "- `REPRODUCE.md`: copy-pasteable commands per cell (openssl s_server, the cell's client, the raw",
+        "  error the run recorded); no tlsmatrix needed.",
+        "- `cells/NNN-…/`: `ca.pem` (root, the only trust anchor), `chain.pem` (leaf + intermediates),",
+        "  `leaf.pem`, `intermediates.pem` (if any), `spec.json`, "
+        + (f"`{KEY_FILE}` (the leaf's TEST key), " if with_keys else "")
+        + "`cell.json` (the",
+        "  record), `job.json` (a probe's JSON job), `server-config.json` (a tlsmatrix server program's",
+        "  configuration), `regenerate.sh` (an equivalent chain with `openssl` only).",
+        "- `versions.json`: exact versions of every client and server stack of the run.",
+        "- `regenerate.sh`: runs every cell's `regenerate.sh`.",
+    ]
+    if scenario_files:
+        out.append("- `scenarios/`: the scenario file(s): " + ", ".join(f"`{s}`" for s in scenario_files) + ".")
+    if not with_keys:
+        out += ["", f"No private keys are included (no `{KEY_FILE}`): see REPRODUCE.md."]
+    out += ["", "| # | client | server | TLS | chain | outcome | verdict | directory |", "|---|---|---|---|---|---|---|---|"]
+    for n, c in enumerate(cells, 1):
+        r = c.record
+        out.append(f"| {n} | {r.get('client')} | {r.get('server')} | {r.get('tls')} | {c.spec.get('label')} | "
+                   f"{r.get('outcome')} | {r.get('verdict')} | `cells/{c.dirname}/` |")
+    try:
+        from .explain import explain, render_explain
+
+        summary = render_explain(explain(data))
+        out += ["", "## What differs (computed from the whole run)", "", summary]
+    except Exception as exc:  # the summary is a bonus; the bundle must not depend on it
+        out += ["", f"(differential summary unavailable: {exc})"]
+    warnings = [(c, w) for c in cells for w in c.warnings]
+    if warnings:
+        out += ["", "## Warnings", ""] + [f"- `cells/{c.dirname}/`: {w}" for c, w in warnings]
+    return "\n".join(out) + "\n"
+
+
+# --- writing -------------------------------------------------------------------------------
+
+
+def _mtime(data: dict) -> int:
+    try:
+        return int(dt.datetime.fromisoformat(str(data.get("started"))).timestamp())
+    except (TypeError, ValueError):
+        return 0
+
+
+def _json_bytes(obj: Any) -> bytes:
+    return (json.dumps(obj, indent=2, ensure_ascii=False) + "\n").encode()
+
+
+def _out_path(out: Path, data: dict) -> Path:
+    out = Path(out)
+    if out.is_dir():
+        stamp = re.sub(r"[^0-9A-Za-z]+", "", str(data.get("started") or ""))[:15] or "bundle"
+        out = out / f"tlsmatrix-bundle-{stamp}.tar.gz"
+    return out
+
+
+def write_bundle(results_path_or_dir: str | Path, cell_ids: list[str] | None, out: Path,
+                 with_keys: bool = False) -> Path:
+    """Write a reproduction bundle for ``cell_ids`` (default: every cell that is not ok or is a
+    mismatch) of the results at ``results_path_or_dir`` (a results.json, or a directory holding
+    one) to ``out`` (a .tar.gz path, or an existing directory to put one in). Returns its path.
+
+    Only the chains' public parts are included unless ``with_keys`` (the TEST-ONLY leaf keys).
+    Raises :class:`BundleError` for unreadable results, unknown cell ids or an empty selection.
+    """
+    data, results_file = _load(results_path_or_dir)
+    records = _select(data, cell_ids)
+    many_scenarios = len({r.get("scenario") for r in records}) > 1
+    cells: list[_Cell] = []
+    for n, r in enumerate(records, 1):
+        spec = _chain_spec(r)
+        parts = [f"{n:03d}", *([str(r.get("scenario"))] if many_scenarios else []), str(r.get("client")),
+                 str(spec.get("label")), str(r.get("server")), f"tls{r.get('tls')}"]
+        cell = _Cell(record=r, dirname="-".join(_slug(p) for p in parts))
+        _gather(cell, data.get("chains") or {}, with_keys)
+        cells.append(cell)
+
+    members: dict[str, bytes] = {}
+    for cell in cells:
+        base = f"cells/{cell.dirname}"
+        for name, content in cell.files.items():
+            members[f"{base}/{name}"] = content
+        members[f"{base}/cell.json"] = _json_bytes(cell.record)
+        members[f"{base}/job.json"] = _json_bytes(probe_job(cell.record))
+        members[f"{base}/server-config.json"] = _json_bytes(server_config(cell.record))
+        members[f"{base}/regenerate.sh"] = regenerate_script(cell).encode()
+    members["versions.json"] = _json_bytes({
+        "tool": data.get("tool"), "started": data.get("started"), "host": data.get("host"),
+        "clients": data.get("clients") or {}, "servers": data.get("servers") or {},
+    })
+    scenario_files: list[str] = []
+    wanted = {r.get("scenario") for r in records}
+    for sc in data.get("scenarios") or []:
+        if not isinstance(sc, dict) or sc.get("name") not in wanted or not sc.get("path"):
+            continue
+        found = _find_scenario(str(sc["path"]), results_file)
+        if found is None:
+            continue
+        try:
+            content = found.read_bytes()
+        except OSError:
+            continue
+        name = f"scenarios/{_slug(found.name)}"
+        if name in members and members[name] != content:
+            name = f"scenarios/{_slug(str(sc.get('name')))}-{_slug(found.name)}"
+        members[name] = content
+        scenario_files.append(name)
+    members["regenerate.sh"] = TOP_REGENERATE.encode()
+    members["REPRODUCE.md"] = _reproduce_md(data, cells, with_keys).encode()
+    members["README.md"] = _readme_md(data, cells, with_keys, results_file, scenario_files).encode()
+    if not with_keys:
+        assert not any(KEY_FILE in m or b"PRIVATE KEY-----" in c for m, c in members.items()), "a key slipped in"
+
+    target = _out_path(Path(out), data)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    mtime = _mtime(data)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as raw:
+            with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=mtime) as gz:
+                with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
+                    for name in sorted(members):
+                        content = members[name]
+                        info = tarfile.TarInfo(name)
+                        info.size = len(content)
+                        info.mode = 0o644
+                        info.mtime = mtime
+                        info.uid = info.gid = 0
+                        info.uname = info.gname = ""
+                        tar.addfile(info, io.BytesIO(content))
+            raw.flush()
+            os.fsync(raw.fileno())
+        os.chmod(tmp_name, 0o644)
+        os.replace(tmp_name, target)
+    except BaseException:
+        try:
+            os.unlink(tmp_name)
+        except OSError:
+            pass
+        raise
+    return target
+
+
+def bundle_digest(path: Path) -> str:
+    """sha256 of a written bundle (for logs)."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
