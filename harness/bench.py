@@ -42,6 +42,8 @@ def handshake_rates(batch_n: int, single_n: int, server: str) -> list[list]:
             listener = endpoint.listeners[f"L{i}"]
             jobs.append(Job(str(i), "127.0.0.1", int(listener.port), "localhost", str(specs[i].chain.ca_file), cell.tls, 10_000))
         for name, stack in CLIENTS.items():
+            if stack.needs_app:
+                continue
             if stack.unavailable_reason():
                 rows.append([name, "skipped", "", "", stack.unavailable_reason()])
                 continue

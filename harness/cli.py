@@ -23,7 +23,7 @@ from typing import Any, Sequence
 from . import __version__
 from .build import main as build_main
 from .classify import classify
-from .clients import CLIENTS
+from .clients import CLIENTS, TLS_CLIENTS
 from .clients.session import ProbeSession
 from .jsonproc import ProcessError, kill_all
 from .model import Job, Outcome, SpecError, parse_tls_version
@@ -189,7 +189,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
     host, port = parse_target(args.target)
     ca = Path(args.ca)
     load_ca_file(ca)  # fail early, naming the file
-    names = _check_names(args.clients, CLIENTS, "client stack") or list(CLIENTS)
+    names = _check_names(args.clients, CLIENTS, "client stack") or TLS_CLIENTS
     tls = parse_tls_version(args.tls) if args.tls else None
     servername = args.servername or host
     timeout_ms = int(args.timeout * 1000)

@@ -216,6 +216,7 @@ class Cell:
     expect: Expectation | None = None
     servername: str = "localhost"
     index: int = 0  # position in the unsharded expansion (merge restores this order)
+    app: str | None = None  # what the server speaks after the handshake: None, or "kubernetes"
 
     @property
     def row_key(self) -> tuple[str, str, str, str]:

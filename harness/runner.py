@@ -141,11 +141,12 @@ def run_cells(cells: list[Cell], cache: CertificateCache, options: RunOptions | 
         listener_of: dict[tuple[str, str, str | None], str] = {}
         specs_by_server: dict[str, list[ListenerSpec]] = defaultdict(list)
         for cell in cells:
-            key = (cell.server, cell.chain.fingerprint, cell.tls)
+            key = (cell.server, cell.chain.fingerprint, cell.tls, cell.app)
             if key not in listener_of:
                 lid = f"L{len(listener_of)}"
                 listener_of[key] = lid
-                specs_by_server[cell.server].append(ListenerSpec(lid, chain_files[cell.chain.fingerprint], cell.tls))
+                specs_by_server[cell.server].append(
+                    ListenerSpec(lid, chain_files[cell.chain.fingerprint], cell.tls, cell.app))
         endpoints: dict[str, Any] = {}
         server_skip: dict[str, str] = {}
         starters: dict[str, threading.Thread] = {}
@@ -211,7 +212,7 @@ def run_cells(cells: list[Cell], cache: CertificateCache, options: RunOptions | 
                               short_error=f"server {cell.server} not available"))
                 continue
             ep = endpoints[cell.server]
-            listener = ep.listeners[listener_of[(cell.server, cell.chain.fingerprint, cell.tls)]]
+            listener = ep.listeners[listener_of[(cell.server, cell.chain.fingerprint, cell.tls, cell.app)]]
             server_version = ep.info.describe() if ep.info else None
             if listener.error:
                 record(Result(cell, Outcome.SERVER_ERROR, error=f"server {cell.server}: {listener.error}",

@@ -53,7 +53,9 @@ class ScenarioError(Exception):
 DEFAULT_SERVERS = ("openssl", "go")
 DEFAULT_CLIENTS = ("openssl", "rustls-ring", "rustls-aws-lc-rs", "go")
 MATCH_KEYS = ("client", "server", "tls", "chain", "root", "leaf", "signer", "key", "hash")
-_TOP_KEYS = {"name", "title", "description", "notes", "axes", "chain", "expect", "servername"}
+_TOP_KEYS = {"name", "title", "description", "notes", "axes", "chain", "expect", "servername", "app"}
+#: what a server may speak after the handshake, and which server stacks can
+APPS = {"kubernetes": ("go",)}
 _AXES_KEYS = {"tls", "servers", "clients"}
 _CHAIN_KEYS = {"name", "root", "intermediates", "leaf", "expired"}
 _EXPECT_KEYS = set(MATCH_KEYS) | {"outcome", "why"}
@@ -98,6 +100,7 @@ class Scenario:
     clients: tuple[str, ...]
     rules: tuple[Rule, ...]
     servername: str = "localhost"
+    app: str | None = None
 
     def expectation(self, chain: ChainSpec, server: str, tls: str | None, client: str) -> Expectation | None:
         found: Expectation | None = None
@@ -127,6 +130,7 @@ class Scenario:
                     client=client,
                     expect=self.expectation(chain, server, tls, client),
                     servername=self.servername,
+                    app=self.app,
                 )
             )
         return out
@@ -200,6 +204,20 @@ def parse_scenario(
             raise fail("chain", f"chain {chain.label!r} is listed twice")
         seen[chain.label] = chain.fingerprint
 
+    app = data.get("app")
+    if known_clients is not None and isinstance(known_clients, dict):
+        for client in clients:
+            needs = getattr(known_clients.get(client), "needs_app", None)
+            if needs and needs != app:
+                raise fail("axes.clients", f"client stack {client!r} needs app = {needs!r} in the scenario")
+    if app is not None:
+        if app not in APPS:
+            raise fail("app", f"unknown app {app!r} (known: {', '.join(APPS)})")
+        for server in servers:
+            if server not in APPS[app]:
+                raise fail("axes.servers", f"server stack {server!r} cannot serve app {app!r} "
+                                           f"(it can: {', '.join(APPS[app])})")
+
     rules = []
     expect_tables = data.get("expect", [])
     if not isinstance(expect_tables, list):
@@ -218,6 +236,7 @@ def parse_scenario(
         clients=clients,
         rules=tuple(rules),
         servername=data.get("servername", "localhost"),
+        app=app,
     )
 
 

@@ -17,6 +17,7 @@ class Stack:
     description: str
     argv: Callable[[], list[str]]
     missing: Callable[[], str | None]  # None when runnable, else why not + how to install
+    needs_app: str | None = None  # a client that speaks an application protocol (e.g. "kubernetes")
 
     def unavailable_reason(self) -> str | None:
         return self.missing()

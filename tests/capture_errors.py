@@ -76,6 +76,8 @@ def main() -> int:
         closed_port = s.getsockname()[1]
         s.close()
         for client_name, client in CLIENTS.items():
+            if client.needs_app:
+                continue
             if client.unavailable_reason():
                 print(f"skipping {client_name}: {client.unavailable_reason()}", file=sys.stderr)
                 continue

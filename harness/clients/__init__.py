@@ -150,7 +150,18 @@ CLIENTS: dict[str, Stack] = {
         argv=lambda: [str(output_path("wolfssl"))],
         missing=_built("wolfssl", 0, lambda: shutil.which("gcc"), WOLFSSL_INSTALL_HINT),
     ),
+    "kubernetes-python": Stack(
+        name="kubernetes-python",
+        family="openssl",
+        description="the official Python Kubernetes client (urllib3 on OpenSSL) listing pods: the control",
+        argv=python_module("harness.probes.kubepy.client"),
+        missing=_module_missing("kubernetes", "`make setup` (pip install kubernetes)"),
+        needs_app="kubernetes",
+    ),
 }
+
+#: client stacks that speak plain TLS (every server can answer them)
+TLS_CLIENTS = [name for name, stack in CLIENTS.items() if stack.needs_app is None]
 
 
 def _probe_path(*parts: str):

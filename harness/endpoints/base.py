@@ -29,6 +29,7 @@ class ListenerSpec:
     id: str
     chain: ChainFiles
     tls: str | None
+    app: str | None = None  # None: handshake and close; "kubernetes": serve a small Kubernetes API
 
 
 @dataclass

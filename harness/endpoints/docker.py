@@ -114,6 +114,7 @@ class DockerEndpoint:
                 "key_file": self._container_path(listener.spec.chain.key_file),
                 "tls_version": listener.spec.tls,
                 "port": port,
+                **({"app": listener.spec.app} if listener.spec.app else {}),
             })
         config_dir = self.run.dir / self.stack_name
         config_dir.mkdir(parents=True, exist_ok=True)

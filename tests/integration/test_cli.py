@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.clients import CLIENTS
+from harness.clients import CLIENTS, TLS_CLIENTS
 
 from .conftest import server_for
 
@@ -102,7 +102,7 @@ def test_probe_json_against_a_real_endpoint(cli_env, served):
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
     assert doc["target"] == f"127.0.0.1:{port}"
-    assert [x["client"] for x in doc["results"]] == list(CLIENTS)
+    assert [x["client"] for x in doc["results"]] == TLS_CLIENTS
     for x in doc["results"]:
         if CLIENTS[x["client"]].unavailable_reason():
             assert x["outcome"] == "skipped"

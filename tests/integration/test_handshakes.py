@@ -17,7 +17,7 @@ from .conftest import client_stack, server_for
 
 pytestmark = pytest.mark.integration
 
-CLIENT_NAMES = list(CLIENTS)
+CLIENT_NAMES = [n for n, c in CLIENTS.items() if c.needs_app is None]
 
 #: measured limits of a client stack's defaults: (client, chain) → (outcome, text in its error)
 KNOWN_LIMITS = {

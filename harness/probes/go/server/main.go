@@ -24,6 +24,7 @@ import (
 	"io"
 	"log"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"runtime"
@@ -44,6 +45,9 @@ type listenerConfig struct {
 	TLSVersion *string `json:"tls_version"`
 	// Port asks for a fixed port; absent or 0 lets the OS choose.
 	Port int `json:"port"`
+	// App: "" completes handshakes and closes; "kubernetes" serves a small
+	// Kubernetes API (HTTP/1.1) on the connection, for real Kubernetes clients.
+	App string `json:"app"`
 }
 
 type config struct {
@@ -210,12 +214,52 @@ func startListener(host string, lc listenerConfig) (net.Listener, error) {
 		// "tcp" would turn the IPv4 wildcard into a dual-stack [::] socket.
 		network = "tcp4"
 	}
+	if lc.App != "" && lc.App != "kubernetes" {
+		return nil, fmt.Errorf("unknown app %q (known: kubernetes)", lc.App)
+	}
 	ln, err := net.Listen(network, net.JoinHostPort(host, fmt.Sprint(lc.Port)))
 	if err != nil {
 		return nil, err
 	}
+	if lc.App == "kubernetes" {
+		srv := &http.Server{
+			Handler:           kubernetesAPI(),
+			ReadHeaderTimeout: handshakeTimeout,
+			ErrorLog:          log.New(os.Stderr, "["+lc.ID+"] ", 0),
+		}
+		go func() { _ = srv.Serve(tls.NewListener(ln, tcfg)) }()
+		return ln, nil
+	}
 	go acceptLoop(lc.ID, ln, tcfg)
 	return ln, nil
+}
+
+// kubernetesAPI answers the few requests a client needs to list pods in "default":
+// GET /version, /api, /api/v1/namespaces/default/pods; a 404 Status for the rest.
+func kubernetesAPI() http.Handler {
+	writeJSON := func(w http.ResponseWriter, code int, body string) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		_, _ = io.WriteString(w, body)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/version", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, 200, `{"major":"1","minor":"30","gitVersion":"v1.30.0-tlsmatrix","gitCommit":"0000000","gitTreeState":"clean","buildDate":"2025-01-01T00:00:00Z","goVersion":"`+runtime.Version()+`","compiler":"gc","platform":"linux/amd64"}`)
+	})
+	mux.HandleFunc("/api", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, 200, `{"kind":"APIVersions","versions":["v1"],"serverAddressByClientCIDRs":[{"clientCIDR":"0.0.0.0/0","serverAddress":"127.0.0.1:6443"}]}`)
+	})
+	mux.HandleFunc("/api/v1/namespaces/default/pods", func(w http.ResponseWriter, r *http.Request) {
+		items := []string{}
+		for _, name := range []string{"tlsmatrix-a", "tlsmatrix-b", "tlsmatrix-c"} {
+			items = append(items, `{"metadata":{"name":"`+name+`","namespace":"default","uid":"00000000-0000-0000-0000-0000000000`+name[len(name)-1:]+`0","resourceVersion":"1","creationTimestamp":"2025-01-01T00:00:00Z"},"spec":{"containers":[{"name":"app","image":"tlsmatrix/test"}]},"status":{"phase":"Running"}}`)
+		}
+		writeJSON(w, 200, `{"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"1"},"items":[`+strings.Join(items, ",")+`]}`)
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, 404, `{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"the server could not find the requested resource","reason":"NotFound","details":{},"code":404}`)
+	})
+	return mux
 }
 
 func acceptLoop(id string, ln net.Listener, tcfg *tls.Config) {

@@ -1,0 +1,101 @@
+"""The official Python Kubernetes client (PyPI `kubernetes`, urllib3 on OpenSSL) as a probe.
+
+Each job lists the pods in namespace "default" of https://HOST:PORT, trusting only the
+job's CA file and checking the job's server name (tls_server_name): the control for the
+kube-rs clients. The TLS version is the server's to pin (the client cannot pin it).
+docs/probe-contract.md describes the JSON lines.
+"""
+from __future__ import annotations
+
+import json
+import ssl
+import sys
+import time
+
+
+def hello() -> dict:
+    import kubernetes
+    import urllib3
+
+    return {"hello": {"stack": "kubernetes (Python client)", "version": kubernetes.__version__, "provider": None,
+                      "details": {"urllib3": urllib3.__version__, "openssl": ssl.OPENSSL_VERSION.split()[1]}}}
+
+
+def chain_text(exc: BaseException) -> str:
+    """The exception and its causes, outermost first (urllib3 wraps the ssl error twice)."""
+    parts, seen = [], set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        text = str(exc).strip()
+        if text and text not in parts:
+            parts.append(text)
+        reason = getattr(exc, "reason", None)
+        exc = reason if isinstance(reason, BaseException) else (exc.__cause__ or exc.__context__)
+    return " <- ".join(parts)
+
+
+def handshake(job: dict) -> dict:
+    from kubernetes import client as k8s
+    from urllib3.exceptions import MaxRetryError
+
+    start = time.monotonic()
+    out = {"id": job.get("id"), "ok": False, "error": None, "negotiated": None, "elapsed_ms": None}
+    try:
+        with open(job["ca_file"], "rb") as f:
+            if b"BEGIN CERTIFICATE" not in f.read():
+                raise ValueError("no PEM certificate")
+    except (OSError, KeyError, ValueError) as exc:
+        out["error"] = f"probe: cannot load CA file {job.get('ca_file')!r}: {exc}"
+        return out
+    cfg = k8s.Configuration()
+    host = f"[{job['host']}]" if ":" in job["host"] else job["host"]
+    cfg.host = f"https://{host}:{int(job['port'])}"
+    cfg.ssl_ca_cert = job["ca_file"]
+    cfg.verify_ssl = True
+    cfg.tls_server_name = job["servername"]
+    cfg.retries = 0
+    timeout = max(int(job.get("timeout_ms") or 10000), 1) / 1000.0
+    try:
+        with k8s.ApiClient(cfg) as api:
+            pods = k8s.CoreV1Api(api).list_namespaced_pod("default", _request_timeout=(timeout, timeout))
+        out["ok"] = True
+        out["negotiated"] = {"version": None, "cipher": None, "group": None, "sigalg": None, "pods": len(pods.items)}
+    except MaxRetryError as exc:
+        text = chain_text(exc.reason or exc)
+        timed_out = "timed out" in text.lower()
+        out["error"] = ("timeout: " if timed_out else "") + text
+        out["error_detail"] = type(exc.reason).__name__ if exc.reason else type(exc).__name__
+    except Exception as exc:  # ApiException (HTTP status), urllib3/ssl errors
+        out["error"] = chain_text(exc)
+        out["error_detail"] = type(exc).__name__
+    out["elapsed_ms"] = round((time.monotonic() - start) * 1000, 3)
+    return out
+
+
+def main() -> int:
+    try:
+        sys.stdout.write(json.dumps(hello()) + "\n")
+    except ImportError as exc:
+        sys.stdout.write(json.dumps({"hello": {"stack": "kubernetes (Python client)", "version": None}}) + "\n")
+        missing = f"probe: the kubernetes package is not installed ({exc}): pip install kubernetes"
+    else:
+        missing = None
+    sys.stdout.flush()
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        try:
+            job = json.loads(line)
+            if not isinstance(job, dict):
+                raise ValueError("a job must be a JSON object")
+        except ValueError as exc:
+            result = {"id": None, "ok": False, "error": f"probe: invalid job line: {exc}", "negotiated": None}
+        else:
+            result = {"id": job.get("id"), "ok": False, "error": missing} if missing else handshake(job)
+        sys.stdout.write(json.dumps(result) + "\n")
+        sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
