@@ -29,12 +29,13 @@ toolchains:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq golang-1.19-go >/dev/null; \
 	else echo "[setup] Go not found: run 'apt-get install golang-1.19-go' as root; the go stack will be skipped"; fi
 	@if command -v gnutls-serv >/dev/null 2>&1 && command -v selfserv >/dev/null 2>&1 \
-		&& [ -e /usr/include/wolfssl/ssl.h ] && command -v curl >/dev/null 2>&1; then :; \
+		&& [ -e /usr/include/wolfssl/ssl.h ] && command -v curl >/dev/null 2>&1 \
+		&& [ -e /usr/include/openssl/ssl.h ] && command -v pkg-config >/dev/null 2>&1; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 		echo "[setup] installing GnuTLS, NSS tools, wolfSSL and curl from Debian"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-			gnutls-bin libnss3-tools libwolfssl-dev curl >/dev/null; \
-	else echo "[setup] missing: apt-get install gnutls-bin libnss3-tools libwolfssl-dev curl; those stacks will be skipped"; fi
+			gnutls-bin libnss3-tools libwolfssl-dev curl libssl-dev pkg-config >/dev/null; \
+	else echo "[setup] missing: apt-get install gnutls-bin libnss3-tools libwolfssl-dev curl libssl-dev pkg-config; those stacks will be skipped"; fi
 	@command -v cargo >/dev/null 2>&1 || [ -x "$$HOME/.cargo/bin/cargo" ] || \
 		echo "[setup] cargo not found: install Rust (https://rustup.rs); the rustls stacks will be skipped"
 

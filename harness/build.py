@@ -60,6 +60,24 @@ def _pinned_rustls_commands(version_dir: str) -> Callable[[str, Path], list[tupl
     return commands
 
 
+KUBE_VARIANTS = ("0.93-rustls", "0.93-rustls-2024-08", "0.93-openssl", "0.94-aws-lc-rs", "latest-rustls",
+                 "latest-aws-lc-rs")
+
+
+def _kube_commands(variant: str) -> Callable[[str, Path], list[tuple[list[str], dict[str, str]]]]:
+    """One shared target dir for every kube variant (identical crates compile once); the binary
+    is copied out per variant because every variant's binary has the same name."""
+    def commands(cargo: str, out: Path) -> list[tuple[list[str], dict[str, str]]]:
+        target = out / "kube" / "target"
+        dest = out / "kube" / variant
+        return [
+            ([cargo, "build", "--release", "--locked", "--target-dir", str(target)], {}),
+            (["install", "-D", "-m", "0755", str(target / "release" / "tlsmatrix-kube-probe"),
+              str(dest / "tlsmatrix-kube-probe")], {}),
+        ]
+    return commands
+
+
 def _java_commands(javac: str, out: Path) -> list[tuple[list[str], dict[str, str]]]:
     return [([javac, "-d", str(out / "java"), "Probe.java"], {})]
 
@@ -116,6 +134,13 @@ TARGETS: dict[str, Target] = {
         "rustls-0.21", PROBES_DIR / "rustls-0.21", ("rustls-0.21/ring/release/tlsmatrix-rustls-probe",),
         find_cargo, CARGO_INSTALL_HINT, _pinned_rustls_commands("rustls-0.21"),
     ),
+    **{
+        f"kube-{v}": Target(
+            f"kube-{v}", PROBES_DIR / "kube" / v, (f"kube/{v}/tlsmatrix-kube-probe",),
+            find_cargo, CARGO_INSTALL_HINT, _kube_commands(v),
+        )
+        for v in KUBE_VARIANTS
+    },
     "java": Target(
         "java", PROBES_DIR / "java", ("java/Probe.class",),
         _find_javac, JAVA_INSTALL_HINT, _java_commands,
@@ -133,6 +158,12 @@ def output_path(target: str, index: int = 0) -> Path:
 
 def _source_hash(target: Target, tool: str) -> str:
     h = hashlib.sha256()
+    shared = [target.sources.parent / "src", target.sources.parent / "build.rs"] if target.name.startswith("kube-") else []
+    for extra in shared:
+        for path in sorted(extra.rglob("*") if extra.is_dir() else [extra]):
+            if path.is_file():
+                h.update(str(path.relative_to(target.sources.parent)).encode())
+                h.update(path.read_bytes())
     for path in sorted(target.sources.rglob("*")):
         if path.is_file() and "target" not in path.relative_to(target.sources).parts:
             h.update(str(path.relative_to(target.sources)).encode())

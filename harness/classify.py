@@ -133,6 +133,8 @@ _WOLFSSL: list[tuple[str, Outcome]] = [
 TABLES: dict[str, list[tuple[str, Outcome]]] = {
     "rustls": _RUSTLS, "go": _GO, "openssl": _OPENSSL, "java": _JAVA, "node": _NODE, "gnutls": _GNUTLS,
     "nss": _NSS, "curl": _CURL, "boringssl": _CURL, "wolfssl": _WOLFSSL,
+    # kube-rs: "ServiceError: client error (Connect): <rustls or OpenSSL text>"
+    "kube": _RUSTLS[:-1] + _OPENSSL + [(r"client error \((Connect|SendRequest|Canceled)\)", O.CONNECTION)],
 }
 _COMPILED = {family: [(re.compile(p), o, p) for p, o in table] for family, table in TABLES.items()}
 _COMMON_COMPILED = [(re.compile(p), o, p) for p, o in _COMMON]
@@ -171,6 +173,9 @@ def shorten(family: str, error: str, width: int = 44) -> str:
     if text.startswith("timeout:"):
         return "timeout"
     m = None
+    if family == "kube":
+        text = re.sub(r"^ServiceError: client error \(\w+\): (connection error: )?", "", text)
+        family = "rustls" if ("invalid peer certificate" in text or "fatal alert" in text) else "openssl"
     if family == "rustls":
         for rx, fmt in ((_RUSTLS_CERT, "{}"), (_RUSTLS_ALERT, "alert {}"), (_RUSTLS_OTHER, "{}")):
             m = rx.search(text)

@@ -158,6 +158,24 @@ CLIENTS: dict[str, Stack] = {
         missing=_module_missing("kubernetes", "`make setup` (pip install kubernetes)"),
         needs_app="kubernetes",
     ),
+    **{
+        f"kube-{variant}": Stack(
+            name=f"kube-{variant}",
+            family="kube",
+            description=desc,
+            argv=(lambda v=variant: [str(output_path(f"kube-{v}"))]),
+            missing=_built(f"kube-{variant}", 0, find_cargo, CARGO_INSTALL_HINT),
+            needs_app="kubernetes",
+        )
+        for variant, desc in (
+            ("0.93-rustls", "kube 0.93.1, rustls-tls (ring), crates resolved today: the reported configuration"),
+            ("0.93-rustls-2024-08", "kube 0.93.1, rustls-tls (ring) with the rustls 0.23.12 / webpki 0.102.6 of Aug 2024"),
+            ("0.93-openssl", "kube 0.93.1, openssl-tls: the reported workaround"),
+            ("0.94-aws-lc-rs", "kube 0.94.2 with the aws-lc-rs feature: the reported fix"),
+            ("latest-rustls", "the newest kube, default features (ring)"),
+            ("latest-aws-lc-rs", "the newest kube with the aws-lc-rs feature"),
+        )
+    },
 }
 
 #: client stacks that speak plain TLS (every server can answer them)
