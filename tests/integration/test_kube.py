@@ -73,3 +73,24 @@ def test_wrong_ca_fails_for_every_kubernetes_client(pki_cache, trustme_chain, cl
         bad = session.run(Job("2", "127.0.0.1", port, "localhost", str(trustme_chain.ca_file), None, 10_000))
     c = classify(CLIENTS[client].family, bad)
     assert c.outcome is Outcome.UNTRUSTED, bad
+
+
+def test_probe_a_kubernetes_endpoint_with_kube_clients(pki_cache, tmp_path):
+    """`tlsmatrix probe HOST:PORT --ca CA --clients kube-…`: what a user runs against a real cluster."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    names = ["kube-0.93-rustls", "kube-0.93-openssl", "kube-0.94-aws-lc-rs"]
+    for name in names:
+        require_stack(CLIENTS[name])
+    files = pki_cache.chain(spec("P-521", "P-256"))
+    with ProcessEndpoint(SERVERS["go"], [ListenerSpec("K", files, None, "kubernetes")]) as ep:
+        r = subprocess.run([sys.executable, "-m", "harness", "probe", f"127.0.0.1:{ep.listeners['K'].port}",
+                            "--ca", str(files.ca_file), "--servername", "localhost", "--clients", ",".join(names),
+                            "--format", "json"], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                           env=dict(os.environ, TLSMATRIX_RESULTS_DIR=str(tmp_path)))
+    assert r.returncode == 0, r.stderr
+    got = {x["client"]: x["outcome"] for x in json.loads(r.stdout)["results"]}
+    assert got == {"kube-0.93-rustls": "unsupported_algorithm", "kube-0.93-openssl": "ok", "kube-0.94-aws-lc-rs": "ok"}
