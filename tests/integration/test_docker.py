@@ -57,11 +57,11 @@ def spec(root, leaf):
     return ChainSpec(CertSpec(KeySpec.parse(root)), CertSpec(KeySpec.parse(leaf)))
 
 
-@pytest.mark.parametrize("scenario_file", ["rustls-p521.toml", "server-stacks.toml"])
+@pytest.mark.parametrize("scenario_file", ["rustls-p521.toml", "server-stacks.toml", "kube-rs-1562.toml"])
 def test_same_outcomes_as_the_process_backend(client, pki_cache, scenario_file):
     scenario = load_scenario(ROOT / "scenarios" / scenario_file, CLIENTS, SERVERS)
     need_images(client, *scenario.servers)
-    for stack in [*CLIENTS.values(), *(SERVERS[s] for s in scenario.servers)]:
+    for stack in [*(CLIENTS[c] for c in scenario.clients), *(SERVERS[s] for s in scenario.servers)]:
         require_stack(stack)
     cells = scenario.cells()
     process = run_cells(cells, pki_cache, RunOptions(backend="process", timeout_ms=5000))
