@@ -77,7 +77,7 @@ def curves_wall_time(runs: int, backends: tuple[str, ...] = ("process",)) -> lis
             data = json.loads(proc.stdout) if proc.stdout.strip() else {}
             cells = len(data.get("results", []))
             rows.append([backend, f"run {i + 1}", f"{wall:.2f}s", cells, f"{cells / wall:,.0f}" if cells else "-",
-                         data.get("certificates_generated", "?"), proc.returncode])
+                         (data.get("run") or {}).get("certificates_generated", "?"), proc.returncode])
     return rows
 
 
