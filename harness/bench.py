@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
                                    "speed-up", "stack"], disable_numparse=True))
     starts: list[list] = []
     if use_docker:
-        print(f"\n# docker backend: start (until every listener passed a readiness handshake) and removal\n")
+        print("\n# docker backend: start (until every listener passed a readiness handshake) and removal\n")
         starts = docker_start_costs(args.docker_listeners)
         print(tabulate(starts, headers=["server", "layout", "start → ready", "remove"], disable_numparse=True))
     print("\n# scenarios/curves.toml, warm (probes built, certificates cached)\n")

@@ -38,6 +38,7 @@ class Target:
     toolchain: Callable[[], str | None]
     hint: str
     commands: Callable[[str, Path], list[tuple[list[str], dict[str, str]]]]
+    shared: tuple[str, ...] = ()  # sources outside `sources` the build also reads (relative to PROBES_DIR)
 
 
 def _rustls_commands(feature: str) -> Callable[[str, Path], list[tuple[list[str], dict[str, str]]]]:
@@ -87,7 +88,7 @@ def _wolfssl_commands(gcc: str, out: Path) -> list[tuple[list[str], dict[str, st
     return [([gcc, "-O2", "-Wall", "-o", str(out / "wolfssl" / "tlsmatrix-wolfssl-probe"), "probe.c", "-lwolfssl"], {})]
 
 
-def _find_wolfssl_gcc() -> str | None:
+def find_wolfssl_gcc() -> str | None:
     """gcc, but only where wolfSSL's headers are installed (Debian: libwolfssl-dev)."""
     import shutil
 
@@ -129,15 +130,18 @@ TARGETS: dict[str, Target] = {
     "rustls-0.23.12": Target(
         "rustls-0.23.12", PROBES_DIR / "rustls-0.23.12", ("rustls-0.23.12/ring/release/tlsmatrix-rustls-probe",),
         find_cargo, CARGO_INSTALL_HINT, _pinned_rustls_commands("rustls-0.23.12"),
+        shared=("rustls/build.rs", "rustls/src/lib.rs"),
     ),
     "rustls-0.21": Target(
         "rustls-0.21", PROBES_DIR / "rustls-0.21", ("rustls-0.21/ring/release/tlsmatrix-rustls-probe",),
         find_cargo, CARGO_INSTALL_HINT, _pinned_rustls_commands("rustls-0.21"),
+        shared=("rustls/build.rs",),
     ),
     **{
         f"kube-{v}": Target(
             f"kube-{v}", PROBES_DIR / "kube" / v, (f"kube/{v}/tlsmatrix-kube-probe",),
             find_cargo, CARGO_INSTALL_HINT, _kube_commands(v),
+            shared=("kube/src", "kube/build.rs"),
         )
         for v in KUBE_VARIANTS
     },
@@ -147,7 +151,7 @@ TARGETS: dict[str, Target] = {
     ),
     "wolfssl": Target(
         "wolfssl", PROBES_DIR / "wolfssl", ("wolfssl/tlsmatrix-wolfssl-probe",),
-        _find_wolfssl_gcc, WOLFSSL_INSTALL_HINT, _wolfssl_commands,
+        find_wolfssl_gcc, WOLFSSL_INSTALL_HINT, _wolfssl_commands,
     ),
 }
 
@@ -158,11 +162,11 @@ def output_path(target: str, index: int = 0) -> Path:
 
 def _source_hash(target: Target, tool: str) -> str:
     h = hashlib.sha256()
-    shared = [target.sources.parent / "src", target.sources.parent / "build.rs"] if target.name.startswith("kube-") else []
-    for extra in shared:
+    for rel in target.shared:
+        extra = PROBES_DIR / rel
         for path in sorted(extra.rglob("*") if extra.is_dir() else [extra]):
             if path.is_file():
-                h.update(str(path.relative_to(target.sources.parent)).encode())
+                h.update(rel.encode() + str(path.relative_to(extra) if extra.is_dir() else "").encode())
                 h.update(path.read_bytes())
     for path in sorted(target.sources.rglob("*")):
         if path.is_file() and "target" not in path.relative_to(target.sources).parts:

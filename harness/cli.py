@@ -29,7 +29,7 @@ from .jsonproc import ProcessError, kill_all
 from .model import Job, Outcome, SpecError, parse_tls_version
 from .pki import CertificateCache, PKIError, load_ca_file
 from .progress import Progress
-from .report.table import render_markdown, render_text
+from .report.table import render_text
 from .runner import BACKENDS, DEFAULT_TIMEOUT_MS, HarnessError, RunOptions, run_cells
 from .merge import ShardError, load_results, merge, select_shard
 from .regress import BaselineError, baseline_path, compare, load_baselines, make_baseline, render_changes

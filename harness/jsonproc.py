@@ -3,9 +3,7 @@ from __future__ import annotations
 
 import collections
 import json
-import os
 import queue
-import signal
 import subprocess
 import threading
 import time
@@ -163,13 +161,3 @@ def kill_all() -> int:
 def live_count() -> int:
     with _LIVE_LOCK:
         return sum(1 for c in _LIVE if c.proc.poll() is None)
-
-
-def send_signal_to_all(sig: int = signal.SIGTERM) -> None:
-    with _LIVE_LOCK:
-        live = list(_LIVE)
-    for child in live:
-        try:
-            os.kill(child.proc.pid, sig)
-        except OSError:
-            pass

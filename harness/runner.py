@@ -9,13 +9,13 @@ import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 from . import __version__
 from .classify import classify, shorten
 from .clients import CLIENTS
 from .clients.session import ProbeSession
-from .endpoints.base import LOOPBACK, EndpointError, ListenerSpec
+from .endpoints.base import ListenerSpec
 from .endpoints.process import ProcessEndpoint
 from .jsonproc import ProcessError
 from .model import Cell, Job, Outcome, Result, StackInfo

@@ -10,7 +10,7 @@ import importlib.util
 import shutil
 import sys
 
-from ..build import output_path
+from ..build import find_wolfssl_gcc, output_path
 from ..stacks import Stack, built_binary, python_module
 from ..toolchain import (
     CARGO_INSTALL_HINT,
@@ -40,8 +40,9 @@ def _commands(names: list[str], package: str):
 def _java_missing() -> str | None:
     if shutil.which("java") is None:
         return f"java not found: {JAVA_INSTALL_HINT}"
-    return built_binary(lambda: output_path("java"), _hint(lambda: shutil.which("javac"), JAVA_INSTALL_HINT))() \
-        if not output_path("java").exists() else None
+    if output_path("java").exists():  # a class file, not an executable: built_binary does not fit
+        return None
+    return f"probe not built ({output_path('java')} missing): {_hint(lambda: shutil.which('javac'), JAVA_INSTALL_HINT)}"
 
 
 def _module_missing(module: str, install: str):
@@ -148,7 +149,7 @@ CLIENTS: dict[str, Stack] = {
         family="wolfssl",
         description="wolfSSL (Debian's libwolfssl) through a small C probe",
         argv=lambda: [str(output_path("wolfssl"))],
-        missing=_built("wolfssl", 0, lambda: shutil.which("gcc"), WOLFSSL_INSTALL_HINT),
+        missing=_built("wolfssl", 0, find_wolfssl_gcc, WOLFSSL_INSTALL_HINT),
     ),
     "kubernetes-python": Stack(
         name="kubernetes-python",

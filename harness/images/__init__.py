@@ -11,7 +11,6 @@ nothing changed builds nothing.
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import shutil
 import subprocess

@@ -14,7 +14,7 @@ import pytest
 from harness.clients import CLIENTS
 from harness.endpoints.base import EndpointError, ListenerSpec
 from harness.images import IMAGES, DockerUnavailable, ImageSpec, docker_client, image_for
-from harness.model import CertSpec, ChainSpec, KeySpec, Outcome
+from harness.model import CertSpec, ChainSpec, KeySpec
 from harness.runner import HarnessError, RunOptions, run_cells
 from harness.scenarios import load_scenario
 from harness.servers import SERVERS

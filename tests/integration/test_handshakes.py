@@ -199,8 +199,6 @@ def test_openssl_probe_trusts_only_the_ca_file(tmp_path):
     import subprocess
     import sys
 
-    from cryptography import x509
-
     system = Path("/etc/ssl/certs/ca-certificates.crt")
     if not system.exists():
         pytest.skip("no system trust store to compare with")
