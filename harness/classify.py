@@ -140,11 +140,21 @@ _COMPILED = {family: [(re.compile(p), o, p) for p, o in table] for family, table
 _COMMON_COMPILED = [(re.compile(p), o, p) for p, o in _COMMON]
 
 
+#: A Kubernetes API that *answered* with 401/403: the TLS handshake (and the request) worked, the
+#: credentials did not (kube-rs "ApiError: … code: 403", the Python client's "(403)\nReason: Forbidden").
+#: A TLS matrix counts that as ok; the raw error stays on the cell.
+_API_REFUSAL = re.compile(r"(?s)^ApiError: .*?(?:code: (40[13])\b|\b(Unauthorized|Forbidden)\b)|^\((40[13])\)\s*Reason: (\w+)")
+
+
 def classify_error(family: str, error: str, detail: str | None = None) -> Classification:
     """Classify one raw error text (and the probe's structured detail) from a stack of ``family``."""
     for rx, outcome, pattern in _COMMON_COMPILED:
         if rx.search(error):
             return Classification(outcome, shorten(family, error), pattern)
+    m = _API_REFUSAL.search(error)
+    if m:
+        code = m.group(1) or m.group(3) or {"Unauthorized": "401", "Forbidden": "403"}[m.group(2)]
+        return Classification(O.OK, f"TLS ok; API answered HTTP {code}", _API_REFUSAL.pattern)
     for rx, outcome, pattern in _COMPILED.get(family, []):
         if rx.search(error) or (detail and rx.search(detail)):
             return Classification(outcome, shorten(family, error), pattern)

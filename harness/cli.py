@@ -13,6 +13,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -153,12 +154,16 @@ def cmd_matrix(args: argparse.Namespace) -> int:
     progress = Progress(enabled=not args.quiet)
     progress.message(f"tlsmatrix {__version__}: {len(cells)} cells from {len(scenarios)} scenario(s)")
     cache = CertificateCache(args.pki_cache or pki_cache_dir())
+    out_dir = Path(args.output)
+    kube_dir = None
+    if any(c.app == "kubernetes" for c in cells):
+        kube_dir = out_dir / "kubeconfig"  # what the Kubernetes clients of this run read
+        shutil.rmtree(kube_dir, ignore_errors=True)  # a previous run's files name ports that are gone
     report = run_cells(cells, cache, RunOptions(timeout_ms=int(args.timeout * 1000), backend=args.backend,
                                                 progress=progress, retry_timeouts=not args.no_retry,
-                                                shard=args.shard))
+                                                shard=args.shard, kubeconfig_dir=kube_dir))
     data = report.to_json()
     data["scenarios"] = [scenario_info(s) for s in scenarios]
-    out_dir = Path(args.output)
     write_atomic(out_dir / "results.json", json.dumps(data, indent=2, ensure_ascii=False) + "\n")
     write_atomic(out_dir / "matrix.md", markdown_report(data))
     sys.stdout.write(render(data, args.format))
@@ -195,6 +200,31 @@ def cmd_probe(args: argparse.Namespace) -> int:
     timeout_ms = int(args.timeout * 1000)
     if timeout_ms <= 0:
         raise UsageError(f"--timeout {args.timeout}: must be positive")
+    if bool(args.client_cert) != bool(args.client_key):
+        raise UsageError("--client-cert and --client-key go together")
+    client_cert = client_key = None
+    if args.client_cert:
+        client_cert, client_key = Path(args.client_cert).resolve(), Path(args.client_key).resolve()
+        for flag, path in (("--client-cert", client_cert), ("--client-key", client_key)):
+            try:
+                path.read_bytes()
+            except OSError as exc:
+                raise UsageError(f"{flag} {path}: cannot read: {exc.strerror or exc}") from None
+        load_ca_file(client_cert)  # a PEM certificate, or an error naming the file
+    kubeconfig = None
+    if any(CLIENTS[n].needs_app == "kubernetes" for n in names):
+        # what the Kubernetes clients read: the same server, CA, name and client certificate
+        from .kubeconfig import KubeconfigError, kubeconfig_document, write_kubeconfig
+
+        kube_dir = Path(tempfile.mkdtemp(prefix="tlsmatrix-probe-"))
+        atexit.register(shutil.rmtree, kube_dir, True)
+        try:
+            kubeconfig = str(write_kubeconfig(
+                kube_dir / "kubeconfig.yaml",
+                kubeconfig_document(host, port, ca, servername, client_cert, client_key),
+                note=f"tlsmatrix probe {host}:{port}"))
+        except KubeconfigError as exc:
+            raise UsageError(str(exc)) from None
     results: dict[str, dict[str, Any]] = {}
 
     def run_one(name: str) -> None:
@@ -202,6 +232,8 @@ def cmd_probe(args: argparse.Namespace) -> int:
         entry: dict[str, Any] = {"client": name, "outcome": None, "error": None, "short_error": None,
                                  "version": None, "negotiated": None, "elapsed_ms": None}
         why = stack.unavailable_reason()
+        if not why and client_cert and not stack.client_auth:
+            why = "its probe presents no client certificate (--client-cert)"
         if why:
             entry.update(outcome=Outcome.SKIPPED.value, error=why, short_error="not available")
             results[name] = entry
@@ -215,7 +247,10 @@ def cmd_probe(args: argparse.Namespace) -> int:
                 results[name] = entry
                 return
             job = Job(id="1", host=host, port=port, servername=servername, ca_file=str(ca.resolve()),
-                      tls_version=tls, timeout_ms=timeout_ms)
+                      tls_version=tls, timeout_ms=timeout_ms,
+                      client_cert_file=str(client_cert) if client_cert else None,
+                      client_key_file=str(client_key) if client_key else None,
+                      kubeconfig=kubeconfig if stack.needs_app == "kubernetes" else None)
             raw = session.run(job)
             c = classify(stack.family, raw)
             entry.update(outcome=c.outcome.value, error=raw.error, short_error=c.short, error_detail=raw.error_detail,
@@ -233,6 +268,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
             t.join(0.2)
     ordered = [results[n] for n in names]
     doc = {"target": f"{host}:{port}", "servername": servername, "ca_file": str(ca), "tls": tls,
+           "client_cert_file": str(client_cert) if client_cert else None,
            "timeout_ms": timeout_ms, "tool": {"name": "tlsmatrix", "version": __version__}, "results": ordered}
     if args.format == "json":
         sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
@@ -414,6 +450,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--servername", help="name to send (SNI) and verify (default: HOST)")
     p.add_argument("--clients", type=_csv, help=f"client stacks ({', '.join(CLIENTS)})")
     p.add_argument("--tls", help="pin TLS version 1.2 or 1.3")
+    p.add_argument("--client-cert", help="PEM client certificate to present (mTLS; Kubernetes clients put it "
+                                         "in their kubeconfig); stacks that cannot present one are skipped")
+    p.add_argument("--client-key", help="the client certificate's PEM private key")
     p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_MS / 1000, help="seconds (default 10)")
     p.add_argument("--format", choices=("table", "json"), default="table")
     p.set_defaults(func=cmd_probe)

@@ -120,6 +120,8 @@ class ChainSpec:
     intermediates: tuple[CertSpec, ...] = ()
     expired: bool = False  # the leaf's validity window lies in the past
     name: str | None = None
+    #: key of a client certificate (mTLS) issued by the root; None: the server asks for none
+    client_cert: KeySpec | None = None
 
     @property
     def signers(self) -> tuple[CertSpec, ...]:
@@ -135,16 +137,21 @@ class ChainSpec:
             return self.name
         parts = [self.root.label(), *(i.label() for i in self.intermediates), self.leaf.key.name]
         text = " → ".join(parts)
+        if self.client_cert is not None:
+            text += f" + client {self.client_cert.name}"
         return text + " (expired)" if self.expired else text
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "label": self.label,
             "root": self.root.to_json(),
             "intermediates": [i.to_json() for i in self.intermediates],
             "leaf": {"key": self.leaf.key.name},
             "expired": self.expired,
         }
+        if self.client_cert is not None:  # absent otherwise: fingerprints of server-only chains stay as they were
+            out["client_cert"] = {"key": self.client_cert.name}
+        return out
 
     @property
     def fingerprint(self) -> str:
@@ -238,9 +245,14 @@ class Job:
     ca_file: str
     tls_version: str | None
     timeout_ms: int
+    #: mTLS: the client certificate (PEM) and its TEST-ONLY key; only stacks with client_auth get them
+    client_cert_file: str | None = None
+    client_key_file: str | None = None
+    #: Kubernetes clients: the kubeconfig file (same server, CA, name and client certificate) to load
+    kubeconfig: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "id": self.id,
             "host": self.host,
             "port": self.port,
@@ -249,6 +261,12 @@ class Job:
             "tls_version": self.tls_version,
             "timeout_ms": self.timeout_ms,
         }
+        if self.client_cert_file is not None:
+            out["client_cert_file"] = self.client_cert_file
+            out["client_key_file"] = self.client_key_file
+        if self.kubeconfig is not None:
+            out["kubeconfig"] = self.kubeconfig
+        return out
 
 
 @dataclass(frozen=True)

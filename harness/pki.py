@@ -58,6 +58,13 @@ class ChainFiles:
     leaf_file: Path
     leaf_sha256: str
     root_sha256: str
+    #: mTLS (spec.client_cert set): a clientAuth certificate issued by the root, and its TEST-ONLY key
+    client_cert_file: Path | None = None
+    client_key_file: Path | None = None
+
+    @property
+    def client_sha256(self) -> str | None:
+        return _cert_sha256(self.client_cert_file) if self.client_cert_file else None
 
 
 def generate_private_key(spec: KeySpec):
@@ -95,8 +102,13 @@ class CertificateCache:
             inter_dirs.append(d)
             issuer_dir, issuer_spec = d, inter
         leaf_dir = self._node(role="leaf", cert=spec.leaf, issuer=issuer_dir, issuer_spec=issuer_spec, expired=spec.expired, names=names)
+        client_dir = None
+        if spec.client_cert is not None:
+            # issued by the root, as kubeadm's cluster CA issues the admin's client certificate
+            client_dir = self._node(role="client", cert=CertSpec(spec.client_cert), issuer=root_dir,
+                                    issuer_spec=spec.root, expired=False, names=())
 
-        chain_dir = self.root / "chains" / f"{spec.fingerprint}-{_digest(str(leaf_dir))[:8]}"
+        chain_dir = self.root / "chains" / f"{spec.fingerprint}-{_digest(str(leaf_dir) + str(client_dir or ''))[:8]}"
         if not (chain_dir / "chain.pem").exists():
             tmp = self._tmpdir()
             try:
@@ -106,6 +118,9 @@ class CertificateCache:
                 (tmp / "chain.pem").write_bytes(b"".join(parts))
                 shutil.copyfile(leaf_dir / "cert.pem", tmp / "leaf.pem")
                 shutil.copyfile(leaf_dir / "TEST-ONLY-key.pem", tmp / "TEST-ONLY-leaf-key.pem")
+                if client_dir is not None:
+                    shutil.copyfile(client_dir / "cert.pem", tmp / "client.pem")
+                    shutil.copyfile(client_dir / "TEST-ONLY-key.pem", tmp / "TEST-ONLY-client-key.pem")
                 (tmp / "spec.json").write_text(json.dumps(spec.to_json(), indent=2, ensure_ascii=False))
                 self._publish(tmp, chain_dir)
             finally:
@@ -118,6 +133,8 @@ class CertificateCache:
             leaf_file=chain_dir / "leaf.pem",
             leaf_sha256=_cert_sha256(chain_dir / "leaf.pem"),
             root_sha256=_cert_sha256(chain_dir / "ca.pem"),
+            client_cert_file=chain_dir / "client.pem" if client_dir else None,
+            client_key_file=chain_dir / "TEST-ONLY-client-key.pem" if client_dir else None,
         )
 
     # -- internals --
@@ -133,7 +150,7 @@ class CertificateCache:
     ) -> Path:
         ident = {
             "profile": PROFILE_VERSION,
-            "role": "root" if issuer is None else ("leaf" if role == "leaf" else "intermediate"),
+            "role": "root" if issuer is None else (role if role in ("leaf", "client") else "intermediate"),
             "depth": role,
             "key": cert.key.name,
             # the hash this certificate is signed with (its issuer's hash; its own for a root)
@@ -196,7 +213,7 @@ class CertificateCache:
 
 
 def _build_certificate(role, key, key_spec, issuer_key, issuer_cert, signer, serial, expired, names, depth):
-    label = {"root": "root CA", "intermediate": "intermediate CA", "leaf": "server"}[role]
+    label = {"root": "root CA", "intermediate": "intermediate CA", "leaf": "server", "client": "client"}[role]
     subject = x509.Name(
         [
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, ORGANIZATION),
@@ -236,8 +253,11 @@ def _build_certificate(role, key, key_spec, issuer_key, issuer_cert, signer, ser
             ),
             critical=True,
         )
-        builder = builder.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        builder = builder.add_extension(x509.SubjectAlternativeName([_general_name(n) for n in names]), critical=False)
+        usage = ExtendedKeyUsageOID.CLIENT_AUTH if role == "client" else ExtendedKeyUsageOID.SERVER_AUTH
+        builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+        if names:
+            builder = builder.add_extension(x509.SubjectAlternativeName([_general_name(n) for n in names]),
+                                            critical=False)
     return builder.sign(issuer_key, signature_hash(signer))
 
 

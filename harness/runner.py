@@ -5,10 +5,12 @@ import contextlib
 import datetime as dt
 import os
 import platform
+import tempfile
 import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 from . import __version__
@@ -18,6 +20,7 @@ from .clients.session import ProbeSession
 from .endpoints.base import ListenerSpec
 from .endpoints.process import ProcessEndpoint
 from .jsonproc import ProcessError
+from .kubeconfig import KubeconfigError, file_name, kubeconfig_document, write_kubeconfig
 from .model import Cell, Job, Outcome, Result, StackInfo
 from .pki import CertificateCache, ChainFiles
 from .servers import SERVERS
@@ -40,6 +43,8 @@ class RunOptions:
     clients: dict[str, Stack] = field(default_factory=lambda: dict(CLIENTS))
     servers: dict[str, Stack] = field(default_factory=lambda: dict(SERVERS))
     progress: Callable[[Result, int, int], None] | None = None
+    #: where the kubeconfig files of Kubernetes API endpoints go (None: a temporary directory)
+    kubeconfig_dir: Path | None = None
 
 
 @dataclass
@@ -102,6 +107,92 @@ def _git_state() -> tuple[str | None, bool | None]:
         return None, None
 
 
+@dataclass
+class Endpoints:
+    """The running server stacks of a run: one endpoint per stack, one listener per (chain, TLS, app)."""
+
+    endpoints: dict[str, Any]  # server stack → running endpoint
+    listener_of: dict[tuple[str, str, str | None, str | None], str]  # (server, chain fp, tls, app) → listener id
+    skipped: dict[str, str]  # server stack → why it is not running
+    info: dict[str, dict]  # server stack → what the results document says about it
+
+    def listener(self, cell: Cell) -> Any:
+        return self.endpoints[cell.server].listeners[
+            self.listener_of[(cell.server, cell.chain.fingerprint, cell.tls, cell.app)]]
+
+
+def start_endpoints(cells: list[Cell], chain_files: dict[str, ChainFiles], cache: CertificateCache,
+                    options: RunOptions, stack: contextlib.ExitStack) -> Endpoints:
+    """Start every server stack the cells need (in parallel); ``stack`` stops them again."""
+    servers_info: dict[str, dict] = {}
+    listener_of: dict[tuple[str, str, str | None, str | None], str] = {}
+    specs_by_server: dict[str, list[ListenerSpec]] = defaultdict(list)
+    for cell in cells:
+        key = (cell.server, cell.chain.fingerprint, cell.tls, cell.app)
+        if key not in listener_of:
+            lid = f"L{len(listener_of)}"
+            listener_of[key] = lid
+            specs_by_server[cell.server].append(
+                ListenerSpec(lid, chain_files[cell.chain.fingerprint], cell.tls, cell.app))
+    endpoints: dict[str, Any] = {}
+    server_skip: dict[str, str] = {}
+    starters: dict[str, threading.Thread] = {}
+    start_errors: dict[str, BaseException] = {}
+    docker_run = None
+    if options.backend == "docker" and specs_by_server:
+        from .endpoints.docker import DockerRun
+        from .images import IMAGES, DockerUnavailable
+
+        try:
+            docker_run = DockerRun(cache.root)
+        except DockerUnavailable as exc:
+            raise HarnessError(str(exc)) from None
+        stack.callback(docker_run.close)
+
+    for name, specs in specs_by_server.items():
+        if docker_run is not None:
+            from .endpoints.docker import DockerEndpoint
+
+            if name not in IMAGES:
+                why = f"no image for server stack {name!r} (images: {', '.join(IMAGES)})"
+                server_skip[name] = why
+                servers_info[name] = {"available": False, "reason": why}
+                continue
+            endpoint: Any = DockerEndpoint(name, specs, docker_run)
+        else:
+            server = options.servers[name]
+            why = server.unavailable_reason()
+            if why:
+                server_skip[name] = why
+                servers_info[name] = {"available": False, "reason": why}
+                continue
+            endpoint = ProcessEndpoint(server, specs)
+        stack.callback(endpoint.close)
+        endpoints[name] = endpoint
+
+        def start(ep: Any = endpoint, n: str = name) -> None:
+            try:
+                ep._start()
+            except BaseException as exc:  # reported below, in the main thread
+                start_errors[n] = exc
+
+        starters[name] = threading.Thread(target=start, daemon=True)
+        starters[name].start()
+    for name, thread in starters.items():
+        while thread.is_alive():
+            thread.join(0.2)  # short joins keep Ctrl-C responsive
+    for name, exc in start_errors.items():
+        raise HarnessError(str(exc)) from exc
+    for name, ep in endpoints.items():
+        info = ep.info or StackInfo(name, "?")
+        servers_info[name] = {"available": True, **info.to_json(), "backend": options.backend,
+                              "listener_errors": sum(1 for l in ep.listeners.values() if l.error)}
+        if getattr(ep, "image_tag", None):
+            servers_info[name]["image"] = ep.image_tag
+            servers_info[name]["image_id"] = ep.image_id
+    return Endpoints(endpoints, listener_of, server_skip, servers_info)
+
+
 def run_cells(cells: list[Cell], cache: CertificateCache, options: RunOptions | None = None) -> RunReport:
     options = options or RunOptions()
     if options.backend not in BACKENDS:
@@ -138,81 +229,41 @@ def run_cells(cells: list[Cell], cache: CertificateCache, options: RunOptions | 
 
     with contextlib.ExitStack() as stack:
         # 2. endpoints: one process per server stack, one listener per (chain, TLS version)
-        listener_of: dict[tuple[str, str, str | None], str] = {}
-        specs_by_server: dict[str, list[ListenerSpec]] = defaultdict(list)
-        for cell in cells:
-            key = (cell.server, cell.chain.fingerprint, cell.tls, cell.app)
-            if key not in listener_of:
-                lid = f"L{len(listener_of)}"
-                listener_of[key] = lid
-                specs_by_server[cell.server].append(
-                    ListenerSpec(lid, chain_files[cell.chain.fingerprint], cell.tls, cell.app))
-        endpoints: dict[str, Any] = {}
-        server_skip: dict[str, str] = {}
-        starters: dict[str, threading.Thread] = {}
-        start_errors: dict[str, BaseException] = {}
-        docker_run = None
-        if options.backend == "docker" and specs_by_server:
-            from .endpoints.docker import DockerRun
-            from .images import IMAGES, DockerUnavailable
-
-            try:
-                docker_run = DockerRun(cache.root)
-            except DockerUnavailable as exc:
-                raise HarnessError(str(exc)) from None
-            stack.callback(docker_run.close)
-
-        for name, specs in specs_by_server.items():
-            if docker_run is not None:
-                from .endpoints.docker import DockerEndpoint
-
-                if name not in IMAGES:
-                    why = f"no image for server stack {name!r} (images: {', '.join(IMAGES)})"
-                    server_skip[name] = why
-                    servers_info[name] = {"available": False, "reason": why}
-                    continue
-                endpoint: Any = DockerEndpoint(name, specs, docker_run)
-            else:
-                server = options.servers[name]
-                why = server.unavailable_reason()
-                if why:
-                    server_skip[name] = why
-                    servers_info[name] = {"available": False, "reason": why}
-                    continue
-                endpoint = ProcessEndpoint(server, specs)
-            stack.callback(endpoint.close)
-            endpoints[name] = endpoint
-
-            def start(ep: Any = endpoint, n: str = name) -> None:
-                try:
-                    ep._start()
-                except BaseException as exc:  # reported below, in the main thread
-                    start_errors[n] = exc
-
-            starters[name] = threading.Thread(target=start, daemon=True)
-            starters[name].start()
-        for name, thread in starters.items():
-            while thread.is_alive():
-                thread.join(0.2)  # short joins keep Ctrl-C responsive
-        for name, exc in start_errors.items():
-            raise HarnessError(str(exc)) from exc
-        for name, ep in endpoints.items():
-            info = ep.info or StackInfo(name, "?")
-            servers_info[name] = {"available": True, **info.to_json(), "backend": options.backend,
-                                  "listener_errors": sum(1 for l in ep.listeners.values() if l.error)}
-            if getattr(ep, "image_tag", None):
-                servers_info[name]["image"] = ep.image_tag
-                servers_info[name]["image_id"] = ep.image_id
+        running = start_endpoints(cells, chain_files, cache, options, stack)
+        endpoints, server_skip = running.endpoints, running.skipped
+        servers_info.update(running.info)
 
         # 3. jobs per client; cells the server cannot serve are decided here
         jobs_by_client: dict[str, list[tuple[Cell, Job]]] = defaultdict(list)
+        kubeconfigs: dict[tuple[str, str], str] = {}  # (listener id, servername) → file
+        kube_dir = options.kubeconfig_dir
+        if kube_dir is None and any(c.app == "kubernetes" for c in cells):
+            kube_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tlsmatrix-kubeconfig-")))
+
+        def kubeconfig_for(cell: Cell, listener: Any, files: ChainFiles) -> str:
+            key = (listener.spec.id, cell.servername)
+            if key not in kubeconfigs:
+                doc = kubeconfig_document(listener.host, int(listener.port), files.ca_file, cell.servername,
+                                          files.client_cert_file, files.client_key_file)
+                path = Path(kube_dir) / file_name(cell.chain.label, cell.tls, cell.server, cell.servername)
+                if str(path) in kubeconfigs.values():  # two chains with one label (from two scenarios)
+                    path = path.with_suffix(f".{listener.spec.id}.yaml")
+                note = (f"server {cell.server}, chain {cell.chain.label}, TLS {cell.tls or 'any'}; written by "
+                        f"`tlsmatrix matrix` at {started}: the port was open during that run only "
+                        "(`tlsmatrix serve` starts the endpoint again)")
+                try:
+                    kubeconfigs[key] = str(write_kubeconfig(path, doc, note))
+                except KubeconfigError as exc:
+                    raise HarnessError(str(exc)) from None
+            return kubeconfigs[key]
+
         for n, cell in enumerate(cells):
             if cell.server in server_skip:
                 record(Result(cell, Outcome.SKIPPED, error=f"server stack {cell.server}: {server_skip[cell.server]}",
                               short_error=f"server {cell.server} not available"))
                 continue
             ep = endpoints[cell.server]
-            listener = ep.listeners[listener_of[(cell.server, cell.chain.fingerprint, cell.tls, cell.app)]]
+            listener = running.listener(cell)
             server_version = ep.info.describe() if ep.info else None
             if listener.error:
                 record(Result(cell, Outcome.SERVER_ERROR, error=f"server {cell.server}: {listener.error}",
@@ -220,8 +271,18 @@ def run_cells(cells: list[Cell], cache: CertificateCache, options: RunOptions | 
                               server_version=server_version))
                 continue
             files = chain_files[cell.chain.fingerprint]
+            client_stack = options.clients[cell.client]
+            if files.client_cert_file is not None and not client_stack.client_auth:
+                record(Result(cell, Outcome.SKIPPED,
+                              error=f"client stack {cell.client}: its probe presents no client certificate "
+                                    f"(mTLS); stacks that do: {', '.join(n for n, s in options.clients.items() if s.client_auth)}",
+                              short_error="no client certificate support"))
+                continue
             job = Job(id=str(n), host=listener.host, port=int(listener.port), servername=cell.servername,
-                      ca_file=str(files.ca_file), tls_version=cell.tls, timeout_ms=options.timeout_ms)
+                      ca_file=str(files.ca_file), tls_version=cell.tls, timeout_ms=options.timeout_ms,
+                      client_cert_file=str(files.client_cert_file) if files.client_cert_file else None,
+                      client_key_file=str(files.client_key_file) if files.client_key_file else None,
+                      kubeconfig=kubeconfig_for(cell, listener, files) if cell.app == "kubernetes" else None)
             jobs_by_client[cell.client].append((cell, job))
 
         # 4. one long-lived probe per client stack, all clients in parallel
@@ -280,7 +341,8 @@ def run_cells(cells: list[Cell], cache: CertificateCache, options: RunOptions | 
         raise HarnessError(f"internal error: {len(missing)} cells got no result, e.g. {missing[:3]}")
     chains_info = {
         f.spec.label: {"fingerprint": f.spec.fingerprint, "leaf_sha256": f.leaf_sha256, "root_sha256": f.root_sha256,
-                       "dir": str(f.cert_file.parent)}
+                       "dir": str(f.cert_file.parent),
+                       **({"client_sha256": f.client_sha256} if f.client_cert_file else {})}
         for f in chain_files.values()
     }
     for name in {c.client for c in cells}:

@@ -15,10 +15,12 @@ A scenario file looks like this (see ``scenarios/`` for real ones)::
     root = ["P-256", "P-521"]          # "KEY" or {key = "KEY", hash = "SHA-…"}
     intermediates = []                 # signers between root and leaf, root side first
     leaf = ["P-256", "P-521"]
+    client_cert = "P-521"              # optional: mTLS with a client certificate of this key,
+                                       # issued by the root; the server requires it
 
     [[expect]]                         # last matching rule wins
     client = "rustls-ring"
-    signer = "P-521"                   # matchers: client server tls chain root leaf signer key hash
+    signer = "P-521"                   # matchers: client server tls chain root leaf signer key hash client_cert
     outcome = ["bad_signature", "unsupported_algorithm"]
     why = "ring implements no P-521 verification"
 
@@ -52,12 +54,12 @@ class ScenarioError(Exception):
 
 DEFAULT_SERVERS = ("openssl", "go")
 DEFAULT_CLIENTS = ("openssl", "rustls-ring", "rustls-aws-lc-rs", "go")
-MATCH_KEYS = ("client", "server", "tls", "chain", "root", "leaf", "signer", "key", "hash")
+MATCH_KEYS = ("client", "server", "tls", "chain", "root", "leaf", "signer", "key", "hash", "client_cert")
 _TOP_KEYS = {"name", "title", "description", "notes", "axes", "chain", "expect", "servername", "app"}
 #: what a server may speak after the handshake, and which server stacks can
 APPS = {"kubernetes": ("go",)}
 _AXES_KEYS = {"tls", "servers", "clients"}
-_CHAIN_KEYS = {"name", "root", "intermediates", "leaf", "expired"}
+_CHAIN_KEYS = {"name", "root", "intermediates", "leaf", "expired", "client_cert"}
 _EXPECT_KEYS = set(MATCH_KEYS) | {"outcome", "why"}
 
 
@@ -80,6 +82,7 @@ class Rule:
             "signer": {c.key.name for c in chain.signers},
             "key": {c.key.name for c in chain.certs},
             "hash": {c.signing_hash for c in chain.signers if c.signing_hash},
+            "client_cert": {chain.client_cert.name if chain.client_cert else "none"},
         }
         for key, patterns in self.match.items():
             values = facts[key]
@@ -204,6 +207,15 @@ def parse_scenario(
             raise fail("chain", f"chain {chain.label!r} is listed twice")
         seen[chain.label] = chain.fingerprint
 
+    if known_servers is not None and isinstance(known_servers, dict):
+        mtls = [c for c in chains if c.client_cert is not None]
+        for server in servers if mtls else ():
+            if not getattr(known_servers.get(server), "client_auth", False):
+                able = [n for n, s in known_servers.items() if getattr(s, "client_auth", False)]
+                raise fail("axes.servers", f"server stack {server!r} cannot require a client certificate, which "
+                                           f"chain {mtls[0].label!r} asks for (client_cert); servers that can: "
+                                           f"{', '.join(able)}")
+
     app = data.get("app")
     if known_clients is not None and isinstance(known_clients, dict):
         for client in clients:
@@ -258,14 +270,17 @@ def _parse_chain(table: Any, key: str, fail) -> list[ChainSpec]:
     expired = table.get("expired", False)
     if not isinstance(expired, bool):
         raise fail(f"{key}.expired", f"must be true or false, got {expired!r}")
+    clients: list[KeySpec | None] = [None]
+    if "client_cert" in table:
+        clients = [_cert(v, f"{key}.client_cert", fail, signer=False).key for v in _axis(table["client_cert"])]
     name = table.get("name")
     if name is not None and not isinstance(name, str):
         raise fail(f"{key}.name", f"must be a string, got {name!r}")
-    if name is not None and (len(roots) > 1 or len(leaves) > 1):
+    if name is not None and (len(roots) > 1 or len(leaves) > 1 or len(clients) > 1):
         raise fail(f"{key}.name", "a name can only be given to a single chain, not to a product of key types")
     return [
-        ChainSpec(root=r, leaf=l, intermediates=intermediates, expired=expired, name=name)
-        for r, l in itertools.product(roots, leaves)
+        ChainSpec(root=r, leaf=l, intermediates=intermediates, expired=expired, name=name, client_cert=c)
+        for r, l, c in itertools.product(roots, leaves, clients)
     ]
 
 
@@ -303,7 +318,10 @@ def _parse_rule(table: Any, key: str, fail, known_clients, known_servers) -> Rul
         values = _as_list(table[mkey], f"{key}.{mkey}", fail)
         if not all(isinstance(v, str) for v in values):
             raise fail(f"{key}.{mkey}", f"must be strings, got {table[mkey]!r}")
-        if mkey in ("root", "leaf", "signer", "key"):
+        if mkey == "client_cert":
+            values = [v if _is_glob(v) or v == "none" else _convert(KeySpec.parse, v, f"{key}.{mkey}", fail).name
+                      for v in values]
+        elif mkey in ("root", "leaf", "signer", "key"):
             values = [v if _is_glob(v) else _convert(KeySpec.parse, v, f"{key}.{mkey}", fail).name for v in values]
         elif mkey == "hash":
             values = [v if _is_glob(v) else _convert(parse_hash, v, f"{key}.{mkey}", fail) for v in values]

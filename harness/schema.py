@@ -65,6 +65,8 @@ def results_schema() -> dict[str, Any]:
                     "intermediates": {"type": "array", "items": _cert()},
                     "leaf": _cert(),
                     "expired": {"type": "boolean"},
+                    "client_cert": {**_cert(), "description": "mTLS: the client certificate's key, issued by the "
+                                    "root (absent: the server asks for no client certificate)"},
                 },
                 "additionalProperties": False,
             },
@@ -138,7 +140,8 @@ def results_schema() -> dict[str, Any]:
                     "type": "object",
                     "required": ["fingerprint", "leaf_sha256", "root_sha256"],
                     "properties": {"fingerprint": {"type": "string"}, "leaf_sha256": {"type": "string"},
-                                   "root_sha256": {"type": "string"}, "dir": {"type": "string"}},
+                                   "root_sha256": {"type": "string"}, "dir": {"type": "string"},
+                                   "client_sha256": {"type": "string"}},
                 },
             },
             "scenarios": {

@@ -18,6 +18,8 @@ class Stack:
     argv: Callable[[], list[str]]
     missing: Callable[[], str | None]  # None when runnable, else why not + how to install
     needs_app: str | None = None  # a client that speaks an application protocol (e.g. "kubernetes")
+    #: mTLS: a client presents the job's client certificate; a server requires one (listener client_ca_file)
+    client_auth: bool = False
 
     def unavailable_reason(self) -> str | None:
         return self.missing()

@@ -58,6 +58,7 @@ CLIENTS: dict[str, Stack] = {
         description="OpenSSL through CPython's ssl module",
         argv=python_module("harness.probes.pyssl.client"),
         missing=lambda: None,
+        client_auth=True,
     ),
     "rustls-ring": Stack(
         name="rustls-ring",
@@ -65,6 +66,7 @@ CLIENTS: dict[str, Stack] = {
         description="rustls 0.23 (newest) with the ring crypto provider (kube-rs default)",
         argv=lambda: [str(output_path("rustls-ring"))],
         missing=_built("rustls-ring", 0, find_cargo, CARGO_INSTALL_HINT),
+        client_auth=True,
     ),
     "rustls-aws-lc-rs": Stack(
         name="rustls-aws-lc-rs",
@@ -72,6 +74,7 @@ CLIENTS: dict[str, Stack] = {
         description="rustls 0.23 (newest) with the aws-lc-rs crypto provider (kube feature aws-lc-rs)",
         argv=lambda: [str(output_path("rustls-aws-lc-rs"))],
         missing=_built("rustls-aws-lc-rs", 0, find_cargo, CARGO_INSTALL_HINT),
+        client_auth=True,
     ),
     "rustls-ring@0.23.12": Stack(
         name="rustls-ring@0.23.12",
@@ -93,6 +96,7 @@ CLIENTS: dict[str, Stack] = {
         description="Go crypto/tls client (kubectl, client-go)",
         argv=lambda: [str(output_path("go", 0))],
         missing=_built("go", 0, find_go, GO_INSTALL_HINT),
+        client_auth=True,
     ),
     "java": Stack(
         name="java",
@@ -158,6 +162,7 @@ CLIENTS: dict[str, Stack] = {
         argv=python_module("harness.probes.kubepy.client"),
         missing=_module_missing("kubernetes", "`make setup` (pip install kubernetes)"),
         needs_app="kubernetes",
+        client_auth=True,
     ),
     **{
         f"kube-{variant}": Stack(
@@ -167,6 +172,7 @@ CLIENTS: dict[str, Stack] = {
             argv=(lambda v=variant: [str(output_path(f"kube-{v}"))]),
             missing=_built(f"kube-{variant}", 0, find_cargo, CARGO_INSTALL_HINT),
             needs_app="kubernetes",
+            client_auth=True,
         )
         for variant, desc in (
             ("0.93-rustls", "kube 0.93.1, rustls-tls (ring), crates resolved today: the reported configuration"),

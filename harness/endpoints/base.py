@@ -53,16 +53,20 @@ class Endpoint(Protocol):
 _TLS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
 
 
-def handshake_presents(host: str, port: int, leaf_file: str, tls: str | None, timeout: float) -> None:
+def handshake_presents(host: str, port: int, leaf_file: str, tls: str | None, timeout: float,
+                       client_cert: tuple[str, str] | None = None) -> None:
     """One TLS handshake; raises unless the server presents the expected leaf certificate.
 
     Verification is deliberately not used here: this checks that the *server* works, for any
     key type, independently of what the readiness client could verify. Probes always verify.
+    ``client_cert`` (certificate file, key file) answers a server that requires mTLS.
     """
     expected = x509.load_pem_x509_certificate(open(leaf_file, "rb").read()).public_bytes(Encoding.DER)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
+    if client_cert is not None:
+        ctx.load_cert_chain(*client_cert)
     if tls is not None:
         ctx.minimum_version = ctx.maximum_version = _TLS[tls]
     with socket.create_connection((host, port), timeout=timeout) as sock:
@@ -79,8 +83,11 @@ def wait_ready(listener: Listener, timeout: float) -> None:
     last: Exception | None = None
     while time.monotonic() < deadline:
         try:
-            handshake_presents(listener.host, listener.port, str(listener.spec.chain.leaf_file), listener.spec.tls,
-                               timeout=max(0.5, min(5.0, deadline - time.monotonic())))
+            chain = listener.spec.chain
+            handshake_presents(listener.host, listener.port, str(chain.leaf_file), listener.spec.tls,
+                               timeout=max(0.5, min(5.0, deadline - time.monotonic())),
+                               client_cert=(str(chain.client_cert_file), str(chain.client_key_file))
+                               if chain.client_cert_file else None)
             return
         except (OSError, ssl.SSLError, EndpointError) as exc:
             last = exc

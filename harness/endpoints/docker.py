@@ -115,6 +115,8 @@ class DockerEndpoint:
                 "tls_version": listener.spec.tls,
                 "port": port,
                 **({"app": listener.spec.app} if listener.spec.app else {}),
+                **({"client_ca_file": self._container_path(listener.spec.chain.ca_file)}
+                   if listener.spec.chain.client_cert_file else {}),
             })
         config_dir = self.run.dir / self.stack_name
         config_dir.mkdir(parents=True, exist_ok=True)

@@ -46,7 +46,8 @@ class ProcessEndpoint:
                 "host": self.host,
                 "listeners": [
                     {"id": l.spec.id, "cert_file": str(l.spec.chain.cert_file), "key_file": str(l.spec.chain.key_file),
-                     "tls_version": l.spec.tls, **({"app": l.spec.app} if l.spec.app else {})}
+                     "tls_version": l.spec.tls, **({"app": l.spec.app} if l.spec.app else {}),
+                     **({"client_ca_file": str(l.spec.chain.ca_file)} if l.spec.chain.client_cert_file else {})}
                     for l in self.listeners.values()
                 ],
             })

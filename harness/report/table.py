@@ -49,6 +49,8 @@ def cell_text(r: dict[str, Any], notes: Footnotes | None = None, compact: bool =
     outcome = r["outcome"]
     if outcome == "ok":
         text = OK_MARK
+        if r.get("error") and notes is not None and not compact:  # e.g. the API answered 403 after a good handshake
+            text += f" [{notes.ref(r)}]"
     elif compact and notes is not None:
         text = ("—" if outcome == "skipped" else FAIL_MARK) + str(notes.ref(r))
     else:

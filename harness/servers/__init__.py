@@ -34,6 +34,7 @@ SERVERS: dict[str, Stack] = {
         description="OpenSSL through CPython's ssl module",
         argv=python_module("harness.probes.pyssl.server"),
         missing=lambda: None,
+        client_auth=True,
     ),
     "go": Stack(
         name="go",
@@ -43,6 +44,7 @@ SERVERS: dict[str, Stack] = {
         missing=lambda: built_binary(
             lambda: output_path("go", 1), "run `make probes`" if find_go() else GO_INSTALL_HINT
         )(),
+        client_auth=True,
     ),
     "gnutls": Stack(
         name="gnutls",

@@ -118,3 +118,31 @@ def test_load_ca_file_errors_name_the_file(tmp_path):
     junk.write_text("not a certificate\n")
     with pytest.raises(PKIError, match="junk.pem holds no PEM certificate"):
         load_ca_file(junk)
+
+
+@pytest.mark.parametrize("key", ["P-256", "P-521", "Ed25519", "RSA-2048"])
+def test_client_certificate_is_issued_by_the_root_for_client_auth(pki_cache, key):
+    spec = ChainSpec(root=CertSpec(KeySpec("P-384")), leaf=CertSpec(KeySpec("P-256")), client_cert=KeySpec(key))
+    files = pki_cache.chain(spec)
+    [client] = load(files.client_cert_file)
+    assert key_matches(client, key)
+    assert "TEST-ONLY" in files.client_key_file.name and "TEST-ONLY client" in client.subject.rfc4514_string()
+    usage = client.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert list(usage) == [x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]
+    assert not client.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    [root] = load(files.ca_file)
+    assert client.issuer == root.subject
+    client.verify_directly_issued_by(root)  # signed by the root (P-384, SHA-384)
+    assert client.signature_hash_algorithm.name == "sha384"
+    # the server side is the same as the chain without a client certificate
+    plain = pki_cache.chain(ChainSpec(root=spec.root, leaf=spec.leaf))
+    assert plain.client_cert_file is None and plain.ca_file.read_bytes() == files.ca_file.read_bytes()
+    assert spec.fingerprint != plain.spec.fingerprint and files.cert_file.parent != plain.cert_file.parent
+    assert spec.label == "P-384 → P-256 + client " + key
+
+
+def test_server_only_fingerprints_do_not_change():
+    """Results and caches of chains without a client certificate keep their ids."""
+    assert chain("P-256", "P-256").fingerprint == "".join(
+        __import__("hashlib").sha256(b'{"expired": false, "intermediates": [], "leaf": {"key": "P-256"}, '
+                                     b'"root": {"hash": "SHA-256", "key": "P-256"}}').hexdigest()[:16])

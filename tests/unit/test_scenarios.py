@@ -157,3 +157,64 @@ def test_curves_scenario_covers_every_key_type():
     assert {c.root.key.name for c in s.chains} == keys
     assert {c.leaf.key.name for c in s.chains} == keys
     assert len(s.chains) == 49
+
+
+def test_client_cert_axis_and_matcher(tmp_path):
+    path = write(tmp_path, """
+name = "m"
+[axes]
+servers = ["go", "openssl"]
+clients = ["openssl", "rustls-ring"]
+[[chain]]
+root = "P-256"
+leaf = "P-256"
+client_cert = ["P-256", "secp521r1"]
+[[chain]]
+root = "P-256"
+leaf = "P-384"
+[[expect]]
+outcome = "ok"
+[[expect]]
+client = "rustls-ring"
+client_cert = "P-521"
+outcome = "unsupported_algorithm"
+[[expect]]
+client_cert = "none"
+leaf = "P-384"
+outcome = "untrusted"
+""")
+    s = load_scenario(path, CLIENTS, SERVERS)
+    assert [c.label for c in s.chains] == ["P-256 → P-256 + client P-256", "P-256 → P-256 + client P-521",
+                                           "P-256 → P-384"]
+    cells = {(c.chain.label, c.client, c.tls, c.server): c.expect.outcomes for c in s.cells()}
+    assert cells[("P-256 → P-256 + client P-521", "rustls-ring", "1.3", "go")] == {Outcome.UNSUPPORTED_ALGORITHM}
+    assert cells[("P-256 → P-256 + client P-256", "rustls-ring", "1.3", "go")] == {Outcome.OK}
+    assert cells[("P-256 → P-384", "openssl", "1.2", "openssl")] == {Outcome.UNTRUSTED}
+
+
+@pytest.mark.parametrize("old, new, needles", [
+    ('client_cert = ["P-256", "secp521r1"]', 'client_cert = "P-999"', ["chain[0].client_cert", "P-999"]),
+    ('client_cert = ["P-256", "secp521r1"]', 'client_cert = {key = "P-256", hash = "SHA-256"}',
+     ["chain[0].client_cert.hash", "unknown key"]),
+    ('servers = ["go", "openssl"]', 'servers = ["go", "gnutls"]',
+     ["axes.servers", "'gnutls' cannot require a client certificate", "servers that can: openssl, go"]),
+    ('[[expect]]\noutcome', '[[expect]]\nclient_cert = "P-1"\noutcome', ["expect[0].client_cert", "P-1"]),
+])
+def test_bad_client_cert_settings_name_key_and_value(tmp_path, old, new, needles):
+    text = """
+name = "m"
+[axes]
+servers = ["go", "openssl"]
+clients = ["openssl"]
+[[chain]]
+root = "P-256"
+leaf = "P-256"
+client_cert = ["P-256", "secp521r1"]
+[[expect]]
+outcome = "ok"
+"""
+    assert old in text
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(write(tmp_path, text.replace(old, new)), CLIENTS, SERVERS)
+    for needle in needles:
+        assert needle in str(err.value), str(err.value)

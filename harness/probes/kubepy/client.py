@@ -48,11 +48,26 @@ def handshake(job: dict) -> dict:
         out["error"] = f"probe: cannot load CA file {job.get('ca_file')!r}: {exc}"
         return out
     cfg = k8s.Configuration()
-    host = f"[{job['host']}]" if ":" in job["host"] else job["host"]
-    cfg.host = f"https://{host}:{int(job['port'])}"
-    cfg.ssl_ca_cert = job["ca_file"]
+    if job.get("kubeconfig"):
+        # what `KUBECONFIG=path` does: the file's server, CA, tls-server-name and client certificate
+        from kubernetes import config as k8s_config
+
+        try:
+            k8s_config.load_kube_config(config_file=job["kubeconfig"], client_configuration=cfg)
+        except Exception as exc:  # ConfigException, OSError, yaml errors: the client's own words
+            out["error"] = f"kubeconfig: {chain_text(exc)}"
+            out["error_detail"] = type(exc).__name__
+            out["elapsed_ms"] = round((time.monotonic() - start) * 1000, 3)
+            return out
+    else:
+        host = f"[{job['host']}]" if ":" in job["host"] else job["host"]
+        cfg.host = f"https://{host}:{int(job['port'])}"
+        cfg.ssl_ca_cert = job["ca_file"]
+        cfg.tls_server_name = job["servername"]
+        if job.get("client_cert_file") or job.get("client_key_file"):  # mTLS, as a kubeconfig's client-certificate
+            cfg.cert_file = job.get("client_cert_file")
+            cfg.key_file = job.get("client_key_file")
     cfg.verify_ssl = True
-    cfg.tls_server_name = job["servername"]
     cfg.retries = 0
     timeout = max(int(job.get("timeout_ms") or 10000), 1) / 1000.0
     try:

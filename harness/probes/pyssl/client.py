@@ -24,6 +24,10 @@ def hello() -> dict:
     }
 
 
+#: how long to wait after the handshake for a server's rejection of our client certificate
+ACCEPT_WAIT_S = 2.0
+
+
 def handshake(job: dict) -> dict:
     start = time.monotonic()
     out = {"id": job.get("id"), "ok": False, "error": None, "negotiated": None, "elapsed_ms": None}
@@ -37,6 +41,15 @@ def handshake(job: dict) -> dict:
     except (OSError, ssl.SSLError, KeyError, TypeError) as exc:
         out["error"] = f"probe: cannot load CA file {job.get('ca_file')!r}: {exc}"
         return out
+    client_cert = job.get("client_cert_file")
+    if client_cert is not None or job.get("client_key_file") is not None:
+        try:
+            ctx.load_cert_chain(client_cert, job.get("client_key_file"))
+        except (OSError, ssl.SSLError, TypeError) as exc:
+            # OpenSSL refusing the key is the stack's result (e.g. an unsupported key type), not a probe bug
+            out["error"] = f"cannot load client certificate {client_cert!r}: {exc}"
+            out["error_detail"] = type(exc).__name__
+            return out
     version = job.get("tls_version")
     if version is not None:
         if version not in _VERSIONS:
@@ -53,6 +66,15 @@ def handshake(job: dict) -> dict:
         sock.settimeout(max(deadline - time.monotonic(), 0.001))
         tls = ctx.wrap_socket(sock, server_hostname=job["servername"])
         sock = tls
+        if client_cert is not None:
+            # TLS 1.3: the server judges the client certificate after our handshake is done, so its
+            # verdict (close_notify, or an alert such as certificate_required) arrives on the next read.
+            # A server that waits for a request (an HTTP app) sends nothing: silence means accepted.
+            tls.settimeout(max(min(deadline - time.monotonic(), ACCEPT_WAIT_S), 0.001))
+            try:
+                tls.recv(1)
+            except (TimeoutError, socket.timeout):
+                pass
         out["ok"] = True
         cipher = tls.cipher()
         out["negotiated"] = {"version": tls.version(), "cipher": cipher[0] if cipher else None, "group": None, "sigalg": None}

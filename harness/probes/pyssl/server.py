@@ -75,6 +75,9 @@ def main(argv: list[str] | None = None) -> int:
         try:
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ctx.load_cert_chain(spec["cert_file"], spec["key_file"])
+            if spec.get("client_ca_file"):  # mTLS: require a client certificate from this CA
+                ctx.load_verify_locations(cafile=spec["client_ca_file"])
+                ctx.verify_mode = ssl.CERT_REQUIRED
             version = spec.get("tls_version")
             if version is not None:
                 ctx.minimum_version = ctx.maximum_version = _VERSIONS[version]

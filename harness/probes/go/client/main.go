@@ -40,6 +40,9 @@ type job struct {
 	CAFile     string          `json:"ca_file"`
 	TLSVersion *string         `json:"tls_version"`
 	TimeoutMS  *float64        `json:"timeout_ms"`
+	// mTLS: the client certificate and its key (both or neither).
+	ClientCertFile *string `json:"client_cert_file"`
+	ClientKeyFile  *string `json:"client_key_file"`
 }
 
 type negotiated struct {
@@ -59,6 +62,10 @@ type result struct {
 }
 
 const defaultTimeout = 10 * time.Second
+
+// acceptWait: how long to wait after the handshake for a server's rejection of
+// our client certificate (mTLS only).
+const acceptWait = 2 * time.Second
 
 var out = bufio.NewWriter(os.Stdout)
 
@@ -172,6 +179,19 @@ func runJob(j job) result {
 		RootCAs:    roots,
 		ServerName: j.ServerName,
 	}
+	mtls := j.ClientCertFile != nil || j.ClientKeyFile != nil
+	if mtls {
+		if j.ClientCertFile == nil || j.ClientKeyFile == nil {
+			return probeError(j.ID, "job fields client_cert_file and client_key_file go together")
+		}
+		cert, err := tls.LoadX509KeyPair(*j.ClientCertFile, *j.ClientKeyFile)
+		if err != nil {
+			// Go refusing the key pair is the stack's own result, not a probe bug.
+			return result{ID: j.ID, OK: false, Error: strp("cannot load client certificate: " + err.Error()),
+				ErrorDetail: strp(errorDetail(err))}
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
 	if j.TLSVersion != nil {
 		switch *j.TLSVersion {
 		case "1.2":
@@ -216,6 +236,25 @@ func runJob(j job) result {
 	if err != nil {
 		_ = conn.Close()
 		return failure(j.ID, err, el)
+	}
+	if mtls {
+		// TLS 1.3: the server judges our certificate after our side of the
+		// handshake is done; its verdict (close_notify, or an alert such as
+		// certificate_required) arrives on the next read. A server waiting for
+		// a request (an HTTP app) sends nothing: silence means accepted.
+		wait := time.Now().Add(acceptWait)
+		if wait.After(deadline) {
+			wait = deadline
+		}
+		_ = conn.SetReadDeadline(wait)
+		var one [1]byte
+		if _, rerr := conn.Read(one[:]); rerr != nil && rerr != io.EOF {
+			var ne net.Error
+			if !(errors.As(rerr, &ne) && ne.Timeout()) {
+				_ = conn.Close()
+				return failure(j.ID, rerr, elapsed())
+			}
+		}
 	}
 	state := conn.ConnectionState()
 	_ = conn.Close()

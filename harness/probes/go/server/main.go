@@ -18,6 +18,7 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -48,6 +49,12 @@ type listenerConfig struct {
 	// App: "" completes handshakes and closes; "kubernetes" serves a small
 	// Kubernetes API (HTTP/1.1) on the connection, for real Kubernetes clients.
 	App string `json:"app"`
+	// ClientCAFile turns on mTLS: the client must present a certificate that
+	// chains to one of these CAs (tls.RequireAndVerifyClientCert). With app
+	// "kubernetes" a certificate is optional, as on kube-apiserver: one that is
+	// presented must verify, and a client without one is system:anonymous,
+	// which may not list pods (403 Forbidden).
+	ClientCAFile string `json:"client_ca_file"`
 }
 
 type config struct {
@@ -205,6 +212,21 @@ func startListener(host string, lc listenerConfig) (net.Listener, error) {
 		return nil, err
 	}
 	tcfg.Certificates = []tls.Certificate{cert}
+	if lc.ClientCAFile != "" {
+		pemData, err := os.ReadFile(lc.ClientCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("client_ca_file: %v", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pemData) {
+			return nil, fmt.Errorf("client_ca_file %s: no PEM certificate", lc.ClientCAFile)
+		}
+		tcfg.ClientCAs = pool
+		tcfg.ClientAuth = tls.RequireAndVerifyClientCert
+		if lc.App == "kubernetes" {
+			tcfg.ClientAuth = tls.VerifyClientCertIfGiven
+		}
+	}
 
 	if lc.Port < 0 || lc.Port > 65535 {
 		return nil, fmt.Errorf("invalid port %d", lc.Port)
@@ -223,7 +245,7 @@ func startListener(host string, lc listenerConfig) (net.Listener, error) {
 	}
 	if lc.App == "kubernetes" {
 		srv := &http.Server{
-			Handler:           kubernetesAPI(),
+			Handler:           kubernetesAPI(lc.ClientCAFile != ""),
 			ReadHeaderTimeout: handshakeTimeout,
 			ErrorLog:          log.New(os.Stderr, "["+lc.ID+"] ", 0),
 		}
@@ -236,7 +258,9 @@ func startListener(host string, lc listenerConfig) (net.Listener, error) {
 
 // kubernetesAPI answers the few requests a client needs to list pods in "default":
 // GET /version, /api, /api/v1/namespaces/default/pods; a 404 Status for the rest.
-func kubernetesAPI() http.Handler {
+// With authn, listing pods needs a (verified) client certificate: without one the
+// request is system:anonymous's and gets kube-apiserver's 403 Status.
+func kubernetesAPI(authn bool) http.Handler {
 	writeJSON := func(w http.ResponseWriter, code int, body string) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(code)
@@ -250,6 +274,10 @@ func kubernetesAPI() http.Handler {
 		writeJSON(w, 200, `{"kind":"APIVersions","versions":["v1"],"serverAddressByClientCIDRs":[{"clientCIDR":"0.0.0.0/0","serverAddress":"127.0.0.1:6443"}]}`)
 	})
 	mux.HandleFunc("/api/v1/namespaces/default/pods", func(w http.ResponseWriter, r *http.Request) {
+		if authn && (r.TLS == nil || len(r.TLS.PeerCertificates) == 0) {
+			writeJSON(w, 403, `{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"pods is forbidden: User \"system:anonymous\" cannot list resource \"pods\" in API group \"\" in the namespace \"default\"","reason":"Forbidden","details":{"kind":"pods"},"code":403}`)
+			return
+		}
 		items := []string{}
 		for _, name := range []string{"tlsmatrix-a", "tlsmatrix-b", "tlsmatrix-c"} {
 			items = append(items, `{"metadata":{"name":"`+name+`","namespace":"default","uid":"00000000-0000-0000-0000-0000000000`+name[len(name)-1:]+`0","resourceVersion":"1","creationTimestamp":"2025-01-01T00:00:00Z"},"spec":{"containers":[{"name":"app","image":"tlsmatrix/test"}]},"status":{"phase":"Running"}}`)

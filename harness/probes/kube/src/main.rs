@@ -14,8 +14,10 @@
 //! Job fields used: id, host, port, servername (-> `tls-server-name`), ca_file
 //! (-> `certificate-authority-data`), timeout_ms (tokio timeout around the whole
 //! job), optional client_cert_file/client_key_file (-> client-certificate-data /
-//! client-key-data). `tls_version` is accepted but cannot be applied: kube has
-//! no knob for it, so version pinning happens on the server side.
+//! client-key-data). With the optional `kubeconfig` field (a file path) the probe
+//! reads that file instead (Kubeconfig::read_from, as KUBECONFIG=path would) and
+//! the fields above only label the job. `tls_version` is accepted but cannot be
+//! applied: kube has no knob for it, so version pinning happens on the server side.
 
 use std::error::Error as StdError;
 use std::io::{self, BufRead, ErrorKind, Read, Write};
@@ -128,6 +130,7 @@ struct Job {
     ca_file: String,
     client_cert_file: Option<String>,
     client_key_file: Option<String>,
+    kubeconfig: Option<String>,
     timeout: Duration,
 }
 
@@ -198,6 +201,7 @@ fn parse_job(v: &Value) -> Result<Job, Failure> {
         ca_file: get_str("ca_file")?,
         client_cert_file,
         client_key_file,
+        kubeconfig: opt_str("kubeconfig")?,
         timeout,
     })
 }
@@ -213,6 +217,10 @@ fn read_b64(what: &str, path: &str) -> Result<String, Failure> {
 /// struct layout; tls-server-name is then set through the struct field, so a
 /// kube version without it would not compile.
 fn kubeconfig(job: &Job) -> Result<Kubeconfig, Failure> {
+    if let Some(path) = &job.kubeconfig {
+        // What a user's program does with KUBECONFIG=path: a bad file is kube's own error.
+        return Kubeconfig::read_from(path).map_err(|e| stage_err("kubeconfig", e));
+    }
     let server = if job.host.contains(':') {
         format!("https://[{}]:{}", job.host, job.port)
     } else {

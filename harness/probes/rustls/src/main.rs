@@ -16,7 +16,7 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{
     ClientConfig, ClientConnection, DigitallySignedStruct, DistinguishedName, ProtocolVersion,
     RootCertStore, SignatureScheme, SupportedProtocolVersion,
@@ -56,6 +56,8 @@ struct Job {
     ca_file: String,
     tls_version: Option<String>,
     timeout: Duration,
+    /// mTLS: (client_cert_file, client_key_file).
+    client_auth: Option<(String, String)>,
 }
 
 /// Outcome of one attempt: Ok(negotiated) or Err((error, error_detail)).
@@ -107,6 +109,22 @@ fn parse_job(v: &Value) -> Result<Job, (String, Option<String>)> {
             }
         },
     };
+    let opt_str = |k: &str| -> Result<Option<String>, (String, Option<String>)> {
+        match obj.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(probe_err(format!("job field {k:?} is not a string"))),
+        }
+    };
+    let client_auth = match (opt_str("client_cert_file")?, opt_str("client_key_file")?) {
+        (Some(c), Some(k)) => Some((c, k)),
+        (None, None) => None,
+        _ => {
+            return Err(probe_err(
+                "job fields \"client_cert_file\" and \"client_key_file\" go together",
+            ))
+        }
+    };
     Ok(Job {
         host,
         port,
@@ -114,6 +132,7 @@ fn parse_job(v: &Value) -> Result<Job, (String, Option<String>)> {
         ca_file,
         tls_version,
         timeout,
+        client_auth,
     })
 }
 
@@ -373,6 +392,62 @@ fn drive_handshake(
     }
 }
 
+/// How long to wait after the handshake for a server's rejection of our client
+/// certificate (mTLS only).
+const ACCEPT_WAIT: Duration = Duration::from_secs(2);
+
+/// TLS 1.3: the server judges the client certificate after our side of the
+/// handshake is done; its verdict (close_notify, or an alert such as
+/// certificate_required) arrives on the next read. A server that waits for a
+/// request (an HTTP app) sends nothing: silence means accepted.
+fn await_verdict(
+    conn: &mut ClientConnection,
+    sock: &mut TcpStream,
+    deadline: Instant,
+) -> Result<(), HsError> {
+    let wait = (Instant::now() + ACCEPT_WAIT).min(deadline);
+    loop {
+        let left = match remaining(wait) {
+            Ok(d) => d,
+            Err(_) => return Ok(()),
+        };
+        sock.set_read_timeout(Some(left))?;
+        match conn.read_tls(sock) {
+            Ok(0) => return Ok(()),
+            Ok(_) => {
+                conn.process_new_packets().map_err(HsError::Tls)?;
+                // Application data or close_notify: the server kept talking to us.
+                let mut buf = [0u8; 1];
+                match conn.reader().read(&mut buf) {
+                    Ok(_) => return Ok(()),
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => continue,
+                    Err(_) => return Ok(()),
+                }
+            }
+            Err(e) if is_timeout(&e) => return Ok(()),
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => return Err(HsError::Io(e)),
+        }
+    }
+}
+
+fn load_client_auth(
+    cert_file: &str,
+    key_file: &str,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), (String, Option<String>)> {
+    let pem = std::fs::read(cert_file)
+        .map_err(|e| probe_err(format!("cannot read client_cert_file {cert_file}: {e}")))?;
+    let certs = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| probe_err(format!("cannot parse client_cert_file {cert_file}: {e}")))?;
+    if certs.is_empty() {
+        return Err(probe_err(format!("no certificates in client_cert_file {cert_file}")));
+    }
+    let key = PrivateKeyDer::from_pem_file(key_file)
+        .map_err(|e| probe_err(format!("cannot read client_key_file {key_file}: {e}")))?;
+    Ok((certs, key))
+}
+
 fn close(conn: &mut ClientConnection, sock: &mut TcpStream) {
     conn.send_close_notify();
     let _ = sock.set_write_timeout(Some(Duration::from_millis(200)));
@@ -410,15 +485,30 @@ fn run_job(job: &Job, provider: &Arc<CryptoProvider>, start: Instant) -> Outcome
         .with_protocol_versions(versions)
         .map_err(|e| probe_err(format!("cannot configure protocol versions: {e}")))?
         .dangerous()
-        .with_custom_certificate_verifier(verifier.clone())
-        .with_no_client_auth();
+        .with_custom_certificate_verifier(verifier.clone());
+    let config = match &job.client_auth {
+        None => config.with_no_client_auth(),
+        Some((cert_file, key_file)) => {
+            let (certs, key) = load_client_auth(cert_file, key_file)?;
+            // The provider refusing the key (ring has no P-521) is the stack's result.
+            config.with_client_auth_cert(certs, key).map_err(|e| {
+                (
+                    format!("cannot use client certificate: {e}"),
+                    Some(format!("{e:?}")),
+                )
+            })?
+        }
+    };
 
     let mut conn = ClientConnection::new(Arc::new(config), server_name).map_err(tls_err)?;
 
     let mut sock = connect(job, deadline).map_err(io_err)?;
     let _ = sock.set_nodelay(true);
 
-    let result = drive_handshake(&mut conn, &mut sock, deadline);
+    let mut result = drive_handshake(&mut conn, &mut sock, deadline);
+    if result.is_ok() && job.client_auth.is_some() {
+        result = await_verdict(&mut conn, &mut sock, deadline);
+    }
     if result.is_ok() {
         close(&mut conn, &mut sock);
     } else {
