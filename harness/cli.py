@@ -282,6 +282,95 @@ def cmd_probe(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --- serve ----------------------------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Keep a scenario's endpoints up for a user's own client (kubectl, their kube-rs program, curl)."""
+    import fnmatch
+    import time
+
+    from .kubeconfig import KubeconfigError, file_name, kubeconfig_document, write_kubeconfig
+    from .model import Cell
+    from .runner import start_endpoints
+
+    scenario = load_scenario(Path(args.scenario), CLIENTS, SERVERS)
+    servers = _check_names(args.servers, SERVERS, "server stack")
+    tls = [parse_tls_version(t) for t in args.tls] if args.tls else None
+    chains = [c for c in scenario.chains if not args.chain or any(fnmatch.fnmatchcase(c.label, g) for g in args.chain)]
+    if not chains:
+        raise UsageError(f"--chain {','.join(args.chain)} matches no chain of {args.scenario} "
+                         f"(chains: {'; '.join(c.label for c in scenario.chains)})")
+    cells = [Cell(scenario.name, chain, server, version, client=scenario.clients[0], servername=scenario.servername,
+                  app=scenario.app)
+             for chain in chains for server in scenario.servers if servers is None or server in servers
+             for version in scenario.tls_versions if tls is None or version in tls]
+    if not cells:
+        raise UsageError("the selection leaves no endpoint to serve (check --servers/--tls against the scenario)")
+    if args.duration is not None and args.duration <= 0:
+        raise UsageError(f"--duration {args.duration}: must be positive")
+    out_dir = Path(args.output) if args.output else results_dir() / "serve" / scenario.name
+    cache = CertificateCache(args.pki_cache or pki_cache_dir())
+    chain_files = {c.chain.fingerprint: cache.chain(c.chain) for c in cells}
+    with contextlib.ExitStack() as stack:
+        # files that name these ports go when the ports go
+        stack.callback(shutil.rmtree, out_dir, True)
+        shutil.rmtree(out_dir, ignore_errors=True)
+        running = start_endpoints(cells, chain_files, cache, RunOptions(backend=args.backend), stack)
+        entries = []
+        for cell in cells:
+            files = chain_files[cell.chain.fingerprint]
+            entry: dict[str, Any] = {
+                "chain": cell.chain.label, "server": cell.server, "tls": cell.tls, "app": cell.app,
+                "servername": cell.servername, "host": None, "port": None, "ca_file": str(files.ca_file),
+                "client_cert_file": str(files.client_cert_file) if files.client_cert_file else None,
+                "client_key_file": str(files.client_key_file) if files.client_key_file else None,
+                "kubeconfig": None, "error": None,
+            }
+            if cell.server in running.skipped:
+                entry["error"] = f"server stack {cell.server}: {running.skipped[cell.server]}"
+            else:
+                listener = running.listener(cell)
+                if listener.error:
+                    entry["error"] = f"server {cell.server}: {listener.error}"
+                else:
+                    entry.update(host=listener.host, port=listener.port)
+                    if cell.app == "kubernetes":
+                        try:
+                            entry["kubeconfig"] = str(write_kubeconfig(
+                                out_dir / "kubeconfig" / file_name(cell.chain.label, cell.tls, cell.server,
+                                                                   cell.servername),
+                                kubeconfig_document(listener.host, int(listener.port), files.ca_file, cell.servername,
+                                                    files.client_cert_file, files.client_key_file),
+                                note=f"server {cell.server}, chain {cell.chain.label}, TLS {cell.tls or 'any'}; "
+                                     "valid while `tlsmatrix serve` runs"))
+                        except KubeconfigError as exc:
+                            raise HarnessError(str(exc)) from None
+            entries.append(entry)
+        doc = {"scenario": scenario.name, "backend": args.backend, "pid": os.getpid(),
+               "note": "TEST-ONLY certificates and keys", "endpoints": entries}
+        write_atomic(out_dir / "endpoints.json", json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+
+        from tabulate import tabulate
+
+        rows = [[e["chain"], e["tls"] or "any", e["server"],
+                 e["error"] or f"{e['host']}:{e['port']}", e["kubeconfig"] or e["ca_file"]] for e in entries]
+        print(tabulate(rows, headers=["chain", "TLS", "server", "address", "kubeconfig" if scenario.app else "CA file"],
+                       disable_numparse=True))
+        print(f"\n{out_dir / 'endpoints.json'} lists them (TEST-ONLY keys). "
+              + ("Try: kubectl --kubeconfig FILE get pods. " if scenario.app == "kubernetes" else "")
+              + ("Serving until Ctrl-C." if args.duration is None else f"Serving for {args.duration:g}s."),
+              flush=True)
+        try:
+            deadline = None if args.duration is None else time.monotonic() + args.duration
+            while deadline is None or time.monotonic() < deadline:
+                time.sleep(0.2 if deadline is None else max(0.0, min(0.2, deadline - time.monotonic())))
+        except KeyboardInterrupt:
+            pass
+        print("tlsmatrix serve: stopping the endpoints", file=sys.stderr)
+    return EXIT_OK if not any(e["error"] for e in entries) else EXIT_MISMATCH
+
+
 # --- report, list, build --------------------------------------------------------------------
 
 
@@ -424,6 +513,18 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--shard", help="run only shard K of N (K/N): cell i goes to shard (i mod N)+1")
     m.add_argument("--no-retry", action="store_true", help="do not retry a timed-out cell once")
     m.set_defaults(func=cmd_matrix)
+
+    sv = sub.add_parser("serve", help="keep a scenario's endpoints up (and write kubeconfigs) for your own client")
+    sv.add_argument("scenario", help="scenario file")
+    sv.add_argument("--chain", type=_csv, help="chain labels or globs to serve (default: every chain)")
+    sv.add_argument("--servers", type=_csv, help="server stacks (default: the scenario's)")
+    sv.add_argument("--tls", type=_csv, help="TLS versions (default: the scenario's)")
+    sv.add_argument("--backend", choices=BACKENDS, default=os.environ.get("TLSMATRIX_BACKEND") or "process")
+    sv.add_argument("--output", help="directory for endpoints.json and kubeconfig/ (default: results/serve/SCENARIO); "
+                                     "removed when serving stops")
+    sv.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C/SIGTERM)")
+    sv.add_argument("--pki-cache", help="certificate cache directory (default: results/cache/pki)")
+    sv.set_defaults(func=cmd_serve)
 
     mg = sub.add_parser("merge", help="merge shard results into one results document")
     mg.add_argument("inputs", nargs="+", help="shard results.json files or their directories")

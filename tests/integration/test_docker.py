@@ -57,7 +57,8 @@ def spec(root, leaf):
     return ChainSpec(CertSpec(KeySpec.parse(root)), CertSpec(KeySpec.parse(leaf)))
 
 
-@pytest.mark.parametrize("scenario_file", ["rustls-p521.toml", "server-stacks.toml", "kube-rs-1562.toml"])
+@pytest.mark.parametrize("scenario_file", ["rustls-p521.toml", "server-stacks.toml", "kube-rs-1562.toml",
+                                           "client-certs.toml"])
 def test_same_outcomes_as_the_process_backend(client, pki_cache, scenario_file):
     scenario = load_scenario(ROOT / "scenarios" / scenario_file, CLIENTS, SERVERS)
     need_images(client, *scenario.servers)

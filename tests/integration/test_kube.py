@@ -94,3 +94,100 @@ def test_probe_a_kubernetes_endpoint_with_kube_clients(pki_cache, tmp_path):
     assert r.returncode == 0, r.stderr
     got = {x["client"]: x["outcome"] for x in json.loads(r.stdout)["results"]}
     assert got == {"kube-0.93-rustls": "unsupported_algorithm", "kube-0.93-openssl": "ok", "kube-0.94-aws-lc-rs": "ok"}
+
+
+def test_serve_hands_out_kubeconfigs_that_real_clients_read(tmp_path):
+    """`tlsmatrix serve`: endpoints stay up and each gets a kubeconfig; Ctrl-C stops and removes them."""
+    import json
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import yaml
+
+    for name in ("kube-0.93-rustls", "kube-0.94-aws-lc-rs", "kubernetes-python"):
+        require_stack(CLIENTS[name])
+    require_stack(SERVERS["go"])
+    out = tmp_path / "serve"
+    proc = subprocess.Popen([sys.executable, "-m", "harness", "serve", str(ROOT / "scenarios" / "kube-rs-1562.toml"),
+                             "--chain", "client certificate key*,CA signature*", "--tls", "1.3", "--output", str(out)],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, TLSMATRIX_RESULTS_DIR=str(tmp_path)))
+    try:
+        deadline = time.monotonic() + 60
+        while not (out / "endpoints.json").exists():
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "serve did not write endpoints.json"
+            time.sleep(0.2)
+        doc = json.loads((out / "endpoints.json").read_text())
+        eps = {e["chain"].split(":")[0]: e for e in doc["endpoints"]}
+        assert set(eps) == {"client certificate key", "CA signature"} and all(e["tls"] == "1.3" for e in eps.values())
+        mtls = eps["client certificate key"]
+        kc = yaml.safe_load(open(mtls["kubeconfig"]))
+        assert kc["clusters"][0]["cluster"]["server"] == f"https://127.0.0.1:{mtls['port']}"
+        assert kc["users"][0]["user"]["client-certificate-data"]
+        outcomes = {}
+        for name in ("kube-0.93-rustls", "kube-0.94-aws-lc-rs", "kubernetes-python"):
+            with ProbeSession(CLIENTS[name]) as session:
+                for chain, e in eps.items():
+                    # only the kubeconfig carries what is needed: the job's other fields point nowhere useful
+                    job = Job("1", "127.0.0.1", 9, "wrong.example", e["ca_file"], None, 10_000,
+                              kubeconfig=e["kubeconfig"])
+                    r = session.run(job)
+                    outcomes[(name, chain)] = (classify(CLIENTS[name].family, r).outcome, r.negotiated, r.error)
+        assert outcomes[("kube-0.94-aws-lc-rs", "client certificate key")][:2] == (Outcome.OK, {
+            "version": None, "cipher": None, "group": None, "sigalg": None, "pods": 3})
+        assert outcomes[("kubernetes-python", "client certificate key")][0] is Outcome.OK
+        assert outcomes[("kube-0.93-rustls", "client certificate key")][0] is Outcome.UNSUPPORTED_ALGORITHM
+        assert outcomes[("kube-0.93-rustls", "CA signature")][0] is Outcome.UNSUPPORTED_ALGORITHM
+        assert outcomes[("kubernetes-python", "CA signature")][0] is Outcome.OK
+    finally:
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 0, stderr
+    assert "client certificate key" in stdout and "kubectl --kubeconfig" in stdout
+    assert not out.exists()  # files naming dead ports are gone
+    for e in eps.values():
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", e["port"]), timeout=2).close()
+
+
+def test_matrix_writes_the_kubeconfigs_its_clients_read(pki_cache, tmp_path):
+    import yaml
+
+    from harness.model import CertSpec, ChainSpec, KeySpec, Cell
+
+    require_stack(CLIENTS["kubernetes-python"])
+    require_stack(SERVERS["go"])
+    chain = ChainSpec(CertSpec(KeySpec("P-256")), CertSpec(KeySpec("P-256")), client_cert=KeySpec("P-384"))
+    cells = [Cell("t", chain, "go", tls, "kubernetes-python", app="kubernetes") for tls in ("1.2", "1.3")]
+    report = run_cells(cells, pki_cache, RunOptions(kubeconfig_dir=tmp_path / "kc"))
+    assert [r.outcome for r in report.results] == [Outcome.OK, Outcome.OK], [r.error for r in report.results]
+    files = sorted(p.name for p in (tmp_path / "kc").iterdir())
+    assert files == ["P-256-to-P-256-client-P-384.tls1.2.go.yaml", "P-256-to-P-256-client-P-384.tls1.3.go.yaml"]
+    kc = yaml.safe_load((tmp_path / "kc" / files[0]).read_text())
+    assert kc["users"][0]["user"]["client-key-data"] and kc["clusters"][0]["cluster"]["tls-server-name"] == "localhost"
+
+
+@pytest.mark.parametrize("client", KUBE_CLIENTS)
+def test_without_a_client_certificate_the_api_refuses_after_a_good_handshake(pki_cache, client):
+    """As on a real cluster: no credentials → 403 Forbidden, which is TLS ok, with the API's words kept."""
+    require_stack(CLIENTS[client])
+    require_stack(SERVERS["go"])
+    from harness.model import CertSpec, ChainSpec, KeySpec
+
+    files = pki_cache.chain(ChainSpec(CertSpec(KeySpec("P-256")), CertSpec(KeySpec("P-256")),
+                                      client_cert=KeySpec("P-256")))
+    with ProcessEndpoint(SERVERS["go"], [ListenerSpec("K", files, "1.3", "kubernetes")]) as ep, \
+            ProbeSession(CLIENTS[client]) as session:
+        port = ep.listeners["K"].port
+        anonymous = session.run(Job("1", "127.0.0.1", port, "localhost", str(files.ca_file), None, 10_000))
+        admin = session.run(Job("2", "127.0.0.1", port, "localhost", str(files.ca_file), None, 10_000,
+                                str(files.client_cert_file), str(files.client_key_file)))
+    assert not anonymous.ok and "403" in anonymous.error and "Forbidden" in anonymous.error, anonymous
+    c = classify(CLIENTS[client].family, anonymous)
+    assert c.outcome is Outcome.OK and c.short == "TLS ok; API answered HTTP 403", (c, anonymous.error)
+    assert admin.ok and admin.negotiated["pods"] == 3, admin
