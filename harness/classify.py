@@ -30,6 +30,8 @@ _COMMON: list[tuple[str, Outcome]] = [
 ]
 
 _RUSTLS: list[tuple[str, Outcome]] = [
+    # the provider cannot load the client certificate's key (ring: no P-521 signing)
+    (r"failed to parse private key as RSA, ECDSA, or EdDSA", O.UNSUPPORTED_ALGORITHM),
     (r"UnknownIssuer|UnknownRevocationStatus|NotValidForIssuer", O.UNTRUSTED),
     (r"NotValidForName|certificate not valid for name", O.HOSTNAME_MISMATCH),
     (r"invalid peer certificate: (Expired|NotValidYet)|certificate expired|certificate not valid yet", O.EXPIRED),
@@ -161,16 +163,22 @@ def classify_error(family: str, error: str, detail: str | None = None) -> Classi
     return Classification(O.HANDSHAKE_FAILURE, shorten(family, error), None)
 
 
-def classify(family: str, result: HandshakeResult) -> Classification:
+def classify(family: str, result: HandshakeResult, client_cert: bool = False) -> Classification:
+    """``client_cert``: the job carried a client certificate, so an API that still answers 401/403
+    did not get (or did not accept) it; that is a failure, not the anonymous TLS-ok case."""
     if result.ok:
         return Classification(O.OK, None, None)
-    return classify_error(family, result.error or "", result.error_detail)
+    c = classify_error(family, result.error or "", result.error_detail)
+    if client_cert and c.outcome is O.OK:
+        return Classification(O.HANDSHAKE_FAILURE, f"client certificate not used: {c.short}", c.rule)
+    return c
 
 
 # --- short forms for matrix cells ----------------------------------------------------------
 
 _RUSTLS_CERT = re.compile(r"invalid peer certificate: ([A-Za-z0-9]+)")
 _RUSTLS_ALERT = re.compile(r"received fatal alert: ([A-Za-z0-9]+)")
+_RUSTLS_CLIENT_KEY = re.compile(r"(failed to parse private key)")
 _RUSTLS_OTHER = re.compile(r"(?:peer is incompatible|peer misbehaved): ([A-Za-z0-9]+)")
 _OPENSSL_VERIFY = re.compile(r"certificate verify failed: ([^(]+?)\s*\(_ssl")
 _OPENSSL_REASON = re.compile(r"\[SSL: ([A-Z0-9_]+)\]")
@@ -185,9 +193,11 @@ def shorten(family: str, error: str, width: int = 44) -> str:
     m = None
     if family == "kube":
         text = re.sub(r"^ServiceError: client error \(\w+\): (connection error: )?", "", text)
-        family = "rustls" if ("invalid peer certificate" in text or "fatal alert" in text) else "openssl"
+        family = "rustls" if ("invalid peer certificate" in text or "fatal alert" in text
+                              or "failed to parse private key" in text) else "openssl"
     if family == "rustls":
-        for rx, fmt in ((_RUSTLS_CERT, "{}"), (_RUSTLS_ALERT, "alert {}"), (_RUSTLS_OTHER, "{}")):
+        for rx, fmt in ((_RUSTLS_CERT, "{}"), (_RUSTLS_ALERT, "alert {}"), (_RUSTLS_OTHER, "{}"),
+                        (_RUSTLS_CLIENT_KEY, "client key: {}")):
             m = rx.search(text)
             if m:
                 text = fmt.format(m.group(1).removesuffix("Context"))

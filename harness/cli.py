@@ -252,7 +252,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
                       client_key_file=str(client_key) if client_key else None,
                       kubeconfig=kubeconfig if stack.needs_app == "kubernetes" else None)
             raw = session.run(job)
-            c = classify(stack.family, raw)
+            c = classify(stack.family, raw, client_cert=client_cert is not None)
             entry.update(outcome=c.outcome.value, error=raw.error, short_error=c.short, error_detail=raw.error_detail,
                          version=info.describe(), stack=info.to_json(), negotiated=raw.negotiated,
                          elapsed_ms=raw.elapsed_ms)

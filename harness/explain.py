@@ -50,7 +50,7 @@ MAX_ERRORS_PER_OUTCOME = 3
 MAX_MISSED_SHOWN = 5
 
 # feature kinds, in the order terms list them and ties are broken
-_KIND_ORDER = ("signer", "leaf", "root", "intermediate", "expired", "hash", "tls", "server")
+_KIND_ORDER = ("signer", "leaf", "client_cert", "root", "intermediate", "expired", "hash", "tls", "server")
 
 
 @dataclass
@@ -135,6 +135,9 @@ def _chain_features(chain: dict) -> set[str]:
         feats.add("intermediate=yes")
     if chain.get("expired"):
         feats.add("expired=yes")
+    client = chain.get("client_cert")
+    if isinstance(client, dict) and client.get("key"):
+        feats.add(f"client_cert={client['key']}")
     return feats
 
 
@@ -145,6 +148,7 @@ def condition_text(cond: str) -> str:
     return {
         "signer": f"{article} {value} key signs in the chain",
         "leaf": f"the leaf key is {value}",
+        "client_cert": f"the client certificate key is {value}",
         "root": f"the root key is {value}",
         "intermediate": "the chain has an intermediate",
         "expired": "the leaf is expired",
@@ -320,7 +324,7 @@ def _value_order(records: list[dict]) -> dict[str, int]:
     for r in records:
         for kind, value in (("tls", r.get("tls")), ("server", r.get("server"))):
             order.setdefault(f"{kind}={value}", len(order))
-    for kind in ("signer", "leaf", "root"):
+    for kind in ("signer", "leaf", "client_cert", "root"):
         for i, k in enumerate(keys):
             order[f"{kind}={k}"] = i - len(keys)
     return order

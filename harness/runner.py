@@ -308,12 +308,12 @@ def run_cells(cells: list[Cell], cache: CertificateCache, options: RunOptions | 
                 clients_info[client_name] = {"available": True, **info.to_json()}
                 for cell, job in batch:
                     raw = session.run(job)
-                    c = classify(client.family, raw)
+                    c = classify(client.family, raw, client_cert=job.client_cert_file is not None)
                     attempts = 1
                     if c.outcome is Outcome.TIMEOUT and options.retry_timeouts:
                         # a noisy runner should not page anyone: one more try before a timeout counts
                         raw = session.run(job)
-                        c = classify(client.family, raw)
+                        c = classify(client.family, raw, client_cert=job.client_cert_file is not None)
                         attempts = 2
                     ep = endpoints[cell.server]
                     record(Result(

@@ -56,6 +56,20 @@ def test_the_report_reproduced(report, tls):
     assert report.clients["kube-0.94-aws-lc-rs"]["provider"] == "aws-lc-rs"
 
 
+@pytest.mark.parametrize("tls", ["1.2", "1.3"])
+def test_a_p521_client_certificate_key_fails_with_ring_only(report, tls):
+    """The kubeconfig's client key is P-521 (server chain P-256): ring refuses the key before connecting."""
+    for failing in ("kube-0.93-rustls", "kube-0.93-rustls-2024-08", "kube-latest-rustls"):
+        r = outcome(report, failing, "client certificate key", tls)
+        assert r.outcome is Outcome.UNSUPPORTED_ALGORITHM
+        assert r.error == ("rustls tls error: invalid private key: unexpected error: "
+                           "failed to parse private key as RSA, ECDSA, or EdDSA"), r.error
+        assert outcome(report, failing, "client certificate (control)", tls).outcome is Outcome.OK
+    for fixed in ("kube-0.93-openssl", "kube-0.94-aws-lc-rs", "kube-latest-aws-lc-rs", "kubernetes-python"):
+        ok = outcome(report, fixed, "client certificate key", tls)
+        assert ok.outcome is Outcome.OK and ok.error is None and ok.negotiated["pods"] == 3, (fixed, ok.error)
+
+
 def test_no_placement_gives_unknown_issuer(report):
     assert not [r.cell.id for r in report.results if r.error and "UnknownIssuer" in r.error]
 
@@ -191,3 +205,56 @@ def test_without_a_client_certificate_the_api_refuses_after_a_good_handshake(pki
     c = classify(CLIENTS[client].family, anonymous)
     assert c.outcome is Outcome.OK and c.short == "TLS ok; API answered HTTP 403", (c, anonymous.error)
     assert admin.ok and admin.negotiated["pods"] == 3, admin
+
+
+def test_probe_with_and_without_client_certificate(pki_cache, tmp_path):
+    """A cluster that wants credentials: anonymous gets 403 (TLS ok), --client-cert lists the pods;
+    ring cannot use a P-521 client key; a non-mTLS stack is skipped with the reason."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from harness.model import CertSpec, ChainSpec, KeySpec
+
+    names = ["kube-0.93-rustls", "kube-0.94-aws-lc-rs", "kubernetes-python"]
+    for name in names:
+        require_stack(CLIENTS[name])
+    require_stack(CLIENTS["java"])
+    files = pki_cache.chain(ChainSpec(CertSpec(KeySpec("P-256")), CertSpec(KeySpec("P-256")),
+                                      client_cert=KeySpec("P-521")))
+
+    def probe(port, *extra):
+        r = subprocess.run([sys.executable, "-m", "harness", "probe", f"127.0.0.1:{port}", "--ca", str(files.ca_file),
+                            "--servername", "localhost", "--clients", ",".join(names), "--format", "json", *extra],
+                           cwd=ROOT, capture_output=True, text=True, timeout=120,
+                           env=dict(os.environ, TLSMATRIX_RESULTS_DIR=str(tmp_path)))
+        assert r.returncode == 0, r.stderr
+        return {x["client"]: x for x in json.loads(r.stdout)["results"]}
+
+    with ProcessEndpoint(SERVERS["go"], [ListenerSpec("K", files, None, "kubernetes")]) as ep:
+        port = ep.listeners["K"].port
+        anonymous = probe(port)
+        with_cert = probe(port, "--client-cert", str(files.client_cert_file), "--client-key", str(files.client_key_file))
+        names.append("java")
+        java = probe(port, "--client-cert", str(files.client_cert_file), "--client-key", str(files.client_key_file))
+    for name in ("kube-0.93-rustls", "kube-0.94-aws-lc-rs", "kubernetes-python"):
+        assert anonymous[name]["outcome"] == "ok" and "403" in anonymous[name]["error"], anonymous[name]
+        assert anonymous[name]["short_error"] == "TLS ok; API answered HTTP 403"
+    assert with_cert["kube-0.94-aws-lc-rs"]["outcome"] == "ok" and with_cert["kube-0.94-aws-lc-rs"]["error"] is None
+    assert with_cert["kubernetes-python"]["negotiated"]["pods"] == 3
+    assert with_cert["kube-0.93-rustls"]["outcome"] == "unsupported_algorithm"
+    assert java["java"]["outcome"] == "skipped" and "presents no client certificate" in java["java"]["error"]
+
+
+def test_probe_rejects_half_given_or_unreadable_client_credentials(tmp_path, pki_cache):
+    import subprocess
+    import sys
+
+    files = pki_cache.chain(spec("P-256", "P-256"))
+    base = [sys.executable, "-m", "harness", "probe", "127.0.0.1:1", "--ca", str(files.ca_file)]
+    half = subprocess.run([*base, "--client-cert", str(files.leaf_file)], cwd=ROOT, capture_output=True, text=True)
+    assert half.returncode == 2 and "--client-cert and --client-key go together" in half.stderr
+    missing = subprocess.run([*base, "--client-cert", str(tmp_path / "nope.pem"), "--client-key", str(files.key_file)],
+                             cwd=ROOT, capture_output=True, text=True)
+    assert missing.returncode == 2 and "--client-cert" in missing.stderr and "nope.pem" in missing.stderr

@@ -78,3 +78,13 @@ def test_an_api_refusal_after_the_handshake_is_tls_ok(error, code):
 ])
 def test_other_api_and_tls_errors_are_not_ok(error):
     assert classify_error("kube", error).outcome is not Outcome.OK
+
+
+def test_an_api_refusal_despite_a_client_certificate_is_a_failure():
+    from harness.classify import classify
+    from harness.model import HandshakeResult
+
+    raw = HandshakeResult(ok=False, error="(403)\nReason: Forbidden\n")
+    assert classify("openssl", raw).outcome is Outcome.OK
+    c = classify("openssl", raw, client_cert=True)
+    assert c.outcome is Outcome.HANDSHAKE_FAILURE and c.short == "client certificate not used: TLS ok; API answered HTTP 403"

@@ -42,7 +42,10 @@ def handshake(job: dict) -> dict:
         out["error"] = f"probe: cannot load CA file {job.get('ca_file')!r}: {exc}"
         return out
     client_cert = job.get("client_cert_file")
-    if client_cert is not None or job.get("client_key_file") is not None:
+    if (client_cert is None) != (job.get("client_key_file") is None):
+        out["error"] = "probe: job fields client_cert_file and client_key_file go together"
+        return out
+    if client_cert is not None:
         try:
             ctx.load_cert_chain(client_cert, job.get("client_key_file"))
         except (OSError, ssl.SSLError, TypeError) as exc:
