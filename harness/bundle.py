@@ -6,6 +6,8 @@ For every cell, a directory ``cells/NNN-<client>-<chain>-<server>-tls<v>/`` hold
   anchor), ``chain.pem`` (leaf + intermediates, what a server sends), ``leaf.pem``,
   ``intermediates.pem`` (only when the chain has intermediates) and ``spec.json``;
 - ``TEST-ONLY-leaf-key.pem`` only when ``with_keys=True`` (a tlsmatrix test key);
+- for mTLS chains (``client_cert``): ``client.pem`` and, only with keys,
+  ``TEST-ONLY-client-key.pem``; the commands then require and present the client certificate;
 - ``cell.json`` (the record as the run wrote it), ``job.json`` (the JSON job line a tlsmatrix
   probe reads), ``server-config.json`` (the configuration a tlsmatrix server program reads);
 - ``regenerate.sh``: rebuilds an *equivalent* chain (same key types, hashes, structure,
@@ -40,6 +42,8 @@ from typing import Any
 PORT = 8443
 HOST = "127.0.0.1"
 KEY_FILE = "TEST-ONLY-leaf-key.pem"
+CLIENT_CERT_FILE = "client.pem"
+CLIENT_KEY_FILE = "TEST-ONLY-client-key.pem"
 PUBLIC_FILES = ("ca.pem", "chain.pem", "leaf.pem", "spec.json")
 ORGANIZATION = "tlsmatrix TEST PKI - test keys, never trust in production"
 VALIDITY = ("20250101000000Z", "20450101000000Z")  # harness.pki.VALID_FROM/VALID_UNTIL
@@ -134,7 +138,15 @@ def _chain_text(spec: dict) -> str:
     leaf = spec.get("leaf") or {}
     parts = [f"root {_cert_label(root, True)}", *(f"intermediate {_cert_label(i, True)}" for i in inters),
              f"leaf {leaf.get('key', '?')}"]
+    client = spec.get("client_cert")
+    if isinstance(client, dict) and client.get("key"):
+        parts.append(f"client certificate {client['key']} (mTLS, issued by the root)")
     return ", ".join(parts) + (" (expired)" if spec.get("expired") else "")
+
+
+def _mtls(record: dict) -> bool:
+    client = _chain_spec(record).get("client_cert")
+    return isinstance(client, dict) and bool(client.get("key"))
 
 
 def _pem_blocks(data: bytes) -> list[bytes]:
@@ -166,6 +178,10 @@ class _Cell:
     def has_intermediates(self) -> bool:
         return bool(self.spec.get("intermediates"))
 
+    @property
+    def mtls(self) -> bool:
+        return _mtls(self.record)
+
 
 def _slug(text: str) -> str:
     text = str(text).replace(" → ", "_to_").replace("→", "_to_")
@@ -182,6 +198,8 @@ def _gather(cell: _Cell, chains: dict, with_keys: bool) -> None:
                              "use regenerate.sh (an equivalent chain)")
         return
     names = [*PUBLIC_FILES, *([KEY_FILE] if with_keys else [])]
+    if cell.mtls:
+        names += [CLIENT_CERT_FILE, *([CLIENT_KEY_FILE] if with_keys else [])]
     for name in names:
         try:
             cell.files[name] = (Path(directory) / name).read_bytes()
@@ -222,8 +240,10 @@ def s_server_line(cell: _Cell, port: int = PORT, key_dir: str = "") -> str:
     argv = ["openssl", "s_server", "-accept", f"{HOST}:{port}", "-cert", f"{key_dir}chain.pem"]
     if cell.has_intermediates:
         argv += ["-cert_chain", f"{key_dir}intermediates.pem"]  # -cert reads only the first certificate
-    argv += ["-key", f"{key_dir}{KEY_FILE}", *_tls_flag(cell.record.get("tls"), {"1.2": "-tls1_2", "1.3": "-tls1_3"}),
-             "-www"]
+    argv += ["-key", f"{key_dir}{KEY_FILE}", *_tls_flag(cell.record.get("tls"), {"1.2": "-tls1_2", "1.3": "-tls1_3"})]
+    if cell.mtls:  # require a client certificate from the chain's root
+        argv += ["-Verify", "1", "-CAfile", f"{key_dir}ca.pem", "-verify_return_error"]
+    argv += ["-www"]
     return shlex.join(argv)
 
 
@@ -233,6 +253,8 @@ def s_client_line(record: dict, port: int = PORT, ca: str = "ca.pem") -> str:
             "-verify_return_error"]
     argv += ["-noservername", "-verify_ip", name] if _is_ip(name) else ["-servername", name, "-verify_hostname", name]
     argv += [*_tls_flag(record.get("tls"), {"1.2": "-tls1_2", "1.3": "-tls1_3"}), "-brief"]
+    if _mtls(record):
+        argv += ["-cert", CLIENT_CERT_FILE, "-key", CLIENT_KEY_FILE]
     return shlex.join(argv) + " </dev/null"
 
 
@@ -321,8 +343,11 @@ SERVER_PROGRAMS: dict[str, tuple[str, str]] = {
 def probe_job(record: dict, port: int = PORT, ca: str = "ca.pem") -> dict:
     """The JSON job (docs/probe-contract.md) that replays this cell against 127.0.0.1:port."""
     tls = str(record.get("tls"))
-    return {"id": "1", "host": HOST, "port": port, "servername": str(record.get("servername") or "localhost"),
-            "ca_file": ca, "tls_version": tls if tls in ("1.2", "1.3") else None, "timeout_ms": 10000}
+    job = {"id": "1", "host": HOST, "port": port, "servername": str(record.get("servername") or "localhost"),
+           "ca_file": ca, "tls_version": tls if tls in ("1.2", "1.3") else None, "timeout_ms": 10000}
+    if _mtls(record):
+        job.update(client_cert_file=CLIENT_CERT_FILE, client_key_file=CLIENT_KEY_FILE)
+    return job
 
 
 def probe_job_line(record: dict, port: int = PORT) -> str:
@@ -331,8 +356,13 @@ def probe_job_line(record: dict, port: int = PORT) -> str:
 
 def server_config(record: dict, port: int = PORT) -> dict:
     tls = str(record.get("tls"))
-    return {"host": HOST, "listeners": [{"id": "L0", "cert_file": "chain.pem", "key_file": KEY_FILE,
-                                         "tls_version": tls if tls in ("1.2", "1.3") else None, "port": port}]}
+    listener = {"id": "L0", "cert_file": "chain.pem", "key_file": KEY_FILE,
+                "tls_version": tls if tls in ("1.2", "1.3") else None, "port": port}
+    if _mtls(record):
+        listener["client_ca_file"] = "ca.pem"
+    if record.get("app"):
+        listener["app"] = record["app"]
+    return {"host": HOST, "listeners": [listener]}
 
 
 def client_commands(cell: _Cell) -> list[tuple[str, str]]:
@@ -404,6 +434,9 @@ def regenerate_script(cell: _Cell) -> str:
     names = ["localhost", "127.0.0.1"]
     san = ",".join(f"IP:{n}" if _is_ip(n) else f"DNS:{n}" for n in names)
     leaf_ku = "digitalSignature,keyEncipherment" if str(leaf.get("key", "")).startswith("RSA") else "digitalSignature"
+    client = spec.get("client_cert") if isinstance(spec.get("client_cert"), dict) else None
+    ckey = str(client.get("key")) if client else ""
+    client_ku = "digitalSignature,keyEncipherment" if ckey.startswith("RSA") else "digitalSignature"
     start, end = VALIDITY
     lstart, lend = EXPIRED_VALIDITY if spec.get("expired") else VALIDITY
     lines = [
@@ -431,6 +464,8 @@ def regenerate_script(cell: _Cell) -> str:
         "[ v3_leaf ]", "basicConstraints = critical,CA:FALSE", f"keyUsage = critical,{leaf_ku}",
         "extendedKeyUsage = serverAuth", f"subjectAltName = {san}",
         "subjectKeyIdentifier = hash", "authorityKeyIdentifier = keyid",
+        "[ v3_client ]", "basicConstraints = critical,CA:FALSE", f"keyUsage = critical,{client_ku}",
+        "extendedKeyUsage = clientAuth", "subjectKeyIdentifier = hash", "authorityKeyIdentifier = keyid",
         "EOF",
         "",
     ]
@@ -475,6 +510,18 @@ def regenerate_script(cell: _Cell) -> str:
         "cp work/leaf.pem leaf.pem",
         f"cp work/leaf.key {KEY_FILE}",
     ]
+    if client:
+        lines[-3:-3] = [
+            f"# client certificate (mTLS): {ckey}, signed by the root ({_md(root)})",
+            _genkey(ckey, "work/client.key"),
+            f"run openssl req -new -config work/ca.cnf -key work/client.key -subj {subj('client', ckey, 'client')} "
+            "-out work/client.csr",
+            f"run openssl ca -batch -config work/ca.cnf -cert work/root.pem -keyfile work/root.key "
+            f"-in work/client.csr -out work/client.pem -extensions v3_client -startdate {start} -enddate {end} "
+            f"-notext -md {_md(root)}",
+            "",
+        ]
+        lines += [f"cp work/client.pem {CLIENT_CERT_FILE}", f"cp work/client.key {CLIENT_KEY_FILE}"]
     inter_files = " ".join(f"work/inter{i}.pem" for i in reversed(range(len(inters))))
     if inters:
         lines += [f"cat {inter_files} > intermediates.pem", f"cat work/leaf.pem {inter_files} > chain.pem"]
@@ -483,7 +530,8 @@ def regenerate_script(cell: _Cell) -> str:
     lines += [
         "rm -rf work",
         'echo "regenerated/: ca.pem chain.pem leaf.pem ' + ("intermediates.pem " if inters else "")
-        + f'{KEY_FILE} (an equivalent chain, not the identical one)"',
+        + f'{KEY_FILE} ' + (f"{CLIENT_CERT_FILE} {CLIENT_KEY_FILE} " if client else "")
+        + '(an equivalent chain, not the identical one)"',
         "",
     ]
     return "\n".join(lines)

@@ -356,4 +356,5 @@ class Result:
             "expected": cell.expect.to_json() if cell.expect else None,
             "verdict": self.verdict,
             "attempts": self.attempts,
+            **({"app": cell.app} if cell.app else {}),
         }

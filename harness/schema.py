@@ -74,6 +74,8 @@ def results_schema() -> dict[str, Any]:
             "tls": {"enum": ["1.2", "1.3", None]},
             "client": {"type": "string"},
             "servername": {"type": "string"},
+            "app": {"enum": ["kubernetes"], "description": "what the server spoke after the handshake "
+                                                         "(absent: nothing, a bare handshake)"},
             "outcome": outcome,
             "error": _STR_OR_NULL,
             "short_error": _STR_OR_NULL,

@@ -248,3 +248,59 @@ def test_replay_without_keys_uses_the_regenerated_equivalent_chain(run, tmp_path
                 assert result["ok"] is False and result["error"] == record["error"]
         finally:
             stop(server)
+
+
+MTLS_GOOD = "client-certs|P-256 → P-256 + client P-256|1.3|openssl|openssl"
+MTLS_RING = "client-certs|P-256 → P-256 + client P-521|1.2|openssl|rustls-ring"
+
+
+@pytest.fixture(scope="module")
+def mtls_run(tmp_path_factory, pki_cache) -> Path:
+    require_stack(CLIENTS["rustls-ring"])
+    results = tmp_path_factory.mktemp("mtls-results")
+    env = dict(os.environ, TLSMATRIX_RESULTS_DIR=str(results), TLSMATRIX_PKI_CACHE=str(pki_cache.root))
+    proc = subprocess.run([sys.executable, "-m", "harness", "matrix", "scenarios/client-certs.toml", "-q",
+                           "--clients", "openssl,rustls-ring", "--servers", "openssl"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return results / "latest" / "results.json"
+
+
+@pytest.mark.parametrize("with_keys", [True, False])
+def test_mtls_cells_replay_with_the_client_certificate(mtls_run, tmp_path, with_keys):
+    """s_server requires the client certificate, s_client presents it; ring's refusal of the P-521
+    client key replays from the bundle's probe job line (identical or regenerated chain)."""
+    bundle = write_bundle(mtls_run, [MTLS_GOOD, MTLS_RING], tmp_path / "m.tar.gz", with_keys=with_keys)
+    d = extract(bundle, tmp_path / "m")
+    reproduce = (d / "REPRODUCE.md").read_text()
+    for cell_id in (MTLS_GOOD, MTLS_RING):
+        text = section(reproduce, cell_id)
+        assert "client certificate" in text
+        cell_dir = next(p.parent for p in (d / "cells").glob("*/cell.json")
+                        if json.loads(p.read_text())["id"] == cell_id)
+        record = json.loads((cell_dir / "cell.json").read_text())
+        assert (cell_dir / "client.pem").is_file()
+        assert (cell_dir / "TEST-ONLY-client-key.pem").is_file() is with_keys
+        assert json.loads((cell_dir / "server-config.json").read_text())["listeners"][0]["client_ca_file"] == "ca.pem"
+        if not with_keys:
+            subprocess.run(["sh", "regenerate.sh"], cwd=cell_dir, check=True, capture_output=True, timeout=120)
+            assert (cell_dir / "regenerated" / "TEST-ONLY-client-key.pem").is_file()
+        cwd, server_line = line_starting(text, "openssl s_server")
+        assert "-Verify 1" in server_line
+        ccwd, client_line = line_starting(text, "openssl s_client")
+        assert "-cert client.pem -key TEST-ONLY-client-key.pem" in client_line
+        port = free_port()
+        server = start_server(server_line, d / cwd / ("" if with_keys else "regenerated"), port)
+        try:
+            out = s_client(client_line, d / ccwd, port)
+            if cell_id == MTLS_GOOD:
+                assert "Verification: OK" in out.stderr and "CONNECTION ESTABLISHED" in out.stderr, out.stderr
+            else:  # OpenSSL presents the P-521 client key fine; ring cannot
+                assert "Verification: OK" in out.stderr, out.stderr
+                _, job_line = line_starting(text, "echo ")
+                job = probe_job(job_line, port)
+                assert job["client_key_file"] == "TEST-ONLY-client-key.pem"
+                result = run_probe(job, d / ccwd)
+                assert result["ok"] is False and result["error"] == record["error"]
+        finally:
+            stop(server)
