@@ -53,3 +53,22 @@ def test_shards_partition_and_merge_restores_order():
     merged = merge([doc(copy.deepcopy(s)) for s in reversed(shards)], ["c", "b", "a"])
     assert [r["index"] for r in merged["results"]] == list(range(10))
     assert merged["run"]["merged_from"] == ["c", "b", "a"] and merged["run"]["shard"] is None
+
+
+def test_committed_baselines_cover_exactly_their_scenarios_cells():
+    """A scenario edited without re-blessing its baseline (tlsmatrix regress --update-baseline) fails here."""
+    import json
+    from pathlib import Path
+
+    from harness.clients import CLIENTS
+    from harness.scenarios import load_scenario
+    from harness.servers import SERVERS
+
+    root = Path(__file__).resolve().parents[2]
+    baselines = sorted((root / "results" / "baseline").glob("*.json"))
+    assert {b.stem for b in baselines} >= {"rustls-p521", "kube-rs-1562", "client-certs"}
+    for path in baselines:
+        data = json.loads(path.read_text())
+        scenario = load_scenario(root / data["scenario_path"], CLIENTS, SERVERS)
+        assert scenario.name == data["scenario"] == path.stem
+        assert set(data["cells"]) == {c.id for c in scenario.cells()}, path.name
