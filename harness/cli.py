@@ -407,8 +407,10 @@ def cmd_list(args: argparse.Namespace) -> int:
     for kind, registry in (("client", CLIENTS), ("server", SERVERS)):
         for name, stack in registry.items():
             why = stack.unavailable_reason()
-            rows.append([kind, name, "yes" if why is None else "no", stack.description if why is None else why])
-    sys.stdout.write(tabulate(rows, headers=["kind", "stack", "available", "description / how to install"]) + "\n\n")
+            rows.append([kind, name, "yes" if why is None else "no", "yes" if stack.client_auth else "",
+                         stack.description if why is None else why])
+    sys.stdout.write(tabulate(rows, headers=["kind", "stack", "available", "mTLS", "description / how to install"])
+                     + "\n\n")
     srows = []
     for path in default_scenarios():
         try:

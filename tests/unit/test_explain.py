@@ -231,3 +231,22 @@ def test_real_rustls_p521_run(tmp_path, pki_cache):
     if data["clients"].get("rustls-aws-lc-rs", {}).get("available"):
         aws = finding(findings, "rustls-aws-lc-rs")
         assert aws is not None and [t.conditions for t in aws.terms] == [("leaf=P-521", "tls=1.2", "server=openssl")], text
+
+
+def test_client_certificate_key_is_a_condition():
+    """mTLS chains: 'the client certificate key is P-521' explains ring's client-side failures."""
+    extra = []
+    for client_key in ("P-256", "P-521"):
+        chain = {"label": f"P-256 → P-256 + client {client_key}", "root": {"key": "P-256", "hash": "SHA-256"},
+                 "intermediates": [], "leaf": {"key": "P-256"}, "expired": False, "client_cert": {"key": client_key}}
+        for client in (*GOOD_CLIENTS, "ring"):
+            bad = client == "ring" and client_key == "P-521"
+            extra.append({"id": f"demo|{chain['label']}|1.3|go|{client}", "scenario": "demo", "chain": chain,
+                          "server": "go", "tls": "1.3", "client": client, "servername": "localhost",
+                          "outcome": "unsupported_algorithm" if bad else "ok",
+                          "error": "client key: failed to parse private key" if bad else None,
+                          "short_error": "client key: failed to parse private key" if bad else None,
+                          "verdict": "match", "expected": None})
+    f = finding(explain(document({"ring": ring_like}, extra=extra)), "ring")
+    assert f is not None and f.exact
+    assert "the client certificate key is P-521" in render_explain([f])
