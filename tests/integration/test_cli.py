@@ -54,9 +54,10 @@ def test_version_and_list(cli_env):
     for name in CLIENTS:
         assert name in out.stdout
     assert "scenarios/rustls-p521.toml" in out.stdout
-    rows = {line.split()[1]: line.split() for line in out.stdout.splitlines()
+    rows = {tuple(line.split()[:2]): line.split() for line in out.stdout.splitlines()
             if line.startswith(("client ", "server "))}
-    assert rows["rustls-ring"][3] == "yes" and rows["java"][3] != "yes"  # the mTLS column
+    assert rows[("client", "rustls-ring")][3] == "yes" and rows[("client", "java")][3] != "yes"  # the mTLS column
+    assert rows[("server", "go")][3] == "yes" and rows[("server", "rustls-ring")][3] != "yes"
 
 
 def test_matrix_exit_codes_and_outputs(cli_env, tmp_path):
