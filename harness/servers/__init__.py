@@ -24,6 +24,7 @@ def _rustls_server(provider: str) -> Stack:
         missing=lambda: built_binary(
             lambda: output_path(f"rustls-{provider}", 1), "run `make probes`" if find_cargo() else CARGO_INSTALL_HINT
         )(),
+        client_auth=True,
     )
 
 

@@ -174,3 +174,17 @@ def test_a_client_that_cannot_present_a_certificate_is_skipped_with_the_reason(p
     skipped, presented = report.results
     assert skipped.outcome is Outcome.SKIPPED and "presents no client certificate" in skipped.error
     assert presented.outcome is Outcome.OK, presented
+
+
+@pytest.mark.parametrize("tls", TLS)
+def test_a_ring_server_cannot_accept_a_p521_client_certificate(client_certs_report, tls):
+    """Server side of the same gap: ring offers no ecdsa_secp521r1_sha512 in its CertificateRequest."""
+    by = {(r.cell.client, r.cell.server, r.cell.chain.client_cert.name, r.cell.tls): r
+          for r in client_certs_report.results}
+    for client in ("openssl", "go", "rustls-aws-lc-rs"):
+        refused = by[(client, "rustls-ring", "P-521", tls)]
+        assert refused.outcome is Outcome.HANDSHAKE_FAILURE, refused
+        assert by[(client, "rustls-aws-lc-rs", "P-521", tls)].outcome is Outcome.OK
+        assert by[(client, "rustls-ring", "P-384", tls)].outcome is Outcome.OK
+    expected = {"1.3": "remote error: tls: certificate required", "1.2": "remote error: tls: error decrypting message"}
+    assert by[("go", "rustls-ring", "P-521", tls)].error == expected[tls]

@@ -197,7 +197,7 @@ outcome = "untrusted"
     ('client_cert = ["P-256", "secp521r1"]', 'client_cert = {key = "P-256", hash = "SHA-256"}',
      ["chain[0].client_cert.hash", "unknown key"]),
     ('servers = ["go", "openssl"]', 'servers = ["go", "gnutls"]',
-     ["axes.servers", "'gnutls' cannot require a client certificate", "servers that can: openssl, go"]),
+     ["axes.servers", "'gnutls' cannot require a client certificate", "servers that can: openssl, go, rustls-ring, rustls-aws-lc-rs"]),
     ('[[expect]]\noutcome', '[[expect]]\nclient_cert = "P-1"\noutcome', ["expect[0].client_cert", "P-1"]),
 ])
 def test_bad_client_cert_settings_name_key_and_value(tmp_path, old, new, needles):

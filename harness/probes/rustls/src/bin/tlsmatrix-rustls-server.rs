@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::{ServerConfig, ServerConnection, SupportedProtocolVersion};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{RootCertStore, ServerConfig, ServerConnection, SupportedProtocolVersion};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use signal_hook::consts::{SIGINT, SIGTERM};
@@ -57,6 +58,9 @@ struct ListenerConfig {
     /// Fixed port; absent, null or 0 lets the OS choose.
     #[serde(default)]
     port: Option<u64>,
+    /// mTLS: require a client certificate chaining to these CAs.
+    #[serde(default)]
+    client_ca_file: Option<String>,
 }
 
 /// Loopback always; the IPv4 wildcard only with `"container": true` (inside a
@@ -122,10 +126,34 @@ fn server_config(
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| e.to_string())?;
     let key = PrivateKeyDer::from_pem_file(&lc.key_file).map_err(|e| e.to_string())?;
-    ServerConfig::builder_with_provider(provider.clone())
+    let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(versions)
-        .map_err(|e| e.to_string())?
-        .with_no_client_auth()
+        .map_err(|e| e.to_string())?;
+    let builder = match &lc.client_ca_file {
+        None => builder.with_no_client_auth(),
+        Some(path) => {
+            let mut roots = RootCertStore::empty();
+            for cert in CertificateDer::pem_file_iter(path)
+                .map_err(|e| format!("client_ca_file {path}: {e}"))?
+            {
+                let cert = cert.map_err(|e| format!("client_ca_file {path}: {e}"))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| format!("client_ca_file {path}: {e}"))?;
+            }
+            if roots.is_empty() {
+                return Err(format!("client_ca_file {path}: no certificates"));
+            }
+            // Verification of the client's chain and CertificateVerify uses the provider's
+            // algorithms, so a ring server cannot accept what ring cannot verify.
+            let verifier =
+                WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                    .build()
+                    .map_err(|e| format!("client certificate verifier: {e}"))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    builder
         .with_single_cert(certs, key)
         .map_err(|e| e.to_string())
 }
