@@ -290,7 +290,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import fnmatch
     import time
 
-    from .kubeconfig import KubeconfigError, file_name, kubeconfig_document, write_kubeconfig
+    from .kubeconfig import KubeconfigError, write_endpoint_kubeconfig
     from .model import Cell
     from .runner import start_endpoints
 
@@ -337,13 +337,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
                     entry.update(host=listener.host, port=listener.port)
                     if cell.app == "kubernetes":
                         try:
-                            entry["kubeconfig"] = str(write_kubeconfig(
-                                out_dir / "kubeconfig" / file_name(cell.chain.label, cell.tls, cell.server,
-                                                                   cell.servername),
-                                kubeconfig_document(listener.host, int(listener.port), files.ca_file, cell.servername,
-                                                    files.client_cert_file, files.client_key_file),
-                                note=f"server {cell.server}, chain {cell.chain.label}, TLS {cell.tls or 'any'}; "
-                                     "valid while `tlsmatrix serve` runs"))
+                            entry["kubeconfig"] = str(write_endpoint_kubeconfig(
+                                out_dir / "kubeconfig", cell, listener.host, int(listener.port), files,
+                                f"server {cell.server}, chain {cell.chain.label}, TLS {cell.tls or 'any'}; "
+                                "valid while `tlsmatrix serve` runs"))
                         except KubeconfigError as exc:
                             raise HarnessError(str(exc)) from None
             entries.append(entry)

@@ -89,3 +89,16 @@ def file_name(chain_label: str, tls: str | None, server: str, servername: str | 
     if servername and servername != "localhost":
         parts.append(re.sub(r"[^A-Za-z0-9.]+", "-", servername))
     return ".".join(parts) + ".yaml"
+
+
+def write_endpoint_kubeconfig(directory: str | Path, cell, host: str, port: int, files, note: str,
+                              taken: set[str] | None = None) -> Path:
+    """The kubeconfig of one endpoint of a cell (``cell``: a Cell, ``files``: its ChainFiles) in
+    ``directory``, named after chain, TLS version, server and server name; ``taken`` (paths already
+    written) makes the name unique when two chains share a label."""
+    path = Path(directory) / file_name(cell.chain.label, cell.tls, cell.server, cell.servername)
+    if taken is not None and str(path) in taken:
+        path = path.with_suffix(f".{len(taken)}.yaml")
+    doc = kubeconfig_document(host, port, files.ca_file, cell.servername, files.client_cert_file,
+                              files.client_key_file)
+    return write_kubeconfig(path, doc, note)

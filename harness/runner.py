@@ -20,7 +20,7 @@ from .clients.session import ProbeSession
 from .endpoints.base import ListenerSpec
 from .endpoints.process import ProcessEndpoint
 from .jsonproc import ProcessError
-from .kubeconfig import KubeconfigError, file_name, kubeconfig_document, write_kubeconfig
+from .kubeconfig import KubeconfigError, write_endpoint_kubeconfig
 from .model import Cell, Job, Outcome, Result, StackInfo
 from .pki import CertificateCache, ChainFiles
 from .servers import SERVERS
@@ -243,16 +243,12 @@ def run_cells(cells: list[Cell], cache: CertificateCache, options: RunOptions | 
         def kubeconfig_for(cell: Cell, listener: Any, files: ChainFiles) -> str:
             key = (listener.spec.id, cell.servername)
             if key not in kubeconfigs:
-                doc = kubeconfig_document(listener.host, int(listener.port), files.ca_file, cell.servername,
-                                          files.client_cert_file, files.client_key_file)
-                path = Path(kube_dir) / file_name(cell.chain.label, cell.tls, cell.server, cell.servername)
-                if str(path) in kubeconfigs.values():  # two chains with one label (from two scenarios)
-                    path = path.with_suffix(f".{listener.spec.id}.yaml")
                 note = (f"server {cell.server}, chain {cell.chain.label}, TLS {cell.tls or 'any'}; written by "
                         f"`tlsmatrix matrix` at {started}: the port was open during that run only "
                         "(`tlsmatrix serve` starts the endpoint again)")
                 try:
-                    kubeconfigs[key] = str(write_kubeconfig(path, doc, note))
+                    kubeconfigs[key] = str(write_endpoint_kubeconfig(kube_dir, cell, listener.host, int(listener.port),
+                                                                     files, note, set(kubeconfigs.values())))
                 except KubeconfigError as exc:
                     raise HarnessError(str(exc)) from None
             return kubeconfigs[key]
