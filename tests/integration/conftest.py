@@ -90,3 +90,14 @@ def client_stack(name: str):
     stack = CLIENTS[name]
     require_stack(stack)
     return stack
+
+
+def run_scenario(pki_cache, file_name: str):
+    """Every cell of a shipped scenario, run for real (skipped or failed when a stack is missing)."""
+    from harness.runner import RunOptions, run_cells
+    from harness.scenarios import load_scenario
+
+    scenario = load_scenario(Path(__file__).resolve().parents[2] / "scenarios" / file_name, CLIENTS, SERVERS)
+    for name in [*scenario.clients, *scenario.servers]:
+        require_stack(CLIENTS.get(name) or SERVERS[name])
+    return run_cells(scenario.cells(), pki_cache, RunOptions(timeout_ms=10_000))

@@ -29,20 +29,25 @@ P521_CA = "rustls-p521|P-521 → P-256|1.3|openssl|rustls-ring"
 P521_INTERMEDIATE = "rustls-p521|P-521 → P-256 → P-256|1.2|openssl|rustls-ring"
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory, pki_cache) -> Path:
-    """results.json of a real run: rustls-p521.toml, clients openssl-cli + rustls-ring, server openssl."""
-    require_stack(CLIENTS["openssl-cli"])
-    require_stack(CLIENTS["rustls-ring"])
-    results = tmp_path_factory.mktemp("results")
+def matrix_run(results: Path, pki_cache, scenario: str, clients: str, servers: str) -> Path:
+    """results.json of a real `tlsmatrix matrix` run (expectations met: exit 0)."""
     env = dict(os.environ, TLSMATRIX_RESULTS_DIR=str(results), TLSMATRIX_PKI_CACHE=str(pki_cache.root))
-    proc = subprocess.run([sys.executable, "-m", "harness", "matrix", "scenarios/rustls-p521.toml", "-q",
-                           "--clients", "openssl-cli,rustls-ring", "--servers", "openssl"],
+    proc = subprocess.run([sys.executable, "-m", "harness", "matrix", scenario, "-q",
+                           "--clients", clients, "--servers", servers],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     path = results / "latest" / "results.json"
     assert path.is_file()
     return path
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, pki_cache) -> Path:
+    """results.json of a real run: rustls-p521.toml, clients openssl-cli + rustls-ring, server openssl."""
+    require_stack(CLIENTS["openssl-cli"])
+    require_stack(CLIENTS["rustls-ring"])
+    return matrix_run(tmp_path_factory.mktemp("results"), pki_cache, "scenarios/rustls-p521.toml",
+                      "openssl-cli,rustls-ring", "openssl")
 
 
 def extract(bundle: Path, dest: Path) -> Path:
@@ -257,13 +262,8 @@ MTLS_RING = "client-certs|P-256 → P-256 + client P-521|1.2|openssl|rustls-ring
 @pytest.fixture(scope="module")
 def mtls_run(tmp_path_factory, pki_cache) -> Path:
     require_stack(CLIENTS["rustls-ring"])
-    results = tmp_path_factory.mktemp("mtls-results")
-    env = dict(os.environ, TLSMATRIX_RESULTS_DIR=str(results), TLSMATRIX_PKI_CACHE=str(pki_cache.root))
-    proc = subprocess.run([sys.executable, "-m", "harness", "matrix", "scenarios/client-certs.toml", "-q",
-                           "--clients", "openssl,rustls-ring", "--servers", "openssl"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return results / "latest" / "results.json"
+    return matrix_run(tmp_path_factory.mktemp("mtls-results"), pki_cache, "scenarios/client-certs.toml",
+                      "openssl,rustls-ring", "openssl")
 
 
 @pytest.mark.parametrize("with_keys", [True, False])

@@ -12,11 +12,10 @@ from harness.endpoints.base import ListenerSpec
 from harness.endpoints.process import ProcessEndpoint
 from harness.model import Job, Outcome
 from harness.runner import RunOptions, run_cells
-from harness.scenarios import load_scenario
 from harness.servers import SERVERS
 
 from ..conftest import require_stack
-from .conftest import spec
+from .conftest import run_scenario, spec
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,10 +24,7 @@ KUBE_CLIENTS = [name for name, c in CLIENTS.items() if c.needs_app == "kubernete
 
 @pytest.fixture(scope="module")
 def report(pki_cache):
-    scenario = load_scenario(ROOT / "scenarios" / "kube-rs-1562.toml", CLIENTS, SERVERS)
-    for name in [*scenario.clients, *scenario.servers]:
-        require_stack(CLIENTS.get(name) or SERVERS[name])
-    return run_cells(scenario.cells(), pki_cache, RunOptions(timeout_ms=10_000))
+    return run_scenario(pki_cache, "kube-rs-1562.toml")
 
 
 def outcome(report, client, chain_prefix, tls="1.3"):

@@ -19,10 +19,10 @@ from harness.endpoints.base import ListenerSpec
 from harness.endpoints.process import ProcessEndpoint
 from harness.model import CertSpec, ChainSpec, Job, KeySpec, Outcome
 from harness.runner import RunOptions, run_cells
-from harness.scenarios import load_scenario
 from harness.servers import SERVERS
 
 from ..conftest import require_stack
+from .conftest import run_scenario
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -133,10 +133,7 @@ def test_server_refuses_a_client_without_certificate(mtls_servers, server, tls):
 
 @pytest.fixture(scope="module")
 def client_certs_report(pki_cache):
-    scenario = load_scenario(ROOT / "scenarios" / "client-certs.toml", CLIENTS, SERVERS)
-    for name in [*scenario.clients, *scenario.servers]:
-        require_stack(CLIENTS.get(name) or SERVERS[name])
-    return run_cells(scenario.cells(), pki_cache, RunOptions(timeout_ms=10_000))
+    return run_scenario(pki_cache, "client-certs.toml")
 
 
 def test_client_certs_scenario_matches_its_expectations(client_certs_report):
