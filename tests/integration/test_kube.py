@@ -254,3 +254,29 @@ def test_probe_rejects_half_given_or_unreadable_client_credentials(tmp_path, pki
     missing = subprocess.run([*base, "--client-cert", str(tmp_path / "nope.pem"), "--client-key", str(files.key_file)],
                              cwd=ROOT, capture_output=True, text=True)
     assert missing.returncode == 2 and "--client-cert" in missing.stderr and "nope.pem" in missing.stderr
+
+
+@pytest.mark.parametrize("tls", ["1.2", "1.3"])
+@pytest.mark.parametrize("client", KUBE_CLIENTS)
+def test_a_client_certificate_from_another_ca_fails_for_every_kubernetes_client(pki_cache, tmp_path, client, tls):
+    """The mTLS negative control: the API server refuses a client certificate it cannot verify."""
+    import trustme
+
+    from harness.model import CertSpec, ChainSpec, KeySpec
+
+    require_stack(CLIENTS[client])
+    require_stack(SERVERS["go"])
+    ca = trustme.CA(organization_name="tlsmatrix TEST foreign client CA")
+    foreign = ca.issue_cert("tlsmatrix-test-client")
+    foreign.cert_chain_pems[0].write_to_path(str(tmp_path / "client.pem"))
+    foreign.private_key_pem.write_to_path(str(tmp_path / "TEST-ONLY-client-key.pem"))
+    files = pki_cache.chain(ChainSpec(CertSpec(KeySpec("P-256")), CertSpec(KeySpec("P-256")),
+                                      client_cert=KeySpec("P-256")))
+    with ProcessEndpoint(SERVERS["go"], [ListenerSpec("K", files, tls, "kubernetes")]) as ep, \
+            ProbeSession(CLIENTS[client]) as session:
+        port = ep.listeners["K"].port
+        r = session.run(Job("1", "127.0.0.1", port, "localhost", str(files.ca_file), None, 10_000,
+                            str(tmp_path / "client.pem"), str(tmp_path / "TEST-ONLY-client-key.pem")))
+    c = classify(CLIENTS[client].family, r, client_cert=True)
+    assert not r.ok and c.outcome is Outcome.HANDSHAKE_FAILURE, (c, r.error)
+    assert "badcertificate" in r.error.lower().replace(" ", ""), r.error  # the server's bad_certificate alert
