@@ -200,3 +200,24 @@ def test_kill_9_leaves_no_process_behind(cli_env, tmp_path):
     proc.kill()
     proc.wait(10)
     assert wait_gone(marker, timeout=20) == []
+
+
+def test_serve_rejects_a_selection_that_matches_nothing(cli_env):
+    r = tlsmatrix("serve", "scenarios/kube-rs-1562.toml", "--chain", "no such chain*", env=cli_env)
+    assert r.returncode == 2
+    assert "--chain no such chain* matches no chain of scenarios/kube-rs-1562.toml" in r.stderr
+    assert "CA signature: P-521 → P-256" in r.stderr  # the chains it has
+    r = tlsmatrix("serve", "scenarios/kube-rs-1562.toml", "--servers", "openssl", env=cli_env)
+    assert r.returncode == 2 and "no endpoint to serve" in r.stderr
+    r = tlsmatrix("serve", "scenarios/client-certs.toml", "--duration", "0", env=cli_env)
+    assert r.returncode == 2 and "--duration 0" in r.stderr
+
+
+def test_serve_for_a_while_then_stop(cli_env, tmp_path):
+    """Without Ctrl-C: --duration ends it, exit 0, the endpoints and their files are gone."""
+    out = tmp_path / "serve"
+    r = tlsmatrix("serve", "scenarios/client-certs.toml", "--servers", "openssl", "--tls", "1.3",
+                  "--chain", "*client P-521", "--duration", "2", "--output", out, env=cli_env)
+    assert r.returncode == 0, r.stderr
+    assert "P-256 → P-256 + client P-521" in r.stdout and "127.0.0.1:" in r.stdout
+    assert not out.exists()
