@@ -203,3 +203,35 @@ def test_second_image_build_does_nothing(client):
 
     need_images(client, "openssl", "go")
     assert build_images(["openssl", "go"], log=lambda m: None, client=client) == {"openssl": "cached", "go": "cached"}
+
+
+def test_serve_in_containers_hands_out_working_kubeconfigs(client, tmp_path, pki_cache):
+    """`tlsmatrix serve --backend docker`: the API server in a container, a real client through the
+    kubeconfig (mTLS), and SIGTERM removes the container and the files."""
+    import json
+
+    from harness.classify import classify
+    from harness.clients.session import ProbeSession
+    from harness.model import Job, Outcome
+
+    need_images(client, "go")
+    require_stack(CLIENTS["kubernetes-python"])
+    out = tmp_path / "serve"
+    env = dict(os.environ, TLSMATRIX_RESULTS_DIR=str(tmp_path / "results"), TLSMATRIX_PKI_CACHE=str(pki_cache.root))
+    proc = subprocess.Popen([sys.executable, "-m", "harness", "serve", "scenarios/kube-rs-1562.toml", "--backend",
+                             "docker", "--chain", "client certificate key*", "--tls", "1.3", "--output", str(out)],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert _wait_until(lambda: (out / "endpoints.json").exists() or proc.poll() is not None, 120), "no json"
+        assert proc.poll() is None, proc.communicate()
+        [entry] = json.loads((out / "endpoints.json").read_text())["endpoints"]
+        assert len(ours(client, pid=proc.pid)) == 1
+        with ProbeSession(CLIENTS["kubernetes-python"]) as session:
+            r = session.run(Job("1", "127.0.0.1", 9, "localhost", entry["ca_file"], None, 10_000,
+                                kubeconfig=entry["kubeconfig"]))
+        assert classify("openssl", r).outcome is Outcome.OK and r.error is None and r.negotiated["pods"] == 3, r
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=60)
+    assert proc.returncode == 0
+    assert ours(client, pid=proc.pid) == [] and not out.exists()
