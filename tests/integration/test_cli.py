@@ -57,7 +57,7 @@ def test_version_and_list(cli_env):
     rows = {tuple(line.split()[:2]): line.split() for line in out.stdout.splitlines()
             if line.startswith(("client ", "server "))}
     assert rows[("client", "rustls-ring")][3] == "yes" and rows[("client", "java")][3] != "yes"  # the mTLS column
-    assert rows[("server", "go")][3] == "yes" and rows[("server", "rustls-ring")][3] != "yes"
+    assert rows[("server", "rustls-ring")][3] == "yes" and rows[("server", "gnutls")][3] != "yes"
 
 
 def test_matrix_exit_codes_and_outputs(cli_env, tmp_path):
