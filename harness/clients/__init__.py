@@ -112,6 +112,7 @@ CLIENTS: dict[str, Stack] = {
         description="Node.js tls (its bundled OpenSSL)",
         argv=lambda: ["node", str(_probe_path("node", "probe.mjs"))],
         missing=lambda: None if shutil.which("node") else "node not found: install Node.js 20 (Debian: apt-get install nodejs)",
+        client_auth=True,
     ),
     "gnutls": Stack(
         name="gnutls",

@@ -17,6 +17,8 @@ import tls from 'node:tls';
 import { performance } from 'node:perf_hooks';
 
 const DEFAULT_TIMEOUT_MS = 10000;
+// How long to wait after the handshake for a server's rejection of our client certificate (mTLS only).
+const ACCEPT_WAIT_MS = 2000;
 const VERSIONS = { '1.2': 'TLSv1.2', '1.3': 'TLSv1.3' };
 
 function emit(obj) {
@@ -51,17 +53,36 @@ function runJob(job) {
     }
     timeoutMs = job.timeout_ms;
   }
+  const certFile = job.client_cert_file ?? null;
+  const keyFile = job.client_key_file ?? null;
+  if ((certFile === null) !== (keyFile === null)) {
+    return probeError(id, 'job fields client_cert_file and client_key_file go together');
+  }
+  const mtls = certFile !== null;
   let ca;
   let secureContext;
   try {
     ca = fs.readFileSync(job.ca_file, 'utf8');
     if (!ca.includes('-----BEGIN CERTIFICATE-----')) throw new Error('no certificates found');
-    secureContext = tls.createSecureContext({
-      ca: [ca],
-      minVersion: version || 'TLSv1.2',
-      maxVersion: version || 'TLSv1.3',
-    });
   } catch (err) {
+    return probeError(id, `cannot load CA file ${JSON.stringify(job.ca_file)}: ${err.message}`);
+  }
+  const contextOptions = { ca: [ca], minVersion: version || 'TLSv1.2', maxVersion: version || 'TLSv1.3' };
+  if (mtls) {
+    try {
+      contextOptions.cert = fs.readFileSync(certFile, 'utf8');
+      contextOptions.key = fs.readFileSync(keyFile, 'utf8');
+    } catch (err) {
+      return probeError(id, `cannot read client certificate or key: ${err.message}`);
+    }
+  }
+  try {
+    secureContext = tls.createSecureContext(contextOptions);
+  } catch (err) {
+    if (mtls) { // OpenSSL (Node's) refusing the key is the stack's result, not a probe bug
+      return { id, ok: false, error: `cannot load client certificate: ${err.message}`,
+               error_detail: err.code === undefined ? null : err.code, negotiated: null, elapsed_ms: 0 };
+    }
     return probeError(id, `cannot load CA file ${JSON.stringify(job.ca_file)}: ${err.message}`);
   }
   const ipName = net.isIP(servername) !== 0;
@@ -113,7 +134,7 @@ function runJob(job) {
       const el = elapsedSince(start);
       const cipher = sock.getCipher();
       const eph = sock.getEphemeralKeyInfo();
-      finish({
+      const success = {
         id,
         ok: true,
         error: null,
@@ -124,7 +145,20 @@ function runJob(job) {
           sigalg: null,
         },
         elapsed_ms: el,
-      });
+      };
+      if (!mtls) {
+        finish(success);
+        return;
+      }
+      // TLS 1.3: the server judges our certificate after our side of the handshake; its verdict
+      // (close_notify or an alert such as certificate_required) arrives next. A server waiting for
+      // a request sends nothing: silence means accepted.
+      sock.removeAllListeners('close');
+      const accept = () => finish(success);
+      const wait = setTimeout(accept, Math.max(1, Math.min(ACCEPT_WAIT_MS, timeoutMs - el)));
+      sock.once('data', () => { clearTimeout(wait); accept(); });
+      sock.once('end', () => { clearTimeout(wait); accept(); });
+      sock.once('close', () => { clearTimeout(wait); accept(); });
     });
     sock.on('error', (err) => fail(err.message, err.code === undefined ? null : err.code));
     sock.once('close', () => fail('socket closed before the TLS handshake finished', null));
