@@ -105,6 +105,7 @@ CLIENTS: dict[str, Stack] = {
         argv=lambda: ["java", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp", str(output_path("java").parent),
                       "Probe"],
         missing=_java_missing,
+        client_auth=True,
     ),
     "node": Stack(
         name="node",

@@ -25,7 +25,10 @@ import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.net.SocketTimeoutException;
 import java.nio.charset.StandardCharsets;
+import java.security.KeyFactory;
 import java.security.KeyStore;
+import java.security.PrivateKey;
+import java.security.spec.PKCS8EncodedKeySpec;
 import java.security.cert.Certificate;
 import java.security.cert.CertificateFactory;
 import java.util.ArrayList;
@@ -41,6 +44,7 @@ import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.regex.Pattern;
+import javax.net.ssl.KeyManagerFactory;
 import javax.net.ssl.SNIHostName;
 import javax.net.ssl.SNIServerName;
 import javax.net.ssl.SSLContext;
@@ -145,7 +149,41 @@ public final class Probe {
         return IPV4.matcher(s).matches() || s.indexOf(':') >= 0;
     }
 
+    /** How long to wait after the handshake for a server's rejection of our client certificate. */
+    private static final int ACCEPT_WAIT_MS = 2000;
+
+    /** The client certificate chain and its PKCS#8 PEM key as JSSE key managers (mTLS). */
+    private static javax.net.ssl.KeyManager[] keyManagersFor(String certFile, String keyFile) throws Exception {
+        CertificateFactory cf = CertificateFactory.getInstance("X.509");
+        Certificate[] chain;
+        try (InputStream is = new FileInputStream(certFile)) {
+            chain = cf.generateCertificates(is).toArray(new Certificate[0]);
+        }
+        if (chain.length == 0) {
+            throw new IOException("no certificates found in " + certFile);
+        }
+        String pem = new String(java.nio.file.Files.readAllBytes(java.nio.file.Paths.get(keyFile)),
+                StandardCharsets.US_ASCII);
+        String body = pem.replaceAll("-----(BEGIN|END) PRIVATE KEY-----", "").replaceAll("\\s", "");
+        byte[] der = java.util.Base64.getDecoder().decode(body);
+        String alg = chain[0].getPublicKey().getAlgorithm(); // EC, RSA, EdDSA
+        PrivateKey key = KeyFactory.getInstance(alg).generatePrivate(new PKCS8EncodedKeySpec(der));
+        char[] pw = "tlsmatrix-test".toCharArray();
+        KeyStore ks = KeyStore.getInstance("PKCS12");
+        ks.load(null, null);
+        ks.setKeyEntry("client", key, pw, chain);
+        KeyManagerFactory kmf = KeyManagerFactory.getInstance(KeyManagerFactory.getDefaultAlgorithm());
+        kmf.init(ks, pw);
+        return kmf.getKeyManagers();
+    }
+
     private static SSLContext contextFor(String caFile) throws Exception {
+        SSLContext ctx = SSLContext.getInstance("TLS");
+        ctx.init(null, trustFor(caFile).getTrustManagers(), null);
+        return ctx;
+    }
+
+    private static TrustManagerFactory trustFor(String caFile) throws Exception {
         CertificateFactory cf = CertificateFactory.getInstance("X.509");
         Collection<? extends Certificate> certs;
         try (InputStream is = new FileInputStream(caFile)) {
@@ -162,9 +200,7 @@ public final class Probe {
         }
         TrustManagerFactory tmf = TrustManagerFactory.getInstance("PKIX");
         tmf.init(ks); // only these anchors; cacerts is used only by init(null)
-        SSLContext ctx = SSLContext.getInstance("TLS");
-        ctx.init(null, tmf.getTrustManagers(), null);
-        return ctx;
+        return tmf;
     }
 
     private static Map<String, Object> runJob(Map<String, Object> job) {
@@ -175,6 +211,12 @@ public final class Probe {
         Object port0 = job.get("port");
         Object ver = job.get("tls_version");
         Object tmo = job.get("timeout_ms");
+        String certFile = str(job.get("client_cert_file"));
+        String keyFile = str(job.get("client_key_file"));
+        boolean mtls = certFile != null;
+        if ((certFile == null) != (keyFile == null)) {
+            return probeError(id, "job fields client_cert_file and client_key_file go together");
+        }
         if (caFile == null || caFile.isEmpty()) {
             return probeError(id, "job has no ca_file");
         }
@@ -222,6 +264,23 @@ public final class Probe {
         } catch (Exception e) {
             return probeError(id, "cannot load CA file " + Json.write(caFile) + ": " + e);
         }
+        if (mtls) {
+            try {
+                TrustManagerFactory tmf = trustFor(caFile);
+                ctx = SSLContext.getInstance("TLS");
+                ctx.init(keyManagersFor(certFile, keyFile), tmf.getTrustManagers(), null);
+            } catch (Exception e) {
+                // the JDK refusing the key is the stack's result, not a probe bug
+                Map<String, Object> r = new LinkedHashMap<>();
+                r.put("id", id);
+                r.put("ok", false);
+                r.put("error", "cannot load client certificate: " + e);
+                r.put("error_detail", chain(e));
+                r.put("negotiated", null);
+                r.put("elapsed_ms", 0.0);
+                return r;
+            }
+        }
 
         long start = System.nanoTime();
         long deadline = start + timeoutMs * 1_000_000L;
@@ -256,6 +315,17 @@ public final class Probe {
             ssl.setSSLParameters(params);
             ssl.startHandshake();
             double el = elapsed(start);
+            if (mtls) {
+                // TLS 1.3: the server judges our certificate after our side of the handshake; its
+                // verdict (close_notify, or an alert such as certificate_required) comes next. A
+                // server waiting for a request sends nothing: silence means accepted.
+                ssl.setSoTimeout(Math.max(1, Math.min(ACCEPT_WAIT_MS, remainingMs(deadline))));
+                try {
+                    ssl.getInputStream().read();
+                } catch (SocketTimeoutException quiet) {
+                    // accepted
+                }
+            }
             SSLSession s = ssl.getSession();
             Map<String, Object> neg = new LinkedHashMap<>();
             neg.put("version", s.getProtocol());
