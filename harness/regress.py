@@ -95,13 +95,20 @@ def compare(results: dict[str, Any], baselines: dict[str, dict[str, Any]]) -> tu
             elif rec["outcome"] != was["outcome"]:
                 changes.append(Change(scenario, cell_id, _label(cell_id), was["outcome"], rec["outcome"],
                                       was.get("error"), rec.get("error")))
-            elif (rec.get("error") or None) != (was.get("error") or None) and not _volatile(rec.get("error")):
+            elif _stable(rec.get("error")) != _stable(was.get("error")) and not _volatile(rec.get("error")):
                 texts.append(Change(scenario, cell_id, _label(cell_id), was["outcome"], rec["outcome"],
                                     was.get("error"), rec.get("error")))
         for cell_id, rec in now.items():
             if cell_id not in base["cells"]:
                 changes.append(Change(scenario, cell_id, _label(cell_id), None, rec["outcome"], None, rec.get("error")))
     return changes, texts
+
+
+def _stable(error: str | None) -> str | None:
+    """The error without what OpenSSL 3 prefixes per thread ("80DC4AA4A87F0000:error:0A00041B:…")."""
+    import re
+
+    return re.sub(r"\b[0-9A-F]{8,16}:error:", "error:", error) if error else None
 
 
 def _volatile(error: str | None) -> bool:
