@@ -642,7 +642,7 @@ def _reproduce_md(data: dict, cells: list[_Cell], with_keys: bool) -> str:
         "",
     ]
     if with_keys:
-        out += [f"This bundle includes each chain's TEST-ONLY leaf key (`{KEY_FILE}`): the commands replay",
+        out += [f"This bundle includes each chain's TEST-ONLY leaf key (`{KEY_FILE}`; mTLS chains also `{CLIENT_KEY_FILE}`): the commands replay",
                 "the run's identical certificates.", ""]
     else:
         out += [
@@ -747,7 +747,7 @@ def write_bundle(results_path_or_dir: str | Path, cell_ids: list[str] | None, ou
     mismatch) of the results at ``results_path_or_dir`` (a results.json, or a directory holding
     one) to ``out`` (a .tar.gz path, or an existing directory to put one in). Returns its path.
 
-    Only the chains' public parts are included unless ``with_keys`` (the TEST-ONLY leaf keys).
+    Only the chains' public parts are included unless ``with_keys`` (the TEST-ONLY leaf and client keys).
     Raises :class:`BundleError` for unreadable results, unknown cell ids or an empty selection.
     """
     data, results_file = _load(results_path_or_dir)

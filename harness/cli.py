@@ -393,7 +393,7 @@ def cmd_bundle(args: argparse.Namespace) -> int:
         path = write_bundle(args.results, args.cells, Path(args.output), with_keys=args.with_keys)
     except BundleError as exc:
         raise UsageError(str(exc)) from None
-    print(f"wrote {path}" + ("" if args.with_keys else " (no private keys; --with-keys adds the TEST-ONLY leaf keys)"))
+    print(f"wrote {path}" + ("" if args.with_keys else " (no private keys; --with-keys adds the TEST-ONLY leaf and client keys)"))
     return EXIT_OK
 
 
@@ -570,7 +570,7 @@ def build_parser() -> argparse.ArgumentParser:
     bd.add_argument("results", nargs="?", default=str(results_dir() / "latest"))
     bd.add_argument("--cell", action="append", dest="cells", help="cell id (repeatable; default: every failing cell)")
     bd.add_argument("-o", "--output", required=True, help="FILE.tar.gz")
-    bd.add_argument("--with-keys", action="store_true", help="include the TEST-ONLY leaf private keys")
+    bd.add_argument("--with-keys", action="store_true", help="include the TEST-ONLY leaf (and mTLS client) private keys")
     bd.set_defaults(func=cmd_bundle)
 
     c = sub.add_parser("clean", help="remove containers and temporary files left by crashed or killed runs")
