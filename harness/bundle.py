@@ -642,8 +642,8 @@ def _reproduce_md(data: dict, cells: list[_Cell], with_keys: bool) -> str:
         "",
     ]
     if with_keys:
-        out += [f"This bundle includes each chain's TEST-ONLY leaf key (`{KEY_FILE}`; mTLS chains also `{CLIENT_KEY_FILE}`): the commands replay",
-                "the run's identical certificates.", ""]
+        out += [f"This bundle includes each chain's TEST-ONLY leaf key (`{KEY_FILE}`; mTLS chains also",
+                f"`{CLIENT_KEY_FILE}`): the commands replay the run's identical certificates.", ""]
     else:
         out += [
             f"**This bundle has no private keys** (no `{KEY_FILE}`), and a server needs one. The server",
