@@ -157,8 +157,10 @@ def cmd_matrix(args: argparse.Namespace) -> int:
     out_dir = Path(args.output)
     kube_dir = None
     if any(c.app == "kubernetes" for c in cells):
+        from .kubeconfig import remove_kubeconfigs
+
         kube_dir = out_dir / "kubeconfig"  # what the Kubernetes clients of this run read
-        shutil.rmtree(kube_dir, ignore_errors=True)  # a previous run's files name ports that are gone
+        remove_kubeconfigs(kube_dir)  # a previous run's files name ports that are gone
     report = run_cells(cells, cache, RunOptions(timeout_ms=int(args.timeout * 1000), backend=args.backend,
                                                 progress=progress, retry_timeouts=not args.no_retry,
                                                 shard=args.shard, kubeconfig_dir=kube_dir))
@@ -310,12 +312,29 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.duration is not None and args.duration <= 0:
         raise UsageError(f"--duration {args.duration}: must be positive")
     out_dir = Path(args.output) if args.output else results_dir() / "serve" / scenario.name
+    if out_dir.exists():
+        try:
+            foreign = sorted(p.name for p in out_dir.iterdir() if p.name not in ("endpoints.json", "kubeconfig"))
+        except OSError as exc:
+            raise UsageError(f"--output {out_dir}: {exc.strerror or exc}") from None
+        if foreign:
+            listed = ", ".join(foreign[:3]) + (", …" if len(foreign) > 3 else "")
+            raise UsageError(f"--output {out_dir} holds other files ({listed}): serve removes "
+                             "its output when it stops, so give it an empty or new directory")
     cache = CertificateCache(args.pki_cache or pki_cache_dir())
     chain_files = {c.chain.fingerprint: cache.chain(c.chain) for c in cells}
+
+    def remove_output() -> None:  # files that name these ports go when the ports go
+        from .kubeconfig import remove_kubeconfigs
+
+        remove_kubeconfigs(out_dir / "kubeconfig")
+        (out_dir / "endpoints.json").unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            out_dir.rmdir()
+
     with contextlib.ExitStack() as stack:
-        # files that name these ports go when the ports go
-        stack.callback(shutil.rmtree, out_dir, True)
-        shutil.rmtree(out_dir, ignore_errors=True)
+        remove_output()
+        stack.callback(remove_output)
         running = start_endpoints(cells, chain_files, cache, RunOptions(backend=args.backend), stack)
         entries = []
         for cell in cells:

@@ -102,3 +102,28 @@ def write_endpoint_kubeconfig(directory: str | Path, cell, host: str, port: int,
     doc = kubeconfig_document(host, port, files.ca_file, cell.servername, files.client_cert_file,
                               files.client_key_file)
     return write_kubeconfig(path, doc, note)
+
+
+def remove_kubeconfigs(directory: str | Path) -> int:
+    """Delete the kubeconfig files tlsmatrix wrote in ``directory`` (recognised by their header;
+    anything else is left alone), then the directory if that left it empty. Returns how many."""
+    directory = Path(directory)
+    removed = 0
+    try:
+        candidates = list(directory.glob("*.yaml"))
+    except OSError:
+        return 0
+    for path in candidates:
+        try:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                ours = f.readline().startswith(HEADER.splitlines()[0][:40])
+            if ours:
+                path.unlink()
+                removed += 1
+        except OSError:
+            continue
+    try:
+        directory.rmdir()
+    except OSError:
+        pass  # not empty (someone else's files) or gone already
+    return removed

@@ -221,3 +221,11 @@ def test_serve_for_a_while_then_stop(cli_env, tmp_path):
     assert r.returncode == 0, r.stderr
     assert "P-256 → P-256 + client P-521" in r.stdout and "127.0.0.1:" in r.stdout
     assert not out.exists()
+
+
+def test_serve_refuses_an_output_directory_with_other_files(cli_env, tmp_path):
+    (tmp_path / "precious.txt").write_text("keep me")
+    r = tlsmatrix("serve", "scenarios/client-certs.toml", "--servers", "openssl", "--duration", "1",
+                  "--output", tmp_path, env=cli_env)
+    assert r.returncode == 2 and "holds other files (precious.txt)" in r.stderr, r.stderr
+    assert (tmp_path / "precious.txt").read_text() == "keep me"

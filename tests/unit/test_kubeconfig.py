@@ -88,3 +88,18 @@ def test_an_api_refusal_despite_a_client_certificate_is_a_failure():
     assert classify("openssl", raw).outcome is Outcome.OK
     c = classify("openssl", raw, client_cert=True)
     assert c.outcome is Outcome.HANDSHAKE_FAILURE and c.short == "client certificate not used: TLS ok; API answered HTTP 403"
+
+
+def test_remove_kubeconfigs_deletes_only_its_own_files(tmp_path):
+    from harness.kubeconfig import remove_kubeconfigs
+
+    (tmp_path / "ca.pem").write_bytes(b"CA")
+    d = tmp_path / "kc"
+    write_kubeconfig(d / "a.yaml", kubeconfig_document("127.0.0.1", 1, tmp_path / "ca.pem"))
+    write_kubeconfig(d / "b.yaml", kubeconfig_document("127.0.0.1", 2, tmp_path / "ca.pem"))
+    (d / "mine.yaml").write_text("apiVersion: v1\n")  # a user's file
+    assert remove_kubeconfigs(d) == 2
+    assert [p.name for p in d.iterdir()] == ["mine.yaml"]
+    (d / "mine.yaml").unlink()
+    assert remove_kubeconfigs(d) == 0 and not d.exists()
+    assert remove_kubeconfigs(tmp_path / "missing") == 0
