@@ -178,6 +178,7 @@ def classify(family: str, result: HandshakeResult, client_cert: bool = False) ->
 
 _RUSTLS_CERT = re.compile(r"invalid peer certificate: ([A-Za-z0-9]+)")
 _RUSTLS_ALERT = re.compile(r"received fatal alert: ([A-Za-z0-9]+)")
+_OPENSSL_ERROR_LINE = re.compile(r"(?:\b[0-9A-F]{8,16}:)?\berror:[0-9A-F]{8}:[^:]*:[^:]*:([^:]+)")
 _RUSTLS_CLIENT_KEY = re.compile(r"(failed to parse private key)")
 _RUSTLS_OTHER = re.compile(r"(?:peer is incompatible|peer misbehaved): ([A-Za-z0-9]+)")
 _OPENSSL_VERIFY = re.compile(r"certificate verify failed: ([^(]+?)\s*\(_ssl")
@@ -191,6 +192,11 @@ def shorten(family: str, error: str, width: int = 44) -> str:
     if text.startswith("timeout:"):
         return "timeout"
     m = None
+    # OpenSSL 3's queued error line ("80DC…0000:error:0A00041B:SSL routines:ssl3_read_bytes:tlsv1 alert
+    # decrypt error:../ssl/…"), as Node and kube's openssl-tls print it: keep the reason
+    m = _OPENSSL_ERROR_LINE.search(text)
+    if m:
+        text = m.group(1)
     if family == "kube":
         text = re.sub(r"^ServiceError: client error \(\w+\): (connection error: )?", "", text)
         family = "rustls" if ("invalid peer certificate" in text or "fatal alert" in text

@@ -79,3 +79,15 @@ def test_tables_exist_for_every_client_family():
 ])
 def test_short_forms(family, error, short):
     assert shorten(family, error) == short
+
+
+@pytest.mark.parametrize("family, error, short", [
+    ("node", "80DC4AA4A87F0000:error:0A00041B:SSL routines:ssl3_read_bytes:tlsv1 alert decrypt error:"
+             "../deps/openssl/openssl/ssl/record/rec_layer_s3.c:1601:SSL alert number 51", "tlsv1 alert decrypt error"),
+    ("kube", "ServiceError: client error (Connect): error:0A000412:SSL routines:ssl3_read_bytes:sslv3 alert bad "
+             "certificate:../ssl/record/rec_layer_s3.c:1602:SSL alert number 42", "sslv3 alert bad certificate"),
+])
+def test_openssl_error_lines_shorten_to_their_reason(family, error, short):
+    from harness.classify import shorten
+
+    assert shorten(family, error) == short
