@@ -130,18 +130,18 @@ TARGETS: dict[str, Target] = {
     "rustls-0.23.12": Target(
         "rustls-0.23.12", PROBES_DIR / "rustls-0.23.12", ("rustls-0.23.12/ring/release/tlsmatrix-rustls-probe",),
         find_cargo, CARGO_INSTALL_HINT, _pinned_rustls_commands("rustls-0.23.12"),
-        shared=("rustls/build.rs", "rustls/src/lib.rs"),
+        shared=("rustls/build.rs", "rustls/lockfile.rs", "rustls/src/lib.rs", "rustls/src/main.rs"),
     ),
     "rustls-0.21": Target(
         "rustls-0.21", PROBES_DIR / "rustls-0.21", ("rustls-0.21/ring/release/tlsmatrix-rustls-probe",),
         find_cargo, CARGO_INSTALL_HINT, _pinned_rustls_commands("rustls-0.21"),
-        shared=("rustls/build.rs",),
+        shared=("rustls/build.rs", "rustls/lockfile.rs"),
     ),
     **{
         f"kube-{v}": Target(
             f"kube-{v}", PROBES_DIR / "kube" / v, (f"kube/{v}/tlsmatrix-kube-probe",),
             find_cargo, CARGO_INSTALL_HINT, _kube_commands(v),
-            shared=("kube/src", "kube/build.rs"),
+            shared=("kube/src", "kube/build.rs", "rustls/lockfile.rs"),
         )
         for v in KUBE_VARIANTS
     },

@@ -177,9 +177,10 @@ public final class Probe {
         return kmf.getKeyManagers();
     }
 
-    private static SSLContext contextFor(String caFile) throws Exception {
+    /** Trust: only the CA file; keys: the client certificate's, or none (null). */
+    private static SSLContext contextFor(String caFile, javax.net.ssl.KeyManager[] keys) throws Exception {
         SSLContext ctx = SSLContext.getInstance("TLS");
-        ctx.init(null, trustFor(caFile).getTrustManagers(), null);
+        ctx.init(keys, trustFor(caFile).getTrustManagers(), null);
         return ctx;
     }
 
@@ -258,17 +259,10 @@ public final class Probe {
             }
             timeoutMs = Math.max(1, (long) Math.ceil(t));
         }
-        SSLContext ctx;
-        try {
-            ctx = contextFor(caFile);
-        } catch (Exception e) {
-            return probeError(id, "cannot load CA file " + Json.write(caFile) + ": " + e);
-        }
+        javax.net.ssl.KeyManager[] keys = null;
         if (mtls) {
             try {
-                TrustManagerFactory tmf = trustFor(caFile);
-                ctx = SSLContext.getInstance("TLS");
-                ctx.init(keyManagersFor(certFile, keyFile), tmf.getTrustManagers(), null);
+                keys = keyManagersFor(certFile, keyFile);
             } catch (Exception e) {
                 // the JDK refusing the key is the stack's result, not a probe bug
                 Map<String, Object> r = new LinkedHashMap<>();
@@ -280,6 +274,12 @@ public final class Probe {
                 r.put("elapsed_ms", 0.0);
                 return r;
             }
+        }
+        SSLContext ctx;
+        try {
+            ctx = contextFor(caFile, keys);
+        } catch (Exception e) {
+            return probeError(id, "cannot load CA file " + Json.write(caFile) + ": " + e);
         }
 
         long start = System.nanoTime();

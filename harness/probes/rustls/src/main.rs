@@ -17,9 +17,11 @@ use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+#[cfg(not(feature = "verifier-0-23-12"))]
+use rustls::DistinguishedName;
 use rustls::{
-    ClientConfig, ClientConnection, DigitallySignedStruct, DistinguishedName, ProtocolVersion,
-    RootCertStore, SignatureScheme, SupportedProtocolVersion,
+    ClientConfig, ClientConnection, DigitallySignedStruct, ProtocolVersion, RootCertStore,
+    SignatureScheme, SupportedProtocolVersion,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -194,10 +196,14 @@ impl ServerCertVerifier for RecordingVerifier {
         self.inner.supported_verify_schemes()
     }
 
+    // Added to the trait after rustls 0.23.12 (the pinned probe builds this file with
+    // the `verifier-0-23-12` feature, whose trait lacks both).
+    #[cfg(not(feature = "verifier-0-23-12"))]
     fn requires_raw_public_keys(&self) -> bool {
         self.inner.requires_raw_public_keys()
     }
 
+    #[cfg(not(feature = "verifier-0-23-12"))]
     fn root_hint_subjects(&self) -> Option<&[DistinguishedName]> {
         self.inner.root_hint_subjects()
     }
