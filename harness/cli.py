@@ -1,4 +1,4 @@
-"""Command line: ``tlsmatrix matrix | probe | report | list | build``.
+"""Command line: ``tlsmatrix matrix | probe | diagnose | serve | report | explain | bundle | regress | list | build``.
 
 Exit status: 0 all cells match their expectations (or, for ``probe``, it ran),
 1 some cell contradicts its expectation, 2 harness error (bad input, broken setup).
@@ -24,6 +24,7 @@ from typing import Any, Sequence
 from . import __version__
 from .build import main as build_main
 from .classify import classify
+from .diagnose import Finding, diagnose, fetch_chain, read_pem_certificates, render_findings
 from .clients import CLIENTS, TLS_CLIENTS
 from .clients.session import ProbeSession
 from .jsonproc import ProcessError, kill_all
@@ -269,18 +270,65 @@ def cmd_probe(args: argparse.Namespace) -> int:
         while t.is_alive():
             t.join(0.2)
     ordered = [results[n] for n in names]
+    findings = _diagnose_target(ca, host, port, servername, timeout_ms / 1000,
+                                (str(client_cert), str(client_key)) if client_cert else None)
+    for entry in ordered:
+        entry["finding"] = _finding_for(findings, entry)
     doc = {"target": f"{host}:{port}", "servername": servername, "ca_file": str(ca), "tls": tls,
            "client_cert_file": str(client_cert) if client_cert else None,
-           "timeout_ms": timeout_ms, "tool": {"name": "tlsmatrix", "version": __version__}, "results": ordered}
+           "timeout_ms": timeout_ms, "tool": {"name": "tlsmatrix", "version": __version__}, "results": ordered,
+           "diagnosis": [f.to_json() for f in findings] if findings is not None else None}
     if args.format == "json":
         sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
     else:
         from tabulate import tabulate
 
         rows = [[r["client"], r["version"] or "", "ok" if r["outcome"] == "ok" else f"✗ {r['outcome']}",
-                 (r["error"] or "")[:90]] for r in ordered]
+                 (r["error"] or "")[:90] + (f" [{r['finding']}]" if r["finding"] else "")] for r in ordered]
         sys.stdout.write(f"{host}:{port} (servername {servername}, CA {ca}, TLS {tls or 'any'})\n\n")
-        sys.stdout.write(tabulate(rows, headers=["client", "version", "outcome", "error"], disable_numparse=True) + "\n")
+        sys.stdout.write(tabulate(rows, headers=["client", "version", "outcome", "error"], disable_numparse=True) + "\n\n")
+        sys.stdout.write(render_findings(findings) if findings is not None else
+                         "diagnosis: the server's chain could not be fetched\n")
+    return EXIT_OK
+
+
+def _diagnose_target(ca: Path, host: str, port: int, servername: str, timeout_s: float,
+                     client_cert: tuple[str, str] | None) -> list[Finding] | None:
+    """Findings for the chain the server sends (None: it sent none to a non-verifying handshake)."""
+    try:
+        chain = fetch_chain(host, port, servername, timeout_s, client_cert)
+    except (OSError, ValueError):
+        return None
+    return diagnose(load_ca_file(ca), chain, servername) if chain else None
+
+
+def _finding_for(findings: list[Finding] | None, entry: dict[str, Any]) -> str | None:
+    if not findings or entry["outcome"] in ("ok", "skipped", "probe_error"):
+        return None
+    return next((f.id for f in findings if f.affects_client(entry["client"])), None)
+
+
+def cmd_diagnose(args: argparse.Namespace) -> int:
+    if bool(args.chain) == bool(args.target):
+        raise UsageError("diagnose: give either HOST:PORT or --chain FILE")
+    try:
+        ca = read_pem_certificates(args.ca, "--ca")
+        if args.chain:
+            chain = read_pem_certificates(args.chain, "--chain")
+            servername = args.servername
+        else:
+            host, port = parse_target(args.target)
+            servername = args.servername or host
+            chain = fetch_chain(host, port, servername, args.timeout)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    except OSError as exc:
+        raise UsageError(f"{args.target}: cannot fetch the server's chain: {exc}") from None
+    findings = diagnose(ca, chain, servername)
+    if args.format == "json":
+        sys.stdout.write(json.dumps({"diagnosis": [f.to_json() for f in findings]}, indent=2) + "\n")
+    else:
+        sys.stdout.write(render_findings(findings))
     return EXIT_OK
 
 
@@ -575,6 +623,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_MS / 1000, help="seconds (default 10)")
     p.add_argument("--format", choices=("table", "json"), default="table")
     p.set_defaults(func=cmd_probe)
+
+    dg = sub.add_parser("diagnose", help="name the properties of a chain that break TLS stacks (no handshakes "
+                                         "but one that fetches the chain)")
+    dg.add_argument("target", nargs="?", help="HOST:PORT whose chain to fetch (or --chain)")
+    dg.add_argument("--ca", required=True, help="the CA file a client would trust (PEM)")
+    dg.add_argument("--chain", help="PEM file with the chain a server sends, leaf first (instead of HOST:PORT)")
+    dg.add_argument("--servername", help="name to check the leaf against (default: HOST)")
+    dg.add_argument("--timeout", type=float, default=10.0, help="seconds for fetching the chain")
+    dg.add_argument("--format", choices=("table", "json"), default="table")
+    dg.set_defaults(func=cmd_diagnose)
 
     r = sub.add_parser("report", help="render a results.json (or its directory) again")
     r.add_argument("results", nargs="?", default=str(results_dir() / "latest"))

@@ -22,7 +22,8 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.x509.name import _ASN1Type  # the string type of a name attribute (PrintableString)
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from .model import CertSpec, ChainSpec, KeySpec
@@ -94,14 +95,19 @@ class CertificateCache:
 
     def chain(self, spec: ChainSpec, names: tuple[str, ...] = DEFAULT_NAMES) -> ChainFiles:
         """Return the files for ``spec``, generating only the nodes not yet on disk."""
-        root_dir = self._node(role="root", cert=spec.root, issuer=None, issuer_spec=None, expired=False, names=())
+        last = len(spec.intermediates) - 1  # index of the leaf's issuer among the intermediates (-1: the root)
+        root_dir = self._node(role="root", cert=spec.root, issuer=None, issuer_spec=None, expired=False, names=(),
+                              variant=_ca_variant(spec.defect) if last < 0 else {})
         issuer_dir, issuer_spec = root_dir, spec.root
         inter_dirs = []
         for i, inter in enumerate(spec.intermediates):
-            d = self._node(role=f"intermediate{i}", cert=inter, issuer=issuer_dir, issuer_spec=issuer_spec, expired=False, names=())
+            d = self._node(role=f"intermediate{i}", cert=inter, issuer=issuer_dir, issuer_spec=issuer_spec,
+                           expired=i == last and spec.defect == "expired-intermediate", names=(),
+                           variant=_ca_variant(spec.defect) if i == last else {})
             inter_dirs.append(d)
             issuer_dir, issuer_spec = d, inter
-        leaf_dir = self._node(role="leaf", cert=spec.leaf, issuer=issuer_dir, issuer_spec=issuer_spec, expired=spec.expired, names=names)
+        leaf_dir = self._node(role="leaf", cert=spec.leaf, issuer=issuer_dir, issuer_spec=issuer_spec,
+                              expired=spec.expired, names=names, variant=_leaf_variant(spec.defect))
         client_dir = None
         if spec.client_cert is not None:
             # issued by the root, as kubeadm's cluster CA issues the admin's client certificate
@@ -110,12 +116,11 @@ class CertificateCache:
 
         chain_dir = self.root / "chains" / f"{spec.fingerprint}-{_digest(str(leaf_dir) + str(client_dir or ''))[:8]}"
         if not (chain_dir / "chain.pem").exists():
+            ca_dirs, sent_dirs = self._placement(spec, root_dir, inter_dirs, leaf_dir)
             tmp = self._tmpdir()
             try:
-                shutil.copyfile(root_dir / "cert.pem", tmp / "ca.pem")
-                parts = [(leaf_dir / "cert.pem").read_bytes()]
-                parts += [(d / "cert.pem").read_bytes() for d in reversed(inter_dirs)]
-                (tmp / "chain.pem").write_bytes(b"".join(parts))
+                (tmp / "ca.pem").write_bytes(b"".join((d / "cert.pem").read_bytes() for d in ca_dirs))
+                (tmp / "chain.pem").write_bytes(b"".join((d / "cert.pem").read_bytes() for d in sent_dirs))
                 shutil.copyfile(leaf_dir / "cert.pem", tmp / "leaf.pem")
                 shutil.copyfile(leaf_dir / "TEST-ONLY-key.pem", tmp / "TEST-ONLY-leaf-key.pem")
                 if client_dir is not None:
@@ -137,6 +142,28 @@ class CertificateCache:
             client_key_file=chain_dir / "TEST-ONLY-client-key.pem" if client_dir else None,
         )
 
+    def _placement(self, spec: ChainSpec, root: Path, inters: list[Path], leaf: Path) -> tuple[list[Path], list[Path]]:
+        """Which certificates go into the CA file and which the server sends, in order (the
+        defects that are about placement rather than about a certificate's contents)."""
+        ca, sent = [root], [leaf, *reversed(inters)]
+        defect = spec.defect
+        if defect in ("missing-intermediate", "intermediate-in-ca-file"):
+            sent = [leaf]
+            if defect == "intermediate-in-ca-file":
+                ca = [root, *inters]
+        elif defect == "ca-file-leaf":
+            ca = [leaf]
+        elif defect == "ca-file-intermediate":
+            ca = [inters[-1]]
+        elif defect == "chain-out-of-order":
+            sent = [leaf, *inters]
+        elif defect in ("ca-file-same-subject", "wrong-ca"):
+            # another root of the same name (the subject is derived from role and key type)
+            other = self._node(role="root", cert=spec.root, issuer=None, issuer_spec=None, expired=False, names=(),
+                               variant={"decoy": "same-subject"})
+            ca = [other, root] if defect == "ca-file-same-subject" else [other]
+        return ca, sent
+
     # -- internals --
 
     def _node(
@@ -147,6 +174,7 @@ class CertificateCache:
         issuer_spec: CertSpec | None,
         expired: bool,
         names: tuple[str, ...],
+        variant: dict[str, str] | None = None,
     ) -> Path:
         ident = {
             "profile": PROFILE_VERSION,
@@ -158,6 +186,7 @@ class CertificateCache:
             "issuer": issuer.name if issuer else None,
             "expired": expired,
             "names": list(names),
+            **(variant or {}),  # only defects add keys: clean nodes keep their ids
         }
         node_id = _digest(json.dumps(ident, sort_keys=True))[:20]
         node_dir = self.root / "nodes" / f"{role}-{cert.key.name}-{node_id}"
@@ -181,6 +210,7 @@ class CertificateCache:
             expired=expired,
             names=names,
             depth=role,
+            variant=variant or {},
         )
         tmp = self._tmpdir()
         try:
@@ -212,15 +242,10 @@ class CertificateCache:
                 raise  # another writer did not win the race: a real error
 
 
-def _build_certificate(role, key, key_spec, issuer_key, issuer_cert, signer, serial, expired, names, depth):
-    label = {"root": "root CA", "intermediate": "intermediate CA", "leaf": "server", "client": "client"}[role]
-    subject = x509.Name(
-        [
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, ORGANIZATION),
-            x509.NameAttribute(NameOID.COMMON_NAME, f"tlsmatrix TEST-ONLY {label} {key_spec.name} ({depth})"),
-        ]
-    )
-    issuer_name = subject if issuer_cert is None else issuer_cert.subject
+def _build_certificate(role, key, key_spec, issuer_key, issuer_cert, signer, serial, expired, names, depth,
+                       variant: dict[str, str]) -> x509.Certificate:
+    subject = _subject(role, key_spec, depth)
+    issuer_name = subject if issuer_cert is None else _issuer_name(issuer_cert.subject, variant.get("issuer_name"))
     public = key.public_key()
     builder = (
         x509.CertificateBuilder()
@@ -232,33 +257,129 @@ def _build_certificate(role, key, key_spec, issuer_key, issuer_cert, signer, ser
         .not_valid_after(EXPIRED_UNTIL if expired else VALID_UNTIL)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
     )
-    issuer_public = issuer_key.public_key()
-    builder = builder.add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_public), critical=False)
-    if role in ("root", "intermediate"):
-        builder = builder.add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        builder = builder.add_extension(
-            x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=False, data_encipherment=False,
-                key_agreement=False, key_cert_sign=True, crl_sign=True, encipher_only=False, decipher_only=False,
-            ),
-            critical=True,
-        )
+    if variant.get("aki") == "mismatch":  # names a key that is nobody's
+        aki = x509.AuthorityKeyIdentifier(hashlib.sha1(b"tlsmatrix: no such key").digest(), None, None)
     else:
-        builder = builder.add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        builder = builder.add_extension(
-            x509.KeyUsage(
-                digital_signature=True, content_commitment=False,
-                key_encipherment=key_spec.family == "rsa", data_encipherment=False,
-                key_agreement=False, key_cert_sign=False, crl_sign=False, encipher_only=False, decipher_only=False,
-            ),
-            critical=True,
-        )
-        usage = ExtendedKeyUsageOID.CLIENT_AUTH if role == "client" else ExtendedKeyUsageOID.SERVER_AUTH
-        builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-        if names:
-            builder = builder.add_extension(x509.SubjectAlternativeName([_general_name(n) for n in names]),
-                                            critical=False)
-    return builder.sign(issuer_key, signature_hash(signer))
+        aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key())
+    builder = builder.add_extension(aki, critical=False)
+    for ext in (_ca_extensions(variant.get("ca_profile")) if role in ("root", "intermediate")
+                else _end_entity_extensions(role, key_spec, names)):
+        builder = builder.add_extension(ext, critical=not isinstance(ext, (x509.ExtendedKeyUsage,
+                                                                           x509.SubjectAlternativeName)))
+    certificate = builder.sign(issuer_key, signature_hash(signer))
+    if variant.get("ca_profile") == "x509-v1":
+        certificate = _as_version_1(certificate, issuer_key, signer)
+    return certificate
+
+
+def _subject(role: str, key_spec: KeySpec, depth: str) -> x509.Name:
+    label = {"root": "root CA", "intermediate": "intermediate CA", "leaf": "server", "client": "client"}[role]
+    return x509.Name([
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, ORGANIZATION),
+        x509.NameAttribute(NameOID.COMMON_NAME, f"tlsmatrix TEST-ONLY {label} {key_spec.name} ({depth})"),
+    ])
+
+
+def _issuer_name(ca_subject: x509.Name, style: str | None) -> x509.Name:
+    """The issuer field as the leaf writes it: the CA's subject, or the same name in other bytes
+    (another string type, case or spacing) that canonicalising comparisons treat as equal."""
+    if style is None:
+        return ca_subject
+    attrs = []
+    for attr in ca_subject:
+        value, kind = attr.value, {}
+        if style == "string-type":
+            kind = {"_type": _ASN1Type.PrintableString}
+        elif style == "case":
+            value = value.upper()
+        elif style == "whitespace":
+            value = value.replace(" ", "  ")
+        attrs.append(x509.NameAttribute(attr.oid, value, **kind))
+    return x509.Name(attrs)
+
+
+def _ca_extensions(profile: str | None) -> list[x509.ExtensionType]:
+    extensions: list[x509.ExtensionType] = []
+    if profile != "no-basic-constraints":
+        extensions.append(x509.BasicConstraints(ca=True, path_length=None))
+    extensions.append(x509.KeyUsage(
+        digital_signature=True, content_commitment=False, key_encipherment=False, data_encipherment=False,
+        key_agreement=False, key_cert_sign=profile != "no-key-cert-sign", crl_sign=True, encipher_only=False,
+        decipher_only=False,
+    ))
+    return extensions
+
+
+def _end_entity_extensions(role: str, key_spec: KeySpec, names: tuple[str, ...]) -> list[x509.ExtensionType]:
+    usage = ExtendedKeyUsageOID.CLIENT_AUTH if role == "client" else ExtendedKeyUsageOID.SERVER_AUTH
+    extensions: list[x509.ExtensionType] = [
+        x509.BasicConstraints(ca=False, path_length=None),
+        x509.KeyUsage(
+            digital_signature=True, content_commitment=False, key_encipherment=key_spec.family == "rsa",
+            data_encipherment=False, key_agreement=False, key_cert_sign=False, crl_sign=False,
+            encipher_only=False, decipher_only=False,
+        ),
+        x509.ExtendedKeyUsage([usage]),
+    ]
+    if names:
+        extensions.append(x509.SubjectAlternativeName([_general_name(n) for n in names]))
+    return extensions
+
+
+def _as_version_1(cert: x509.Certificate, issuer_key, signer: CertSpec) -> x509.Certificate:
+    """The same certificate as X.509 v1: ``cryptography`` only builds v3, so drop the version
+    and extensions fields from the DER to-be-signed part and sign it again."""
+    tbs = [(tag, whole) for tag, whole in _der_children(cert.tbs_certificate_bytes) if tag not in (0xA0, 0xA3)]
+    tbs_der = _der(0x30, b"".join(whole for _, whole in tbs))
+    outer = _der_children(cert.public_bytes(serialization.Encoding.DER))
+    signature_algorithm = outer[1][1]
+    if signer.key.family == "eddsa":
+        signature = issuer_key.sign(tbs_der)
+    elif signer.key.family == "ecdsa":
+        signature = issuer_key.sign(tbs_der, ec.ECDSA(signature_hash(signer)))
+    else:
+        signature = issuer_key.sign(tbs_der, padding.PKCS1v15(), signature_hash(signer))
+    der = _der(0x30, tbs_der + signature_algorithm + _der(0x03, b"\x00" + signature))
+    return x509.load_der_x509_certificate(der)
+
+
+def _der_children(der: bytes) -> list[tuple[int, bytes]]:
+    """(tag, whole TLV) of each element inside the outer SEQUENCE of ``der``."""
+    def header(buf: bytes, at: int) -> tuple[int, int]:  # (content offset, content length)
+        first = buf[at + 1]
+        if first < 0x80:
+            return at + 2, first
+        n = first & 0x7F
+        return at + 2 + n, int.from_bytes(buf[at + 2:at + 2 + n], "big")
+    start, length = header(der, 0)
+    out, at = [], start
+    while at < start + length:
+        content, size = header(der, at)
+        out.append((der[at], der[at:content + size]))
+        at = content + size
+    return out
+
+
+def _der(tag: int, content: bytes) -> bytes:
+    n = len(content)
+    length = bytes([n]) if n < 0x80 else bytes([0x80 | ((n.bit_length() + 7) // 8)]) + n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([tag]) + length + content
+
+
+def _ca_variant(defect: str | None) -> dict[str, str]:
+    """Node variant of the leaf's issuer for the defects that change a CA's contents."""
+    profile = {"ca-no-basic-constraints": "no-basic-constraints", "ca-x509-v1": "x509-v1",
+               "ca-no-key-cert-sign": "no-key-cert-sign"}.get(defect or "")
+    return {"ca_profile": profile} if profile else {}
+
+
+def _leaf_variant(defect: str | None) -> dict[str, str]:
+    """Node variant of the leaf for the defects that change how the leaf names its CA."""
+    style = {"issuer-name-string-type": "string-type", "issuer-name-case": "case",
+             "issuer-name-whitespace": "whitespace"}.get(defect or "")
+    if style:
+        return {"issuer_name": style}
+    return {"aki": "mismatch"} if defect == "aki-mismatch" else {}
 
 
 def _general_name(name: str) -> x509.GeneralName:

@@ -17,6 +17,7 @@ from . import __version__
 from .classify import classify, shorten
 from .clients import CLIENTS
 from .clients.session import ProbeSession
+from .diagnose import diagnose_files, with_finding
 from .endpoints.base import ListenerSpec
 from .endpoints.process import ProcessEndpoint
 from .jsonproc import ProcessError
@@ -335,10 +336,14 @@ def run_cells(cells: list[Cell], cache: CertificateCache, options: RunOptions | 
     if len(ordered) != len(cells):
         missing = [c.id for c in cells if c.id not in results]
         raise HarnessError(f"internal error: {len(missing)} cells got no result, e.g. {missing[:3]}")
+    servername = cells[0].servername if cells else None
+    diagnoses = {fp: diagnose_files(f.ca_file, f.cert_file, servername) for fp, f in chain_files.items()}
+    ordered = [with_finding(r, diagnoses[r.cell.chain.fingerprint]) for r in ordered]
     chains_info = {
         f.spec.label: {"fingerprint": f.spec.fingerprint, "leaf_sha256": f.leaf_sha256, "root_sha256": f.root_sha256,
                        "dir": str(f.cert_file.parent),
-                       **({"client_sha256": f.client_sha256} if f.client_cert_file else {})}
+                       **({"client_sha256": f.client_sha256} if f.client_cert_file else {}),
+                       "diagnosis": [d.to_json() for d in diagnoses[f.spec.fingerprint]]}
         for f in chain_files.values()
     }
     for name in {c.client for c in cells}:

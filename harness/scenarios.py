@@ -17,10 +17,11 @@ A scenario file looks like this (see ``scenarios/`` for real ones)::
     leaf = ["P-256", "P-521"]
     client_cert = "P-521"              # optional: mTLS with a client certificate of this key,
                                        # issued by the root; the server requires it
+    defect = ["none", "missing-intermediate"]  # optional: chain defects (harness/defects.py)
 
     [[expect]]                         # last matching rule wins
     client = "rustls-ring"
-    signer = "P-521"                   # matchers: client server tls chain root leaf signer key hash client_cert
+    signer = "P-521"                   # matchers: client server tls chain root leaf signer key hash client_cert defect
     outcome = ["bad_signature", "unsupported_algorithm"]
     why = "ring implements no P-521 verification"
 
@@ -35,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
+from .defects import parse_defect
 from .model import (
     Cell,
     CertSpec,
@@ -54,12 +56,12 @@ class ScenarioError(Exception):
 
 DEFAULT_SERVERS = ("openssl", "go")
 DEFAULT_CLIENTS = ("openssl", "rustls-ring", "rustls-aws-lc-rs", "go")
-MATCH_KEYS = ("client", "server", "tls", "chain", "root", "leaf", "signer", "key", "hash", "client_cert")
+MATCH_KEYS = ("client", "server", "tls", "chain", "root", "leaf", "signer", "key", "hash", "client_cert", "defect")
 _TOP_KEYS = {"name", "title", "description", "notes", "axes", "chain", "expect", "servername", "app"}
 #: what a server may speak after the handshake, and which server stacks can
 APPS = {"kubernetes": ("go",)}
 _AXES_KEYS = {"tls", "servers", "clients"}
-_CHAIN_KEYS = {"name", "root", "intermediates", "leaf", "expired", "client_cert"}
+_CHAIN_KEYS = {"name", "root", "intermediates", "leaf", "expired", "client_cert", "defect"}
 _EXPECT_KEYS = set(MATCH_KEYS) | {"outcome", "why"}
 
 
@@ -83,6 +85,7 @@ class Rule:
             "key": {c.key.name for c in chain.certs},
             "hash": {c.signing_hash for c in chain.signers if c.signing_hash},
             "client_cert": {chain.client_cert.name if chain.client_cert else "none"},
+            "defect": {chain.defect or "none"},
         }
         for key, patterns in self.match.items():
             values = facts[key]
@@ -273,15 +276,27 @@ def _parse_chain(table: Any, key: str, fail) -> list[ChainSpec]:
     clients: list[KeySpec | None] = [None]
     if "client_cert" in table:
         clients = [_cert(v, f"{key}.client_cert", fail, signer=False).key for v in _axis(table["client_cert"])]
+    defects = [_defect(v, f"{key}.defect", len(intermediates), fail) for v in _axis(table.get("defect", "none"))]
     name = table.get("name")
     if name is not None and not isinstance(name, str):
         raise fail(f"{key}.name", f"must be a string, got {name!r}")
-    if name is not None and (len(roots) > 1 or len(leaves) > 1 or len(clients) > 1):
+    if name is not None and (len(roots) > 1 or len(leaves) > 1 or len(clients) > 1 or len(defects) > 1):
         raise fail(f"{key}.name", "a name can only be given to a single chain, not to a product of key types")
     return [
-        ChainSpec(root=r, leaf=l, intermediates=intermediates, expired=expired, name=name, client_cert=c)
-        for r, l, c in itertools.product(roots, leaves, clients)
+        ChainSpec(root=r, leaf=l, intermediates=intermediates, expired=expired, name=name, client_cert=c, defect=d)
+        for r, l, c, d in itertools.product(roots, leaves, clients, defects)
     ]
+
+
+def _defect(value: Any, key: str, intermediates: int, fail) -> str | None:
+    try:
+        defect = parse_defect(value)
+    except ValueError as exc:
+        raise fail(key, str(exc)) from None
+    if defect is not None and intermediates < defect.min_intermediates:
+        raise fail(key, f"defect {defect.id!r} needs at least {defect.min_intermediates} intermediate(s); "
+                        f"the chain has {intermediates}")
+    return defect.id if defect else None
 
 
 def _cert(value: Any, key: str, fail, signer: bool) -> CertSpec:
@@ -318,7 +333,14 @@ def _parse_rule(table: Any, key: str, fail, known_clients, known_servers) -> Rul
         values = _as_list(table[mkey], f"{key}.{mkey}", fail)
         if not all(isinstance(v, str) for v in values):
             raise fail(f"{key}.{mkey}", f"must be strings, got {table[mkey]!r}")
-        if mkey == "client_cert":
+        if mkey == "defect":
+            for v in values:
+                if not _is_glob(v):
+                    try:
+                        parse_defect(v)
+                    except ValueError as exc:
+                        raise fail(f"{key}.defect", str(exc)) from None
+        elif mkey == "client_cert":
             values = [v if _is_glob(v) or v == "none" else _convert(KeySpec.parse, v, f"{key}.{mkey}", fail).name
                       for v in values]
         elif mkey in ("root", "leaf", "signer", "key"):
