@@ -5,6 +5,11 @@ tables were written against were captured from the real stacks (``tests/data/err
 refreshed by ``tlsmatrix capture-errors``) and the unit tests check every one of them.
 An error that no rule knows is ``handshake_failure`` with ``rule = None``, so reports and
 tests can spot a gap instead of hiding it.
+
+Order within a table: specific TLS facts (certificate verdicts, versions, alerts), then
+``not_tls`` and transport facts (EOF, reset, refused), and only then a stack's generic
+prefix ("SSL: ", "curl: (35)", "Fatal error", SSLHandshakeException), so one peer behaviour
+gets one class from every stack (the misbehaving-peer corpus, harness/endpoints/misbehaving.py).
 """
 from __future__ import annotations
 
@@ -27,98 +32,131 @@ class Classification:
 _COMMON: list[tuple[str, Outcome]] = [
     (r"^timeout:", O.TIMEOUT),
     (r"^probe:", O.PROBE_ERROR),
+    # the program under test aborted (a panic, a fatal signal): a result, not a probe failure
+    (r"^crash:", O.CRASH),
 ]
 
 _RUSTLS: list[tuple[str, Outcome]] = [
     # the provider cannot load the client certificate's key (ring: no P-521 signing)
     (r"failed to parse private key as RSA, ECDSA, or EdDSA", O.UNSUPPORTED_ALGORITHM),
-    (r"UnknownIssuer|UnknownRevocationStatus|NotValidForIssuer", O.UNTRUSTED),
+    # a CA that may not sign (no CA basicConstraints, X.509 v1) breaks the path like a missing one
+    (r"UnknownIssuer|UnknownRevocationStatus|NotValidForIssuer|EndEntityUsedAsCa|UnsupportedCertVersion", O.UNTRUSTED),
     (r"NotValidForName|certificate not valid for name", O.HOSTNAME_MISMATCH),
     (r"invalid peer certificate: (Expired|NotValidYet)|certificate expired|certificate not valid yet", O.EXPIRED),
-    (r"UnsupportedSignatureAlgorithm|UnsupportedCertVersion|UnsupportedNameType|UnsupportedCriticalExtension", O.UNSUPPORTED_ALGORITHM),
+    (r"UnsupportedSignatureAlgorithm|UnsupportedNameType|UnsupportedCriticalExtension", O.UNSUPPORTED_ALGORITHM),
     (r"invalid peer certificate: BadSignature|BadSignature", O.BAD_SIGNATURE),
     (r"peer is incompatible: (ServerDoesNotSupportTls12Or13|.*Version)|alert: ProtocolVersion|fatal alert: ProtocolVersion", O.PROTOCOL_VERSION),
     (r"NoSignatureSchemesInCommon|SignatureAlgorithmsExtensionRequired|NoKxGroupsInCommon|NoCipherSuitesInCommon", O.HANDSHAKE_FAILURE),
     (r"received fatal alert", O.HANDSHAKE_FAILURE),
     (r"peer is incompatible|peer misbehaved|PeerMisbehaved|PeerIncompatible", O.HANDSHAKE_FAILURE),
     (r"invalid peer certificate: (BadEncoding|Other)", O.UNSUPPORTED_ALGORITHM),
+    # a first record of no TLS content type: the peer speaks another protocol (misbehaving-peer corpus)
+    (r"InvalidContentType", O.NOT_TLS),
+    (r"received corrupt message|InvalidMessage", O.HANDSHAKE_FAILURE),  # e.g. HandshakePayloadTooLarge
+    # stays last: the kube table drops it (TABLES["kube"])
     (r"[Cc]onnection refused|[Cc]onnection reset|[Bb]roken pipe|unexpected end of file|UnexpectedEof|peer closed connection|os error", O.CONNECTION),
 ]
 
 _GO: list[tuple[str, Outcome]] = [
-    (r"x509: certificate signed by unknown authority", O.UNTRUSTED),
+    (r"x509: certificate signed by unknown authority|x509: certificate is not authorized to sign", O.UNTRUSTED),
     (r"x509: certificate is (valid for|not valid for any names)|x509: cannot validate certificate for", O.HOSTNAME_MISMATCH),
     (r"x509: certificate has expired or is not yet valid", O.EXPIRED),
     (r"x509: cannot verify signature: algorithm unimplemented|x509: unsupported elliptic curve|x509: signature algorithm .* is not supported|unsupported public key|insecure algorithm", O.UNSUPPORTED_ALGORITHM),
     (r"x509: .*(verification error|signature)|tls: invalid signature by the server certificate|crypto/.*verification error", O.BAD_SIGNATURE),
     (r"protocol version not supported|tls: server selected unsupported protocol version|tls: no supported versions", O.PROTOCOL_VERSION),
-    (r"remote error: tls: |tls: no (mutual|common)|tls: server chose an unconfigured|unsupported signature algorithm|tls: ", O.HANDSHAKE_FAILURE),
+    (r"remote error: tls: |tls: no (mutual|common)|tls: server chose an unconfigured|unsupported signature algorithm", O.HANDSHAKE_FAILURE),
+    (r"tls: first record does not look like a TLS handshake", O.NOT_TLS),
+    # transport facts before the generic "tls: " prefix (issue 14: one class per peer behaviour)
     (r"connection refused|connection reset|broken pipe|EOF$|^EOF|no route to host|network is unreachable", O.CONNECTION),
+    (r"tls: ", O.HANDSHAKE_FAILURE),
 ]
 
 _OPENSSL: list[tuple[str, Outcome]] = [
     (r"[Hh]ostname mismatch|IP address mismatch|certificate is not valid for", O.HOSTNAME_MISMATCH),
     (r"certificate has expired|certificate is not yet valid", O.EXPIRED),
-    (r"unable to get local issuer certificate|self[- ]signed certificate|unable to get issuer certificate|unable to verify the first certificate|certificate chain too long|invalid CA certificate", O.UNTRUSTED),
+    (r"unable to get local issuer certificate|self[- ]signed certificate|unable to get issuer certificate|unable to verify the first certificate|certificate chain too long|invalid CA certificate|key usage does not include certificate signing|unsuitable certificate purpose", O.UNTRUSTED),
     (r"certificate signature failure|BAD_SIGNATURE|bad signature|SIGNATURE_FAILURE", O.BAD_SIGNATURE),
     (r"unsupported algorithm|UNSUPPORTED_ALGORITHM|WRONG_CURVE|UNKNOWN_CERTIFICATE_TYPE|unknown (message digest|signature) algorithm|unsupported certificate", O.UNSUPPORTED_ALGORITHM),
     (r"PROTOCOL_VERSION|UNSUPPORTED_PROTOCOL|WRONG_SSL_VERSION|NO_PROTOCOLS_AVAILABLE|unsupported protocol|alert protocol version", O.PROTOCOL_VERSION),
-    (r"HANDSHAKE_FAILURE|NO_SHARED|NO_SUITABLE|ALERT_|WRONG_SIGNATURE_TYPE|NO_CIPHERS|SSL: |alert handshake failure|SSL routines", O.HANDSHAKE_FAILURE),
-    (r"[Cc]onnection refused|[Cc]onnection reset|EOF occurred|Broken pipe|UNEXPECTED_EOF|Errno|errno=", O.CONNECTION),
+    (r"HANDSHAKE_FAILURE|NO_SHARED|NO_SUITABLE|ALERT_|WRONG_SIGNATURE_TYPE|NO_CIPHERS|alert handshake failure", O.HANDSHAKE_FAILURE),
+    # a record header whose version is no TLS version at all: not a TLS peer (HTTP, MySQL, ...)
+    (r"WRONG_VERSION_NUMBER|wrong version number", O.NOT_TLS),
+    # transport facts before the generic "SSL: " / "SSL routines" (issue 14: EOF flipped with them)
+    (r"[Cc]onnection refused|[Cc]onnection reset|EOF occurred|Broken pipe|UNEXPECTED_EOF|unexpected eof|Errno|errno=", O.CONNECTION),
+    (r"SSL: |SSL routines", O.HANDSHAKE_FAILURE),
 ]
 
 _JAVA: list[tuple[str, Outcome]] = [
     (r"PKIX path building failed|unable to find valid certification path|SunCertPathBuilderException", O.UNTRUSTED),
+    # a path whose CA may not sign, or that does not reach the anchor, is no trusted path either
+    (r"basic constraints check failed|key usage check failed|does not chain with any of the trust anchors|TrustAnchor with subject .* (is not a CA|does not have keyCertSign)", O.UNTRUSTED),
     (r"No subject alternative (DNS )?names? matching|No name matching", O.HOSTNAME_MISMATCH),
     (r"CertificateExpiredException|CertificateNotYetValidException|validity check failed", O.EXPIRED),
     (r"Algorithm constraints check failed|[Uu]nsupported (signature|curve|key|EC)|NoSuchAlgorithmException|disabled algorithm", O.UNSUPPORTED_ALGORITHM),
     (r"[Ss]ignature (check|verification) failed|Signature does not match", O.BAD_SIGNATURE),
-    (r"protocol_version|No appropriate protocol|protocol is disabled", O.PROTOCOL_VERSION),
-    (r"Received fatal alert|No supported signature|no cipher suites in common|handshake_failure|SSLHandshakeException", O.HANDSHAKE_FAILURE),
-    (r"Connection refused|Connection reset|Remote host terminated|SocketException|EOFException|Broken pipe", O.CONNECTION),
+    (r"protocol_version|No appropriate protocol|protocol is disabled|is not accepted by client preferences", O.PROTOCOL_VERSION),
+    (r"Received fatal alert|No supported signature|no cipher suites in common|handshake_failure|exceeds the maximum allowed size", O.HANDSHAKE_FAILURE),
+    (r"Unsupported or unrecognized SSL message", O.NOT_TLS),
+    # transport facts before the generic SSLHandshakeException ("Remote host terminated the handshake" is an EOF)
+    (r"Connection refused|Connection reset|Remote host terminated|SocketException|EOFException|peer shut down incorrectly|Broken pipe", O.CONNECTION),
+    (r"SSLHandshakeException", O.HANDSHAKE_FAILURE),
 ]
 
 _NODE: list[tuple[str, Outcome]] = [
     (r"UNABLE_TO_GET_ISSUER_CERT_LOCALLY|UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED_CERT_IN_CHAIN|DEPTH_ZERO_SELF_SIGNED_CERT|UNABLE_TO_GET_ISSUER_CERT", O.UNTRUSTED),
+    (r"INVALID_CA|invalid CA certificate|KEYUSAGE_NO_CERTSIGN|key usage does not include certificate signing|INVALID_PURPOSE|unsuitable certificate purpose", O.UNTRUSTED),
     (r"ERR_TLS_CERT_ALTNAME_INVALID|does not match certificate's altnames", O.HOSTNAME_MISMATCH),
     (r"CERT_HAS_EXPIRED|CERT_NOT_YET_VALID", O.EXPIRED),
     (r"CERT_SIGNATURE_FAILURE", O.BAD_SIGNATURE),
     (r"PROTOCOL_VERSION|UNSUPPORTED_PROTOCOL|alert protocol version", O.PROTOCOL_VERSION),
-    (r"ERR_SSL_|alert handshake failure|SSL routines", O.HANDSHAKE_FAILURE),
+    (r"alert handshake failure", O.HANDSHAKE_FAILURE),
+    (r"ERR_SSL_WRONG_VERSION_NUMBER|wrong version number", O.NOT_TLS),
+    # transport facts before the generic ERR_SSL_ / "SSL routines"
     (r"ECONNREFUSED|ECONNRESET|EPIPE|socket hang up|network socket disconnected", O.CONNECTION),
+    (r"ERR_SSL_|SSL routines", O.HANDSHAKE_FAILURE),
 ]
 
 _GNUTLS: list[tuple[str, Outcome]] = [
-    (r"issuer is unknown|signer not found|issuer is not a CA", O.UNTRUSTED),
+    (r"issuer is unknown|signer not found|issuer is not a CA|violates the signer's constraints", O.UNTRUSTED),
     (r"name in the certificate does not match", O.HOSTNAME_MISMATCH),
     (r"expired certificate|has expired|not yet activated", O.EXPIRED),
     (r"insecure algorithm|[Uu]nsupported (signature|public key|certificate|elliptic)|algorithm is not supported", O.UNSUPPORTED_ALGORITHM),
     (r"signature (verification )?(has )?failed|signature is invalid|Public key signature verification", O.BAD_SIGNATURE),
     (r"Received alert \[70\]|[Pp]rotocol version|unsupported version", O.PROTOCOL_VERSION),
-    (r"Received alert|Fatal error|Handshake failed|[Hh]andshake", O.HANDSHAKE_FAILURE),
-    (r"Could not connect|Connection refused|Connection reset|closed the connection|Error in the push function", O.CONNECTION),
+    (r"Received alert", O.HANDSHAKE_FAILURE),
+    (r"Received record packet of unknown type", O.NOT_TLS),
+    # transport facts before the generic "Fatal error" (pull/push = recv/send failed; EOF = non-properly terminated)
+    (r"Could not connect|Connection refused|Connection reset|closed the connection|Error in the (push|pull) function|non-properly terminated", O.CONNECTION),
+    (r"Fatal error|Handshake failed|[Hh]andshake", O.HANDSHAKE_FAILURE),
 ]
 
 _NSS: list[tuple[str, Outcome]] = [
-    (r"SEC_ERROR_UNKNOWN_ISSUER|SEC_ERROR_UNTRUSTED_ISSUER|SEC_ERROR_CA_CERT_INVALID|SEC_ERROR_UNTRUSTED_CERT", O.UNTRUSTED),
+    (r"SEC_ERROR_UNKNOWN_ISSUER|SEC_ERROR_UNTRUSTED_ISSUER|SEC_ERROR_CA_CERT_INVALID|SEC_ERROR_UNTRUSTED_CERT|SEC_ERROR_INADEQUATE_KEY_USAGE", O.UNTRUSTED),
     (r"SSL_ERROR_BAD_CERT_DOMAIN", O.HOSTNAME_MISMATCH),
     (r"SEC_ERROR_EXPIRED_CERTIFICATE|SEC_ERROR_EXPIRED_ISSUER_CERTIFICATE|SEC_ERROR_CERT_NOT_VALID_YET|SEC_ERROR_INVALID_TIME", O.EXPIRED),
     (r"SEC_ERROR_ADDING_CERT|SEC_ERROR_UNSUPPORTED_KEYALG|SEC_ERROR_UNSUPPORTED_ELLIPTIC_CURVE|ALGORITHM_DISABLED|SEC_ERROR_INVALID_ALGORITHM|UNSUPPORTED_SIGNATURE_ALGORITHM", O.UNSUPPORTED_ALGORITHM),
     (r"SEC_ERROR_BAD_SIGNATURE|SSL_ERROR_BAD_HANDSHAKE_HASH_VALUE", O.BAD_SIGNATURE),
     (r"PROTOCOL_VERSION|SSL_ERROR_UNSUPPORTED_VERSION", O.PROTOCOL_VERSION),
-    (r"SSL_ERROR_\w*ALERT|SSL_ERROR_NO_CYPHER_OVERLAP|HANDSHAKE_FAILURE|SSL_ERROR_", O.HANDSHAKE_FAILURE),
-    (r"PR_CONNECT_REFUSED_ERROR|PR_CONNECT_RESET_ERROR|PR_END_OF_FILE_ERROR|unable to connect", O.CONNECTION),
+    (r"SSL_ERROR_\w*ALERT|SSL_ERROR_NO_CYPHER_OVERLAP|HANDSHAKE_FAILURE", O.HANDSHAKE_FAILURE),
+    # no TLS content type, or a "record" longer than TLS allows (the plain-HTTP symptom)
+    (r"SSL_ERROR_RX_UNKNOWN_RECORD_TYPE|SSL_ERROR_RX_RECORD_TOO_LONG", O.NOT_TLS),
+    # transport facts before the generic SSL_ERROR_
+    (r"PR_CONNECT_REFUSED_ERROR|PR_CONNECT_RESET_ERROR|PR_CONNECT_ABORTED_ERROR|PR_END_OF_FILE_ERROR|unable to connect", O.CONNECTION),
+    (r"SSL_ERROR_", O.HANDSHAKE_FAILURE),
 ]
 
 # libcurl's messages, for the system curl (OpenSSL) and curl-impersonate (BoringSSL)
 _CURL: list[tuple[str, Outcome]] = [
-    (r"unable to get local issuer certificate|self.signed certificate|unable to get issuer certificate|unable to verify the first certificate", O.UNTRUSTED),
+    (r"unable to get local issuer certificate|self.signed certificate|unable to get issuer certificate|unable to verify the first certificate|invalid CA certificate|key usage does not include certificate signing|unsuitable certificate purpose", O.UNTRUSTED),
     (r"no alternative certificate subject name matches|subject name does not match|does not match target host", O.HOSTNAME_MISMATCH),
     (r"certificate has expired|certificate is not yet valid", O.EXPIRED),
     (r"certificate signature failure|BAD_SIGNATURE", O.BAD_SIGNATURE),
-    (r"PROTOCOL_VERSION|UNSUPPORTED_PROTOCOL|alert protocol version", O.PROTOCOL_VERSION),
-    (r"curl: \(35\)|HANDSHAKE_FAILURE|SSL routines|curl: \(60\)", O.HANDSHAKE_FAILURE),
-    (r"curl: \((7|52|56)\)|Could not connect|Couldn't connect|Connection refused|Connection reset", O.CONNECTION),
+    (r"PROTOCOL_VERSION|UNSUPPORTED_PROTOCOL|alert protocol version|unsupported protocol", O.PROTOCOL_VERSION),
+    (r"HANDSHAKE_FAILURE|alert handshake failure", O.HANDSHAKE_FAILURE),
+    (r"WRONG_VERSION_NUMBER|wrong version number", O.NOT_TLS),
+    # transport facts before the generic "curl: (35)" (SSL_ERROR_SYSCALL: the peer closed without an alert)
+    (r"curl: \((7|52|56)\)|Could not connect|Couldn't connect|Connection refused|Connection reset|Recv failure|Send failure|SSL_ERROR_SYSCALL|unexpected eof|Connection closed abruptly", O.CONNECTION),
+    (r"curl: \(35\)|SSL routines|curl: \(60\)", O.HANDSHAKE_FAILURE),
 ]
 
 _WOLFSSL: list[tuple[str, Outcome]] = [
@@ -128,8 +166,12 @@ _WOLFSSL: list[tuple[str, Outcome]] = [
     (r"ASN sig error|signature .*fail|^-155$", O.BAD_SIGNATURE),
     (r"unsupported|not compiled in|^-(140|173|188)$", O.UNSUPPORTED_ALGORITHM),
     (r"alert=70|record layer version error|^-326$", O.PROTOCOL_VERSION),
-    (r"received alert fatal error|alert=|handshake|malformed buffer input|^-31[03]$|^-328$", O.HANDSHAKE_FAILURE),
-    (r"Connection refused|errno=111|Connection reset|errno=104|socket", O.CONNECTION),
+    (r"received alert fatal error|alert=", O.HANDSHAKE_FAILURE),
+    # no TLS content type (-311), or a "record" longer than TLS allows (-341): not a TLS peer
+    (r"unknown type in record hdr|record layer length error|^-311$|^-341$", O.NOT_TLS),
+    # transport facts before the generic ones; -308 is a failed recv/send (reset, EOF), -397 a peer close
+    (r"Connection refused|errno=111|Connection reset|errno=104|socket|[Pp]eer closed|^-308$|^-397$", O.CONNECTION),
+    (r"[Hh]andshake|malformed buffer input|^-31[03]$|^-328$|^-404$", O.HANDSHAKE_FAILURE),
 ]
 
 TABLES: dict[str, list[tuple[str, Outcome]]] = {
@@ -176,7 +218,8 @@ def classify(family: str, result: HandshakeResult, client_cert: bool = False) ->
 
 # --- short forms for matrix cells ----------------------------------------------------------
 
-_RUSTLS_CERT = re.compile(r"invalid peer certificate: ([A-Za-z0-9]+)")
+# "…: UnknownIssuer", "…: Other(OtherError(EndEntityUsedAsCa))", "…: certificate expired: verification time …"
+_RUSTLS_CERT = re.compile(r"invalid peer certificate: (?:Other\((?:OtherError\()?)?([A-Za-z0-9]+(?: expired| not valid yet)?)")
 _RUSTLS_ALERT = re.compile(r"received fatal alert: ([A-Za-z0-9]+)")
 _OPENSSL_ERROR_LINE = re.compile(r"(?:\b[0-9A-F]{8,16}:)?\berror:[0-9A-F]{8}:[^:]*:[^:]*:([^:]+)")
 _RUSTLS_CLIENT_KEY = re.compile(r"(failed to parse private key)")
@@ -184,6 +227,7 @@ _RUSTLS_OTHER = re.compile(r"(?:peer is incompatible|peer misbehaved): ([A-Za-z0
 _OPENSSL_VERIFY = re.compile(r"certificate verify failed: ([^(]+?)\s*\(_ssl")
 _OPENSSL_REASON = re.compile(r"\[SSL: ([A-Z0-9_]+)\]")
 _GO_REMOTE = re.compile(r"remote error: tls: (.+)$")
+_PANIC = re.compile(r"^crash: thread '[^']*' panicked at \S+?:\d+:\d+: (.*)$")
 
 
 def shorten(family: str, error: str, width: int = 44) -> str:
@@ -191,6 +235,9 @@ def shorten(family: str, error: str, width: int = 44) -> str:
     text = error.strip()
     if text.startswith("timeout:"):
         return "timeout"
+    if text.startswith("crash:"):  # the panic message without its source location
+        m = _PANIC.search(text)
+        text = f"panic: {m.group(1)}" if m else text
     m = None
     # OpenSSL 3's queued error line ("80DC…0000:error:0A00041B:SSL routines:ssl3_read_bytes:tlsv1 alert
     # decrypt error:../ssl/…"), as Node and kube's openssl-tls print it: keep the reason

@@ -50,7 +50,7 @@ MAX_ERRORS_PER_OUTCOME = 3
 MAX_MISSED_SHOWN = 5
 
 # feature kinds, in the order terms list them and ties are broken
-_KIND_ORDER = ("signer", "leaf", "client_cert", "root", "intermediate", "expired", "hash", "tls", "server")
+_KIND_ORDER = ("signer", "leaf", "client_cert", "root", "finding", "intermediate", "expired", "hash", "tls", "server")
 
 
 @dataclass
@@ -114,12 +114,13 @@ def _default_hash(key: str) -> str | None:
     return {"P-384": "SHA-384", "P-521": "SHA-512", "Ed25519": None}.get(key, "SHA-256")
 
 
-def _chain_features(chain: dict) -> set[str]:
+def _chain_features(chain: dict, findings: Iterable[str] = ()) -> set[str]:
+    """``findings``: the ids of the chain's diagnosis (harness/diagnose.py), e.g. issuer-name-encoding."""
+    feats: set[str] = {f"finding={f}" for f in findings}
     chain = chain if isinstance(chain, dict) else {}
     root = chain.get("root") or {}
     inters = [i for i in (chain.get("intermediates") or []) if isinstance(i, dict)]
     leaf = chain.get("leaf") or {}
-    feats: set[str] = set()
     signers = [root, *inters] if isinstance(root, dict) else inters
     for s in signers:
         if s.get("key"):
@@ -155,6 +156,7 @@ def condition_text(cond: str) -> str:
         "hash": f"a certificate is signed with {value}",
         "tls": f"TLS is {value}",
         "server": f"the server is {value}",
+        "finding": f"the chain shows {value} (tlsmatrix diagnose)",
     }.get(kind, cond)
 
 
@@ -334,7 +336,14 @@ def _majority_fails(flags: list[bool]) -> bool:
     return bool(flags) and 2 * sum(flags) > len(flags)
 
 
-def _client_findings(records: list[dict], order: dict[str, int]) -> list[Finding]:
+def _diagnosis(data: dict) -> dict[str, list[str]]:
+    """Chain label → ids of its diagnosis findings (results documents from before the diagnosis have none)."""
+    chains = data.get("chains") if isinstance(data.get("chains"), dict) else {}
+    return {label: [f.get("id") for f in (info.get("diagnosis") or []) if isinstance(f, dict)]
+            for label, info in chains.items() if isinstance(info, dict)}
+
+
+def _client_findings(records: list[dict], order: dict[str, int], diagnosis: dict[str, list[str]]) -> list[Finding]:
     cells: dict[tuple, dict[str, dict]] = defaultdict(dict)  # cell -> client -> record
     ignored: Counter = Counter()
     for r in records:
@@ -353,7 +362,8 @@ def _client_findings(records: list[dict], order: dict[str, int]) -> list[Finding
             if r is None:
                 continue
             others = [_failed(o) for c, o in by_client.items() if c != client]
-            feats = _chain_features(r.get("chain")) | {f"tls={r.get('tls')}", f"server={r.get('server')}"}
+            feats = _chain_features(r.get("chain"), diagnosis.get(_chain_label(r), ())) | {
+                f"tls={r.get('tls')}", f"server={r.get('server')}"}
             if not _failed(r):
                 p.add(str(r.get("id")), feats, False, [])
             elif _majority_fails(others):
@@ -365,7 +375,7 @@ def _client_findings(records: list[dict], order: dict[str, int]) -> list[Finding
     return findings
 
 
-def _server_findings(records: list[dict], order: dict[str, int]) -> list[Finding]:
+def _server_findings(records: list[dict], order: dict[str, int], diagnosis: dict[str, list[str]]) -> list[Finding]:
     # unit: scenario × chain × TLS version × servername; a server fails there on any server_error
     units: dict[tuple, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
     chains: dict[tuple, dict] = {}
@@ -387,7 +397,7 @@ def _server_findings(records: list[dict], order: dict[str, int]) -> list[Finding
             errors = [r for r in recs if r.get("outcome") == "server_error"]
             others = [any(r.get("outcome") == "server_error" for r in rs) for s, rs in by_server.items() if s != server]
             r0 = chains[key]
-            feats = _chain_features(r0.get("chain")) | {f"tls={r0.get('tls')}"}
+            feats = _chain_features(r0.get("chain"), diagnosis.get(_chain_label(r0), ())) | {f"tls={r0.get('tls')}"}
             unit_id = f"{key[0]}|{key[1]}|{key[2]}|{server}"
             if not errors:
                 p.add(unit_id, feats, False, [])
@@ -418,8 +428,8 @@ def explain(data: dict) -> list[Finding]:
                          + ", ".join(f"{c}: {n}" for c, n in sorted(per.items(), key=lambda kv: str(kv[0]))) + ")")
         findings.append(Finding(kind="note", stack=None, ignored=sum(ignored.values()),
                                 note="ignored " + "; ".join(parts) + ": they say nothing about the stacks"))
-    findings += _client_findings(records, order)
-    findings += _server_findings(records, order)
+    findings += _client_findings(records, order, _diagnosis(data))
+    findings += _server_findings(records, order, _diagnosis(data))
     return findings
 
 

@@ -20,13 +20,14 @@ class Footnotes:
     """Numbers each distinct (outcome, raw error) once, so cells stay narrow and errors stay exact."""
 
     def __init__(self) -> None:
-        self.notes: "OrderedDict[tuple[str, str], list[str]]" = OrderedDict()
+        self.notes: "OrderedDict[tuple[str, str, str], list[str]]" = OrderedDict()
 
     def ref(self, r: dict[str, Any]) -> int:
         text = " ".join((r.get("error") or r.get("short_error") or "").split())
         if len(text) > NOTE_WIDTH:
             text = text[: NOTE_WIDTH - 1] + "…"
-        key = (r["outcome"], text)
+        # the same words for another cause get their own note: the diagnosis finding says which
+        key = (r["outcome"], text, r.get("finding") or "")
         clients = self.notes.setdefault(key, [])
         if r["client"] not in clients:
             clients.append(r["client"])
@@ -34,9 +35,10 @@ class Footnotes:
 
     def render(self, markdown: bool) -> str:
         lines = []
-        for n, ((outcome, text), clients) in enumerate(self.notes.items(), 1):
+        for n, ((outcome, text, finding), clients) in enumerate(self.notes.items(), 1):
             body = f"`{text}`" if markdown else text
-            lines.append(f"[{n}] {outcome} — {', '.join(clients)}: {body}")
+            cause = f" ← {finding} (`tlsmatrix diagnose`)" if finding else ""
+            lines.append(f"[{n}] {outcome} — {', '.join(clients)}: {body}{cause}")
         return ("\n\n" if markdown else "\n").join(lines)
 
 
