@@ -102,3 +102,39 @@ def test_the_rustls_version_axis_shows_how_the_error_changed(report):
     assert by_client["rustls-ring@0.23.12"] == "invalid peer certificate: BadSignature"
     assert by_client["rustls-ring"].startswith("invalid peer certificate: UnsupportedSignatureAlgorithmContext")
     assert {r.client_version for r in cells(report, "rustls-ring@0.23.12")} == {"rustls 0.23.12 (ring)"}
+
+
+@pytest.fixture(scope="module")
+def rustls_021(pki_cache):
+    """Only the two rustls 0.21 columns of rustls-p521.toml, run for real (no other stack needed)."""
+    clients = ("rustls-ring@0.21.0", "rustls-ring@0.21.12")
+    for stack in [*(CLIENTS[c] for c in clients), SERVERS["openssl"], SERVERS["go"]]:
+        require_stack(stack)
+    scenario = load_scenario(ROOT / "scenarios" / "rustls-p521.toml", CLIENTS, SERVERS)
+    report = run_cells(scenario.cells(clients=clients, servers=("openssl", "go")), pki_cache,
+                       RunOptions(timeout_ms=5000))
+    report.scenario = scenario
+    return report
+
+
+def test_rustls_0_21_0_says_unknown_issuer_where_0_21_12_says_bad_signature(rustls_021):
+    """webpki 0.100.x (rustls 0.21.0) reports a P-521 signer as UnknownIssuer; 0.101 (rustls 0.21.12) as BadSignature."""
+    assert rustls_021.clients["rustls-ring@0.21.0"]["version"] == "0.21.0"
+    assert rustls_021.clients["rustls-ring@0.21.0"]["details"]["rustls-webpki"].startswith("0.100.")
+    assert rustls_021.clients["rustls-ring@0.21.12"]["details"]["rustls-webpki"].startswith("0.101.")
+    old = {r.cell.row_key: r for r in rustls_021.results if r.cell.client == "rustls-ring@0.21.0"}
+    new = {r.cell.row_key: r for r in rustls_021.results if r.cell.client == "rustls-ring@0.21.12"}
+    assert old.keys() == new.keys()
+    p521_signed = cells(rustls_021, "rustls-ring@0.21.0", root="P-521", leaf="P-256")
+    assert len(p521_signed) == 8  # P-521 → P-256 and P-521 → P-256 → P-256, 2 servers × 2 TLS versions
+    for r in p521_signed:
+        twin = new[r.cell.row_key]
+        assert "UnknownIssuer" in r.error and r.outcome is Outcome.UNTRUSTED, (r.cell.id, r.error)
+        assert r.error_detail == "InvalidCertificate(UnknownIssuer)", r.error_detail
+        assert "BadSignature" in twin.error and twin.outcome is Outcome.BAD_SIGNATURE, (twin.cell.id, twin.error)
+    # the same probe verifies a P-256 chain, so UnknownIssuer above is about P-521, not a broken trust setup
+    for r in cells(rustls_021, "rustls-ring@0.21.0", root="P-256", leaf="P-256"):
+        assert r.outcome is Outcome.OK, (r.cell.id, r.error)
+    assert not [r.cell.id for r in rustls_021.results
+                if r.error and "UnknownIssuer" in r.error and r.cell.chain.root.key.name != "P-521"]
+    assert [r.cell.id for r in rustls_021.results if r.verdict != "match"] == []
