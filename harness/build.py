@@ -79,6 +79,23 @@ def _kube_commands(variant: str) -> Callable[[str, Path], list[tuple[list[str], 
     return commands
 
 
+#: kube-rs issue 1562's fix program (harness/probes/kube-report): two binaries of one Cargo project
+KUBE_REPORT_PROGRAMS = ("install-aws-lc-rs", "two-providers")
+
+
+def _kube_report_commands(cargo: str, out: Path) -> list[tuple[list[str], dict[str, str]]]:
+    """Both programs from one build in the kube variants' target dir (identical crates compile once),
+    copied out with the Cargo.lock they were built from: the adapter reports its versions."""
+    target = out / "kube" / "target"
+    dest = out / "kube-report"
+    return [
+        ([cargo, "build", "--release", "--locked", "--target-dir", str(target)], {}),
+        (["install", "-D", "-m", "0755", "-t", str(dest), *(str(target / "release" / p) for p in KUBE_REPORT_PROGRAMS)],
+         {}),
+        (["install", "-m", "0644", "Cargo.lock", str(dest / "Cargo.lock")], {}),
+    ]
+
+
 def _java_commands(javac: str, out: Path) -> list[tuple[list[str], dict[str, str]]]:
     return [([javac, "-d", str(out / "java"), "Probe.java"], {})]
 
@@ -137,6 +154,11 @@ TARGETS: dict[str, Target] = {
         find_cargo, CARGO_INSTALL_HINT, _pinned_rustls_commands("rustls-0.21"),
         shared=("rustls/build.rs", "rustls/lockfile.rs"),
     ),
+    "rustls-0.21.0": Target(
+        "rustls-0.21.0", PROBES_DIR / "rustls-0.21.0", ("rustls-0.21.0/ring/release/tlsmatrix-rustls-probe",),
+        find_cargo, CARGO_INSTALL_HINT, _pinned_rustls_commands("rustls-0.21.0"),
+        shared=("rustls/build.rs", "rustls/lockfile.rs", "rustls-0.21/src/lib.rs", "rustls-0.21/src/main.rs"),
+    ),
     **{
         f"kube-{v}": Target(
             f"kube-{v}", PROBES_DIR / "kube" / v, (f"kube/{v}/tlsmatrix-kube-probe",),
@@ -145,6 +167,11 @@ TARGETS: dict[str, Target] = {
         )
         for v in KUBE_VARIANTS
     },
+    "kube-report": Target(
+        "kube-report", PROBES_DIR / "kube-report",
+        (*(f"kube-report/{p}" for p in KUBE_REPORT_PROGRAMS), "kube-report/Cargo.lock"),
+        find_cargo, CARGO_INSTALL_HINT, _kube_report_commands,
+    ),
     "java": Target(
         "java", PROBES_DIR / "java", ("java/Probe.class",),
         _find_javac, JAVA_INSTALL_HINT, _java_commands,

@@ -188,7 +188,20 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9.@+-]+", "_", text).strip("_") or "x"
 
 
-def _gather(cell: _Cell, chains: dict, with_keys: bool) -> None:
+def _chain_dir(recorded: str, pki_cache: Path | None) -> Path:
+    """Where a chain's files are: results name them relative to the certificate cache (older
+    documents: absolute), since results are attached to public reports."""
+    path = Path(recorded)
+    if path.is_absolute():
+        return path
+    if pki_cache is None:
+        from .toolchain import pki_cache_dir
+
+        pki_cache = pki_cache_dir()
+    return Path(pki_cache) / path
+
+
+def _gather(cell: _Cell, chains: dict, with_keys: bool, pki_cache: Path | None = None) -> None:
     label = cell.spec.get("label")
     info = chains.get(label) if isinstance(chains, dict) else None
     info = info if isinstance(info, dict) else {}
@@ -202,9 +215,10 @@ def _gather(cell: _Cell, chains: dict, with_keys: bool) -> None:
         names += [CLIENT_CERT_FILE, *([CLIENT_KEY_FILE] if with_keys else [])]
     for name in names:
         try:
-            cell.files[name] = (Path(directory) / name).read_bytes()
+            cell.files[name] = (_chain_dir(directory, pki_cache) / name).read_bytes()
         except OSError as exc:
-            cell.warnings.append(f"{name} not readable in {directory} ({exc.strerror or exc}): "
+            cell.warnings.append(f"{name} not readable in {directory} of the certificate cache ({exc.strerror or exc}; "
+                                 "--pki-cache names the cache the run used): "
                                  "use regenerate.sh (an equivalent chain)")
     chain_pem = cell.files.get("chain.pem")
     if chain_pem and cell.has_intermediates:
@@ -315,6 +329,9 @@ PROBES: dict[str, tuple[str, str, str]] = {
     "rustls-ring@0.21.12": ("harness/probes/rustls-0.21",
                             "(cd harness/probes/rustls-0.21 && cargo build --release --locked --no-default-features --features ring --target-dir ../../../build/rustls-0.21/ring)",
                             "build/rustls-0.21/ring/release/tlsmatrix-rustls-probe"),
+    "rustls-ring@0.21.0": ("harness/probes/rustls-0.21.0",
+                           "(cd harness/probes/rustls-0.21.0 && cargo build --release --locked --no-default-features --features ring --target-dir ../../../build/rustls-0.21.0/ring)",
+                           "build/rustls-0.21.0/ring/release/tlsmatrix-rustls-probe"),
     "go": ("harness/probes/go/client", "(cd harness/probes/go && go build -o ../../../build/go/tlsmatrix-go-client ./client)",
            "build/go/tlsmatrix-go-client"),
     "java": ("harness/probes/java/Probe.java", "(cd harness/probes/java && javac -d ../../../build/java Probe.java)",
@@ -325,6 +342,10 @@ PROBES: dict[str, tuple[str, str, str]] = {
                 "build/wolfssl/tlsmatrix-wolfssl-probe"),
     "boringssl": ("harness/probes/boringssl/client.py", "pip install curl_cffi", "python3 -m harness.probes.boringssl.client"),
     "openssl": ("harness/probes/pyssl/client.py", "(nothing to build)", "python3 -m harness.probes.pyssl.client"),
+    # kube-rs issue 1562's fix program, run by its adapter (it writes a kubeconfig from the job line)
+    **{f"kube-0.93-{program}": ("harness/probes/kube-report", "tlsmatrix build kube-report",
+                                f"python3 -m harness.probes.cliclient.kube_report {program}")
+       for program in ("install-aws-lc-rs", "two-providers")},
 }
 
 #: server stack -> (program source, the command in a checkout; it takes --config server-config.json)
@@ -741,8 +762,20 @@ def _out_path(out: Path, data: dict) -> Path:
     return out
 
 
+def _redact_members(members: dict[str, bytes], pki_cache: Path | None) -> None:
+    """Bundles are attached to public reports: this machine's directories become placeholders
+    (results of older versions, or warnings, may name them). Scenario files stay as they are."""
+    from .redact import Redactor
+    from .toolchain import pki_cache_dir
+
+    redactor = Redactor.for_run(None, pki_cache or pki_cache_dir())
+    for name, content in members.items():
+        if name.endswith((".json", ".md", ".sh")) and not name.startswith("scenarios/"):
+            members[name] = redactor.text(content.decode("utf-8", "surrogateescape")).encode("utf-8", "surrogateescape")
+
+
 def write_bundle(results_path_or_dir: str | Path, cell_ids: list[str] | None, out: Path,
-                 with_keys: bool = False) -> Path:
+                 with_keys: bool = False, pki_cache: Path | None = None) -> Path:
     """Write a reproduction bundle for ``cell_ids`` (default: every cell that is not ok or is a
     mismatch) of the results at ``results_path_or_dir`` (a results.json, or a directory holding
     one) to ``out`` (a .tar.gz path, or an existing directory to put one in). Returns its path.
@@ -759,7 +792,7 @@ def write_bundle(results_path_or_dir: str | Path, cell_ids: list[str] | None, ou
         parts = [f"{n:03d}", *([str(r.get("scenario"))] if many_scenarios else []), str(r.get("client")),
                  str(spec.get("label")), str(r.get("server")), f"tls{r.get('tls')}"]
         cell = _Cell(record=r, dirname="-".join(_slug(p) for p in parts))
-        _gather(cell, data.get("chains") or {}, with_keys)
+        _gather(cell, data.get("chains") or {}, with_keys, pki_cache)
         cells.append(cell)
 
     members: dict[str, bytes] = {}
@@ -795,6 +828,7 @@ def write_bundle(results_path_or_dir: str | Path, cell_ids: list[str] | None, ou
     members["regenerate.sh"] = TOP_REGENERATE.encode()
     members["REPRODUCE.md"] = _reproduce_md(data, cells, with_keys).encode()
     members["README.md"] = _readme_md(data, cells, with_keys, results_file, scenario_files).encode()
+    _redact_members(members, pki_cache)
     if not with_keys:
         assert not any(KEY_FILE in m or b"PRIVATE KEY-----" in c for m, c in members.items()), "a key slipped in"
 

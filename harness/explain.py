@@ -284,6 +284,10 @@ def _short(record: dict) -> str:
 
 
 def _solve(kind: str, stack: str, p: _Problem, order: dict[str, int], left_out: int, ignored: int) -> Finding:
+    if not p.neg:  # it never succeeds (a program that always crashes): any condition would be noise
+        every = Term(conditions=(), text="every cell", cells=p.pos.bit_count(), outcomes=_outcomes(p, p.pos))
+        return Finding(kind=kind, stack=stack, failing=p.pos.bit_count(), terms=[every], left_out=left_out,
+                       ignored=ignored)
     chosen, left, valid = _cover(p, order)
     terms, seen, several = [], 0, 0
     for combo, m in chosen:
@@ -466,6 +470,8 @@ def _render_finding(f: Finding) -> str:
     terms = " or ".join(_term_text(t) for t in f.terms)
     if f.overlap_cells:
         terms += f"; where several hold: {_outcome_text(f.overlap)}"
+    if f.exact and len(f.terms) == 1 and not f.terms[0].conditions:
+        return f"{who} fails on every cell ({_outcome_text(f.terms[0].outcomes)}).{tail}"
     if f.exact:
         return f"{who} fails iff {terms}.{tail}"
     shown = ", ".join(f.missed[:MAX_MISSED_SHOWN]) + (f", and {len(f.missed) - MAX_MISSED_SHOWN} more"

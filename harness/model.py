@@ -122,6 +122,8 @@ class ChainSpec:
     name: str | None = None
     #: key of a client certificate (mTLS) issued by the root; None: the server asks for none
     client_cert: KeySpec | None = None
+    #: a named chain defect (harness/defects.py), None for a well-formed chain
+    defect: str | None = None
 
     @property
     def signers(self) -> tuple[CertSpec, ...]:
@@ -139,6 +141,8 @@ class ChainSpec:
         text = " → ".join(parts)
         if self.client_cert is not None:
             text += f" + client {self.client_cert.name}"
+        if self.defect is not None:
+            text += f" [{self.defect}]"
         return text + " (expired)" if self.expired else text
 
     def to_json(self) -> dict[str, Any]:
@@ -151,6 +155,8 @@ class ChainSpec:
         }
         if self.client_cert is not None:  # absent otherwise: fingerprints of server-only chains stay as they were
             out["client_cert"] = {"key": self.client_cert.name}
+        if self.defect is not None:  # likewise: clean chains keep their fingerprints
+            out["defect"] = self.defect
         return out
 
     @property
@@ -176,6 +182,11 @@ class Outcome(str, enum.Enum):
     PROTOCOL_VERSION = "protocol_version"
     TIMEOUT = "timeout"
     CONNECTION = "connection"
+    #: the peer answered, but not in TLS (a plain HTTP server, another protocol on the port)
+    NOT_TLS = "not_tls"
+    #: the client program under test aborted (panic, signal): its own words are the cell's error.
+    #: A result about the client, unlike PROBE_ERROR (our probe broke).
+    CRASH = "crash"
     PROBE_ERROR = "probe_error"
     SERVER_ERROR = "server_error"
     SKIPPED = "skipped"
@@ -322,6 +333,8 @@ class Result:
     client_version: str | None = None
     server_version: str | None = None
     attempts: int = 1
+    #: the chain diagnosis finding (harness/diagnose.py) that explains this failing cell
+    finding: str | None = None
 
     @property
     def verdict(self) -> str:
@@ -357,4 +370,5 @@ class Result:
             "verdict": self.verdict,
             "attempts": self.attempts,
             **({"app": cell.app} if cell.app else {}),
+            **({"finding": self.finding} if self.finding else {}),
         }

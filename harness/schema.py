@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from .defects import DEFECTS
 from .model import HASH_NAMES, KEY_NAMES, Outcome
 
 SCHEMA_VERSION = 1
@@ -46,6 +47,19 @@ def _cert() -> dict[str, Any]:
     }
 
 
+def _finding() -> dict[str, Any]:
+    """A harness.diagnose finding (also the `diagnosis` items of `tlsmatrix probe --format json`)."""
+    return {
+        "type": "object",
+        "required": ["id", "detail", "certificates", "affects"],
+        "properties": {"id": {"type": "string"}, "detail": {"type": "string"},
+                       "certificates": {"type": "array", "items": {"type": "string"}},
+                       "affects": {"type": "array", "items": {"type": "string"},
+                                   "description": "client stacks (globs) that reject such a chain"}},
+        "additionalProperties": False,
+    }
+
+
 def results_schema() -> dict[str, Any]:
     outcome = {"enum": [o.value for o in Outcome]}
     record = {
@@ -67,6 +81,8 @@ def results_schema() -> dict[str, Any]:
                     "expired": {"type": "boolean"},
                     "client_cert": {**_cert(), "description": "mTLS: the client certificate's key, issued by the "
                                     "root (absent: the server asks for no client certificate)"},
+                    "defect": {"enum": list(DEFECTS), "description": "a chain defect (harness/defects.py; "
+                                                                     "absent: a well-formed chain)"},
                 },
                 "additionalProperties": False,
             },
@@ -95,6 +111,8 @@ def results_schema() -> dict[str, Any]:
             },
             "verdict": {"enum": ["match", "mismatch", "unexpected", "not-run"]},
             "attempts": {"type": "integer", "minimum": 1, "description": "2 when a timeout was retried"},
+            "finding": {"type": "string", "description": "the chain diagnosis finding (id) that explains this "
+                                                         "failing cell: it breaks this client stack"},
         },
         "additionalProperties": False,
     }
@@ -128,7 +146,9 @@ def results_schema() -> dict[str, Any]:
                     "machine": {
                         "type": "object",
                         "properties": {"platform": {"type": "string"}, "python": {"type": "string"},
-                                       "cpus": {"type": ["integer", "null"]}, "hostname": {"type": "string"}},
+                                       "cpus": {"type": ["integer", "null"]},
+                                       "hostname": {"type": "string", "description": "older documents only: "
+                                                    "results are attached to public reports, so no longer written"}},
                     },
                     "merged_from": {"type": "array", "items": {"type": "string"}},
                 },
@@ -142,8 +162,11 @@ def results_schema() -> dict[str, Any]:
                     "type": "object",
                     "required": ["fingerprint", "leaf_sha256", "root_sha256"],
                     "properties": {"fingerprint": {"type": "string"}, "leaf_sha256": {"type": "string"},
-                                   "root_sha256": {"type": "string"}, "dir": {"type": "string"},
-                                   "client_sha256": {"type": "string"}},
+                                   "root_sha256": {"type": "string"},
+                                   "dir": {"type": "string", "description": "the chain's files, relative to the "
+                                           "certificate cache (chains/<id>; absolute in older documents)"},
+                                   "client_sha256": {"type": "string"},
+                                   "diagnosis": {"type": "array", "items": _finding()}},
                 },
             },
             "scenarios": {

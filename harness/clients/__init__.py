@@ -10,7 +10,7 @@ import importlib.util
 import shutil
 import sys
 
-from ..build import find_wolfssl_gcc, output_path
+from ..build import KUBE_REPORT_PROGRAMS, find_wolfssl_gcc, output_path
 from ..stacks import Stack, built_binary, python_module
 from ..toolchain import (
     CARGO_INSTALL_HINT,
@@ -51,6 +51,12 @@ def _module_missing(module: str, install: str):
     return missing
 
 
+_KUBE_REPORT_DESCRIPTIONS = {
+    "install-aws-lc-rs": "kube 0.93.1 + rustls 0.23.12 (ring and aws-lc-rs), main() installs aws-lc-rs: the reporter's own fix",
+    "two-providers": "the report's program and Cargo.toml without installing a provider (ring and aws-lc-rs compiled in)",
+}
+
+
 CLIENTS: dict[str, Stack] = {
     "openssl": Stack(
         name="openssl",
@@ -89,6 +95,13 @@ CLIENTS: dict[str, Stack] = {
         description="rustls 0.21.12 + webpki 0.101.7 (ring; the last 0.21.x)",
         argv=lambda: [str(output_path("rustls-0.21"))],
         missing=_built("rustls-0.21", 0, find_cargo, CARGO_INSTALL_HINT),
+    ),
+    "rustls-ring@0.21.0": Stack(
+        name="rustls-ring@0.21.0",
+        family="rustls",
+        description="rustls 0.21.0 + webpki 0.100.3 (ring 0.16.20; webpki before error ranking: UnknownIssuer)",
+        argv=lambda: [str(output_path("rustls-0.21.0"))],
+        missing=_built("rustls-0.21.0", 0, find_cargo, CARGO_INSTALL_HINT),
     ),
     "go": Stack(
         name="go",
@@ -184,6 +197,20 @@ CLIENTS: dict[str, Stack] = {
             ("latest-rustls", "the newest kube, default features (ring)"),
             ("latest-aws-lc-rs", "the newest kube with the aws-lc-rs feature"),
         )
+    },
+    # kube-rs issue 1562's fix program as the reporter wrote it (harness/probes/kube-report): one-shot
+    # programs reading KUBECONFIG, run once per job by a Python adapter that speaks the probe contract
+    **{
+        f"kube-0.93-{program}": Stack(
+            name=f"kube-0.93-{program}",
+            family="kube",
+            description=_KUBE_REPORT_DESCRIPTIONS[program],
+            argv=(lambda p=program: [*python_module("harness.probes.cliclient.kube_report")(), p]),
+            missing=_built("kube-report", index, find_cargo, CARGO_INSTALL_HINT),
+            needs_app="kubernetes",
+            client_auth=True,
+        )
+        for index, program in enumerate(KUBE_REPORT_PROGRAMS)
     },
 }
 

@@ -26,6 +26,8 @@ OUTCOMES: "OrderedDict[str, tuple[str, str, str]]" = OrderedDict([
     ("protocol_version", ("ver", "o-ver", "no common TLS version")),
     ("timeout", ("t/o", "o-timeout", "no answer in time")),
     ("connection", ("conn", "o-conn", "connection closed or refused")),
+    ("not_tls", ("!tls", "o-nottls", "the peer answered, but not in TLS (plain HTTP, another protocol)")),
+    ("crash", ("crash", "o-crash", "the client program under test aborted (panic, signal); its own words are the error")),
     ("probe_error", ("probe", "o-probe", "the client probe itself failed (harness problem)")),
     ("server_error", ("srv", "o-srv", "the server stack could not serve the chain (not the client's fault)")),
     ("skipped", ("—", "o-skipped", "not run (stack not available)")),
@@ -402,7 +404,7 @@ td.cell.off{background:transparent;color:#afb8c1;outline:none;font-weight:normal
 .o-ok{background:#4caf50;color:#fff}.o-untrusted{background:#e76f51;color:#fff}.o-alg{background:#f4a261;color:#1b1f24}
 .o-sig{background:#c1121f;color:#fff}.o-name{background:#e9c46a;color:#1b1f24}.o-exp{background:#b5838d;color:#fff}
 .o-hs{background:#7b2cbf;color:#fff}.o-ver{background:#c77dff;color:#1b1f24}.o-timeout{background:#457b9d;color:#fff}
-.o-conn{background:#1d3557;color:#fff}.o-probe{background:#6c757d;color:#fff}.o-srv{background:#343a40;color:#fff}
+.o-conn{background:#1d3557;color:#fff}.o-nottls{background:#264653;color:#fff}.o-crash{background:#6a040f;color:#fff}.o-probe{background:#6c757d;color:#fff}.o-srv{background:#343a40;color:#fff}
 .o-skipped{background:#e9ecef;color:#6c757d}.o-other{background:#adb5bd;color:#1b1f24}
 ul.mm li{margin:.2em 0}footer{margin-top:2em;color:var(--muted)}
 """

@@ -1,6 +1,7 @@
 """kube-rs issue 1562 with the real kube crate (and the Python client) against the Go Kubernetes API."""
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,12 @@ from .conftest import run_scenario, spec
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
-KUBE_CLIENTS = [name for name, c in CLIENTS.items() if c.needs_app == "kubernetes"]
+#: the report's program without a provider panics before connecting: it has its own tests below
+CRASHING = {"kube-0.93-two-providers"}
+#: the Kubernetes clients that connect at all: every negative control runs for each of them
+KUBE_CLIENTS = [name for name, c in CLIENTS.items() if c.needs_app == "kubernetes" and name not in CRASHING]
+PANIC = ("panicked at ", "/rustls-0.23.12/src/crypto/mod.rs:",
+         ": no process-level CryptoProvider available -- call CryptoProvider::install_default() before this point")
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +72,41 @@ def test_a_p521_client_certificate_key_fails_with_ring_only(report, tls):
         assert ok.outcome is Outcome.OK and ok.error is None and ok.negotiated["pods"] == 3, (fixed, ok.error)
 
 
+@pytest.mark.parametrize("tls", ["1.2", "1.3"])
+@pytest.mark.parametrize("chain", ["control", "CA signature", "whole chain", "client certificate key"])
+def test_the_reporters_fix_program_as_written(report, chain, tls):
+    """kube 0.93.1 + rustls 0.23.12 (ring and aws-lc-rs compiled in): with install_default() first
+    the pods are listed; without it rustls has no process default and the program panics."""
+    fixed = outcome(report, "kube-0.93-install-aws-lc-rs", chain, tls)
+    assert fixed.outcome is Outcome.OK and fixed.error is None and fixed.negotiated["pods"] == 3, fixed.error
+    crashed = outcome(report, "kube-0.93-two-providers", chain, tls)
+    assert crashed.outcome is Outcome.CRASH, crashed.error
+    assert crashed.error.startswith("crash: thread 'main' panicked at ") and all(p in crashed.error for p in PANIC)
+    assert "thread 'main' (" in crashed.error_detail  # stderr as printed, thread id included
+
+
+def test_the_fix_programs_report_the_locked_versions(report):
+    for name, provider in (("kube-0.93-install-aws-lc-rs", "aws-lc-rs (installed by main)"),
+                           ("kube-0.93-two-providers", "none installed: ring + aws-lc-rs compiled in")):
+        hello = report.clients[name]
+        assert (hello["stack"], hello["version"], hello["provider"]) == ("kube-rs", "0.93.1", provider)
+        assert {k: hello["details"][k] for k in ("rustls", "rustls-webpki", "ring")} == {
+            "rustls": "0.23.12", "rustls-webpki": "0.102.6", "ring": "0.17.8"}
+        assert hello["details"]["aws-lc-rs"]
+
+
+def test_without_a_provider_the_program_crashes_even_against_no_server(pki_cache, tmp_path):
+    """The panic comes from Client::try_from, before any connection: a closed port changes nothing."""
+    require_stack(CLIENTS["kube-0.93-two-providers"])
+    files = pki_cache.chain(spec("P-256", "P-256"))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again when the job runs
+    with ProbeSession(CLIENTS["kube-0.93-two-providers"]) as session:
+        r = session.run(Job("1", "127.0.0.1", port, "localhost", str(files.ca_file), None, 10_000))
+    assert classify("kube", r).outcome is Outcome.CRASH and all(p in r.error for p in PANIC), r
+
+
 def test_no_placement_gives_unknown_issuer(report):
     assert not [r.cell.id for r in report.results if r.error and "UnknownIssuer" in r.error]
 
@@ -83,6 +124,8 @@ def test_wrong_ca_fails_for_every_kubernetes_client(pki_cache, trustme_chain, cl
         bad = session.run(Job("2", "127.0.0.1", port, "localhost", str(trustme_chain.ca_file), None, 10_000))
     c = classify(CLIENTS[client].family, bad)
     assert c.outcome is Outcome.UNTRUSTED, bad
+    if client == "kube-0.93-install-aws-lc-rs":  # the report's program says exactly what the issue quotes
+        assert bad.error == "ServiceError: client error (Connect): invalid peer certificate: UnknownIssuer"
 
 
 def test_probe_a_kubernetes_endpoint_with_kube_clients(pki_cache, tmp_path):

@@ -164,6 +164,14 @@ def test_server_error_finding_for_the_server_that_cannot_load_a_key():
     assert finding(findings, "openssl", kind="server") is None
 
 
+def test_a_stack_that_never_succeeds_fails_on_every_cell():
+    """A program that always crashes (kube-0.93-two-providers): no condition separates anything."""
+    f = finding(explain(document({"crasher": lambda chain, tls, server: "crash"})), "crasher")
+    assert f is not None and f.exact and f.succeeding == 0
+    assert [t.conditions for t in f.terms] == [()] and f.terms[0].cells == f.failing
+    assert f.text.startswith("crasher fails on every cell (crash)")
+
+
 def test_nothing_differs():
     findings = explain(document({}))
     assert findings == []

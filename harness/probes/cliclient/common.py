@@ -64,6 +64,10 @@ class Job:
     tls_version: str | None
     timeout_ms: int
     ip: bool  # servername is an IP literal: no SNI, IP SAN check
+    #: optional job fields only some probes use (Kubernetes clients: kube_report.py)
+    kubeconfig: str | None = None
+    client_cert_file: str | None = None
+    client_key_file: str | None = None
 
     @property
     def timeout_s(self) -> float:
@@ -236,6 +240,16 @@ def dpkg_version(package: str) -> str | None:
     return None
 
 
+def _owned_prefix(kind: str, fallback: str) -> str:
+    """harness/reaper.py's name (pid + start time + boot id): a later tlsmatrix run removes the
+    directory once this probe is dead, even after a kill -9 of the whole process group."""
+    try:
+        from harness.reaper import owned_prefix
+    except ImportError:  # this file is also used without the harness package
+        return fallback
+    return owned_prefix(kind)
+
+
 class Workdir:
     """The probe's private temp directory (mode 0700), removed when the probe exits."""
 
@@ -248,7 +262,7 @@ class Workdir:
     def path(self) -> str:
         if self._path is None:
             self._remove_stale()
-            self._path = tempfile.mkdtemp(prefix=f"{self.PREFIX}{os.getpid()}-")
+            self._path = tempfile.mkdtemp(prefix=_owned_prefix("cliclient", f"{self.PREFIX}{os.getpid()}-"))
             atexit.register(self.remove)
         return self._path
 
@@ -347,9 +361,19 @@ def parse_job(raw: dict) -> Job:
     pems = _PEM_CERT.findall(data)
     if not pems:
         raise JobError(f"CA file {ca_file!r} holds no PEM certificate")
+    optional = {key: _optional_str(raw, key) for key in ("kubeconfig", "client_cert_file", "client_key_file")}
+    if (optional["client_cert_file"] is None) != (optional["client_key_file"] is None):
+        raise JobError("job fields 'client_cert_file' and 'client_key_file' go together")
     return Job(id=raw.get("id"), host=host, port=int(port), servername=servername,
                ca_file=os.path.abspath(ca_file), ca_pems=pems, tls_version=version,
-               timeout_ms=int(timeout_ms), ip=ip)
+               timeout_ms=int(timeout_ms), ip=ip, **optional)
+
+
+def _optional_str(raw: dict, key: str) -> str | None:
+    value = raw.get(key)
+    if value is not None and (not isinstance(value, str) or not value):
+        raise JobError(f"job field {key!r} must be a non-empty string or null, got {value!r}")
+    return value
 
 
 def handle(cli: Cli, raw: dict) -> dict:
