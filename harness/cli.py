@@ -18,6 +18,8 @@ import signal
 import sys
 import tempfile
 import threading
+import time
+import traceback
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -33,11 +35,20 @@ from .pki import CertificateCache, PKIError, load_ca_file
 from .progress import Progress
 from .report.table import render_text
 from .runner import BACKENDS, DEFAULT_TIMEOUT_MS, HarnessError, RunOptions, run_cells
-from .merge import ShardError, load_results, merge, select_shard
+from .merge import ShardError, load_results, merge, parse_shard, select_shard
+from .redact import Redactor
 from .regress import BaselineError, baseline_path, compare, load_baselines, make_baseline, render_changes
-from .scenarios import ScenarioError, load_scenario
+from .scenarios import UNMATCHED_EXPECT_FLAG, ScenarioError, load_scenario, servername_problem
 from .servers import SERVERS
 from .toolchain import pki_cache_dir, project_root, results_dir
+from . import validate
+from .reaper import owned_prefix, reap
+from .validate import (InputError, ca_file_without_key, client_key_pair, describe_os_error, name_list, seconds,
+                       writable_dir, writable_file)
+
+DEFAULT_MAX_CELLS = 20_000
+#: results.json of this invocation once written: a later error says where the results are
+_SAVED: list[Path] = []
 
 EXIT_OK, EXIT_MISMATCH, EXIT_ERROR = 0, 1, 2
 
@@ -47,7 +58,7 @@ class UsageError(Exception):
 
 
 def _csv(value: str) -> list[str]:
-    return [v.strip() for v in value.split(",") if v.strip()]
+    return name_list(value)  # `--clients ,` is an error, not "every client"
 
 
 def _check_names(names: list[str] | None, known: dict, what: str) -> list[str] | None:
@@ -61,12 +72,18 @@ def _check_names(names: list[str] | None, known: dict, what: str) -> list[str] |
 
 def scenario_info(s) -> dict[str, Any]:
     path = str(s.path) if s.path else None
-    try:
-        rel = str(Path(path).resolve().relative_to(project_root())) if path else None
-    except ValueError:
-        rel = path
+    rel = _portable_path(Path(path)) if path else None
     digest = hashlib.sha256(Path(path).read_bytes()).hexdigest() if path else None
     return {"name": s.name, "title": s.title, "notes": s.notes, "path": rel, "sha256": digest}
+
+
+def _portable_path(path: Path) -> str:
+    """A scenario's path for the results: relative to the checkout, else only its name (results are
+    attached to public reports; bundles also look in the working directory and next to the results)."""
+    try:
+        return str(path.resolve().relative_to(project_root().resolve()))
+    except ValueError:
+        return path.name
 
 
 def default_scenarios() -> list[Path]:
@@ -140,10 +157,12 @@ def cmd_matrix(args: argparse.Namespace) -> int:
     clients = _check_names(args.clients, CLIENTS, "client stack")
     servers = _check_names(args.servers, SERVERS, "server stack")
     tls = [parse_tls_version(t) for t in args.tls] if args.tls else None
-    scenarios = [load_scenario(p, CLIENTS, SERVERS) for p in paths]
+    scenarios = [load_scenario(p, CLIENTS, SERVERS, args.allow_unmatched_expect) for p in paths]
+    _print_warnings(scenarios)
     names = [s.name for s in scenarios]
     if len(set(names)) != len(names):
         raise UsageError(f"two scenario files share a name: {names}")
+    _check_cell_count(scenarios, clients, servers, tls, args.shard, args.max_cells)
     cells = [c for s in scenarios for c in s.cells(clients=clients, servers=servers, tls_versions=tls)]
     cells = [dataclasses.replace(c, index=i) for i, c in enumerate(cells)]
     try:
@@ -152,10 +171,10 @@ def cmd_matrix(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     if not cells:
         raise UsageError("the selection leaves no cells to run (check --clients/--servers/--tls against the scenarios' axes)")
+    out_dir = writable_dir(args.output, "--output")  # before any work: a bad path must not cost a run
+    cache = CertificateCache(writable_dir(args.pki_cache or pki_cache_dir(), "--pki-cache"))
     progress = Progress(enabled=not args.quiet)
     progress.message(f"tlsmatrix {__version__}: {len(cells)} cells from {len(scenarios)} scenario(s)")
-    cache = CertificateCache(args.pki_cache or pki_cache_dir())
-    out_dir = Path(args.output)
     kube_dir = None
     if any(c.app == "kubernetes" for c in cells):
         from .kubeconfig import remove_kubeconfigs
@@ -167,13 +186,47 @@ def cmd_matrix(args: argparse.Namespace) -> int:
                                                 shard=args.shard, kubeconfig_dir=kube_dir))
     data = report.to_json()
     data["scenarios"] = [scenario_info(s) for s in scenarios]
-    write_atomic(out_dir / "results.json", json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    data = Redactor.for_run(out_dir, cache.root).document(data)  # nothing local in what users attach
+    _save_results(out_dir, json.dumps(data, indent=2, ensure_ascii=False) + "\n")  # first: nothing may lose it
     write_atomic(out_dir / "matrix.md", markdown_report(data))
     sys.stdout.write(render(data, args.format))
     progress.message(f"wrote {out_dir / 'results.json'} and {out_dir / 'matrix.md'} "
                      f"({report.duration_s:.1f}s, {report.certificates_generated} certificates generated)")
     mismatched = sum(1 for r in report.results if r.verdict == "mismatch")
     return EXIT_MISMATCH if mismatched else EXIT_OK
+
+
+def _print_warnings(scenarios: list) -> None:
+    for s in scenarios:
+        for warning in s.warnings:
+            print(f"tlsmatrix: warning: {warning}", file=sys.stderr)
+
+
+def _check_cell_count(scenarios: list, clients, servers, tls, shard: str | None, limit: int) -> None:
+    """--max-cells, counted before any cell is expanded or certificate generated."""
+    counts = {s.name: s.cell_count(clients, servers, tls) for s in scenarios}
+    total = sum(counts.values())
+    if shard:
+        k, n = parse_shard(shard)
+        total = len(range(k - 1, total, n))  # cell i goes to shard (i mod n) + 1
+    if total > limit:
+        per = ", ".join(f"{name}: {n:,}" for name, n in counts.items())
+        raise UsageError(f"{total:,} cells to run ({per}) exceed --max-cells {limit:,}: narrow the run with "
+                         "--clients/--servers/--tls or --shard K/N, shrink the scenario's axes, or raise --max-cells")
+
+
+def _save_results(out_dir: Path, text: str) -> Path:
+    """Write results.json; when that fails, to a file in the temp directory, and say where."""
+    target = out_dir / "results.json"
+    try:
+        write_atomic(target, text)
+    except OSError as exc:
+        fallback = Path(tempfile.gettempdir()) / f"tlsmatrix-results-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.json"
+        write_atomic(fallback, text)
+        _SAVED.append(fallback)
+        raise HarnessError(f"cannot write {target}: {describe_os_error(exc)}") from None
+    _SAVED.append(target)
+    return target
 
 
 # --- probe ----------------------------------------------------------------------------------
@@ -197,9 +250,12 @@ def cmd_probe(args: argparse.Namespace) -> int:
     host, port = parse_target(args.target)
     ca = Path(args.ca)
     load_ca_file(ca)  # fail early, naming the file
+    ca_file_without_key(ca)
     names = _check_names(args.clients, CLIENTS, "client stack") or TLS_CLIENTS
     tls = parse_tls_version(args.tls) if args.tls else None
-    servername = args.servername or host
+    servername = host if args.servername is None else args.servername
+    if servername_problem(servername):
+        raise UsageError(f"--servername {servername!r}: {servername_problem(servername)}")
     timeout_ms = int(args.timeout * 1000)
     if timeout_ms <= 0:
         raise UsageError(f"--timeout {args.timeout}: must be positive")
@@ -214,12 +270,14 @@ def cmd_probe(args: argparse.Namespace) -> int:
             except OSError as exc:
                 raise UsageError(f"{flag} {path}: cannot read: {exc.strerror or exc}") from None
         load_ca_file(client_cert)  # a PEM certificate, or an error naming the file
+        client_key_pair(client_cert, client_key)  # a key that cannot sign for it is an input error, not a cell
     kubeconfig = None
     if any(CLIENTS[n].needs_app == "kubernetes" for n in names):
         # what the Kubernetes clients read: the same server, CA, name and client certificate
         from .kubeconfig import KubeconfigError, kubeconfig_document, write_kubeconfig
 
-        kube_dir = Path(tempfile.mkdtemp(prefix="tlsmatrix-probe-"))
+        reap()  # the owner in the name lets a later run remove it after a kill -9
+        kube_dir = Path(tempfile.mkdtemp(prefix=owned_prefix("probe")))
         atexit.register(shutil.rmtree, kube_dir, True)
         try:
             kubeconfig = str(write_kubeconfig(
@@ -344,7 +402,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from .model import Cell
     from .runner import start_endpoints
 
-    scenario = load_scenario(Path(args.scenario), CLIENTS, SERVERS)
+    scenario = load_scenario(Path(args.scenario), CLIENTS, SERVERS, args.allow_unmatched_expect)
+    _print_warnings([scenario])
     servers = _check_names(args.servers, SERVERS, "server stack")
     tls = [parse_tls_version(t) for t in args.tls] if args.tls else None
     chains = [c for c in scenario.chains if not args.chain or any(fnmatch.fnmatchcase(c.label, g) for g in args.chain)]
@@ -359,7 +418,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise UsageError("the selection leaves no endpoint to serve (check --servers/--tls against the scenario)")
     if args.duration is not None and args.duration <= 0:
         raise UsageError(f"--duration {args.duration}: must be positive")
-    out_dir = Path(args.output) if args.output else results_dir() / "serve" / scenario.name
+    out_dir = writable_dir(args.output or results_dir() / "serve" / scenario.name, "--output")
     if out_dir.exists():
         try:
             foreign = sorted(p.name for p in out_dir.iterdir() if p.name not in ("endpoints.json", "kubeconfig"))
@@ -369,7 +428,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             listed = ", ".join(foreign[:3]) + (", …" if len(foreign) > 3 else "")
             raise UsageError(f"--output {out_dir} holds other files ({listed}): serve removes "
                              "its output when it stops, so give it an empty or new directory")
-    cache = CertificateCache(args.pki_cache or pki_cache_dir())
+    cache = CertificateCache(writable_dir(args.pki_cache or pki_cache_dir(), "--pki-cache"))
+    reap([cache.root / "tmp"])  # what runs killed earlier (kill -9) left behind
     chain_files = {c.chain.fingerprint: cache.chain(c.chain) for c in cells}
 
     def remove_output() -> None:  # files that name these ports go when the ports go
@@ -456,8 +516,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
 def cmd_bundle(args: argparse.Namespace) -> int:
     from .bundle import BundleError, write_bundle
 
+    writable_file(args.output, "--output")
     try:
-        path = write_bundle(args.results, args.cells, Path(args.output), with_keys=args.with_keys)
+        path = write_bundle(args.results, args.cells, Path(args.output), with_keys=args.with_keys,
+                            pki_cache=Path(args.pki_cache) if args.pki_cache else None)
     except BundleError as exc:
         raise UsageError(str(exc)) from None
     print(f"wrote {path}" + ("" if args.with_keys else " (no private keys; --with-keys adds the TEST-ONLY leaf and client keys)"))
@@ -479,7 +541,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     for path in default_scenarios():
         try:
             s = load_scenario(path, CLIENTS, SERVERS)
-            srows.append([str(path.relative_to(project_root())), s.title, len(s.cells())])
+            srows.append([str(path.relative_to(project_root())), s.title, s.cell_count()])
         except ScenarioError as exc:
             srows.append([str(path), f"INVALID: {exc}", 0])
     sys.stdout.write(tabulate(srows, headers=["scenario", "title", "cells"]) + "\n")
@@ -489,7 +551,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_merge(args: argparse.Namespace) -> int:
     docs = [load_results(p) for p in args.inputs]
     data = merge(docs, [str(p) for p in args.inputs])
-    out = Path(args.output)
+    out = writable_dir(args.output, "--output")
+    data = Redactor.for_run(out, pki_cache_dir()).document(data)  # e.g. merged_from names local files
     write_atomic(out / "results.json", json.dumps(data, indent=2, ensure_ascii=False) + "\n")
     write_atomic(out / "matrix.md", markdown_report(data))
     print(f"merged {len(docs)} shard(s), {len(data['results'])} cells → {out / 'results.json'}", file=sys.stderr)
@@ -498,7 +561,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
 
 def cmd_regress(args: argparse.Namespace) -> int:
     """Compare a run with the committed baselines: 0 identical, 1 changed, 2 harness error."""
-    base_dir = Path(args.baseline)
+    base_dir = writable_dir(args.baseline, "--baseline") if args.update_baseline else Path(args.baseline)
     baselines = load_baselines(base_dir)
     if args.results:
         data = load_results(args.results)
@@ -511,15 +574,16 @@ def cmd_regress(args: argparse.Namespace) -> int:
         out = Path(args.output)
         ns = argparse.Namespace(scenarios=[str(p) for p in paths], clients=None, servers=None, tls=None,
                                 format="json", backend=args.backend, timeout=args.timeout, output=str(out),
-                                pki_cache=None, quiet=args.quiet, shard=None, no_retry=False)
+                                pki_cache=None, quiet=args.quiet, shard=None, no_retry=False,
+                                max_cells=args.max_cells, allow_unmatched_expect=args.allow_unmatched_expect)
         with contextlib.redirect_stdout(io.StringIO()):
             cmd_matrix(ns)  # exit status of the expectations is not what regress reports
         data = load_results(out)
     if args.update_baseline:
-        names = sorted({r["scenario"] for r in data["results"]})
-        for name in names:
-            write_atomic(baseline_path(base_dir, name), json.dumps(make_baseline(data, name), indent=1,
-                                                                   ensure_ascii=False) + "\n")
+        names = sorted({str(r.get("scenario")) for r in data["results"]})
+        targets = {name: baseline_path(base_dir, name) for name in names}  # every name checked before any write
+        for name, target in targets.items():
+            write_atomic(target, json.dumps(make_baseline(data, name), indent=1, ensure_ascii=False) + "\n")
         print(f"baseline updated for {', '.join(names)} in {base_dir}")
         return EXIT_OK
     if not baselines:
@@ -538,17 +602,10 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 def cmd_clean(args: argparse.Namespace) -> int:
     """Remove containers (and temporary run directories) that crashed or killed runs left."""
-    import shutil
-
     from .endpoints.docker import clean
     from .images import DockerUnavailable
 
-    removed_dirs = 0
-    tmp = results_dir() / "tmp"
-    if tmp.exists():
-        for d in tmp.iterdir():
-            shutil.rmtree(d, ignore_errors=True)
-            removed_dirs += 1
+    removed_dirs = _clean_dirs(args.all)
     try:
         removed = clean(only_dead=not args.all)
     except DockerUnavailable as exc:
@@ -559,9 +616,43 @@ def cmd_clean(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+_TIMEOUT = seconds(0.001, 3600)
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line (what, which value, where to look), exit status 2 like every harness error."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(EXIT_ERROR, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def _add_scenario_limits(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--max-cells", type=validate.count(1, 10_000_000), default=DEFAULT_MAX_CELLS,
+                     help=f"refuse to run more cells than this (default {DEFAULT_MAX_CELLS:,}), checked before "
+                          "any certificate is made")
+    sub.add_argument(UNMATCHED_EXPECT_FLAG, action="store_true",
+                     help="an [[expect]] rule that matches no cell of its scenario is a warning, not an error")
+
+
+def _clean_dirs(everything: bool) -> int:
+    """Temporary directories of dead runs (of every run with --all; results/tmp entries without an
+    owner in their name, from older versions, count as dead)."""
+    from .reaper import owner_of, reap_dirs, temp_roots
+
+    removed = len(reap_dirs(temp_roots([pki_cache_dir() / "tmp"])))
+    tmp = results_dir() / "tmp"
+    for d in (tmp.iterdir() if tmp.is_dir() else ()):
+        if everything or owner_of(d.name) is None:
+            shutil.rmtree(d, ignore_errors=True)
+            removed += 1
+    return removed
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tlsmatrix", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="tlsmatrix", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"tlsmatrix {__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help="on an unexpected error, print the traceback too (any position on the command line)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     m = sub.add_parser("matrix", help="run scenarios and print the matrix")
@@ -572,12 +663,13 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--format", choices=("table", "markdown", "json"), default="table")
     m.add_argument("--backend", choices=BACKENDS, default=os.environ.get("TLSMATRIX_BACKEND") or "process",
                    help="where server endpoints run: local processes (default) or Docker containers")
-    m.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_MS / 1000, help="per-handshake timeout, seconds")
+    m.add_argument("--timeout", type=_TIMEOUT, default=DEFAULT_TIMEOUT_MS / 1000, help="per-handshake timeout, seconds")
     m.add_argument("--output", default=str(results_dir() / "latest"), help="directory for results.json and matrix.md")
     m.add_argument("--pki-cache", help="certificate cache directory (default: results/cache/pki)")
     m.add_argument("-q", "--quiet", action="store_true", help="no progress output")
-    m.add_argument("--shard", help="run only shard K of N (K/N): cell i goes to shard (i mod N)+1")
+    m.add_argument("--shard", type=validate.shard, help="run only shard K of N (K/N): cell i goes to shard (i mod N)+1")
     m.add_argument("--no-retry", action="store_true", help="do not retry a timed-out cell once")
+    _add_scenario_limits(m)
     m.set_defaults(func=cmd_matrix)
 
     sv = sub.add_parser("serve", help="keep a scenario's endpoints up (and write kubeconfigs) for your own client")
@@ -588,7 +680,10 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--backend", choices=BACKENDS, default=os.environ.get("TLSMATRIX_BACKEND") or "process")
     sv.add_argument("--output", help="directory for endpoints.json and kubeconfig/ (default: results/serve/SCENARIO); "
                                      "removed when serving stops")
-    sv.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C/SIGTERM)")
+    sv.add_argument("--duration", type=seconds(0.001, 31 * 86400),
+                    help="stop after this many seconds (default: until Ctrl-C/SIGTERM)")
+    sv.add_argument(UNMATCHED_EXPECT_FLAG, action="store_true",
+                    help="an [[expect]] rule that matches no cell is a warning, not an error")
     sv.add_argument("--pki-cache", help="certificate cache directory (default: results/cache/pki)")
     sv.set_defaults(func=cmd_serve)
 
@@ -603,7 +698,8 @@ def build_parser() -> argparse.ArgumentParser:
     rg.add_argument("--results", help="compare this results.json (or directory) instead of running")
     rg.add_argument("--update-baseline", action="store_true", help="write the baselines from this run")
     rg.add_argument("--backend", choices=BACKENDS, default=os.environ.get("TLSMATRIX_BACKEND") or "process")
-    rg.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_MS / 1000)
+    rg.add_argument("--timeout", type=_TIMEOUT, default=DEFAULT_TIMEOUT_MS / 1000)
+    _add_scenario_limits(rg)
     rg.add_argument("--output", default=str(results_dir() / "regress"), help="where the run's results go")
     rg.add_argument("-q", "--quiet", action="store_true")
     rg.set_defaults(func=cmd_regress)
@@ -620,7 +716,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--client-cert", help="PEM client certificate to present (mTLS; Kubernetes clients put it "
                                          "in their kubeconfig); stacks that cannot present one are skipped")
     p.add_argument("--client-key", help="the client certificate's PEM private key")
-    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_MS / 1000, help="seconds (default 10)")
+    p.add_argument("--timeout", type=_TIMEOUT, default=DEFAULT_TIMEOUT_MS / 1000, help="seconds (default 10)")
     p.add_argument("--format", choices=("table", "json"), default="table")
     p.set_defaults(func=cmd_probe)
 
@@ -630,7 +726,7 @@ def build_parser() -> argparse.ArgumentParser:
     dg.add_argument("--ca", required=True, help="the CA file a client would trust (PEM)")
     dg.add_argument("--chain", help="PEM file with the chain a server sends, leaf first (instead of HOST:PORT)")
     dg.add_argument("--servername", help="name to check the leaf against (default: HOST)")
-    dg.add_argument("--timeout", type=float, default=10.0, help="seconds for fetching the chain")
+    dg.add_argument("--timeout", type=_TIMEOUT, default=10.0, help="seconds for fetching the chain")
     dg.add_argument("--format", choices=("table", "json"), default="table")
     dg.set_defaults(func=cmd_diagnose)
 
@@ -648,6 +744,8 @@ def build_parser() -> argparse.ArgumentParser:
     bd.add_argument("--cell", action="append", dest="cells", help="cell id (repeatable; default: every failing cell)")
     bd.add_argument("-o", "--output", required=True, help="FILE.tar.gz")
     bd.add_argument("--with-keys", action="store_true", help="include the TEST-ONLY leaf (and mTLS client) private keys")
+    bd.add_argument("--pki-cache", help="the certificate cache the run used (default: results/cache/pki); "
+                                        "the results name chain directories relative to it")
     bd.set_defaults(func=cmd_bundle)
 
     c = sub.add_parser("clean", help="remove containers and temporary files left by crashed or killed runs")
@@ -670,12 +768,15 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv or os.environ.get("TLSMATRIX_DEBUG") == "1"
+    argv = [a for a in argv if a != "--debug"]  # a global flag: accepted before or after the command
+    _SAVED.clear()
     if argv[:1] == ["build"]:
-        return build_main(argv[1:])
+        return _guarded(lambda: build_main(argv[1:]), "build", debug)
     if argv[:1] == ["images"]:
         from .images import main as images_main
 
-        return images_main(argv[1:])
+        return _guarded(lambda: images_main(argv[1:]), "images", debug)
     parser = build_parser()
     args = parser.parse_args(argv)
     atexit.register(kill_all)
@@ -684,16 +785,43 @@ def main(argv: Sequence[str] | None = None) -> int:
         # also when started with SIGINT ignored (a `cmd &` from a script): Ctrl-C must clean up
         signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        return args.func(args)
-    except (UsageError, ScenarioError, SpecError, PKIError, HarnessError, ShardError, BaselineError) as exc:
-        print(f"tlsmatrix: error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+        return _guarded(lambda: args.func(args), args.command, debug)
+    finally:
+        kill_all()
+
+
+_KNOWN_ERRORS = (UsageError, InputError, ScenarioError, SpecError, PKIError, HarnessError, ShardError, BaselineError)
+
+
+def _guarded(call, command: str, debug: bool) -> int:
+    """Run a command; every error is exit status 2 with one line (1 stays "a cell contradicts its
+    expectation", so CI can tell a crash from a regression). Tracebacks only with --debug."""
+    try:
+        return call()
+    except _KNOWN_ERRORS as exc:
+        return _fail(str(exc))
     except BrokenPipeError:  # e.g. `tlsmatrix list | head`
         sys.stderr.close()
         return EXIT_OK
     except KeyboardInterrupt:
         killed = kill_all()
-        print(f"\ntlsmatrix: interrupted; stopped {killed} child process(es); no results written", file=sys.stderr)
+        saved = f"; results in {_SAVED[-1]}" if _SAVED else "; no results written"
+        print(f"\ntlsmatrix: interrupted; stopped {killed} child process(es){saved}", file=sys.stderr)
         return 130
-    finally:
-        kill_all()
+    except OSError as exc:
+        if debug:
+            traceback.print_exc()
+        return _fail(f"`tlsmatrix {command}`: {describe_os_error(exc)}")
+    except Exception as exc:  # noqa: BLE001 - a bug: still one line and exit 2
+        if debug:
+            traceback.print_exc()
+        first = (str(exc).splitlines() or [""])[0][:300]
+        return _fail(f"unexpected {type(exc).__name__} in `tlsmatrix {command}`: {first} (a bug in tlsmatrix: "
+                     "rerun with --debug for the traceback and report it)")
+
+
+def _fail(message: str) -> int:
+    if _SAVED:
+        message += f" (the results were saved: {_SAVED[-1]})"
+    print(f"tlsmatrix: error: {message}", file=sys.stderr)
+    return EXIT_ERROR

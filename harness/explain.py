@@ -116,7 +116,8 @@ def _default_hash(key: str) -> str | None:
 
 def _chain_features(chain: dict, findings: Iterable[str] = ()) -> set[str]:
     """``findings``: the ids of the chain's diagnosis (harness/diagnose.py), e.g. issuer-name-encoding."""
-    feats: set[str] = {f"finding={f}" for f in findings}
+    # unsupported-key is what the key features already say, more precisely (signer vs leaf)
+    feats: set[str] = {f"finding={f}" for f in findings if f != "unsupported-key"}
     chain = chain if isinstance(chain, dict) else {}
     root = chain.get("root") or {}
     inters = [i for i in (chain.get("intermediates") or []) if isinstance(i, dict)]

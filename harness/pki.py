@@ -229,7 +229,9 @@ class CertificateCache:
 
     def _tmpdir(self) -> Path:
         (self.root / "tmp").mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(prefix="building-", dir=self.root / "tmp"))
+        from .reaper import owned_prefix  # the owner in the name: a later run removes it after a kill -9
+
+        return Path(tempfile.mkdtemp(prefix=owned_prefix("building"), dir=self.root / "tmp"))
 
     @staticmethod
     def _publish(tmp: Path, final: Path) -> None:

@@ -32,7 +32,17 @@ class Change:
 
 
 def baseline_path(directory: Path, scenario: str) -> Path:
-    return directory / f"{scenario}.json"
+    """``directory/<scenario>.json``; the name comes from a results file, which may be crafted,
+    so anything that could land outside ``directory`` is refused."""
+    from .scenarios import name_problem
+
+    problem = name_problem(scenario)
+    if problem:
+        raise BaselineError(f"scenario name in the results: {problem}; refusing to write a baseline for it")
+    path = Path(directory) / f"{scenario}.json"
+    if path.resolve().parent != Path(directory).resolve():
+        raise BaselineError(f"baseline for {scenario!r} would be written outside {directory}: refused")
+    return path
 
 
 def load_baselines(directory: Path) -> dict[str, dict[str, Any]]:

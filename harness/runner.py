@@ -24,6 +24,8 @@ from .jsonproc import ProcessError
 from .kubeconfig import KubeconfigError, write_endpoint_kubeconfig
 from .model import Cell, Job, Outcome, Result, StackInfo
 from .pki import CertificateCache, ChainFiles
+from .reaper import owned_prefix, reap
+from .reaper import wait as wait_for_reaper
 from .servers import SERVERS
 from .stacks import Stack
 
@@ -78,8 +80,9 @@ class RunReport:
                 "git_dirty": dirty,
                 "shard": self.shard,
                 "certificates_generated": self.certificates_generated,
+                # no hostname: results are attached to public bug reports
                 "machine": {"platform": platform.platform(), "python": platform.python_version(),
-                            "cpus": os.cpu_count(), "hostname": platform.node()},
+                            "cpus": os.cpu_count()},
             },
             "note": "All certificates and keys in this run are tlsmatrix TEST keys; never trust them.",
             "clients": self.clients,
@@ -88,6 +91,15 @@ class RunReport:
             "results": [r.to_json() for r in self.results],
             "scenarios": [],
         }
+
+
+def _cache_relative(directory: Path, cache_root: Path) -> str:
+    """A chain's directory relative to the certificate cache (``chains/<id>``): the results name no
+    absolute path of this machine; `tlsmatrix bundle --pki-cache` finds the files again."""
+    try:
+        return Path(directory).resolve().relative_to(Path(cache_root).resolve()).as_posix()
+    except ValueError:
+        return Path(directory).name
 
 
 def _git_state() -> tuple[str | None, bool | None]:
@@ -208,6 +220,8 @@ def run_cells(cells: list[Cell], cache: CertificateCache, options: RunOptions | 
         if cell.server not in options.servers:
             raise HarnessError(f"unknown server stack {cell.server!r} (known: {', '.join(options.servers)})")
 
+    # what runs killed earlier (kill -9) left behind; a docker run sweeps containers when it starts
+    reap([cache.root / "tmp"], containers=options.backend != "docker")
     # 1. certificates (cached by spec)
     chain_files: dict[str, ChainFiles] = {}
     for cell in cells:
@@ -239,7 +253,7 @@ def run_cells(cells: list[Cell], cache: CertificateCache, options: RunOptions | 
         kubeconfigs: dict[tuple[str, str], str] = {}  # (listener id, servername) → file
         kube_dir = options.kubeconfig_dir
         if kube_dir is None and any(c.app == "kubernetes" for c in cells):
-            kube_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tlsmatrix-kubeconfig-")))
+            kube_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=owned_prefix("kubeconfig"))))
 
         def kubeconfig_for(cell: Cell, listener: Any, files: ChainFiles) -> str:
             key = (listener.spec.id, cell.servername)
@@ -332,6 +346,7 @@ def run_cells(cells: list[Cell], cache: CertificateCache, options: RunOptions | 
             while w.is_alive():
                 w.join(0.2)  # short joins keep Ctrl-C responsive in the main thread
 
+    wait_for_reaper()  # its docker socket is closed before the run ends
     ordered = [results[c.id] for c in cells if c.id in results]
     if len(ordered) != len(cells):
         missing = [c.id for c in cells if c.id not in results]
@@ -341,7 +356,7 @@ def run_cells(cells: list[Cell], cache: CertificateCache, options: RunOptions | 
     ordered = [with_finding(r, diagnoses[r.cell.chain.fingerprint]) for r in ordered]
     chains_info = {
         f.spec.label: {"fingerprint": f.spec.fingerprint, "leaf_sha256": f.leaf_sha256, "root_sha256": f.root_sha256,
-                       "dir": str(f.cert_file.parent),
+                       "dir": _cache_relative(f.cert_file.parent, cache.root),
                        **({"client_sha256": f.client_sha256} if f.client_cert_file else {}),
                        "diagnosis": [d.to_json() for d in diagnoses[f.spec.fingerprint]]}
         for f in chain_files.values()

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import fnmatch
 import itertools
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,6 +64,28 @@ APPS = {"kubernetes": ("go",)}
 _AXES_KEYS = {"tls", "servers", "clients"}
 _CHAIN_KEYS = {"name", "root", "intermediates", "leaf", "expired", "client_cert", "defect"}
 _EXPECT_KEYS = set(MATCH_KEYS) | {"outcome", "why"}
+#: matchers that look at the chain (the others each look at one axis: client, server, tls)
+CHAIN_MATCH_KEYS = tuple(k for k in MATCH_KEYS if k not in ("client", "server", "tls"))
+#: a scenario name becomes a file name (baselines, serve output): no separators, no "..", no NUL
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+#: what --allow-unmatched-expect does: an [[expect]] rule that matches no cell is a warning, not an error
+UNMATCHED_EXPECT_FLAG = "--allow-unmatched-expect"
+
+
+def name_problem(name: object) -> str | None:
+    """Why ``name`` cannot be a scenario name (None: it can)."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name) or ".." in name:
+        return ("must be an identifier: letters, digits, '-', '_', '.' (starting with a letter or digit, "
+                f"no '..', at most 100 characters), got {name!r}")
+    return None
+
+
+def servername_problem(name: object) -> str | None:
+    """Why ``name`` cannot be sent as SNI and checked against the certificate (None: it can)."""
+    if not isinstance(name, str) or not name or len(name) > 253 or any(c.isspace() or ord(c) < 32 or c in "/\\"
+                                                                       for c in name):
+        return f"must be a non-empty host name or IP address (no spaces, no '/'), got {name!r}"
+    return None
 
 
 @dataclass(frozen=True)
@@ -74,24 +97,29 @@ class Rule:
     why: str | None
 
     def matches(self, chain: ChainSpec, server: str, tls: str | None, client: str) -> bool:
-        facts: dict[str, set[str]] = {
-            "client": {client},
-            "server": {server},
-            "tls": {tls or "any"},
-            "chain": {chain.label},
-            "root": {chain.root.key.name},
-            "leaf": {chain.leaf.key.name},
-            "signer": {c.key.name for c in chain.signers},
-            "key": {c.key.name for c in chain.certs},
-            "hash": {c.signing_hash for c in chain.signers if c.signing_hash},
-            "client_cert": {chain.client_cert.name if chain.client_cert else "none"},
-            "defect": {chain.defect or "none"},
-        }
+        facts = {**chain_facts(chain), "client": {client}, "server": {server}, "tls": {tls or "any"}}
+        return self.matches_facts(facts)
+
+    def matches_facts(self, facts: dict[str, set[str]]) -> bool:
+        """Whether every matcher whose key is in ``facts`` matches (keys not in ``facts`` are not judged)."""
         for key, patterns in self.match.items():
-            values = facts[key]
-            if not any(fnmatch.fnmatchcase(v, p) for v in values for p in patterns):
+            if key in facts and not any(fnmatch.fnmatchcase(v, p) for v in facts[key] for p in patterns):
                 return False
         return True
+
+
+def chain_facts(chain: ChainSpec) -> dict[str, set[str]]:
+    """What the chain matchers of ``[[expect]]`` compare with."""
+    return {
+        "chain": {chain.label},
+        "root": {chain.root.key.name},
+        "leaf": {chain.leaf.key.name},
+        "signer": {c.key.name for c in chain.signers},
+        "key": {c.key.name for c in chain.certs},
+        "hash": {c.signing_hash for c in chain.signers if c.signing_hash},
+        "client_cert": {chain.client_cert.name if chain.client_cert else "none"},
+        "defect": {chain.defect or "none"},
+    }
 
 
 @dataclass(frozen=True)
@@ -107,6 +135,20 @@ class Scenario:
     rules: tuple[Rule, ...]
     servername: str = "localhost"
     app: str | None = None
+    #: problems that do not stop the run (unmatched [[expect]] rules with --allow-unmatched-expect)
+    warnings: tuple[str, ...] = ()
+
+    def cell_count(
+        self,
+        clients: Iterable[str] | None = None,
+        servers: Iterable[str] | None = None,
+        tls_versions: Iterable[str | None] | None = None,
+    ) -> int:
+        """How many cells :meth:`cells` would give, without building them (for --max-cells)."""
+        n_clients = sum(1 for c in self.clients if clients is None or c in set(clients))
+        n_servers = sum(1 for s in self.servers if servers is None or s in set(servers))
+        n_tls = sum(1 for t in self.tls_versions if tls_versions is None or t in set(tls_versions))
+        return len(self.chains) * n_servers * n_tls * n_clients
 
     def expectation(self, chain: ChainSpec, server: str, tls: str | None, client: str) -> Expectation | None:
         found: Expectation | None = None
@@ -149,8 +191,9 @@ def load_scenario(
     path: str | Path,
     known_clients: Iterable[str] | None = None,
     known_servers: Iterable[str] | None = None,
+    allow_unmatched_expect: bool = False,
 ) -> Scenario:
-    """Read and validate one scenario file."""
+    """Read and validate one scenario file (``allow_unmatched_expect``: see :func:`parse_scenario`)."""
     path = Path(path)
     try:
         raw = path.read_bytes()
@@ -162,7 +205,7 @@ def load_scenario(
         raise ScenarioError(f"{path}: not UTF-8 text: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(f"{path}: invalid TOML: {exc}") from None
-    return parse_scenario(data, path, known_clients, known_servers)
+    return parse_scenario(data, path, known_clients, known_servers, allow_unmatched_expect)
 
 
 def parse_scenario(
@@ -170,7 +213,11 @@ def parse_scenario(
     path: Path | None = None,
     known_clients: Iterable[str] | None = None,
     known_servers: Iterable[str] | None = None,
+    allow_unmatched_expect: bool = False,
 ) -> Scenario:
+    """Validate a parsed scenario. An ``[[expect]]`` rule that matches no cell of the full expansion
+    is an error (a typo there silently expects nothing), or with ``allow_unmatched_expect`` a warning
+    in :attr:`Scenario.warnings`."""
     where = str(path) if path else "<scenario>"
 
     def fail(key: str, message: str) -> ScenarioError:
@@ -180,9 +227,14 @@ def parse_scenario(
     name = data.get("name", path.stem if path else None)
     if not isinstance(name, str) or not name.strip():
         raise fail("name", f"must be a non-empty string, got {name!r}")
+    if name_problem(name.strip()):
+        hint = "" if "name" in data else " (taken from the file name: set name = \"...\")"
+        raise fail("name", name_problem(name.strip()) + hint)
     for key in ("title", "description", "notes", "servername"):
         if key in data and not isinstance(data[key], str):
             raise fail(key, f"must be a string, got {data[key]!r}")
+    if "servername" in data and servername_problem(data["servername"]):
+        raise fail("servername", servername_problem(data["servername"]))
 
     axes = data.get("axes", {})
     if not isinstance(axes, dict):
@@ -226,7 +278,7 @@ def parse_scenario(
             if needs and needs != app:
                 raise fail("axes.clients", f"client stack {client!r} needs app = {needs!r} in the scenario")
     if app is not None:
-        if app not in APPS:
+        if not isinstance(app, str) or app not in APPS:
             raise fail("app", f"unknown app {app!r} (known: {', '.join(APPS)})")
         for server in servers:
             if server not in APPS[app]:
@@ -239,6 +291,14 @@ def parse_scenario(
         raise fail("expect", "must be [[expect]] tables")
     for i, table in enumerate(expect_tables):
         rules.append(_parse_rule(table, f"expect[{i}]", fail, known_clients, known_servers))
+    warnings = []
+    for i, rule in enumerate(rules):
+        problem = _unmatched(rule, chains, servers, tls_versions, clients)
+        if problem:
+            message = str(fail(f"expect[{i}]", f"matches no cell of the scenario: {problem}"))
+            if not allow_unmatched_expect:
+                raise ScenarioError(f"{message} (fix the rule, or pass {UNMATCHED_EXPECT_FLAG} to only warn)")
+            warnings.append(message)
 
     return Scenario(
         name=name.strip(),
@@ -252,7 +312,36 @@ def parse_scenario(
         rules=tuple(rules),
         servername=data.get("servername", "localhost"),
         app=app,
+        warnings=tuple(warnings),
     )
+
+
+def _unmatched(rule: Rule, chains: list[ChainSpec], servers: Iterable[str], tls_versions: Iterable[str | None],
+               clients: Iterable[str]) -> str | None:
+    """Why ``rule`` matches no cell of the full expansion (None: it matches one).
+
+    The matchers of each axis only look at that axis, so a rule matches some cell iff each axis
+    has a value it matches: no need to expand the product.
+    """
+    axes = (("client", "client", clients), ("server", "server", servers), ("tls", "TLS version",
+                                                                            [t or "any" for t in tls_versions]))
+    for key, what, values in axes:
+        if key in rule.match and not any(rule.matches_facts({key: {v}}) for v in values):
+            return f"{key} = {_shown(rule.match[key])} matches no {what} of the scenario ({', '.join(values)})"
+    keys = [k for k in CHAIN_MATCH_KEYS if k in rule.match]
+    facts = [chain_facts(c) for c in chains]
+    if not keys or any(rule.matches_facts(f) for f in facts):
+        return None
+    for key in keys:
+        if not any(rule.matches_facts({key: f[key]}) for f in facts):
+            seen = sorted({v for f in facts for v in f[key]})
+            return f"{key} = {_shown(rule.match[key])} matches no chain (values: {', '.join(seen)})"
+    together = ", ".join(f"{k} = {_shown(rule.match[k])}" for k in keys)
+    return f"no chain has {together} together"
+
+
+def _shown(patterns: tuple[str, ...]) -> str:
+    return repr(patterns[0]) if len(patterns) == 1 else repr(list(patterns))
 
 
 def _parse_chain(table: Any, key: str, fail) -> list[ChainSpec]:
@@ -262,8 +351,8 @@ def _parse_chain(table: Any, key: str, fail) -> list[ChainSpec]:
     for required in ("root", "leaf"):
         if required not in table:
             raise fail(f"{key}.{required}", "missing")
-    roots = [_cert(v, f"{key}.root", fail, signer=True) for v in _axis(table["root"])]
-    leaves = [_cert(v, f"{key}.leaf", fail, signer=False) for v in _axis(table["leaf"])]
+    roots = [_cert(v, f"{key}.root", fail, signer=True) for v in _axis(table["root"], f"{key}.root", fail)]
+    leaves = [_cert(v, f"{key}.leaf", fail, signer=False) for v in _axis(table["leaf"], f"{key}.leaf", fail)]
     inter_raw = table.get("intermediates", [])
     if not isinstance(inter_raw, list):
         raise fail(f"{key}.intermediates", f"must be a list, got {inter_raw!r}")
@@ -275,8 +364,8 @@ def _parse_chain(table: Any, key: str, fail) -> list[ChainSpec]:
         raise fail(f"{key}.expired", f"must be true or false, got {expired!r}")
     clients: list[KeySpec | None] = [None]
     if "client_cert" in table:
-        clients = [_cert(v, f"{key}.client_cert", fail, signer=False).key for v in _axis(table["client_cert"])]
-    defects = [_defect(v, f"{key}.defect", len(intermediates), fail) for v in _axis(table.get("defect", "none"))]
+        clients = [_cert(v, f"{key}.client_cert", fail, signer=False).key for v in _axis(table["client_cert"], f"{key}.client_cert", fail)]
+    defects = [_defect(v, f"{key}.defect", len(intermediates), fail) for v in _axis(table.get("defect", "none"), f"{key}.defect", fail)]
     name = table.get("name")
     if name is not None and not isinstance(name, str):
         raise fail(f"{key}.name", f"must be a string, got {name!r}")
@@ -372,14 +461,17 @@ def _reject_unknown(table: dict, allowed: set[str], prefix: str, fail) -> None:
 def _as_list(value: Any, key: str, fail) -> list[Any]:
     if isinstance(value, list):
         if not value:
-            raise fail(key, "must not be empty")
+            raise fail(key, "must not be empty, got []")
         return value
     if isinstance(value, (str, int, float)):
         return [value]
     raise fail(key, f"must be a value or a list, got {value!r}")
 
 
-def _axis(value: Any) -> list[Any]:
+def _axis(value: Any, key: str, fail) -> list[Any]:
+    """A product axis: one value or a non-empty list (an empty one would silently remove the chain)."""
+    if value == []:
+        raise fail(key, "must not be an empty list, got []: give one value or a list of values")
     return value if isinstance(value, list) else [value]
 
 

@@ -1,6 +1,8 @@
 """Capture real error strings from every client stack into tests/data/errors.json.
 
 Run: .venv/bin/python -m tests.capture_errors   (needs the probes built: make probes)
+     .venv/bin/python -m tests.capture_errors --peers-only   (only the misbehaving-peer corpus,
+     merged into the file: every other record stays as it is)
 
 Each case says what outcome it *is* (a wrong CA is `untrusted`, whatever the stack calls
 it); tests/unit/test_classify.py checks that the classifier agrees on every string.
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import socket
 import sys
 import tempfile
@@ -19,6 +22,7 @@ import trustme
 from harness.clients import CLIENTS
 from harness.clients.session import ProbeSession
 from harness.endpoints.base import ListenerSpec
+from harness.endpoints.misbehaving import BEHAVIOURS, MisbehavingEndpoint
 from harness.endpoints.process import ProcessEndpoint
 from harness.endpoints.silent import SilentEndpoint
 from harness.model import CertSpec, ChainSpec, Job, KeySpec
@@ -26,13 +30,42 @@ from harness.pki import CertificateCache
 from harness.servers import SERVERS
 
 OUT = Path(__file__).resolve().parent / "data" / "errors.json"
+#: the corpus runs this often per stack, so a wording that varies between runs (EOF or reset) is caught
+PEER_REPETITIONS = 5
+PEER_CASE_PREFIX = "peer: "
 
 
 def spec(root, leaf, expired=False):
     return ChainSpec(CertSpec(KeySpec.parse(root)), CertSpec(KeySpec.parse(leaf)), expired=expired)
 
 
-def main() -> int:
+def capture_peer_corpus(run, peer: MisbehavingEndpoint, ca_file: Path) -> None:
+    """Every misbehaving-peer behaviour, expected in its one documented class."""
+    for _ in range(PEER_REPETITIONS):
+        for b in BEHAVIOURS.values():
+            run(b.case, peer.ports[b.name], ca_file, timeout_ms=500 if b.stalls else 5000, expected=b.outcome.value)
+
+
+def distinct(records: list[dict]) -> list[dict]:
+    """One record per (client, case, wording); ports and other numbers do not make a new wording."""
+    seen, out = set(), []
+    for r in records:
+        key = (r["client"], r["case"], re.sub(r"\d+", "N", f"{r['error']}|{r['error_detail']}"))
+        if key not in seen:
+            seen.add(key)
+            out.append(r)
+    return out
+
+
+def merge_peer_records(new: list[dict]) -> list[dict]:
+    """The existing file with its peer records replaced by ``new``, grouped by client as before."""
+    kept = [r for r in json.loads(OUT.read_text()) if not r["case"].startswith(PEER_CASE_PREFIX)]
+    order = {name: i for i, name in enumerate(CLIENTS)}
+    return sorted(kept + new, key=lambda r: order.get(r["client"], len(order)))  # stable: keeps each client's order
+
+
+def main(argv: list[str] | None = None) -> int:
+    peers_only = "--peers-only" in (sys.argv[1:] if argv is None else argv)
     tmp = Path(tempfile.mkdtemp(prefix="tlsmatrix-capture-"))
     cache = CertificateCache(tmp / "pki")
     ca = trustme.CA()
@@ -44,7 +77,7 @@ def main() -> int:
     }.items()}
     # (case, chain, server, tls, servername, ca override, expected outcome, clients)
     # expected may be a dict client → outcome where versions of a stack differ
-    ring = ["rustls-ring", "rustls-ring@0.23.12", "rustls-ring@0.21.12"]
+    ring = ["rustls-ring", "rustls-ring@0.23.12", "rustls-ring@0.21.12", "rustls-ring@0.21.0"]
     cases = [
         ("wrong CA", "good", "openssl", None, "localhost", other_ca, "untrusted", None),
         ("wrong name", "good", "openssl", None, "wrong.example", None, "hostname_mismatch", None),
@@ -53,11 +86,12 @@ def main() -> int:
         ("client TLS 1.3, server TLS 1.2", "good", "openssl", "1.2", "localhost", None, "protocol_version", None),
         ("P-521 CA", "p521ca", "openssl", None, "localhost", None,
          {"rustls-ring": "unsupported_algorithm", "rustls-ring@0.23.12": "bad_signature",
-          "rustls-ring@0.21.12": "bad_signature"}, ring),
+          "rustls-ring@0.21.12": "bad_signature", "rustls-ring@0.21.0": "untrusted"}, ring),
         ("P-521 leaf, TLS 1.3", "p521leaf", "go", "1.3", "localhost", None, "handshake_failure", ring + ["boringssl"]),
         ("P-521 leaf, TLS 1.2, Go server", "p521leaf", "go", "1.2", "localhost", None,
          {"rustls-ring": "unsupported_algorithm", "rustls-ring@0.23.12": "bad_signature",
-          "rustls-ring@0.21.12": "bad_signature", "boringssl": "handshake_failure"}, ring + ["boringssl"]),
+          "rustls-ring@0.21.12": "bad_signature", "rustls-ring@0.21.0": "bad_signature",
+          "boringssl": "handshake_failure"}, ring + ["boringssl"]),
         ("P-521 leaf, TLS 1.2, OpenSSL server", "p521leaf", "openssl", "1.2", "localhost", None, "handshake_failure",
          ring + ["rustls-aws-lc-rs", "boringssl"]),
         ("Ed25519 CA", "ed25519", "openssl", None, "localhost", None, "unsupported_algorithm", ["nss"]),
@@ -71,6 +105,7 @@ def main() -> int:
             specs = [ListenerSpec(f"{c}@{t}", f, t) for c, f in chains.items() for t in (None, "1.2", "1.3")]
             endpoints[name] = stack.enter_context(ProcessEndpoint(server, specs))
         silent = stack.enter_context(SilentEndpoint())
+        peer = stack.enter_context(MisbehavingEndpoint())
         s = socket.socket()
         s.bind(("127.0.0.1", 0))
         closed_port = s.getsockname()[1]
@@ -91,6 +126,9 @@ def main() -> int:
                                 "case": case, "expected": expected, "error": raw.error,
                                 "error_detail": raw.error_detail})
 
+            if peers_only:
+                capture_peer_corpus(run, peer, chains["good"].ca_file)
+                continue
             for case, chain, server, tls, name, ca_override, expected, only in cases:
                 if only and client_name not in only:
                     continue
@@ -102,7 +140,11 @@ def main() -> int:
             run("closed port", closed_port, chains["good"].ca_file, expected="connection")
             run("unreadable CA file", endpoints["openssl"].listeners["good@None"].port, tmp / "missing.pem",
                 expected="probe_error")
+            capture_peer_corpus(run, peer, chains["good"].ca_file)
     OUT.parent.mkdir(parents=True, exist_ok=True)
+    records = distinct(records)
+    if peers_only:
+        records = merge_peer_records(records)
     OUT.write_text(json.dumps(records, indent=2, ensure_ascii=False) + "\n")
     print(f"wrote {len(records)} captured errors to {OUT}", file=sys.stderr)
     return 0

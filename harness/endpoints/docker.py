@@ -22,6 +22,7 @@ from typing import Any, Iterable
 
 from ..images import IMAGES, LABEL_PREFIX, DockerUnavailable, ImageError, docker_client, image_for
 from ..model import StackInfo
+from ..reaper import Owner, container_is_stale, owned_prefix
 from ..toolchain import results_dir
 from .base import LOOPBACK, EndpointError, Listener, ListenerSpec, wait_ready
 
@@ -39,6 +40,7 @@ class DockerRun:
     def __init__(self, pki_root: Path, client=None) -> None:
         self.client = client or docker_client()
         self.id = uuid.uuid4().hex[:12]
+        clean(self.client, only_dead=True)  # containers (and their ports) of runs killed earlier
         self.pki_root = Path(pki_root).resolve()
         # the container user (uid 65534) must traverse the mounted certificate cache (test keys only)
         for d in (self.pki_root, self.pki_root / "nodes", self.pki_root / "chains"):
@@ -46,12 +48,14 @@ class DockerRun:
                 os.chmod(d, 0o755)
         base = results_dir() / "tmp"
         base.mkdir(parents=True, exist_ok=True)
-        self.dir = Path(tempfile.mkdtemp(prefix=f"docker-run-{self.id}-", dir=base))
+        # the owner in the name lets a later run remove it after a kill -9 (harness/reaper.py)
+        self.dir = Path(tempfile.mkdtemp(prefix=f"{owned_prefix('docker')}{self.id}-", dir=base))
         os.chmod(self.dir, 0o755)
 
     @property
     def labels(self) -> dict[str, str]:
-        return {LABEL_MANAGED: "true", LABEL_RUN: self.id, LABEL_PID: str(os.getpid())}
+        # pid + start time + boot id (+ machine): a later run can tell this run is dead for sure
+        return {LABEL_MANAGED: "true", LABEL_RUN: self.id, **Owner.me().labels(LABEL_PREFIX)}
 
     def close(self) -> None:
         """Remove every container of this run (also those whose endpoint object was lost)."""
@@ -276,8 +280,7 @@ def clean(client=None, only_dead: bool = False) -> int:
     client = client or docker_client()
     removed = 0
     for container in client.containers.list(all=True, filters={"label": [f"{LABEL_MANAGED}=true"]}):
-        pid = container.labels.get(LABEL_PID)
-        if only_dead and pid and pid.isdigit() and _alive(int(pid)):
+        if only_dead and not container_is_stale(container.labels or {}, LABEL_PREFIX):
             continue
         try:
             container.remove(force=True)
@@ -285,16 +288,6 @@ def clean(client=None, only_dead: bool = False) -> int:
         except Exception:
             pass
     return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
 
 
 __all__ = ["DockerEndpoint", "DockerRun", "DockerUnavailable", "clean", "remove_containers"]

@@ -29,6 +29,13 @@ P521_CA = "rustls-p521|P-521 → P-256|1.3|openssl|rustls-ring"
 P521_INTERMEDIATE = "rustls-p521|P-521 → P-256 → P-256|1.2|openssl|rustls-ring"
 
 
+@pytest.fixture(autouse=True)
+def _bundles_read_the_runs_cache(monkeypatch, pki_cache):
+    """Results name chain directories relative to the certificate cache: bundles made here read
+    the cache the runs used (as `tlsmatrix bundle` does with TLSMATRIX_PKI_CACHE or --pki-cache)."""
+    monkeypatch.setenv("TLSMATRIX_PKI_CACHE", str(pki_cache.root))
+
+
 def matrix_run(results: Path, pki_cache, scenario: str, clients: str, servers: str) -> Path:
     """results.json of a real `tlsmatrix matrix` run (expectations met: exit 0)."""
     env = dict(os.environ, TLSMATRIX_RESULTS_DIR=str(results), TLSMATRIX_PKI_CACHE=str(pki_cache.root))

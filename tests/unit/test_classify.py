@@ -29,6 +29,34 @@ def test_captured_set_covers_every_client_and_the_negative_controls():
         assert {"wrong CA", "wrong name", "expired leaf", "silent peer", "closed port"} <= cases
 
 
+def test_misbehaving_peer_corpus_is_captured_for_every_client_in_its_one_class():
+    """Every stack's words for every peer behaviour are in the file, each expected in the behaviour's
+    documented class (the parametrized test above then checks the classifier agrees)."""
+    from harness.endpoints.misbehaving import BEHAVIOURS
+
+    documented = {b.case: b.outcome.value for b in BEHAVIOURS.values()}
+    peer_records = [r for r in CAPTURED if r["case"].startswith("peer: ")]
+    assert {r["case"] for r in peer_records} == set(documented)
+    for client in {r["client"] for r in CAPTURED}:
+        assert {r["case"] for r in peer_records if r["client"] == client} == set(documented), client
+    assert all(r["expected"] == documented[r["case"]] for r in peer_records)
+
+
+@pytest.mark.parametrize("family, error, outcome", [
+    # issue 14's flips: the same EOF / reset / plain bytes, once behind a stack's generic prefix
+    ("openssl", "[SSL: UNEXPECTED_EOF_WHILE_READING] EOF occurred in violation of protocol (_ssl.c:1006)", Outcome.CONNECTION),
+    ("openssl", "error:0A000126:SSL routines:ssl3_read_n:unexpected eof while reading:../ssl/record/rec_layer_s3.c:318:", Outcome.CONNECTION),
+    ("java", "Remote host terminated the handshake", Outcome.CONNECTION),
+    ("gnutls", "*** Fatal error: Error in the pull function.", Outcome.CONNECTION),
+    ("curl", "curl: (35) OpenSSL SSL_connect: SSL_ERROR_SYSCALL in connection to localhost:443", Outcome.CONNECTION),
+    ("boringssl", "Failed to perform, curl: (35) Recv failure: Connection reset by peer", Outcome.CONNECTION),
+    ("nss", "tstclnt: read from socket failed: SSL_ERROR_RX_RECORD_TOO_LONG: SSL received a record that exceeded the maximum permissible length.", Outcome.NOT_TLS),
+    ("go", "tls: first record does not look like a TLS handshake", Outcome.NOT_TLS),
+])
+def test_transport_facts_win_over_generic_prefixes(family, error, outcome):
+    assert classify_error(family, error).outcome is outcome
+
+
 # Error texts of other versions, as documented upstream (rustls src/webpki/mod.rs pki_error
 # history, rustls issue 1335); not producible with the pinned versions, kept so a user
 # pinning an older rustls still gets the right class.

@@ -369,7 +369,7 @@ class Supervisor:
         self.emit(self.stack.hello())
         for warning in self.stack.warnings():
             self.log(f"warning: {warning}")
-        self.workdir = tempfile.mkdtemp(prefix=f"tlsmatrix-{self.stack.program}-")
+        self.workdir = tempfile.mkdtemp(prefix=_owned_prefix(self.stack.program))
 
         # 3. the CLI servers
         prepared: dict[int, object] = {}
@@ -508,3 +508,14 @@ def main(stack: Stack, argv: list[str] | None = None) -> int:
     except OSError:
         pass
     os._exit(status)
+
+
+def _owned_prefix(kind: str) -> str:
+    """harness/reaper.py's name (pid + start time + boot id), so a later tlsmatrix run removes the
+    directory once this supervisor is dead (kill -9); in a container (no harness package, a
+    tmpfs /tmp that goes with the container) the plain prefix."""
+    try:
+        from harness.reaper import owned_prefix
+    except ImportError:
+        return f"tlsmatrix-{kind}-"
+    return owned_prefix(kind)
