@@ -141,6 +141,8 @@ def _chain_text(spec: dict) -> str:
     client = spec.get("client_cert")
     if isinstance(client, dict) and client.get("key"):
         parts.append(f"client certificate {client['key']} (mTLS, issued by the root)")
+    if spec.get("defect"):
+        parts.append(f"defect {spec['defect']}")
     return ", ".join(parts) + (" (expired)" if spec.get("expired") else "")
 
 
@@ -203,6 +205,12 @@ def _chain_dir(recorded: str, pki_cache: Path | None) -> Path:
 
 def _gather(cell: _Cell, chains: dict, with_keys: bool, pki_cache: Path | None = None) -> None:
     label = cell.spec.get("label")
+    if cell.spec.get("defect") and not with_keys:
+        cell.warnings.append(f"this chain has the defect {cell.spec['defect']!r} (harness/defects.py), which "
+                             "regenerate.sh does NOT rebuild (the openssl command line cannot write most of them): "
+                             "bundle with --with-keys to replay the exact chain; `openssl verify -CAfile ca.pem "
+                             "-untrusted chain.pem leaf.pem` and `tlsmatrix diagnose --ca ca.pem --chain chain.pem` "
+                             "work on this bundle's exact public files")
     info = chains.get(label) if isinstance(chains, dict) else None
     info = info if isinstance(info, dict) else {}
     directory = info.get("dir")

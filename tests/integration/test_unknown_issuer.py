@@ -113,3 +113,27 @@ def test_diagnose_a_chain_file_and_bad_input(cli_env, pki_cache):
                          (["--ca", Path(__file__), "--chain", files.cert_file], "no PEM certificate")):
         r = tlsmatrix("diagnose", *args, env=cli_env)
         assert r.returncode == 2 and needle in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_bundle_of_a_defect_cell_carries_the_exact_chain(cli_env, tmp_path):
+    import tarfile
+
+    out = tmp_path / "run"
+    r = tlsmatrix("matrix", Path(__file__).resolve().parents[2] / "scenarios" / "unknown-issuer.toml", "-q",
+                  "--clients", "openssl,rustls-ring", "--tls", "1.3", "--output", out, env=cli_env)
+    assert r.returncode == 0, r.stderr
+    cell = "unknown-issuer|issuer name: case differs|1.3|go|rustls-ring"
+    for with_keys in (False, True):
+        tarball = tmp_path / f"b{with_keys}.tar.gz"
+        r = tlsmatrix("bundle", out, "--cell", cell, "-o", tarball, *(["--with-keys"] if with_keys else []), env=cli_env)
+        assert r.returncode == 0, r.stderr
+        dest = tmp_path / f"x{with_keys}"
+        with tarfile.open(tarball) as tar:
+            tar.extractall(dest, filter="data")
+        readme = next(dest.rglob("REPRODUCE.md")).read_text()
+        assert "defect issuer-name-case" in readme
+        assert ("does NOT rebuild" in readme) is (not with_keys)
+        cell_dir = next(p.parent for p in dest.rglob("chain.pem") if "regenerated" not in p.parts)
+        d = tlsmatrix("diagnose", "--ca", cell_dir / "ca.pem", "--chain", cell_dir / "chain.pem", "--format", "json",
+                      env=cli_env)
+        assert [f["id"] for f in json.loads(d.stdout)["diagnosis"]] == ["issuer-name-encoding"], d.stdout + d.stderr
