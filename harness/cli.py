@@ -1,7 +1,8 @@
 """Command line: ``tlsmatrix matrix | probe | diagnose | serve | report | explain | bundle | regress | list | build``.
 
 Exit status: 0 all cells match their expectations (or, for ``probe``, it ran),
-1 some cell contradicts its expectation, 2 harness error (bad input, broken setup).
+1 some cell contradicts its expectation, 2 any harness error (bad input, broken setup, and
+unexpected exceptions: one line, the traceback only with ``--debug``).
 """
 from __future__ import annotations
 
@@ -181,11 +182,12 @@ def cmd_matrix(args: argparse.Namespace) -> int:
 
         kube_dir = out_dir / "kubeconfig"  # what the Kubernetes clients of this run read
         remove_kubeconfigs(kube_dir)  # a previous run's files name ports that are gone
+    infos = [scenario_info(s) for s in scenarios]  # the files as they were when the run started
     report = run_cells(cells, cache, RunOptions(timeout_ms=int(args.timeout * 1000), backend=args.backend,
                                                 progress=progress, retry_timeouts=not args.no_retry,
                                                 shard=args.shard, kubeconfig_dir=kube_dir))
     data = report.to_json()
-    data["scenarios"] = [scenario_info(s) for s in scenarios]
+    data["scenarios"] = infos
     data = Redactor.for_run(out_dir, cache.root).document(data)  # nothing local in what users attach
     _save_results(out_dir, json.dumps(data, indent=2, ensure_ascii=False) + "\n")  # first: nothing may lose it
     write_atomic(out_dir / "matrix.md", markdown_report(data))

@@ -5,6 +5,7 @@ import contextlib
 import datetime as dt
 import os
 import platform
+import sys
 import tempfile
 import threading
 import time
@@ -91,6 +92,20 @@ class RunReport:
             "results": [r.to_json() for r in self.results],
             "scenarios": [],
         }
+
+
+def _diagnose_chains(chain_files: dict[str, ChainFiles], servername: str | None) -> dict[str, list]:
+    """Each chain's findings. This runs after every handshake: a failure here must not cost the
+    run's results, so it is reported and that chain's findings stay empty."""
+    out: dict[str, list] = {}
+    for fp, f in chain_files.items():
+        try:
+            out[fp] = diagnose_files(f.ca_file, f.cert_file, servername)
+        except Exception as exc:  # noqa: BLE001 - the measured cells matter more than their diagnosis
+            print(f"tlsmatrix: warning: chain {f.spec.label}: diagnosis failed ({type(exc).__name__}: {exc}); "
+                  "the results are kept without it", file=sys.stderr)
+            out[fp] = []
+    return out
 
 
 def _cache_relative(directory: Path, cache_root: Path) -> str:
@@ -352,7 +367,7 @@ def run_cells(cells: list[Cell], cache: CertificateCache, options: RunOptions | 
         missing = [c.id for c in cells if c.id not in results]
         raise HarnessError(f"internal error: {len(missing)} cells got no result, e.g. {missing[:3]}")
     servername = cells[0].servername if cells else None
-    diagnoses = {fp: diagnose_files(f.ca_file, f.cert_file, servername) for fp, f in chain_files.items()}
+    diagnoses = _diagnose_chains(chain_files, servername)
     ordered = [with_finding(r, diagnoses[r.cell.chain.fingerprint]) for r in ordered]
     chains_info = {
         f.spec.label: {"fingerprint": f.spec.fingerprint, "leaf_sha256": f.leaf_sha256, "root_sha256": f.root_sha256,

@@ -364,8 +364,10 @@ def _parse_chain(table: Any, key: str, fail) -> list[ChainSpec]:
         raise fail(f"{key}.expired", f"must be true or false, got {expired!r}")
     clients: list[KeySpec | None] = [None]
     if "client_cert" in table:
-        clients = [_cert(v, f"{key}.client_cert", fail, signer=False).key for v in _axis(table["client_cert"], f"{key}.client_cert", fail)]
-    defects = [_defect(v, f"{key}.defect", len(intermediates), fail) for v in _axis(table.get("defect", "none"), f"{key}.defect", fail)]
+        clients = [_cert(v, f"{key}.client_cert", fail, signer=False).key
+                   for v in _axis(table["client_cert"], f"{key}.client_cert", fail)]
+    defects = [_defect(v, f"{key}.defect", len(intermediates), fail)
+               for v in _axis(table.get("defect", "none"), f"{key}.defect", fail)]
     name = table.get("name")
     if name is not None and not isinstance(name, str):
         raise fail(f"{key}.name", f"must be a string, got {name!r}")

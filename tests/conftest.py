@@ -25,3 +25,13 @@ def require_stack(stack) -> None:
     if os.environ.get("TLSMATRIX_REQUIRE_STACKS") == "1":
         pytest.fail(f"stack {stack.name} is required here but not available: {why}")
     pytest.skip(f"stack {stack.name} not available: {why}")
+
+
+def pytest_collection_modifyitems(config, items):
+    """The soak test (five full matrices) runs only when asked for: `pytest -m soak`."""
+    if "soak" in (config.getoption("markexpr") or ""):
+        return
+    soak = [item for item in items if item.get_closest_marker("soak")]
+    if soak:
+        config.hook.pytest_deselected(items=soak)
+        items[:] = [item for item in items if not item.get_closest_marker("soak")]

@@ -65,7 +65,8 @@ def test_schema_rejects_drifted_documents(mutate):
 def test_nightly_workflow_is_valid():
     path = ROOT / ".github" / "workflows" / "nightly.yml"
     workflow = yaml.safe_load(path.read_text())
-    assert set(workflow["jobs"]) == {"shard", "docker", "regress"}
+    assert set(workflow["jobs"]) == {"shard", "soak", "docker", "regress"}
+    assert "pytest -m soak" in " ".join(str(s.get("run", "")) for s in workflow["jobs"]["soak"]["steps"])
     assert workflow["jobs"]["shard"]["strategy"]["matrix"]["shard"] == [1, 2, 3, 4]
     steps = " ".join(str(s.get("run", "")) for s in workflow["jobs"]["regress"]["steps"])
     for command in ("tlsmatrix merge", "tlsmatrix regress", "--format junit", "--format html", "tlsmatrix bundle"):
