@@ -373,6 +373,7 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
         raise UsageError("diagnose: give either HOST:PORT or --chain FILE")
     try:
         ca = read_pem_certificates(args.ca, "--ca")
+        ca_file_without_key(Path(args.ca))
         if args.chain:
             chain = read_pem_certificates(args.chain, "--chain")
             servername = args.servername
