@@ -16,15 +16,15 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 from .. import __version__
+from ..servers import SERVERS
+from ..stacks import IMAGE_PREFIX, ImageSpec  # noqa: F401 (ImageSpec: re-exported, the descriptors' image type)
 from ..toolchain import build_dir, project_root
 
 BASE_IMAGE = "debian:bookworm-slim"
-IMAGE_PREFIX = "tlsmatrix/server-"
 LABEL_PREFIX = "org.tlsmatrix"
 DEBIAN_MIRROR = os.environ.get("TLSMATRIX_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 
@@ -37,32 +37,8 @@ class ImageError(Exception):
     """An image is missing or failed to build; carries the command/log tail."""
 
 
-@dataclass(frozen=True)
-class ImageSpec:
-    stack: str
-    dockerfile: str  # relative to the repository root (the build context)
-    sources: tuple[str, ...]  # paths whose content the image is built from
-    buildargs: dict[str, str] = field(default_factory=dict)
-    vendor_cargo: str | None = None  # a Cargo project among the sources to vendor for an offline build
-    run_options: dict[str, Any] = field(default_factory=dict)  # extra containers.run() options
-
-    @property
-    def tag(self) -> str:
-        return f"{IMAGE_PREFIX}{self.stack}:{__version__}"
-
-
-IMAGES: dict[str, ImageSpec] = {
-    "openssl": ImageSpec("openssl", "harness/images/openssl/Dockerfile", ("harness/probes/pyssl",)),
-    "go": ImageSpec("go", "harness/images/go/Dockerfile", ("harness/probes/go",)),
-    "rustls-ring": ImageSpec("rustls-ring", "harness/images/rustls/Dockerfile", ("harness/probes/rustls",),
-                             {"PROVIDER": "ring"}, vendor_cargo="harness/probes/rustls"),
-    "rustls-aws-lc-rs": ImageSpec("rustls-aws-lc-rs", "harness/images/rustls/Dockerfile", ("harness/probes/rustls",),
-                                  {"PROVIDER": "aws-lc-rs"}, vendor_cargo="harness/probes/rustls"),
-    "gnutls": ImageSpec("gnutls", "harness/images/gnutls/Dockerfile", ("harness/probes/cliserver",)),
-    # selfserv binds through NSPR's loopback lookup, which needs IPv6 up inside the container
-    "nss": ImageSpec("nss", "harness/images/nss/Dockerfile", ("harness/probes/cliserver",),
-                     run_options={"sysctls": {"net.ipv6.conf.all.disable_ipv6": "0"}}),
-}
+#: server stack -> its image: the server descriptors' `image` (harness/servers), in their order
+IMAGES: dict[str, ImageSpec] = {name: s.image for name, s in SERVERS.items() if s.image is not None}
 
 
 # --- the engine ---------------------------------------------------------------------------

@@ -13,11 +13,12 @@ the environment are disabled (CURLOPT_PROXY "" and NOPROXY "*").
 By default no browser impersonation: BoringSSL as curl configures it (groups X25519, P-256,
 P-384; no secp521r1, no ecdsa_secp521r1_sha512, no ed25519 signature algorithm offered).
 ``--impersonate chrome152`` (any curl_cffi target) instead sends that browser's ClientHello.
+
+The JSON-lines loop and the job's field types are ../jsonlines.py's; this file is the handshake.
 """
 from __future__ import annotations
 
 import ipaddress
-import json
 import re
 import sys
 import time
@@ -25,6 +26,8 @@ import time
 from curl_cffi import Curl, CurlError, CurlOpt
 from curl_cffi import __version__ as CURL_CFFI_VERSION
 from curl_cffi._wrapper import ffi, lib
+
+from ..jsonlines import run
 
 try:  # the enum name gives error_detail a readable CURLE_* name; the number is what matters
     from curl_cffi.const import CurlECode
@@ -99,6 +102,7 @@ def _url_host(name: str) -> str:
 
 
 def handshake(job: dict, impersonate: str | None) -> dict:
+    """One job (its fields checked by jsonlines.check_job) -> its result line."""
     start = time.monotonic()
     out = {"id": job.get("id"), "ok": False, "error": None, "negotiated": None, "elapsed_ms": None}
 
@@ -115,18 +119,9 @@ def handshake(job: dict, impersonate: str | None) -> dict:
     except (OSError, KeyError, TypeError, ValueError) as exc:
         out["error"] = f"probe: cannot load CA file {job.get('ca_file')!r}: {exc}"
         return done()
-    try:
-        host = str(job["host"])
-        port = int(job["port"])
-        servername = str(job["servername"])
-        timeout_ms = max(int(job.get("timeout_ms") or 10000), 1)
-    except (KeyError, TypeError, ValueError) as exc:
-        out["error"] = f"probe: invalid job: {exc!r}"
-        return done()
+    host, port, servername = job["host"], job["port"], job["servername"]
+    timeout_ms = max(int(job.get("timeout_ms") or 10000), 1)
     version = job.get("tls_version")
-    if version is not None and version not in _VERSIONS:
-        out["error"] = f"probe: unknown tls_version {version!r}"
-        return done()
 
     url_host = _url_host(servername)
     connect_host = _url_host(host)
@@ -203,23 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     elif argv:
         print("usage: python -m harness.probes.boringssl.client [--impersonate TARGET]", file=sys.stderr)
         return 2
-    write = sys.stdout.write
-    write(json.dumps(hello(impersonate)) + "\n")
-    sys.stdout.flush()
-    for line in sys.stdin:
-        if not line.strip():
-            continue
-        try:
-            job = json.loads(line)
-            if not isinstance(job, dict):
-                raise ValueError("a job must be a JSON object")
-        except ValueError as exc:
-            result = {"id": None, "ok": False, "error": f"probe: invalid job line: {exc}", "negotiated": None, "elapsed_ms": 0}
-        else:
-            result = handshake(job, impersonate)
-        write(json.dumps(result) + "\n")
-        sys.stdout.flush()
-    return 0
+    return run(hello(impersonate), lambda job: handshake(job, impersonate))
 
 
 if __name__ == "__main__":

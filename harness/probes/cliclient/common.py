@@ -1,18 +1,17 @@
-"""Shared part of the CLI client probes: the client contract loop and one CLI run per job.
+"""Shared part of the CLI client probes: one CLI run per job, behind the client contract loop.
 
-docs/probe-contract.md, "Client probes": one hello line, then one answer line per job line, in
-order, stdout flushed per line; EOF on stdin -> exit 0. Standard library only.
+docs/probe-contract.md, "Client probes": the JSON-lines loop itself (hello, one answer line per job
+line, EOF -> exit 0) and the job's field types are ../jsonlines.py's. Standard library only.
 
 A CLI module supplies a ``Cli`` subclass: ``hello()``, ``command(job, work)`` (argv + options for
-one run) and ``interpret(job, run)`` (the answer). This module validates the job, reads the CA
-file, runs the CLI with a hard deadline, stops it once it has said the handshake is done, and
-turns a kill at the deadline into a ``timeout:`` answer.
+one run) and ``interpret(job, run)`` (the answer). This module validates what the job means to a
+command line, reads the CA file, runs the CLI with a hard deadline, stops it once it has said the
+handshake is done, and turns a kill at the deadline into a ``timeout:`` answer.
 """
 from __future__ import annotations
 
 import atexit
 import ipaddress
-import json
 import os
 import re
 import selectors
@@ -25,7 +24,9 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-DEFAULT_TIMEOUT_MS = 10000
+from ..jsonlines import DEFAULT_TIMEOUT_MS, OPTIONAL_FILES, JobError, check_job
+from ..jsonlines import run as run_jobs  # `run` is a CLI run here
+
 #: once a CLI has printed its "handshake done" marker, it gets this long to exit by itself
 AFTER_DONE_GRACE_S = 1.0
 _PEM_CERT = re.compile(rb"-----BEGIN CERTIFICATE-----\r?\n.+?\r?\n-----END CERTIFICATE-----", re.S)
@@ -38,10 +39,6 @@ _DROP_ENV = (
     "http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY",
     "no_proxy", "NO_PROXY", "SSLKEYLOGFILE", "NSS_DEFAULT_DB_TYPE", "SSL_DIR",
 )
-
-
-class JobError(Exception):
-    """A job the probe cannot attempt: answered with ``probe: ...``."""
 
 
 class StackError(Exception):
@@ -323,26 +320,10 @@ class Cli:
 
 
 def parse_job(raw: dict) -> Job:
-    def need_str(key: str) -> str:
-        value = raw.get(key)
-        if not isinstance(value, str) or not value:
-            raise JobError(f"job field {key!r} must be a non-empty string, got {value!r}")
-        return value
-
-    host = need_str("host")
-    servername = need_str("servername")
-    ca_file = need_str("ca_file")
-    port = raw.get("port")
-    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
-        raise JobError(f"job field 'port' must be an integer 1..65535, got {port!r}")
-    version = raw.get("tls_version")
-    if version not in ("1.2", "1.3", None):
-        raise JobError(f"unknown tls_version {version!r}")
-    timeout_ms = raw.get("timeout_ms", DEFAULT_TIMEOUT_MS)
-    if timeout_ms is None:
-        timeout_ms = DEFAULT_TIMEOUT_MS
-    if isinstance(timeout_ms, bool) or not isinstance(timeout_ms, (int, float)) or timeout_ms <= 0:
-        raise JobError(f"job field 'timeout_ms' must be a positive number, got {timeout_ms!r}")
+    """The job as a command line may take it: JobError (answered ``probe: ...``) otherwise."""
+    check_job(raw)  # the contract's field types (the loop checked them too; direct callers rely on it)
+    host, servername, ca_file = raw["host"], raw["servername"], raw["ca_file"]
+    # no option or URL syntax from a job reaches a command line
     for key, value in (("host", host), ("servername", servername)):
         if value.startswith("-") or any(c.isspace() or c in "/@?#[]" for c in value.strip("[]")):
             raise JobError(f"job field {key!r} is not a host name or IP address: {value!r}")
@@ -353,6 +334,14 @@ def parse_job(raw: dict) -> Job:
         ip = False
         if not _HOSTNAME.match(servername):
             raise JobError(f"servername {servername!r} is not a DNS name or IP address") from None
+    return Job(id=raw.get("id"), host=host, port=raw["port"], servername=servername,
+               ca_file=os.path.abspath(ca_file), ca_pems=_ca_pems(ca_file), tls_version=raw.get("tls_version"),
+               timeout_ms=int(raw.get("timeout_ms") or DEFAULT_TIMEOUT_MS), ip=ip,
+               **{key: raw.get(key) for key in OPTIONAL_FILES})
+
+
+def _ca_pems(ca_file: str) -> list[bytes]:
+    """The CA file's certificates (PEM blocks): a file without any is a job we cannot attempt."""
     try:
         with open(ca_file, "rb") as f:
             data = f.read()
@@ -361,19 +350,7 @@ def parse_job(raw: dict) -> Job:
     pems = _PEM_CERT.findall(data)
     if not pems:
         raise JobError(f"CA file {ca_file!r} holds no PEM certificate")
-    optional = {key: _optional_str(raw, key) for key in ("kubeconfig", "client_cert_file", "client_key_file")}
-    if (optional["client_cert_file"] is None) != (optional["client_key_file"] is None):
-        raise JobError("job fields 'client_cert_file' and 'client_key_file' go together")
-    return Job(id=raw.get("id"), host=host, port=int(port), servername=servername,
-               ca_file=os.path.abspath(ca_file), ca_pems=pems, tls_version=version,
-               timeout_ms=int(timeout_ms), ip=ip, **optional)
-
-
-def _optional_str(raw: dict, key: str) -> str | None:
-    value = raw.get(key)
-    if value is not None and (not isinstance(value, str) or not value):
-        raise JobError(f"job field {key!r} must be a non-empty string or null, got {value!r}")
-    return value
+    return pems
 
 
 def handle(cli: Cli, raw: dict) -> dict:
@@ -436,24 +413,7 @@ def main(cli_class: type[Cli]) -> int:
     except Exception as exc:  # pragma: no cover - defensive: the hello must always go out
         hello = {"hello": {"stack": cli.program, "version": None, "provider": None,
                            "details": {"error": f"{type(exc).__name__}: {exc}"}}}
-    write = sys.stdout.write
-    write(json.dumps(hello) + "\n")
-    sys.stdout.flush()
     try:
-        for line in sys.stdin:
-            if not line.strip():
-                continue
-            try:
-                raw = json.loads(line)
-                if not isinstance(raw, dict):
-                    raise ValueError("a job must be a JSON object")
-            except ValueError as exc:
-                result = {"id": None, "ok": False, "error": f"probe: invalid job line: {exc}",
-                          "negotiated": None, "elapsed_ms": 0}
-            else:
-                result = handle(cli, raw)
-            write(json.dumps(result) + "\n")
-            sys.stdout.flush()
+        return run_jobs(hello, lambda raw: handle(cli, raw))
     finally:
         workdir.remove()
-    return 0

@@ -3,7 +3,7 @@
 Per distinct (cert_file, key_file) an NSS database in the supervisor's temp directory:
 
     certutil -N -d sql:DB --empty-password
-    pk12util -i KEY+CHAIN.p12 -d sql:DB -W PASS -K ""     (the .p12 built by pkcs12.py)
+    pk12util -i KEY+CHAIN.p12 -d sql:DB -W PASS -K ""     (the .p12 written by ``cryptography``)
     selfserv -d sql:DB -n tlsmatrix -p PORT -V MIN:MAX
 """
 from __future__ import annotations
@@ -15,12 +15,39 @@ import sys
 if __package__ in (None, ""):  # pragma: no cover - run as a file, not with -m
     sys.exit("run as: python3 -m harness.probes.cliserver.nss")
 
-from . import pkcs12
 from .supervisor import ListenerError, Stack, dpkg_version, find_library, main, run_tool, which
 
 VERSIONS = {"1.2": "tls1.2:tls1.2", "1.3": "tls1.3:tls1.3", None: "tls1.2:tls1.3"}
 NICKNAME = "tlsmatrix"
-P12_PASSWORD = "tlsmatrix"  # protects nothing (the key bag is not encrypted); NSS wants one for the MAC
+P12_PASSWORD = "tlsmatrix"  # protects nothing (the file lives for one pk12util run); NSS wants one
+_PEM_CERT = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.S)
+
+
+def pkcs12_file(cert_file: str, key_file: str) -> bytes:
+    """Key + chain (leaf first, nickname on the leaf) as PKCS#12: pk12util is the only NSS tool that
+    imports a private key. Written by ``cryptography`` (host: the harness's own dependency; NSS
+    image: Debian's python3-cryptography), with algorithms named here so both write the same kind
+    of file (PBES2 AES-256-CBC, HMAC-SHA256). ListenerError when a file cannot be used."""
+    try:
+        from cryptography import x509
+        from cryptography.exceptions import UnsupportedAlgorithm
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.serialization import pkcs12
+    except ImportError as exc:
+        raise ListenerError(f"writing the PKCS#12 file for pk12util needs the cryptography package: {exc}") from None
+    try:
+        with open(cert_file, "rb") as f:
+            chain = [x509.load_pem_x509_certificate(pem) for pem in _PEM_CERT.findall(f.read())]
+        if not chain:
+            raise ValueError(f"{cert_file}: no PEM certificate found")
+        with open(key_file, "rb") as f:
+            key = serialization.load_pem_private_key(f.read(), password=None)
+        encryption = (serialization.PrivateFormat.PKCS12.encryption_builder()
+                      .kdf_rounds(2048).key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC)
+                      .hmac_hash(hashes.SHA256()).build(P12_PASSWORD.encode()))
+        return pkcs12.serialize_key_and_certificates(NICKNAME.encode(), key, chain[0], chain[1:], encryption)
+    except (OSError, ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise ListenerError(str(exc)) from None
 
 
 def _tail(proc) -> str:
@@ -80,17 +107,13 @@ class NSS(Stack):
         missing = [name for name, path in tools.items() if path is None]
         if missing:
             raise ListenerError(f"{', '.join(missing)} not found on PATH")
-        try:
-            chain = pkcs12.load_certificates(cert_file)
-            key = pkcs12.load_private_key_pkcs8(key_file)
-        except (OSError, ValueError) as exc:
-            raise ListenerError(str(exc)) from None
+        data = pkcs12_file(cert_file, key_file)
         db = os.path.join(workdir, f"nssdb{len(self.databases)}")
         os.mkdir(db, 0o700)
         p12 = os.path.join(db, "import.p12")
         fd = os.open(p12, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as f:
-            f.write(pkcs12.build_pkcs12(chain, key, NICKNAME, P12_PASSWORD))
+            f.write(data)
         try:
             proc = run_tool([tools["certutil"], "-N", "-d", f"sql:{db}", "--empty-password"])
             if proc.returncode != 0:

@@ -1,9 +1,9 @@
 """The server contract (docs/probe-contract.md) around a stack's own CLI test server.
 
 One real CLI server process per listener (``gnutls-serv``, NSS ``selfserv``), supervised by
-this one Python process, which speaks the JSON-lines contract. Standard library only, and only
-what Debian's ``python3-minimal`` ships (no ``json``, ``hmac``, ``ctypes``, ``shutil``), so the
-same code runs in the server containers.
+this one Python process, which speaks the JSON-lines contract (configuration and lines through
+../jsonlines.py). Standard library only, so the same code runs in the server containers
+(Debian's python3).
 
 Neither CLI can be told which address to listen on (see isolation.py), so the supervisor owns
 every contract socket and relays:
@@ -29,6 +29,7 @@ import collections
 import glob
 import os
 import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -37,7 +38,7 @@ import tempfile
 import threading
 import time
 
-from . import minijson
+from ..jsonlines import read_config, write_line
 from .isolation import IsolationError, accept_loop, enter_private_network
 
 READY_TIMEOUT_S = 10.0
@@ -78,40 +79,12 @@ class Stack:
         return []
 
 
-# --- small stdlib stand-ins --------------------------------------------------------------------
+# --- the host's tools -------------------------------------------------------------------------
 
 
-def which(program: str) -> str | None:  # shutil.which: shutil is not in python3-minimal
-    if os.sep in program:
-        return program if os.access(program, os.X_OK) else None
-    for directory in os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin").split(os.pathsep):
-        candidate = os.path.join(directory or ".", program)
-        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
-            return candidate
-    for directory in ("/usr/sbin", "/usr/bin", "/sbin", "/bin"):
-        candidate = os.path.join(directory, program)
-        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
-            return candidate
-    return None
-
-
-def rmtree(path: str) -> None:
-    for root, dirs, files in os.walk(path, topdown=False):
-        for name in files:
-            try:
-                os.unlink(os.path.join(root, name))
-            except OSError:
-                pass
-        for name in dirs:
-            full = os.path.join(root, name)
-            try:
-                os.unlink(full) if os.path.islink(full) else os.rmdir(full)
-            except OSError:
-                pass
-    try:
-        os.rmdir(path)
-    except OSError:
-        pass
+def which(program: str) -> str | None:
+    """shutil.which, and then the sbin/bin directories: a server's PATH may lack them."""
+    return shutil.which(program) or shutil.which(program, path="/usr/sbin:/usr/bin:/sbin:/bin")
 
 
 def dpkg_version(package: str) -> str | None:
@@ -152,7 +125,7 @@ try:
 
     _libc = _ctypes.CDLL(None, use_errno=True)
     _prctl = _libc.prctl
-except (ImportError, OSError, AttributeError):  # python3-minimal has no ctypes
+except (ImportError, OSError, AttributeError):  # no ctypes / no libc prctl: setpriv instead
     _prctl = None
 
 _PR_SET_PDEATHSIG = 1
@@ -253,21 +226,7 @@ class Supervisor:
             pass
 
     def emit(self, obj: dict) -> None:
-        self.out.write(minijson.dumps(obj) + "\n")
-        self.out.flush()
-
-    # -- configuration --
-
-    def read_config(self, config_path: str | None) -> dict:
-        if config_path is not None:
-            with open(config_path, "rb") as f:
-                text = f.read()
-        else:
-            text = sys.stdin.buffer.readline()
-        config = minijson.loads(text)
-        if not isinstance(config, dict) or not isinstance(config.get("listeners"), list):
-            raise ValueError("configuration must be an object with a 'listeners' list")
-        return config
+        write_line(obj, self.out)
 
     # -- listeners --
 
@@ -333,7 +292,7 @@ class Supervisor:
 
     def run(self, config_path: str | None) -> int:
         try:
-            config = self.read_config(config_path)
+            config = read_config(config_path)
         except (OSError, ValueError) as exc:
             self.log(f"invalid configuration: {exc}")
             return 2
@@ -459,7 +418,7 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 pass
         if self.workdir:
-            rmtree(self.workdir)
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 def pick_free_port() -> int:
@@ -470,7 +429,7 @@ def pick_free_port() -> int:
 
 
 def main(stack: Stack, argv: list[str] | None = None) -> int:
-    # no argparse: upstream's imports shutil, which python3-minimal lacks (Debian patches around it)
+    # the contract's two spellings of --config, -h; anything else is a usage error (exit 2)
     args = list(sys.argv[1:] if argv is None else argv)
     usage = (f"usage: python3 -m harness.probes.cliserver.{stack.module} [--config PATH]\n"
              f"tlsmatrix server program around {stack.program} (docs/probe-contract.md); without --config the\n"

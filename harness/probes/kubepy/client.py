@@ -3,21 +3,25 @@
 Each job lists the pods in namespace "default" of https://HOST:PORT, trusting only the
 job's CA file and checking the job's server name (tls_server_name): the control for the
 kube-rs clients. The TLS version is the server's to pin (the client cannot pin it).
-docs/probe-contract.md describes the JSON lines.
+docs/probe-contract.md describes the JSON lines; the loop and the job's field types are
+../jsonlines.py's, this file is the request.
 """
 from __future__ import annotations
 
-import json
 import ssl
 import sys
 import time
+
+from ..jsonlines import failure, run
+
+STACK = "kubernetes (Python client)"
 
 
 def hello() -> dict:
     import kubernetes
     import urllib3
 
-    return {"hello": {"stack": "kubernetes (Python client)", "version": kubernetes.__version__, "provider": None,
+    return {"hello": {"stack": STACK, "version": kubernetes.__version__, "provider": None,
                       "details": {"urllib3": urllib3.__version__, "openssl": ssl.OPENSSL_VERSION.split()[1]}}}
 
 
@@ -35,6 +39,7 @@ def chain_text(exc: BaseException) -> str:
 
 
 def handshake(job: dict) -> dict:
+    """One job (its fields checked by jsonlines.check_job) -> its result line."""
     from kubernetes import client as k8s
     from urllib3.exceptions import MaxRetryError
 
@@ -89,27 +94,12 @@ def handshake(job: dict) -> dict:
 
 def main() -> int:
     try:
-        sys.stdout.write(json.dumps(hello()) + "\n")
-    except ImportError as exc:
-        sys.stdout.write(json.dumps({"hello": {"stack": "kubernetes (Python client)", "version": None}}) + "\n")
+        greeting = hello()
+    except ImportError as exc:  # still a probe: every job says what to install
         missing = f"probe: the kubernetes package is not installed ({exc}): pip install kubernetes"
-    else:
-        missing = None
-    sys.stdout.flush()
-    for line in sys.stdin:
-        if not line.strip():
-            continue
-        try:
-            job = json.loads(line)
-            if not isinstance(job, dict):
-                raise ValueError("a job must be a JSON object")
-        except ValueError as exc:
-            result = {"id": None, "ok": False, "error": f"probe: invalid job line: {exc}", "negotiated": None}
-        else:
-            result = {"id": job.get("id"), "ok": False, "error": missing} if missing else handshake(job)
-        sys.stdout.write(json.dumps(result) + "\n")
-        sys.stdout.flush()
-    return 0
+        return run({"hello": {"stack": STACK, "version": None}},
+                   lambda job: failure(job.get("id"), missing, time.monotonic()))
+    return run(greeting, handshake)
 
 
 if __name__ == "__main__":

@@ -1,14 +1,16 @@
 """OpenSSL client probe: CPython's ``ssl`` module (linked OpenSSL), docs/probe-contract.md.
 
-Standard library only, so it runs anywhere a Python 3.11 does (also inside containers).
+Standard library only, so it runs anywhere a Python 3.11 does (also inside containers). The
+JSON-lines loop and the job's field types are ../jsonlines.py's; this file is the handshake.
 """
 from __future__ import annotations
 
-import json
 import socket
 import ssl
 import sys
 import time
+
+from ..jsonlines import run
 
 _VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
 
@@ -29,6 +31,7 @@ ACCEPT_WAIT_S = 2.0
 
 
 def handshake(job: dict) -> dict:
+    """One job (its fields checked by jsonlines.check_job) -> its result line."""
     start = time.monotonic()
     out = {"id": job.get("id"), "ok": False, "error": None, "negotiated": None, "elapsed_ms": None}
     try:
@@ -42,9 +45,6 @@ def handshake(job: dict) -> dict:
         out["error"] = f"probe: cannot load CA file {job.get('ca_file')!r}: {exc}"
         return out
     client_cert = job.get("client_cert_file")
-    if (client_cert is None) != (job.get("client_key_file") is None):
-        out["error"] = "probe: job fields client_cert_file and client_key_file go together"
-        return out
     if client_cert is not None:
         try:
             ctx.load_cert_chain(client_cert, job.get("client_key_file"))
@@ -55,9 +55,6 @@ def handshake(job: dict) -> dict:
             return out
     version = job.get("tls_version")
     if version is not None:
-        if version not in _VERSIONS:
-            out["error"] = f"probe: unknown tls_version {version!r}"
-            return out
         ctx.minimum_version = ctx.maximum_version = _VERSIONS[version]
     else:
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
@@ -103,23 +100,7 @@ def handshake(job: dict) -> dict:
 
 
 def main() -> int:
-    write = sys.stdout.write
-    write(json.dumps(hello()) + "\n")
-    sys.stdout.flush()
-    for line in sys.stdin:
-        if not line.strip():
-            continue
-        try:
-            job = json.loads(line)
-            if not isinstance(job, dict):
-                raise ValueError("a job must be a JSON object")
-        except ValueError as exc:
-            result = {"id": None, "ok": False, "error": f"probe: invalid job line: {exc}", "negotiated": None, "elapsed_ms": 0}
-        else:
-            result = handshake(job)
-        write(json.dumps(result) + "\n")
-        sys.stdout.flush()
-    return 0
+    return run(hello(), handshake)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,10 @@
 """OpenSSL server program: CPython's ``ssl`` module, one process, many listeners.
 
-Implements the server side of docs/probe-contract.md with the standard library only.
+Implements the server side of docs/probe-contract.md with the standard library only; the
+configuration and the JSON lines are read and written by ../jsonlines.py.
 """
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -12,6 +12,7 @@ import ssl
 import sys
 import threading
 
+from ..jsonlines import read_config, write_line
 from .client import hello
 
 _VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
@@ -55,22 +56,16 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, lambda *_: os._exit(0))
     config_file = argv[1] if len(argv) == 2 and argv[0] == "--config" else None
     try:
-        if config_file:
-            with open(config_file, encoding="utf-8") as f:
-                config = json.load(f)
-        else:
-            config = json.loads(sys.stdin.readline())
-        host = config.get("host", "127.0.0.1")
-        listeners = config["listeners"]
-    except (OSError, ValueError, KeyError, AttributeError) as exc:
+        config = read_config(config_file)
+    except (OSError, ValueError) as exc:
         log(f"invalid configuration: {exc}")
         return 2
+    host = config.get("host", "127.0.0.1")
     if host not in _LOOPBACK and not (host == "0.0.0.0" and config.get("container") is True):
         log(f"refusing to bind {host!r}: tlsmatrix endpoints bind loopback only (0.0.0.0 only with container: true)")
         return 2
-    out = sys.stdout
-    out.write(json.dumps(hello()) + "\n")
-    for spec in listeners:
+    write_line(hello())
+    for spec in config["listeners"]:
         lid = spec.get("id")
         try:
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -87,12 +82,11 @@ def main(argv: list[str] | None = None) -> int:
             server.bind((host, int(spec.get("port") or 0)))
             server.listen(128)
         except (OSError, ssl.SSLError, KeyError) as exc:
-            out.write(json.dumps({"id": lid, "error": str(exc)}) + "\n")
+            write_line({"id": lid, "error": str(exc)})
             continue
         threading.Thread(target=accept_loop, args=(ctx, server, lid), daemon=True).start()
-        out.write(json.dumps({"id": lid, "port": server.getsockname()[1]}) + "\n")
-    out.write(json.dumps({"ready": True}) + "\n")
-    out.flush()
+        write_line({"id": lid, "port": server.getsockname()[1]})
+    write_line({"ready": True})
     if config_file:
         signal.pause()  # in a container: serve until SIGTERM
     else:

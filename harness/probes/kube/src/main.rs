@@ -20,9 +20,7 @@
 //! applied: kube has no knob for it, so version pinning happens on the server side.
 
 use std::error::Error as StdError;
-use std::io::{self, BufRead, ErrorKind, Read, Write};
-use std::panic::{self, AssertUnwindSafe};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine as _;
 use k8s_openapi::api::core::v1::Pod;
@@ -30,6 +28,7 @@ use kube::api::{Api, ListParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 use serde_json::{json, Map, Value};
+use tlsmatrix_probe_loop::{probe_err, Failure, Hello, Job};
 
 #[cfg(not(any(
     feature = "provider-ring",
@@ -86,7 +85,7 @@ fn skip_detail(name: &str) -> bool {
     }
 }
 
-fn hello() -> Value {
+fn hello() -> Hello {
     let mut details = Map::new();
     for (name, v) in VERSIONS {
         if !v.is_empty() && !skip_detail(name) {
@@ -106,105 +105,11 @@ fn hello() -> Value {
     if let Some(note) = TLS_SERVER_NAME_NOTE {
         details.insert("tls-server-name".into(), note.into());
     }
-    json!({"hello": {
-        "stack": "kube-rs",
-        "version": env!("PROBE_V_KUBE"),
-        "provider": PROVIDER,
-        "details": details,
-    }})
-}
-
-fn emit(out: &mut impl Write, v: &Value) -> io::Result<()> {
-    let line = serde_json::to_string(v).map_err(io::Error::other)?;
-    out.write_all(line.as_bytes())?;
-    out.write_all(b"\n")?;
-    out.flush()
+    Hello::new("kube-rs", env!("PROBE_V_KUBE"), PROVIDER, details)
 }
 
 // ------------------------------------------------------------------ jobs ---
-
-struct Job {
-    host: String,
-    port: u16,
-    servername: String,
-    ca_file: String,
-    client_cert_file: Option<String>,
-    client_key_file: Option<String>,
-    kubeconfig: Option<String>,
-    timeout: Duration,
-}
-
-/// Err((error, error_detail)).
-type Failure = (String, Option<String>);
-
-fn probe_err(msg: impl Into<String>) -> Failure {
-    (format!("probe: {}", msg.into()), None)
-}
-
-fn parse_job(v: &Value) -> Result<Job, Failure> {
-    let obj = v
-        .as_object()
-        .ok_or_else(|| probe_err("job is not a JSON object"))?;
-    let get_str = |k: &str| -> Result<String, Failure> {
-        match obj.get(k) {
-            Some(Value::String(s)) => Ok(s.clone()),
-            Some(_) => Err(probe_err(format!("job field {k:?} is not a string"))),
-            None => Err(probe_err(format!("job field {k:?} is missing"))),
-        }
-    };
-    let opt_str = |k: &str| -> Result<Option<String>, Failure> {
-        match obj.get(k) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(_) => Err(probe_err(format!("job field {k:?} is not a string"))),
-        }
-    };
-    let port = match obj.get("port") {
-        Some(p) => p
-            .as_u64()
-            .filter(|p| (1..=65535).contains(p))
-            .ok_or_else(|| probe_err(format!("job field \"port\" is not a valid port: {p}")))?
-            as u16,
-        None => return Err(probe_err("job field \"port\" is missing")),
-    };
-    match obj.get("tls_version") {
-        None | Some(Value::Null) => {}
-        Some(Value::String(s)) if s == "1.2" || s == "1.3" => {}
-        Some(other) => {
-            return Err(probe_err(format!(
-                "job field \"tls_version\" must be \"1.2\", \"1.3\" or null, got {other}"
-            )))
-        }
-    }
-    let timeout = match obj.get("timeout_ms") {
-        None | Some(Value::Null) => Duration::from_millis(10_000),
-        Some(t) => match t.as_f64() {
-            Some(ms) if ms.is_finite() && ms > 0.0 => Duration::from_secs_f64(ms / 1000.0),
-            _ => {
-                return Err(probe_err(format!(
-                    "job field \"timeout_ms\" must be a positive number, got {t}"
-                )))
-            }
-        },
-    };
-    let client_cert_file = opt_str("client_cert_file")?;
-    let client_key_file = opt_str("client_key_file")?;
-    if client_cert_file.is_some() != client_key_file.is_some() {
-        return Err(probe_err(
-            "job fields \"client_cert_file\" and \"client_key_file\" go together",
-        ));
-    }
-    Ok(Job {
-        host: get_str("host")?,
-        port,
-        servername: get_str("servername")?,
-        ca_file: get_str("ca_file")?,
-        client_cert_file,
-        client_key_file,
-        kubeconfig: opt_str("kubeconfig")?,
-        timeout,
-    })
-}
+// The job line itself (tlsmatrix_probe_loop::Job) is checked by harness/probes/probe-loop.
 
 fn read_b64(what: &str, path: &str) -> Result<String, Failure> {
     let data =
@@ -227,7 +132,7 @@ fn kubeconfig(job: &Job) -> Result<Kubeconfig, Failure> {
         format!("https://{}:{}", job.host, job.port)
     };
     let mut user = Map::new();
-    if let (Some(cert), Some(key)) = (&job.client_cert_file, &job.client_key_file) {
+    if let Some((cert, key)) = &job.client_auth {
         user.insert(
             "client-certificate-data".into(),
             read_b64("client_cert_file", cert)?.into(),
@@ -316,85 +221,24 @@ fn run_job(job: &Job) -> Result<usize, Failure> {
     result
 }
 
-fn panic_text(p: Box<dyn std::any::Any + Send>) -> String {
-    p.downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| p.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic payload".to_string())
+/// A panic inside kube/rustls (e.g. no process-level rustls CryptoProvider) is
+/// a real result: report it, keep serving.
+fn kube_panic(msg: Option<String>) -> Failure {
+    let text = msg.unwrap_or_else(|| "unknown panic payload".to_string());
+    probe_err(format!("panic: {}", text.trim()))
 }
 
-fn elapsed_ms(start: Instant) -> f64 {
-    (start.elapsed().as_secs_f64() * 1_000_000.0).round() / 1000.0
-}
-
-fn handle_line(line: &[u8]) -> Value {
-    let start = Instant::now();
-    let (id, outcome) = match serde_json::from_slice::<Value>(line) {
-        Err(e) => (Value::Null, Err(probe_err(format!("invalid JSON job: {e}")))),
-        Ok(v) => {
-            let id = v.get("id").cloned().unwrap_or(Value::Null);
-            let outcome = match parse_job(&v) {
-                Err(e) => Err(e),
-                // A panic inside kube/rustls (e.g. no process-level rustls
-                // CryptoProvider) is a real result: report it, keep serving.
-                Ok(job) => match panic::catch_unwind(AssertUnwindSafe(|| run_job(&job))) {
-                    Ok(o) => o,
-                    Err(p) => Err(probe_err(format!("panic: {}", panic_text(p).trim()))),
-                },
-            };
-            (id, outcome)
-        }
-    };
-    let elapsed_ms = elapsed_ms(start);
-    match outcome {
-        Ok(pods) => json!({
-            "id": id, "ok": true, "error": null,
-            "negotiated": {"version": null, "cipher": null, "group": null, "sigalg": null,
-                           "pods": pods},
-            "elapsed_ms": elapsed_ms,
-        }),
-        Err((error, detail)) => {
-            let mut r = json!({
-                "id": id, "ok": false, "error": error, "negotiated": null,
-                "elapsed_ms": elapsed_ms,
-            });
-            if let Some(d) = detail {
-                r["error_detail"] = d.into();
-            }
-            r
-        }
-    }
+/// `negotiated` of a pod list: kube does not expose the TLS session.
+fn listed(pods: usize) -> Value {
+    json!({"version": null, "cipher": null, "group": null, "sigalg": null, "pods": pods})
 }
 
 fn main() {
-    let stdout = io::stdout();
-    let mut out = stdout.lock();
-    if let Err(e) = emit(&mut out, &hello()) {
-        eprintln!("tlsmatrix-kube-probe: cannot write hello: {e}");
-        std::process::exit(1);
-    }
-    let stdin = io::stdin();
-    let mut input = stdin.lock();
-    let mut buf = Vec::new();
-    loop {
-        buf.clear();
-        match input.by_ref().read_until(b'\n', &mut buf) {
-            Ok(0) => break,
-            Ok(_) => {}
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(e) => {
-                eprintln!("tlsmatrix-kube-probe: cannot read stdin: {e}");
-                std::process::exit(1);
-            }
-        }
-        let line = buf.trim_ascii();
-        if line.is_empty() {
-            continue;
-        }
-        let result = handle_line(line);
-        if let Err(e) = emit(&mut out, &result) {
-            eprintln!("tlsmatrix-kube-probe: cannot write result: {e}");
-            std::process::exit(1);
-        }
-    }
+    // The JSON-lines loop (hello, a result line per job line, EOF): harness/probes/probe-loop.
+    tlsmatrix_probe_loop::run(
+        "tlsmatrix-kube-probe",
+        &hello(),
+        kube_panic,
+        |job, _start| run_job(job).map(listed),
+    );
 }

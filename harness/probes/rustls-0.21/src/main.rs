@@ -15,9 +15,8 @@
 //! `negotiated.group` is always null. The I/O loop, timeouts, error texts
 //! (`error` = Display of rustls::Error, `error_detail` = {:?}) are unchanged.
 
-use std::io::{self, BufRead, ErrorKind, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
-use std::panic::{self, AssertUnwindSafe};
+use std::io::{self, ErrorKind, Write};
+use std::net::{Shutdown, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -31,9 +30,10 @@ use rustls::{
     RootCertStore, ServerName, SignatureScheme, SupportedProtocolVersion,
 };
 use serde::Serialize;
-use serde_json::Value;
 
-use tlsmatrix_rustls_probe::{emit, hello};
+use tlsmatrix_probe_loop::net::{connect, io_err, remaining};
+use tlsmatrix_probe_loop::{internal_panic, probe_err, Failure, Job};
+use tlsmatrix_rustls_probe::hello;
 
 // ---------------------------------------------------------------- output ---
 
@@ -45,86 +45,11 @@ struct Negotiated {
     sigalg: Option<String>,
 }
 
-#[derive(Serialize)]
-struct JobResult {
-    id: Value,
-    ok: bool,
-    error: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error_detail: Option<String>,
-    negotiated: Option<Negotiated>,
-    elapsed_ms: f64,
-}
-
 // ------------------------------------------------------------------ jobs ---
-
-struct Job {
-    host: String,
-    port: u16,
-    servername: String,
-    ca_file: String,
-    tls_version: Option<String>,
-    timeout: Duration,
-}
+// The job line itself (tlsmatrix_probe_loop::Job) is checked by harness/probes/probe-loop.
 
 /// Outcome of one attempt: Ok(negotiated) or Err((error, error_detail)).
-type Outcome = Result<Negotiated, (String, Option<String>)>;
-
-fn probe_err(msg: impl Into<String>) -> (String, Option<String>) {
-    (format!("probe: {}", msg.into()), None)
-}
-
-fn parse_job(v: &Value) -> Result<Job, (String, Option<String>)> {
-    let obj = v
-        .as_object()
-        .ok_or_else(|| probe_err("job is not a JSON object"))?;
-    let get_str = |k: &str| -> Result<String, (String, Option<String>)> {
-        match obj.get(k) {
-            Some(Value::String(s)) => Ok(s.clone()),
-            Some(_) => Err(probe_err(format!("job field {k:?} is not a string"))),
-            None => Err(probe_err(format!("job field {k:?} is missing"))),
-        }
-    };
-    let host = get_str("host")?;
-    let servername = get_str("servername")?;
-    let ca_file = get_str("ca_file")?;
-    let port = match obj.get("port") {
-        Some(p) => p
-            .as_u64()
-            .filter(|p| (1..=65535).contains(p))
-            .ok_or_else(|| probe_err(format!("job field \"port\" is not a valid port: {p}")))?
-            as u16,
-        None => return Err(probe_err("job field \"port\" is missing")),
-    };
-    let tls_version = match obj.get("tls_version") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) if s == "1.2" || s == "1.3" => Some(s.clone()),
-        Some(other) => {
-            return Err(probe_err(format!(
-                "job field \"tls_version\" must be \"1.2\", \"1.3\" or null, got {other}"
-            )))
-        }
-    };
-    let timeout = match obj.get("timeout_ms") {
-        None | Some(Value::Null) => Duration::from_millis(10_000),
-        Some(t) => match t.as_f64() {
-            Some(ms) if ms.is_finite() && ms > 0.0 => Duration::from_secs_f64(ms / 1000.0),
-            _ => {
-                return Err(probe_err(format!(
-                    "job field \"timeout_ms\" must be a positive number, got {t}"
-                )))
-            }
-        },
-    };
-    Ok(Job {
-        host,
-        port,
-        servername,
-        ca_file,
-        tls_version,
-        timeout,
-    })
-}
+type Outcome = Result<Negotiated, Failure>;
 
 // -------------------------------------------------------------- verifier ---
 
@@ -235,7 +160,7 @@ fn version_name(v: ProtocolVersion) -> String {
 
 // ------------------------------------------------------------- handshake ---
 
-fn load_roots(path: &str) -> Result<RootCertStore, (String, Option<String>)> {
+fn load_roots(path: &str) -> Result<RootCertStore, Failure> {
     let pem =
         std::fs::read(path).map_err(|e| probe_err(format!("cannot read ca_file {path}: {e}")))?;
     let mut roots = RootCertStore::empty();
@@ -256,55 +181,8 @@ fn load_roots(path: &str) -> Result<RootCertStore, (String, Option<String>)> {
     Ok(roots)
 }
 
-fn is_timeout(e: &io::Error) -> bool {
-    matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)
-}
-
-fn io_err(e: io::Error) -> (String, Option<String>) {
-    let detail = format!("{e:?}");
-    if is_timeout(&e) {
-        (format!("timeout: {e}"), Some(detail))
-    } else {
-        (e.to_string(), Some(detail))
-    }
-}
-
-fn tls_err(e: rustls::Error) -> (String, Option<String>) {
+fn tls_err(e: rustls::Error) -> Failure {
     (e.to_string(), Some(format!("{e:?}")))
-}
-
-/// Time left until `deadline`, or a timeout error when there is none.
-fn remaining(deadline: Instant) -> Result<Duration, io::Error> {
-    let now = Instant::now();
-    if now >= deadline {
-        return Err(io::Error::from(ErrorKind::TimedOut));
-    }
-    // Socket timeouts have microsecond granularity; never pass zero.
-    Ok((deadline - now).max(Duration::from_millis(1)))
-}
-
-fn connect(job: &Job, deadline: Instant) -> Result<TcpStream, io::Error> {
-    let addrs: Vec<SocketAddr> = (job.host.as_str(), job.port).to_socket_addrs()?.collect();
-    let mut last: Option<io::Error> = None;
-    for addr in addrs {
-        let left = remaining(deadline)?;
-        match TcpStream::connect_timeout(&addr, left) {
-            Ok(s) => return Ok(s),
-            Err(e) => {
-                let timed_out = is_timeout(&e);
-                last = Some(e);
-                if timed_out {
-                    break;
-                }
-            }
-        }
-    }
-    Err(last.unwrap_or_else(|| {
-        io::Error::new(
-            ErrorKind::NotFound,
-            format!("no addresses for {}:{}", job.host, job.port),
-        )
-    }))
 }
 
 enum HsError {
@@ -453,87 +331,12 @@ fn run_job(job: &Job, start: Instant) -> Outcome {
     }
 }
 
-fn elapsed_ms(start: Instant) -> f64 {
-    (start.elapsed().as_secs_f64() * 1_000_000.0).round() / 1000.0
-}
-
-fn handle_line(line: &[u8]) -> JobResult {
-    let start = Instant::now();
-    let (id, outcome) = match serde_json::from_slice::<Value>(line) {
-        Err(e) => (
-            Value::Null,
-            Err(probe_err(format!("invalid JSON job: {e}"))),
-        ),
-        Ok(v) => {
-            let id = v.get("id").cloned().unwrap_or(Value::Null);
-            let outcome = match parse_job(&v) {
-                Err(e) => Err(e),
-                Ok(job) => match panic::catch_unwind(AssertUnwindSafe(|| run_job(&job, start))) {
-                    Ok(o) => o,
-                    Err(p) => {
-                        let msg = p
-                            .downcast_ref::<&str>()
-                            .map(|s| s.to_string())
-                            .or_else(|| p.downcast_ref::<String>().cloned())
-                            .unwrap_or_else(|| "unknown panic".to_string());
-                        Err(probe_err(format!("internal panic: {msg}")))
-                    }
-                },
-            };
-            (id, outcome)
-        }
-    };
-    let elapsed_ms = elapsed_ms(start);
-    match outcome {
-        Ok(neg) => JobResult {
-            id,
-            ok: true,
-            error: None,
-            error_detail: None,
-            negotiated: Some(neg),
-            elapsed_ms,
-        },
-        Err((error, error_detail)) => JobResult {
-            id,
-            ok: false,
-            error: Some(error),
-            error_detail,
-            negotiated: None,
-            elapsed_ms,
-        },
-    }
-}
-
 fn main() {
-    let stdout = io::stdout();
-    let mut out = stdout.lock();
-    if let Err(e) = emit(&mut out, &hello()) {
-        eprintln!("tlsmatrix-rustls-probe: cannot write hello: {e}");
-        std::process::exit(1);
-    }
-
-    let stdin = io::stdin();
-    let mut input = stdin.lock();
-    let mut buf = Vec::new();
-    loop {
-        buf.clear();
-        match input.by_ref().read_until(b'\n', &mut buf) {
-            Ok(0) => break,
-            Ok(_) => {}
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(e) => {
-                eprintln!("tlsmatrix-rustls-probe: cannot read stdin: {e}");
-                std::process::exit(1);
-            }
-        }
-        let line = buf.trim_ascii();
-        if line.is_empty() {
-            continue;
-        }
-        let result = handle_line(line);
-        if let Err(e) = emit(&mut out, &result) {
-            eprintln!("tlsmatrix-rustls-probe: cannot write result: {e}");
-            std::process::exit(1);
-        }
-    }
+    // The JSON-lines loop (hello, a result line per job line, EOF): harness/probes/probe-loop.
+    tlsmatrix_probe_loop::run(
+        "tlsmatrix-rustls-probe",
+        &hello(),
+        internal_panic,
+        |job, start| run_job(job, start),
+    );
 }

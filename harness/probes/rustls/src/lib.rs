@@ -14,11 +14,11 @@ compile_error!(
     "enable exactly one of the features `ring` and `aws-lc-rs` (build with --no-default-features)"
 );
 
-use std::io::{self, Write};
-
 use rustls::crypto::CryptoProvider;
-use serde::Serialize;
 use serde_json::Value;
+// The JSON-lines output is shared with the other Rust probes (../probe-loop);
+// `emit` is re-exported for the server program.
+pub use tlsmatrix_probe_loop::{emit, Hello};
 
 pub const RUSTLS_VERSION: &str = env!("PROBE_RUSTLS_VERSION");
 pub const WEBPKI_VERSION: &str = env!("PROBE_WEBPKI_VERSION");
@@ -50,35 +50,7 @@ fn hello_details() -> serde_json::Map<String, Value> {
     d
 }
 
-#[derive(Serialize)]
-pub struct Hello {
-    hello: HelloBody,
-}
-
-#[derive(Serialize)]
-struct HelloBody {
-    stack: &'static str,
-    version: &'static str,
-    provider: &'static str,
-    details: serde_json::Map<String, Value>,
-}
-
 /// The `{"hello": ...}` line both programs start with.
 pub fn hello() -> Hello {
-    Hello {
-        hello: HelloBody {
-            stack: "rustls",
-            version: RUSTLS_VERSION,
-            provider: PROVIDER_NAME,
-            details: hello_details(),
-        },
-    }
-}
-
-/// Writes `v` as one JSON line and flushes.
-pub fn emit<T: Serialize>(out: &mut impl Write, v: &T) -> io::Result<()> {
-    let line = serde_json::to_string(v).map_err(io::Error::other)?;
-    out.write_all(line.as_bytes())?;
-    out.write_all(b"\n")?;
-    out.flush()
+    Hello::new("rustls", RUSTLS_VERSION, PROVIDER_NAME, hello_details())
 }

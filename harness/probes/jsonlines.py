@@ -1,0 +1,146 @@
+"""The JSON-lines side of docs/probe-contract.md, shared by every Python probe and server program.
+
+Client probes (pyssl, boringssl, kubepy, cliclient/*) call ``run(hello, handle)``: one hello line;
+then, per non-blank stdin line, exactly one result line, in order, stdout flushed after every line;
+EOF on stdin -> exit status 0. A line that breaks the contract (invalid JSON, not an object, a job
+field of the wrong type) is answered ``probe: ...`` without calling ``handle``; ``handle`` may raise
+``JobError`` for a job it cannot attempt, and whatever else it raises is answered too (``timeout:``
+for a TimeoutError, ``probe:`` otherwise) instead of ending the probe.
+
+Server programs (pyssl/server.py, cliserver/) share ``read_config`` and ``write_line`` only: the
+rest of their contract (listeners, ready, serving) differs per program.
+
+Standard library only: the server images copy this file next to their program.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+import traceback
+from typing import Callable, Iterable, TextIO
+
+#: the contract's bound for connect + handshake when a job names none
+DEFAULT_TIMEOUT_MS = 10000
+TLS_VERSIONS = ("1.2", "1.3", None)
+#: optional job fields that are file paths (mTLS, Kubernetes clients)
+OPTIONAL_FILES = ("kubeconfig", "client_cert_file", "client_key_file")
+
+
+class JobError(Exception):
+    """A job the probe cannot attempt: answered with ``probe: <message>``."""
+
+
+def write_line(obj: dict, out: TextIO | None = None) -> None:
+    """One JSON object per line, flushed at once: the harness reads line by line."""
+    out = sys.stdout if out is None else out
+    out.write(json.dumps(obj) + "\n")
+    out.flush()
+
+
+def elapsed_ms(start: float) -> float:
+    """Milliseconds since ``start`` (a time.monotonic() value), as every result reports them."""
+    return round((time.monotonic() - start) * 1000, 3)
+
+
+# --- client probes ------------------------------------------------------------------------------
+
+
+def _need_str(raw: dict, key: str) -> str:
+    value = raw.get(key)
+    if not isinstance(value, str) or not value:
+        raise JobError(f"job field {key!r} must be a non-empty string, got {value!r}")
+    return value
+
+
+def _optional_str(raw: dict, key: str) -> str | None:
+    value = raw.get(key)
+    if value is not None and (not isinstance(value, str) or not value):
+        raise JobError(f"job field {key!r} must be a non-empty string or null, got {value!r}")
+    return value
+
+
+def check_job(raw: dict) -> None:
+    """The contract's job fields have the contract's types; JobError names the first that does not.
+
+    What a field means to a stack (a host name it accepts, a CA file it can read) is the probe's
+    to check: only the probe knows what its stack says about it.
+    """
+    for key in ("host", "servername", "ca_file"):
+        _need_str(raw, key)
+    port = raw.get("port")
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        raise JobError(f"job field 'port' must be an integer 1..65535, got {port!r}")
+    if raw.get("tls_version") not in TLS_VERSIONS:
+        raise JobError(f"unknown tls_version {raw.get('tls_version')!r}")
+    timeout_ms = raw.get("timeout_ms")
+    if timeout_ms is not None and (isinstance(timeout_ms, bool) or not isinstance(timeout_ms, (int, float))
+                                   or timeout_ms <= 0):
+        raise JobError(f"job field 'timeout_ms' must be a positive number, got {timeout_ms!r}")
+    files = {key: _optional_str(raw, key) for key in OPTIONAL_FILES}
+    if (files["client_cert_file"] is None) != (files["client_key_file"] is None):
+        raise JobError("job fields 'client_cert_file' and 'client_key_file' go together")
+
+
+def failure(job_id: object, error: str, start: float) -> dict:
+    """The result line of a job that was not attempted or broke the probe."""
+    return {"id": job_id, "ok": False, "error": error, "negotiated": None, "elapsed_ms": elapsed_ms(start)}
+
+
+def _parse_line(line: str) -> dict:
+    job = json.loads(line)
+    if not isinstance(job, dict):
+        raise ValueError("a job must be a JSON object")
+    return job
+
+
+def answer(line: str, handle: Callable[[dict], dict]) -> dict:
+    """The result line for one job line; never raises for what the line or ``handle`` does."""
+    start = time.monotonic()
+    try:
+        job = _parse_line(line)
+    except ValueError as exc:  # no id to answer with: the line is not a job at all
+        return {"id": None, "ok": False, "error": f"probe: invalid job line: {exc}", "negotiated": None,
+                "elapsed_ms": 0}
+    try:
+        check_job(job)
+        return handle(job)
+    except JobError as exc:
+        return failure(job.get("id"), f"probe: {exc}", start)
+    except TimeoutError as exc:  # the deadline passed somewhere the probe did not expect it
+        return failure(job.get("id"), f"timeout: {exc}", start)
+    except Exception as exc:  # a bug in the probe: say so for this job, keep serving the others
+        traceback.print_exc(file=sys.stderr)
+        return failure(job.get("id"), f"probe: internal error: {type(exc).__name__}: {exc}", start)
+
+
+def run(hello: dict, handle: Callable[[dict], dict], lines: Iterable[str] | None = None,
+        out: TextIO | None = None) -> int:
+    """The client contract until EOF: ``hello``, then one ``handle(job)`` result per job line.
+
+    Returns the exit status (0: EOF is the normal end). ``lines``/``out`` default to stdin/stdout.
+    """
+    write_line(hello, out)
+    for line in sys.stdin if lines is None else lines:
+        if line.strip():
+            write_line(answer(line, handle), out)
+    return 0
+
+
+# --- server programs ----------------------------------------------------------------------------
+
+
+def read_config(config_path: str | None) -> dict:
+    """A server program's configuration: the ``--config`` file, else the first stdin line.
+
+    Raises OSError or ValueError (not JSON, not an object with a ``listeners`` list).
+    """
+    if config_path is not None:
+        with open(config_path, "rb") as f:
+            text = f.read()
+    else:
+        text = sys.stdin.buffer.readline()  # bytes: json.loads decodes UTF-8 itself
+    config = json.loads(text)
+    if not isinstance(config, dict) or not isinstance(config.get("listeners"), list):
+        raise ValueError("configuration must be an object with a 'listeners' list")
+    return config
