@@ -21,8 +21,10 @@ CLIENT_NAMES = [n for n, c in CLIENTS.items() if c.needs_app is None]
 
 #: measured limits of a client stack's defaults: (client, chain) → (outcome, text in its error)
 KNOWN_LIMITS = {
-    ("nss", "ed25519"): (Outcome.UNSUPPORTED_ALGORITHM, "SEC_ERROR_ADDING_CERT"),  # cannot import an Ed25519 CA
-    ("boringssl", "ed25519"): (Outcome.HANDSHAKE_FAILURE, "curl: (35)"),  # offers no ed25519 by default
+    ("nss", "ed25519"): ({Outcome.UNSUPPORTED_ALGORITHM}, "SEC_ERROR_ADDING_CERT"),  # cannot import an Ed25519 CA
+    # offers no ed25519 by default: servers answer with an alert, except a rustls server on TLS 1.2,
+    # which closes without one ("Connection closed abruptly": a transport fact, `connection`)
+    ("boringssl", "ed25519"): ({Outcome.HANDSHAKE_FAILURE, Outcome.CONNECTION}, "curl: (35)"),
 }
 SERVER_NAMES = list(SERVERS)
 
@@ -65,7 +67,7 @@ def test_good_chains_succeed(sessions, served, client, server, tls, chain):
     c, raw = handshake(sessions(client), s.port(chain, tls), s.files[chain].ca_file, tls=tls)
     known = KNOWN_LIMITS.get((client, chain))
     if known:
-        assert c.outcome is known[0] and known[1] in raw.error, raw
+        assert c.outcome in known[0] and known[1] in raw.error, raw
         return
     assert c.outcome is Outcome.OK, raw
     assert raw.negotiated["version"] == {"1.2": "TLSv1.2", "1.3": "TLSv1.3"}[tls]
