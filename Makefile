@@ -20,22 +20,18 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
-# Go comes from Debian (golang-1.19). As root we install it; otherwise the go stack is
-# reported as `skipped` with the command to run.
-toolchains:
-	@if command -v go >/dev/null 2>&1 || ls /usr/lib/go-1.*/bin/go >/dev/null 2>&1; then :; \
+# The Debian packages the stacks need (Go 1.19, GnuTLS, NSS tools, wolfSSL, curl, a JDK, Node, ...)
+# are listed once, in the stack descriptors: `tlsmatrix list --packages`. As root we install the
+# missing ones; otherwise those stacks are reported as `skipped` with the command to run. Chromium is
+# no stack: tests/unit/test_html_browser.py opens the HTML report in it (headless).
+toolchains: venv
+	@missing="$$($(TLSMATRIX) list --packages --missing)" || exit 1; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; missing="$$(echo $$missing)"; \
+	if [ -z "$$missing" ]; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-		echo "[setup] installing Go from Debian (golang-1.19-go)"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq golang-1.19-go >/dev/null; \
-	else echo "[setup] Go not found: run 'apt-get install golang-1.19-go' as root; the go stack will be skipped"; fi
-	@if command -v gnutls-serv >/dev/null 2>&1 && command -v selfserv >/dev/null 2>&1 \
-		&& [ -e /usr/include/wolfssl/ssl.h ] && command -v curl >/dev/null 2>&1 \
-		&& [ -e /usr/include/openssl/ssl.h ] && command -v pkg-config >/dev/null 2>&1; then :; \
-	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-		echo "[setup] installing GnuTLS, NSS tools, wolfSSL and curl from Debian"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-			gnutls-bin libnss3-tools libwolfssl-dev curl libssl-dev pkg-config >/dev/null; \
-	else echo "[setup] missing: apt-get install gnutls-bin libnss3-tools libwolfssl-dev curl libssl-dev pkg-config; those stacks will be skipped"; fi
+		echo "[setup] installing from Debian: $$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	else echo "[setup] missing: apt-get install $$missing; those stacks will be skipped"; fi
 	@command -v cargo >/dev/null 2>&1 || [ -x "$$HOME/.cargo/bin/cargo" ] || \
 		echo "[setup] cargo not found: install Rust (https://rustup.rs); the rustls stacks will be skipped"
 

@@ -1,7 +1,8 @@
 """Build the compiled probes (Rust, Go) into the build directory, once per source change.
 
 A stamp file holds a hash of the sources and the toolchain version; a second build with
-nothing changed runs no compiler at all.
+nothing changed runs no compiler at all. TARGETS says only how to build each program; the
+stack descriptors (harness/clients, harness/servers) name the target that builds theirs.
 """
 from __future__ import annotations
 
@@ -16,10 +17,18 @@ from typing import Callable
 
 from .toolchain import (
     CARGO_INSTALL_HINT,
+    GCC,
     GO_INSTALL_HINT,
+    GOLANG,
     JAVA_INSTALL_HINT,
+    JDK,
+    LIBSSL_DEV,
+    PKG_CONFIG,
     PROBES_DIR,
+    WOLFSSL_DEV,
+    WOLFSSL_HEADERS,
     WOLFSSL_INSTALL_HINT,
+    Debian,
     build_dir,
     find_cargo,
     find_go,
@@ -39,6 +48,10 @@ class Target:
     hint: str
     commands: Callable[[str, Path], list[tuple[list[str], dict[str, str]]]]
     shared: tuple[str, ...] = ()  # sources outside `sources` the build also reads (relative to PROBES_DIR)
+    #: Debian packages the build needs (its toolchain, system libraries): `tlsmatrix list --packages`
+    packages: tuple[Debian, ...] = ()
+    #: the outputs are programs to execute (False: Java class files, which `java` runs)
+    executable: bool = True
 
 
 def _rustls_commands(feature: str) -> Callable[[str, Path], list[tuple[list[str], dict[str, str]]]]:
@@ -63,6 +76,8 @@ def _pinned_rustls_commands(version_dir: str) -> Callable[[str, Path], list[tupl
 
 KUBE_VARIANTS = ("0.93-rustls", "0.93-rustls-2024-08", "0.93-openssl", "0.94-aws-lc-rs", "latest-rustls",
                  "latest-aws-lc-rs")
+#: openssl-tls links the system OpenSSL through openssl-sys, which pkg-config finds
+_KUBE_PACKAGES = {"0.93-openssl": (LIBSSL_DEV, PKG_CONFIG)}
 
 
 def _kube_commands(variant: str) -> Callable[[str, Path], list[tuple[list[str], dict[str, str]]]]:
@@ -110,7 +125,7 @@ def find_wolfssl_gcc() -> str | None:
     import shutil
 
     gcc = shutil.which("gcc")
-    if gcc and (Path("/usr/include/wolfssl/ssl.h").exists() or Path("/usr/local/include/wolfssl/ssl.h").exists()):
+    if gcc and any(Path(h).exists() for h in WOLFSSL_HEADERS):
         return gcc
     return None
 
@@ -142,7 +157,7 @@ TARGETS: dict[str, Target] = {
     ),
     "go": Target(
         "go", PROBES_DIR / "go", ("go/tlsmatrix-go-client", "go/tlsmatrix-go-server"),
-        find_go, GO_INSTALL_HINT, _go_commands,
+        find_go, GO_INSTALL_HINT, _go_commands, packages=(GOLANG,),
     ),
     "rustls-0.23.12": Target(
         "rustls-0.23.12", PROBES_DIR / "rustls-0.23.12", ("rustls-0.23.12/ring/release/tlsmatrix-rustls-probe",),
@@ -163,7 +178,7 @@ TARGETS: dict[str, Target] = {
         f"kube-{v}": Target(
             f"kube-{v}", PROBES_DIR / "kube" / v, (f"kube/{v}/tlsmatrix-kube-probe",),
             find_cargo, CARGO_INSTALL_HINT, _kube_commands(v),
-            shared=("kube/src", "kube/build.rs", "rustls/lockfile.rs"),
+            shared=("kube/src", "kube/build.rs", "rustls/lockfile.rs"), packages=_KUBE_PACKAGES.get(v, ()),
         )
         for v in KUBE_VARIANTS
     },
@@ -174,17 +189,27 @@ TARGETS: dict[str, Target] = {
     ),
     "java": Target(
         "java", PROBES_DIR / "java", ("java/Probe.class",),
-        _find_javac, JAVA_INSTALL_HINT, _java_commands,
+        _find_javac, JAVA_INSTALL_HINT, _java_commands, packages=(JDK,), executable=False,
     ),
     "wolfssl": Target(
         "wolfssl", PROBES_DIR / "wolfssl", ("wolfssl/tlsmatrix-wolfssl-probe",),
-        find_wolfssl_gcc, WOLFSSL_INSTALL_HINT, _wolfssl_commands,
+        find_wolfssl_gcc, WOLFSSL_INSTALL_HINT, _wolfssl_commands, packages=(WOLFSSL_DEV, GCC),
     ),
 }
 
 
 def output_path(target: str, index: int = 0) -> Path:
     return build_dir() / TARGETS[target].outputs[index]
+
+
+def not_built(target: str, index: int = 0) -> str | None:
+    """None when the target's output ``index`` is built, else a stack's availability text: which file
+    is missing, and `make probes` when the toolchain is there (else how to install the toolchain)."""
+    t = TARGETS[target]
+    path = output_path(target, index)
+    if path.exists() and (not t.executable or os.access(path, os.X_OK)):
+        return None
+    return f"probe not built ({path} missing): {'run `make probes`' if t.toolchain() else t.hint}"
 
 
 def _source_hash(target: Target, tool: str) -> str:

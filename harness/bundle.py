@@ -39,15 +39,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .clients import CLIENTS
+from .document import CellRecord, ChainInfo, DocumentError, ResultsDocument, StackEntry, load_results
+from .model import CertRecord, ChainRecord, Job, ListenerConfig, ServerConfig
+from .native import NativeCell, s_client_line
+from .native import is_ip as _is_ip
+from .pki import EXPIRED_FROM, EXPIRED_UNTIL, ORGANIZATION, VALID_FROM, VALID_UNTIL
+from .servers import SERVERS
+
 PORT = 8443
 HOST = "127.0.0.1"
 KEY_FILE = "TEST-ONLY-leaf-key.pem"
 CLIENT_CERT_FILE = "client.pem"
 CLIENT_KEY_FILE = "TEST-ONLY-client-key.pem"
 PUBLIC_FILES = ("ca.pem", "chain.pem", "leaf.pem", "spec.json")
-ORGANIZATION = "tlsmatrix TEST PKI - test keys, never trust in production"
-VALIDITY = ("20250101000000Z", "20450101000000Z")  # harness.pki.VALID_FROM/VALID_UNTIL
-EXPIRED_VALIDITY = ("20200101000000Z", "20210101000000Z")  # harness.pki.EXPIRED_FROM/UNTIL
+#: openssl ca -startdate/-enddate: the validity windows pki.py gives every certificate
+VALIDITY = (VALID_FROM.strftime("%Y%m%d%H%M%SZ"), VALID_UNTIL.strftime("%Y%m%d%H%M%SZ"))
+EXPIRED_VALIDITY = (EXPIRED_FROM.strftime("%Y%m%d%H%M%SZ"), EXPIRED_UNTIL.strftime("%Y%m%d%H%M%SZ"))
 
 
 class BundleError(ValueError):
@@ -57,7 +65,7 @@ class BundleError(ValueError):
 # --- input ---------------------------------------------------------------------------------
 
 
-def _load(results_path_or_dir: str | Path) -> tuple[dict, Path]:
+def _load(results_path_or_dir: str | Path) -> tuple[ResultsDocument, Path]:
     path = Path(results_path_or_dir)
     if path.is_dir():
         for candidate in (path / "results.json", path / "latest" / "results.json"):
@@ -67,31 +75,27 @@ def _load(results_path_or_dir: str | Path) -> tuple[dict, Path]:
         else:
             raise BundleError(f"no results.json in {path}")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise BundleError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except ValueError as exc:
-        raise BundleError(f"{path} is not JSON: {exc}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("results"), list):
-        raise BundleError(f"{path} is not a tlsmatrix results document (no results list)")
-    return data, path
+        return load_results(path), path
+    except DocumentError as exc:
+        raise BundleError(str(exc)) from None
 
 
-def default_cells(data: dict) -> list[str]:
+def default_cells(data: ResultsDocument) -> list[str]:
     """Ids of every cell whose outcome is not ok or whose verdict is mismatch."""
-    return [str(r.get("id")) for r in data.get("results") or []
-            if isinstance(r, dict) and (r.get("outcome") != "ok" or r.get("verdict") == "mismatch")]
+    return [r.id for r in data.cells if r.outcome != "ok" or r.verdict == "mismatch"]
 
 
-def _select(data: dict, cell_ids: list[str] | None) -> list[dict]:
-    records = [r for r in data.get("results") or [] if isinstance(r, dict)]
-    by_id = {str(r.get("id")): r for r in records}
+def _select(data: ResultsDocument, cell_ids: list[str] | None) -> list[CellRecord]:
+    by_id = {r.id: r for r in data.cells}
     wanted = default_cells(data) if cell_ids is None else list(dict.fromkeys(str(c) for c in cell_ids))
     unknown = [c for c in wanted if c not in by_id]
     if unknown:
         raise BundleError("no such cell in the results: " + ", ".join(unknown))
     if not wanted:
         raise BundleError("no cells to bundle (every cell is ok and matches its expectation; name cells explicitly)")
+    chainless = [c for c in wanted if by_id[c].chain is None]
+    if chainless:
+        raise BundleError("the results record no chain for cell(s): " + ", ".join(chainless))
     return [by_id[c] for c in wanted]
 
 
@@ -117,38 +121,8 @@ def _find_scenario(path: str, results_file: Path) -> Path | None:
 # --- the cell's chain ----------------------------------------------------------------------
 
 
-def _chain_spec(record: dict) -> dict:
-    chain = record.get("chain")
-    return chain if isinstance(chain, dict) else {"label": str(chain)}
-
-
-def _default_hash(key: str) -> str | None:
-    return {"P-384": "SHA-384", "P-521": "SHA-512", "Ed25519": None}.get(key, "SHA-256")
-
-
-def _cert_label(c: dict, signer: bool) -> str:
-    key = str(c.get("key", "?"))
-    h = c.get("hash") if signer else None
-    return f"{key}/{h}" if h else key
-
-
-def _chain_text(spec: dict) -> str:
-    root = spec.get("root") or {}
-    inters = spec.get("intermediates") or []
-    leaf = spec.get("leaf") or {}
-    parts = [f"root {_cert_label(root, True)}", *(f"intermediate {_cert_label(i, True)}" for i in inters),
-             f"leaf {leaf.get('key', '?')}"]
-    client = spec.get("client_cert")
-    if isinstance(client, dict) and client.get("key"):
-        parts.append(f"client certificate {client['key']} (mTLS, issued by the root)")
-    if spec.get("defect"):
-        parts.append(f"defect {spec['defect']}")
-    return ", ".join(parts) + (" (expired)" if spec.get("expired") else "")
-
-
-def _mtls(record: dict) -> bool:
-    client = _chain_spec(record).get("client_cert")
-    return isinstance(client, dict) and bool(client.get("key"))
+def _mtls(record: CellRecord) -> bool:
+    return record.chain is not None and record.chain.client_cert is not None
 
 
 def _pem_blocks(data: bytes) -> list[bytes]:
@@ -167,18 +141,19 @@ def _cert_sha256(pem: bytes) -> str | None:
 
 @dataclass
 class _Cell:
-    record: dict
+    record: CellRecord  # with a chain (_select)
     dirname: str
     files: dict[str, bytes] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
     @property
-    def spec(self) -> dict:
-        return _chain_spec(self.record)
+    def spec(self) -> ChainRecord:
+        assert self.record.chain is not None
+        return self.record.chain
 
     @property
     def has_intermediates(self) -> bool:
-        return bool(self.spec.get("intermediates"))
+        return bool(self.spec.intermediates)
 
     @property
     def mtls(self) -> bool:
@@ -203,17 +178,16 @@ def _chain_dir(recorded: str, pki_cache: Path | None) -> Path:
     return Path(pki_cache) / path
 
 
-def _gather(cell: _Cell, chains: dict, with_keys: bool, pki_cache: Path | None = None) -> None:
-    label = cell.spec.get("label")
-    if cell.spec.get("defect") and not with_keys:
-        cell.warnings.append(f"this chain has the defect {cell.spec['defect']!r} (harness/defects.py), which "
+def _gather(cell: _Cell, chains: dict[str, ChainInfo], with_keys: bool, pki_cache: Path | None = None) -> None:
+    label = cell.spec.label
+    if cell.spec.defect and not with_keys:
+        cell.warnings.append(f"this chain has the defect {cell.spec.defect!r} (harness/defects.py), which "
                              "regenerate.sh does NOT rebuild (the openssl command line cannot write most of them): "
                              "bundle with --with-keys to replay the exact chain; `openssl verify -CAfile ca.pem "
                              "-untrusted chain.pem leaf.pem` and `tlsmatrix diagnose --ca ca.pem --chain chain.pem` "
                              "work on this bundle's exact public files")
-    info = chains.get(label) if isinstance(chains, dict) else None
-    info = info if isinstance(info, dict) else {}
-    directory = info.get("dir")
+    info = chains.get(label)
+    directory = info.dir if info else None
     if not directory:
         cell.warnings.append(f"the results name no certificate directory for chain {label!r}: "
                              "use regenerate.sh (an equivalent chain)")
@@ -233,7 +207,8 @@ def _gather(cell: _Cell, chains: dict, with_keys: bool, pki_cache: Path | None =
         blocks = _pem_blocks(chain_pem)
         if len(blocks) > 1:
             cell.files["intermediates.pem"] = b"".join(b if b.endswith(b"\n") else b + b"\n" for b in blocks[1:])
-    for name, recorded in (("leaf.pem", info.get("leaf_sha256")), ("ca.pem", info.get("root_sha256"))):
+    assert info is not None
+    for name, recorded in (("leaf.pem", info.leaf_sha256), ("ca.pem", info.root_sha256)):
         if recorded and name in cell.files:
             actual = _cert_sha256(cell.files[name])
             if actual and actual != recorded:
@@ -244,16 +219,6 @@ def _gather(cell: _Cell, chains: dict, with_keys: bool, pki_cache: Path | None =
 # --- commands ------------------------------------------------------------------------------
 
 
-def _is_ip(name: str) -> bool:
-    import ipaddress
-
-    try:
-        ipaddress.ip_address(name)
-        return True
-    except ValueError:
-        return False
-
-
 def _tls_flag(tls: Any, flags: dict[str, str]) -> list[str]:
     return [flags[str(tls)]] if str(tls) in flags else []
 
@@ -262,164 +227,74 @@ def s_server_line(cell: _Cell, port: int = PORT, key_dir: str = "") -> str:
     argv = ["openssl", "s_server", "-accept", f"{HOST}:{port}", "-cert", f"{key_dir}chain.pem"]
     if cell.has_intermediates:
         argv += ["-cert_chain", f"{key_dir}intermediates.pem"]  # -cert reads only the first certificate
-    argv += ["-key", f"{key_dir}{KEY_FILE}", *_tls_flag(cell.record.get("tls"), {"1.2": "-tls1_2", "1.3": "-tls1_3"})]
+    argv += ["-key", f"{key_dir}{KEY_FILE}", *_tls_flag(cell.record.tls, {"1.2": "-tls1_2", "1.3": "-tls1_3"})]
     if cell.mtls:  # require a client certificate from the chain's root
         argv += ["-Verify", "1", "-CAfile", f"{key_dir}ca.pem", "-verify_return_error"]
     argv += ["-www"]
     return shlex.join(argv)
 
 
-def s_client_line(record: dict, port: int = PORT, ca: str = "ca.pem") -> str:
-    name = str(record.get("servername") or "localhost")
-    argv = ["openssl", "s_client", "-connect", f"{HOST}:{port}", "-CAfile", ca, "-no-CApath", "-no-CAstore",
-            "-verify_return_error"]
-    argv += ["-noservername", "-verify_ip", name] if _is_ip(name) else ["-servername", name, "-verify_hostname", name]
-    argv += [*_tls_flag(record.get("tls"), {"1.2": "-tls1_2", "1.3": "-tls1_3"}), "-brief"]
-    if _mtls(record):
-        argv += ["-cert", CLIENT_CERT_FILE, "-key", CLIENT_KEY_FILE]
-    return shlex.join(argv) + " </dev/null"
+def _native_cell(record: CellRecord, port: int = PORT) -> NativeCell:
+    """What a stack's native command line (harness/native.py) needs of this cell."""
+    return NativeCell(servername=record.servername or "localhost",
+                      tls=record.tls if record.tls in ("1.2", "1.3") else None, host=HOST, port=port,
+                      client_cert=(CLIENT_CERT_FILE, CLIENT_KEY_FILE) if _mtls(record) else None)
 
 
-def _curl_line(record: dict, port: int = PORT) -> str:
-    name = str(record.get("servername") or "localhost")
-    url_host = f"[{name}]" if ":" in name else name
-    argv = ["curl", "-q", "-sS", "-v", "--noproxy", "*", "--cacert", "ca.pem", "--capath", "empty-capath",
-            "--connect-to", f"{url_host}:{port}:{HOST}:{port}"]
-    argv += {"1.2": ["--tlsv1.2", "--tls-max", "1.2"], "1.3": ["--tlsv1.3", "--tls-max", "1.3"]}.get(str(record.get("tls")), [])
-    argv += ["-o", "/dev/null", f"https://{url_host}:{port}/"]
-    return "mkdir -p empty-capath   # Debian's curl has a built-in CApath: point it at an empty directory\n" \
-           + shlex.join(argv)
-
-
-def _gnutls_line(record: dict, port: int = PORT) -> str:
-    name = str(record.get("servername") or "localhost")
-    argv = ["gnutls-cli", "--x509cafile", "ca.pem", "--verify-hostname", name]
-    argv += ["--disable-sni"] if _is_ip(name) else ["--sni-hostname", name]
-    tls = str(record.get("tls"))
-    if tls in ("1.2", "1.3"):
-        argv += ["--priority", f"NORMAL:-VERS-ALL:+VERS-TLS{tls}"]
-    argv += ["-p", str(port), HOST]
-    return shlex.join(argv) + " </dev/null"
-
-
-def _nss_lines(record: dict, port: int = PORT) -> str:
-    name = str(record.get("servername") or "localhost")
-    argv = ["tstclnt", "-Q", "-v", "-h", HOST, "-p", str(port), "-d", "sql:nssdb", "-a", name]
-    tls = str(record.get("tls"))
-    if tls in ("1.2", "1.3"):
-        argv += ["-V", f"tls{tls}:tls{tls}"]
-    return ("rm -rf nssdb && mkdir nssdb && certutil -N -d sql:nssdb --empty-password\n"
-            "certutil -A -d sql:nssdb -n tlsmatrix-ca -t C,, -a -i ca.pem\n" + shlex.join(argv) + " </dev/null")
-
-
-def _python_line(record: dict, port: int = PORT) -> str:
-    name = str(record.get("servername") or "localhost")
-    tls = str(record.get("tls"))
-    pin = (f"c.minimum_version=c.maximum_version=ssl.TLSVersion.TLSv1_{tls[-1]}; " if tls in ("1.2", "1.3")
-           else "c.minimum_version=ssl.TLSVersion.TLSv1_2; ")
-    code = ("import socket, ssl; c=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT); c.load_verify_locations('ca.pem'); "
-            + pin + f"s=c.wrap_socket(socket.create_connection(('{HOST}', {port})), server_hostname='{name}'); "
-            "print(s.version(), s.cipher())")
-    return "python3 -c " + shlex.quote(code)
-
-
-#: client stack -> (probe source in the tlsmatrix repository, how to build, the command in a checkout)
-PROBES: dict[str, tuple[str, str, str]] = {
-    "rustls-ring": ("harness/probes/rustls",
-                    "(cd harness/probes/rustls && cargo build --release --locked --no-default-features --features ring --target-dir ../../../build/rustls/ring)",
-                    "build/rustls/ring/release/tlsmatrix-rustls-probe"),
-    "rustls-aws-lc-rs": ("harness/probes/rustls",
-                         "(cd harness/probes/rustls && cargo build --release --locked --no-default-features --features aws-lc-rs --target-dir ../../../build/rustls/aws-lc-rs)",
-                         "build/rustls/aws-lc-rs/release/tlsmatrix-rustls-probe"),
-    "rustls-ring@0.23.12": ("harness/probes/rustls-0.23.12",
-                            "(cd harness/probes/rustls-0.23.12 && cargo build --release --locked --no-default-features --features ring --target-dir ../../../build/rustls-0.23.12/ring)",
-                            "build/rustls-0.23.12/ring/release/tlsmatrix-rustls-probe"),
-    "rustls-ring@0.21.12": ("harness/probes/rustls-0.21",
-                            "(cd harness/probes/rustls-0.21 && cargo build --release --locked --no-default-features --features ring --target-dir ../../../build/rustls-0.21/ring)",
-                            "build/rustls-0.21/ring/release/tlsmatrix-rustls-probe"),
-    "rustls-ring@0.21.0": ("harness/probes/rustls-0.21.0",
-                           "(cd harness/probes/rustls-0.21.0 && cargo build --release --locked --no-default-features --features ring --target-dir ../../../build/rustls-0.21.0/ring)",
-                           "build/rustls-0.21.0/ring/release/tlsmatrix-rustls-probe"),
-    "go": ("harness/probes/go/client", "(cd harness/probes/go && go build -o ../../../build/go/tlsmatrix-go-client ./client)",
-           "build/go/tlsmatrix-go-client"),
-    "java": ("harness/probes/java/Probe.java", "(cd harness/probes/java && javac -d ../../../build/java Probe.java)",
-             "java -cp build/java Probe"),
-    "node": ("harness/probes/node/probe.mjs", "(nothing to build)", "node harness/probes/node/probe.mjs"),
-    "wolfssl": ("harness/probes/wolfssl/probe.c",
-                "(cd harness/probes/wolfssl && gcc -O2 -o ../../../build/wolfssl/tlsmatrix-wolfssl-probe probe.c -lwolfssl)",
-                "build/wolfssl/tlsmatrix-wolfssl-probe"),
-    "boringssl": ("harness/probes/boringssl/client.py", "pip install curl_cffi", "python3 -m harness.probes.boringssl.client"),
-    "openssl": ("harness/probes/pyssl/client.py", "(nothing to build)", "python3 -m harness.probes.pyssl.client"),
-    # kube-rs issue 1562's fix program, run by its adapter (it writes a kubeconfig from the job line)
-    **{f"kube-0.93-{program}": ("harness/probes/kube-report", "tlsmatrix build kube-report",
-                                f"python3 -m harness.probes.cliclient.kube_report {program}")
-       for program in ("install-aws-lc-rs", "two-providers")},
+#: client stack -> (probe source in the tlsmatrix repository, how to build, the command in a checkout):
+#: the client descriptors' `reproduce` (harness/clients), in their order
+PROBES: dict[str, tuple[str, str | None, str]] = {
+    name: r for name, stack in CLIENTS.items() if (r := stack.reproduction()) is not None
 }
 
-#: server stack -> (program source, the command in a checkout; it takes --config server-config.json)
+#: server stack -> (program source, the command in a checkout; it takes --config server-config.json):
+#: the server descriptors' `reproduce` (harness/servers)
 SERVER_PROGRAMS: dict[str, tuple[str, str]] = {
-    "openssl": ("harness/probes/pyssl/server.py", "python3 -m harness.probes.pyssl.server"),
-    "go": ("harness/probes/go/server", "build/go/tlsmatrix-go-server"),
-    "rustls-ring": ("harness/probes/rustls/src/bin/tlsmatrix-rustls-server.rs",
-                    "build/rustls/ring/release/tlsmatrix-rustls-server"),
-    "rustls-aws-lc-rs": ("harness/probes/rustls/src/bin/tlsmatrix-rustls-server.rs",
-                         "build/rustls/aws-lc-rs/release/tlsmatrix-rustls-server"),
-    "gnutls": ("harness/probes/cliserver/gnutls.py", "python3 -m harness.probes.cliserver.gnutls"),
-    "nss": ("harness/probes/cliserver/nss.py", "python3 -m harness.probes.cliserver.nss"),
+    name: (r[0], r[2]) for name, stack in SERVERS.items() if (r := stack.reproduction()) is not None
 }
 
 
-def probe_job(record: dict, port: int = PORT, ca: str = "ca.pem") -> dict:
+def probe_job(record: CellRecord, port: int = PORT, ca: str = "ca.pem") -> dict:
     """The JSON job (docs/probe-contract.md) that replays this cell against 127.0.0.1:port."""
-    tls = str(record.get("tls"))
-    job = {"id": "1", "host": HOST, "port": port, "servername": str(record.get("servername") or "localhost"),
-           "ca_file": ca, "tls_version": tls if tls in ("1.2", "1.3") else None, "timeout_ms": 10000}
-    if _mtls(record):
-        job.update(client_cert_file=CLIENT_CERT_FILE, client_key_file=CLIENT_KEY_FILE)
-    return job
+    mtls = _mtls(record)
+    return Job(id="1", host=HOST, port=port, servername=record.servername or "localhost", ca_file=ca,
+               tls_version=record.tls if record.tls in ("1.2", "1.3") else None, timeout_ms=10000,
+               client_cert_file=CLIENT_CERT_FILE if mtls else None,
+               client_key_file=CLIENT_KEY_FILE if mtls else None).to_json()
 
 
-def probe_job_line(record: dict, port: int = PORT) -> str:
+def probe_job_line(record: CellRecord, port: int = PORT) -> str:
     return json.dumps(probe_job(record, port), separators=(",", ":"))
 
 
-def server_config(record: dict, port: int = PORT) -> dict:
-    tls = str(record.get("tls"))
-    listener = {"id": "L0", "cert_file": "chain.pem", "key_file": KEY_FILE,
-                "tls_version": tls if tls in ("1.2", "1.3") else None, "port": port}
-    if _mtls(record):
-        listener["client_ca_file"] = "ca.pem"
-    if record.get("app"):
-        listener["app"] = record["app"]
-    return {"host": HOST, "listeners": [listener]}
+def server_config(record: CellRecord, port: int = PORT) -> dict:
+    """The configuration a tlsmatrix server program reads to serve this cell's chain on 127.0.0.1:port."""
+    listener = ListenerConfig(id="L0", cert_file="chain.pem", key_file=KEY_FILE,
+                              tls_version=record.tls if record.tls in ("1.2", "1.3") else None, port=port,
+                              app=record.app, client_ca_file="ca.pem" if _mtls(record) else None)
+    return ServerConfig(host=HOST, listeners=[listener]).to_json()
 
 
 def client_commands(cell: _Cell) -> list[tuple[str, str]]:
     """(title, shell text) for the cell's own client stack, then OpenSSL's s_client for comparison."""
     r = cell.record
-    client = str(r.get("client"))
+    client = r.client
     out: list[tuple[str, str]] = []
-    native = {
-        "openssl-cli": ("`openssl s_client`, as the probe ran it", s_client_line),
-        "curl": ("the system `curl`, as the probe ran it", _curl_line),
-        "gnutls": ("`gnutls-cli`, as the probe ran it", _gnutls_line),
-        "nss": ("NSS `tstclnt` with a throwaway certificate database in ./nssdb, as the probe ran it", _nss_lines),
-        "openssl": ("Python's `ssl` module (OpenSSL), the library calls the probe makes", _python_line),
-    }
-    if client in native:
-        title, line = native[client]
-        out.append((f"the recorded client **{client}**: {title}", line(r)))
+    stack = CLIENTS.get(client)
+    native = stack.native if stack is not None else None  # the stack's own command line (its descriptor)
+    if native is not None:
+        out.append((f"the recorded client **{client}**: {native.title}", native.line(_native_cell(r))))
     if client in PROBES:
         out.append((f"the recorded client **{client}** with tlsmatrix's own probe program (`{PROBES[client][0]}`, "
                     "see *Probe programs* above): one JSON job line on stdin; it answers with a hello line, "
                     "then the result, whose `error` is the stack's own text",
                     f"echo {shlex.quote(probe_job_line(r))} | " + _in_checkout(PROBES[client][2])))
-    elif client not in native:
+    elif native is None:
         out.append((f"the recorded client **{client}**: its tlsmatrix probe (see harness/clients/__init__.py in the "
                     "tlsmatrix repository) reads this JSON job line",
                     f"echo {shlex.quote(probe_job_line(r))} | <the {client} probe>"))
-    if client != "openssl-cli":
-        out.append(("for comparison, OpenSSL's `s_client` on the same chain", s_client_line(r)))
+    if native is None or native.line is not s_client_line:  # s_client already, as the client's own line
+        out.append(("for comparison, OpenSSL's `s_client` on the same chain", s_client_line(_native_cell(r))))
     return out
 
 
@@ -447,31 +322,25 @@ def _genkey(key: str, out: str) -> str:
     raise BundleError(f"regenerate.sh: unknown key type {key!r}")
 
 
-def _md(signer: dict) -> str:
-    key = str(signer.get("key"))
-    if key == "Ed25519":
+def _md(signer: CertRecord) -> str:
+    if signer.key == "Ed25519":
         return "default"
-    h = signer.get("hash") or _default_hash(key) or "SHA-256"
-    return h.replace("-", "").lower()
+    return (signer.signing_hash or "SHA-256").replace("-", "").lower()
 
 
-def regenerate_script(cell: _Cell) -> str:
-    spec = cell.spec
-    root = spec.get("root") or {}
-    inters = [i for i in spec.get("intermediates") or [] if isinstance(i, dict)]
-    leaf = spec.get("leaf") or {}
-    names = ["localhost", "127.0.0.1"]
+def _key_usage(key: str) -> str:
+    return "digitalSignature,keyEncipherment" if key.startswith("RSA") else "digitalSignature"
+
+
+def _script_head(spec: ChainRecord, names: list[str]) -> list[str]:
+    """The script's comment, its shell setup and the `openssl ca` configuration."""
     san = ",".join(f"IP:{n}" if _is_ip(n) else f"DNS:{n}" for n in names)
-    leaf_ku = "digitalSignature,keyEncipherment" if str(leaf.get("key", "")).startswith("RSA") else "digitalSignature"
-    client = spec.get("client_cert") if isinstance(spec.get("client_cert"), dict) else None
-    ckey = str(client.get("key")) if client else ""
-    client_ku = "digitalSignature,keyEncipherment" if ckey.startswith("RSA") else "digitalSignature"
-    start, end = VALIDITY
-    lstart, lend = EXPIRED_VALIDITY if spec.get("expired") else VALIDITY
-    lines = [
+    leaf_ku = _key_usage(spec.leaf.key)
+    client_ku = _key_usage(spec.client_cert.key if spec.client_cert else "")
+    return [
         "#!/bin/sh",
         "# Rebuilds an EQUIVALENT chain for this cell with the openssl command line only, into ./regenerated/:",
-        f"#   {_chain_text(spec)}; leaf names {', '.join(names)}",
+        f"#   {spec.describe()}; leaf names {', '.join(names)}",
         "# Same key types, signature hashes, structure, extensions and validity window as the run's chain,",
         "# but NEW keys: the certificates are not the identical ones (fingerprints differ).",
         "# TEST KEYS ONLY: never trust these certificates anywhere.",
@@ -499,12 +368,23 @@ def regenerate_script(cell: _Cell) -> str:
         "",
     ]
 
+
+def regenerate_script(cell: _Cell) -> str:
+    spec = cell.spec
+    root, inters, leaf = spec.root, spec.intermediates, spec.leaf
+    client = spec.client_cert
+    ckey = client.key if client else ""
+    start, end = VALIDITY
+    lstart, lend = EXPIRED_VALIDITY if spec.expired else VALIDITY
+    names = ["localhost", "127.0.0.1"]
+    lines = _script_head(spec, names)
+
     def subj(role: str, key: str, depth: str) -> str:
         return shlex.quote(f"/O={ORGANIZATION}/CN=TEST-ONLY regenerated {role} {key} ({depth})")
 
-    rkey = str(root.get("key"))
+    rkey = root.key
     lines += [
-        f"# root: {_cert_label(root, True)}, self-signed",
+        f"# root: {root.label()}, self-signed",
         _genkey(rkey, "work/root.key"),
         f"run openssl req -new -config work/ca.cnf -key work/root.key -subj {subj('root CA', rkey, 'root')} -out work/root.csr",
         f"run openssl ca -batch -config work/ca.cnf -selfsign -keyfile work/root.key -in work/root.csr -out work/root.pem "
@@ -513,10 +393,10 @@ def regenerate_script(cell: _Cell) -> str:
     ]
     issuer, issuer_spec = "root", root
     for i, inter in enumerate(inters):
-        ikey = str(inter.get("key"))
+        ikey = inter.key
         name = f"inter{i}"
         lines += [
-            f"# intermediate {i}: {_cert_label(inter, True)}, signed by the {issuer} ({_md(issuer_spec)})",
+            f"# intermediate {i}: {inter.label()}, signed by the {issuer} ({_md(issuer_spec)})",
             _genkey(ikey, f"work/{name}.key"),
             f"run openssl req -new -config work/ca.cnf -key work/{name}.key "
             f"-subj {subj('intermediate CA', ikey, f'intermediate{i}')} -out work/{name}.csr",
@@ -526,9 +406,9 @@ def regenerate_script(cell: _Cell) -> str:
             "",
         ]
         issuer, issuer_spec = name, inter
-    lkey = str(leaf.get("key"))
+    lkey = leaf.key
     lines += [
-        f"# leaf: {lkey}, signed by the {issuer} ({_md(issuer_spec)})" + (", EXPIRED validity window" if spec.get("expired") else ""),
+        f"# leaf: {lkey}, signed by the {issuer} ({_md(issuer_spec)})" + (", EXPIRED validity window" if spec.expired else ""),
         _genkey(lkey, "work/leaf.key"),
         f"run openssl req -new -config work/ca.cnf -key work/leaf.key -subj {subj('server', lkey, 'leaf')} -out work/leaf.csr",
         f"run openssl ca -batch -config work/ca.cnf -cert work/{issuer}.pem -keyfile work/{issuer}.key "
@@ -585,23 +465,18 @@ def _fence(text: str, lang: str = "") -> str:
     return f"```{lang}\n{text}\n```"
 
 
-def _expected_text(record: dict) -> str:
-    exp = record.get("expected")
-    if not isinstance(exp, dict):
+def _expected_text(record: CellRecord) -> str:
+    exp = record.expected
+    if exp is None:
         return "no expectation"
-    outs = ", ".join(str(o) for o in exp.get("outcomes") or [])
-    why = exp.get("why")
-    return f"expected {outs}" + (f" ({why})" if why else "")
+    return f"expected {', '.join(exp.outcomes)}" + (f" ({exp.why})" if exp.why else "")
 
 
-def _stack_version(data: dict, kind: str, name: str) -> str:
-    info = (data.get(kind) or {}).get(name)
-    if not isinstance(info, dict):
+def _stack_version(entries: dict[str, StackEntry], name: str) -> str:
+    entry = entries.get(name)
+    if entry is None:
         return "?"
-    parts = [str(info.get("stack") or name), str(info.get("version") or "")]
-    if info.get("provider"):
-        parts.append(f"({info['provider']})")
-    return " ".join(p for p in parts if p)
+    return entry.info.describe() if entry.info else name
 
 
 def _probe_table() -> list[str]:
@@ -612,26 +487,26 @@ def _probe_table() -> list[str]:
     return out
 
 
-def _cell_section(data: dict, n: int, cell: _Cell, with_keys: bool) -> list[str]:
+def _cell_section(data: ResultsDocument, n: int, cell: _Cell, with_keys: bool) -> list[str]:
     r = cell.record
     spec = cell.spec
-    server = str(r.get("server"))
+    server = r.server
     here = f"cells/{cell.dirname}"
     files_dir = here if with_keys else f"{here}/regenerated"
     out = [
-        f"## {n}. `{r.get('id')}`",
+        f"## {n}. `{r.id}`",
         "",
         f"- directory: `{here}/`",
-        f"- client **{r.get('client')}** ({r.get('client_version') or _stack_version(data, 'clients', str(r.get('client')))}), "
-        f"server **{server}** ({r.get('server_version') or _stack_version(data, 'servers', server)}), "
-        f"TLS {r.get('tls')}, servername `{r.get('servername')}`",
-        f"- chain `{spec.get('label')}`: {_chain_text(spec)}",
-        f"- recorded outcome: **{r.get('outcome')}** ({_expected_text(r)}; verdict {r.get('verdict')})",
+        f"- client **{r.client}** ({r.client_version or _stack_version(data.clients, r.client)}), "
+        f"server **{server}** ({r.server_version or _stack_version(data.servers, server)}), "
+        f"TLS {r.tls}, servername `{r.servername}`",
+        f"- chain `{spec.label}`: {spec.describe()}",
+        f"- recorded outcome: **{r.outcome}** ({_expected_text(r)}; verdict {r.verdict})",
     ]
-    if r.get("error"):
-        out += ["- raw error (the stack's own text):", "", _fence(str(r.get("error"))), ""]
-        if r.get("error_detail") and r.get("error_detail") != r.get("error"):
-            out += ["  structured detail:", "", _fence(str(r.get("error_detail"))), ""]
+    if r.error:
+        out += ["- raw error (the stack's own text):", "", _fence(r.error), ""]
+        if r.error_detail and r.error_detail != r.error:
+            out += ["  structured detail:", "", _fence(r.error_detail), ""]
     else:
         out += ["- no error: the handshake succeeded", ""]
     for w in cell.warnings:
@@ -658,7 +533,7 @@ def _cell_section(data: dict, n: int, cell: _Cell, with_keys: bool) -> list[str]
     return out
 
 
-def _reproduce_md(data: dict, cells: list[_Cell], with_keys: bool) -> str:
+def _reproduce_md(data: ResultsDocument, cells: list[_Cell], with_keys: bool) -> str:
     out = [
         "# Reproducing these cells without tlsmatrix",
         "",
@@ -704,13 +579,13 @@ def _reproduce_md(data: dict, cells: list[_Cell], with_keys: bool) -> str:
     return "\n".join(out)
 
 
-def _readme_md(data: dict, cells: list[_Cell], with_keys: bool, results_file: Path, scenario_files: list[str]) -> str:
-    tool = data.get("tool") or {}
+def _readme_md(data: ResultsDocument, cells: list[_Cell], with_keys: bool, results_file: Path,
+               scenario_files: list[str]) -> str:
     out = [
         "# tlsmatrix reproduction bundle",
         "",
-        f"{len(cells)} cell(s) of a tlsmatrix run (tlsmatrix {tool.get('version', '?')}, started "
-        f"{data.get('started', '?')}, results `{results_file.name}`). Each cell is one TLS handshake: a",
+        f"{len(cells)} cell(s) of a tlsmatrix run (tlsmatrix {data.tool.version or '?'}, started "
+        f"{data.run.started or '?'}, results `{results_file.name}`). Each cell is one TLS handshake: a",
         "certificate chain served by one server stack at one TLS version, verified by one client stack.",
         "",
         "**All certificates and keys are tlsmatrix TEST keys: never trust them anywhere.**",
@@ -733,8 +608,8 @@ def _readme_md(data: dict, cells: list[_Cell], with_keys: bool, results_file: Pa
     out += ["", "| # | client | server | TLS | chain | outcome | verdict | directory |", "|---|---|---|---|---|---|---|---|"]
     for n, c in enumerate(cells, 1):
         r = c.record
-        out.append(f"| {n} | {r.get('client')} | {r.get('server')} | {r.get('tls')} | {c.spec.get('label')} | "
-                   f"{r.get('outcome')} | {r.get('verdict')} | `cells/{c.dirname}/` |")
+        out.append(f"| {n} | {r.client} | {r.server} | {r.tls} | {c.spec.label} | {r.outcome} | {r.verdict} | "
+                   f"`cells/{c.dirname}/` |")
     try:
         from .explain import explain, render_explain
 
@@ -751,9 +626,9 @@ def _readme_md(data: dict, cells: list[_Cell], with_keys: bool, results_file: Pa
 # --- writing -------------------------------------------------------------------------------
 
 
-def _mtime(data: dict) -> int:
+def _mtime(data: ResultsDocument) -> int:
     try:
-        return int(dt.datetime.fromisoformat(str(data.get("started"))).timestamp())
+        return int(dt.datetime.fromisoformat(str(data.run.started)).timestamp())
     except (TypeError, ValueError):
         return 0
 
@@ -762,10 +637,10 @@ def _json_bytes(obj: Any) -> bytes:
     return (json.dumps(obj, indent=2, ensure_ascii=False) + "\n").encode()
 
 
-def _out_path(out: Path, data: dict) -> Path:
+def _out_path(out: Path, data: ResultsDocument) -> Path:
     out = Path(out)
     if out.is_dir():
-        stamp = re.sub(r"[^0-9A-Za-z]+", "", str(data.get("started") or ""))[:15] or "bundle"
+        stamp = re.sub(r"[^0-9A-Za-z]+", "", str(data.run.started or ""))[:15] or "bundle"
         out = out / f"tlsmatrix-bundle-{stamp}.tar.gz"
     return out
 
@@ -782,6 +657,27 @@ def _redact_members(members: dict[str, bytes], pki_cache: Path | None) -> None:
             members[name] = redactor.text(content.decode("utf-8", "surrogateescape")).encode("utf-8", "surrogateescape")
 
 
+def _add_scenarios(members: dict[str, bytes], data: ResultsDocument, wanted: set[str], results_file: Path) -> list[str]:
+    """The scenario files of the bundled cells, where they can still be found (their member names)."""
+    added: list[str] = []
+    for sc in data.scenarios:
+        if sc.name not in wanted or not sc.path:
+            continue
+        found = _find_scenario(sc.path, results_file)
+        if found is None:
+            continue
+        try:
+            content = found.read_bytes()
+        except OSError:
+            continue
+        name = f"scenarios/{_slug(found.name)}"
+        if name in members and members[name] != content:
+            name = f"scenarios/{_slug(sc.name)}-{_slug(found.name)}"
+        members[name] = content
+        added.append(name)
+    return added
+
+
 def write_bundle(results_path_or_dir: str | Path, cell_ids: list[str] | None, out: Path,
                  with_keys: bool = False, pki_cache: Path | None = None) -> Path:
     """Write a reproduction bundle for ``cell_ids`` (default: every cell that is not ok or is a
@@ -793,14 +689,13 @@ def write_bundle(results_path_or_dir: str | Path, cell_ids: list[str] | None, ou
     """
     data, results_file = _load(results_path_or_dir)
     records = _select(data, cell_ids)
-    many_scenarios = len({r.get("scenario") for r in records}) > 1
+    many_scenarios = len({r.scenario for r in records}) > 1
     cells: list[_Cell] = []
     for n, r in enumerate(records, 1):
-        spec = _chain_spec(r)
-        parts = [f"{n:03d}", *([str(r.get("scenario"))] if many_scenarios else []), str(r.get("client")),
-                 str(spec.get("label")), str(r.get("server")), f"tls{r.get('tls')}"]
+        parts = [f"{n:03d}", *([r.scenario] if many_scenarios else []), r.client, r.chain_label, r.server,
+                 f"tls{r.tls}"]
         cell = _Cell(record=r, dirname="-".join(_slug(p) for p in parts))
-        _gather(cell, data.get("chains") or {}, with_keys, pki_cache)
+        _gather(cell, data.chains, with_keys, pki_cache)
         cells.append(cell)
 
     members: dict[str, bytes] = {}
@@ -808,31 +703,17 @@ def write_bundle(results_path_or_dir: str | Path, cell_ids: list[str] | None, ou
         base = f"cells/{cell.dirname}"
         for name, content in cell.files.items():
             members[f"{base}/{name}"] = content
-        members[f"{base}/cell.json"] = _json_bytes(cell.record)
+        members[f"{base}/cell.json"] = _json_bytes(cell.record.to_json())
         members[f"{base}/job.json"] = _json_bytes(probe_job(cell.record))
         members[f"{base}/server-config.json"] = _json_bytes(server_config(cell.record))
         members[f"{base}/regenerate.sh"] = regenerate_script(cell).encode()
     members["versions.json"] = _json_bytes({
-        "tool": data.get("tool"), "started": data.get("started"), "host": data.get("host"),
-        "clients": data.get("clients") or {}, "servers": data.get("servers") or {},
+        "tool": data.tool.to_json(), "started": data.run.started,
+        "machine": data.run.machine.to_json() if data.run.machine else None,
+        "clients": {k: v.to_json() for k, v in data.clients.items()},
+        "servers": {k: v.to_json() for k, v in data.servers.items()},
     })
-    scenario_files: list[str] = []
-    wanted = {r.get("scenario") for r in records}
-    for sc in data.get("scenarios") or []:
-        if not isinstance(sc, dict) or sc.get("name") not in wanted or not sc.get("path"):
-            continue
-        found = _find_scenario(str(sc["path"]), results_file)
-        if found is None:
-            continue
-        try:
-            content = found.read_bytes()
-        except OSError:
-            continue
-        name = f"scenarios/{_slug(found.name)}"
-        if name in members and members[name] != content:
-            name = f"scenarios/{_slug(str(sc.get('name')))}-{_slug(found.name)}"
-        members[name] = content
-        scenario_files.append(name)
+    scenario_files = _add_scenarios(members, data, {r.scenario for r in records}, results_file)
     members["regenerate.sh"] = TOP_REGENERATE.encode()
     members["REPRODUCE.md"] = _reproduce_md(data, cells, with_keys).encode()
     members["README.md"] = _readme_md(data, cells, with_keys, results_file, scenario_files).encode()

@@ -10,8 +10,6 @@ import argparse
 import atexit
 import contextlib
 import io
-import dataclasses
-import hashlib
 import json
 import os
 import shutil
@@ -35,7 +33,8 @@ from .model import Job, Outcome, SpecError, parse_tls_version
 from .pki import CertificateCache, PKIError, load_ca_file
 from .progress import Progress
 from .report.table import render_text
-from .runner import BACKENDS, DEFAULT_TIMEOUT_MS, HarnessError, RunOptions, run_cells
+from .document import DocumentError, ResultsDocument
+from .runner import BACKENDS, DEFAULT_TIMEOUT_MS, HarnessError, RunOptions, expand_cells, run_cells
 from .merge import ShardError, load_results, merge, parse_shard, select_shard
 from .redact import Redactor
 from .regress import BaselineError, baseline_path, compare, load_baselines, make_baseline, render_changes
@@ -71,22 +70,6 @@ def _check_names(names: list[str] | None, known: dict, what: str) -> list[str] |
     return names
 
 
-def scenario_info(s) -> dict[str, Any]:
-    path = str(s.path) if s.path else None
-    rel = _portable_path(Path(path)) if path else None
-    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest() if path else None
-    return {"name": s.name, "title": s.title, "notes": s.notes, "path": rel, "sha256": digest}
-
-
-def _portable_path(path: Path) -> str:
-    """A scenario's path for the results: relative to the checkout, else only its name (results are
-    attached to public reports; bundles also look in the working directory and next to the results)."""
-    try:
-        return str(path.resolve().relative_to(project_root().resolve()))
-    except ValueError:
-        return path.name
-
-
 def default_scenarios() -> list[Path]:
     return sorted((project_root() / "scenarios").glob("*.toml"))
 
@@ -111,10 +94,10 @@ def write_atomic(path: Path, text: str) -> None:
 REPORT_FORMATS = ("table", "markdown", "html", "junit", "json")
 
 
-def render(data: dict[str, Any], fmt: str) -> str:
+def render(data: ResultsDocument, fmt: str) -> str:
     """A results document in one of the output formats."""
     if fmt == "json":
-        return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+        return data.dumps()
     if fmt == "markdown":
         return markdown_report(data)
     if fmt == "html":
@@ -128,7 +111,7 @@ def render(data: dict[str, Any], fmt: str) -> str:
     return render_text(data) + explain_text(data)
 
 
-def markdown_report(data: dict[str, Any]) -> str:
+def markdown_report(data: ResultsDocument) -> str:
     """The comment-sized Markdown report plus the computed explanation."""
     from .explain import explain, render_explain
     from .report.details import render_markdown_report
@@ -140,7 +123,7 @@ def markdown_report(data: dict[str, Any]) -> str:
     return text
 
 
-def explain_text(data: dict[str, Any]) -> str:
+def explain_text(data: ResultsDocument) -> str:
     """The differential explanation printed at the end of a matrix (empty when nothing differs)."""
     from .explain import explain, render_explain
 
@@ -164,8 +147,7 @@ def cmd_matrix(args: argparse.Namespace) -> int:
     if len(set(names)) != len(names):
         raise UsageError(f"two scenario files share a name: {names}")
     _check_cell_count(scenarios, clients, servers, tls, args.shard, args.max_cells)
-    cells = [c for s in scenarios for c in s.cells(clients=clients, servers=servers, tls_versions=tls)]
-    cells = [dataclasses.replace(c, index=i) for i, c in enumerate(cells)]
+    cells = expand_cells(scenarios, clients, servers, tls)
     try:
         cells = select_shard(cells, args.shard)
     except ShardError as exc:
@@ -182,14 +164,11 @@ def cmd_matrix(args: argparse.Namespace) -> int:
 
         kube_dir = out_dir / "kubeconfig"  # what the Kubernetes clients of this run read
         remove_kubeconfigs(kube_dir)  # a previous run's files name ports that are gone
-    infos = [scenario_info(s) for s in scenarios]  # the files as they were when the run started
     report = run_cells(cells, cache, RunOptions(timeout_ms=int(args.timeout * 1000), backend=args.backend,
                                                 progress=progress, retry_timeouts=not args.no_retry,
-                                                shard=args.shard, kubeconfig_dir=kube_dir))
-    data = report.to_json()
-    data["scenarios"] = infos
-    data = Redactor.for_run(out_dir, cache.root).document(data)  # nothing local in what users attach
-    _save_results(out_dir, json.dumps(data, indent=2, ensure_ascii=False) + "\n")  # first: nothing may lose it
+                                                shard=args.shard, kubeconfig_dir=kube_dir), scenarios=scenarios)
+    data = report.document.redacted(Redactor.for_run(out_dir, cache.root))  # nothing local in what users attach
+    _save_results(out_dir, data.dumps())  # first: nothing may lose it
     write_atomic(out_dir / "matrix.md", markdown_report(data))
     sys.stdout.write(render(data, args.format))
     progress.message(f"wrote {out_dir / 'results.json'} and {out_dir / 'matrix.md'} "
@@ -532,6 +511,14 @@ def cmd_bundle(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
+    if args.missing and not args.packages:
+        raise UsageError("--missing goes with --packages")
+    if args.packages:  # the Debian packages of every stack, one a line (`make toolchains` installs them)
+        from .stacks import debian_packages
+
+        for package in debian_packages([*CLIENTS.values(), *SERVERS.values()], missing_only=args.missing):
+            print(package)
+        return EXIT_OK
     rows = []
     for kind, registry in (("client", CLIENTS), ("server", SERVERS)):
         for name, stack in registry.items():
@@ -555,10 +542,10 @@ def cmd_merge(args: argparse.Namespace) -> int:
     docs = [load_results(p) for p in args.inputs]
     data = merge(docs, [str(p) for p in args.inputs])
     out = writable_dir(args.output, "--output")
-    data = Redactor.for_run(out, pki_cache_dir()).document(data)  # e.g. merged_from names local files
-    write_atomic(out / "results.json", json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    data = data.redacted(Redactor.for_run(out, pki_cache_dir()))  # e.g. merged_from names local files
+    write_atomic(out / "results.json", data.dumps())
     write_atomic(out / "matrix.md", markdown_report(data))
-    print(f"merged {len(docs)} shard(s), {len(data['results'])} cells → {out / 'results.json'}", file=sys.stderr)
+    print(f"merged {len(docs)} shard(s), {len(data.cells)} cells → {out / 'results.json'}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -583,7 +570,7 @@ def cmd_regress(args: argparse.Namespace) -> int:
             cmd_matrix(ns)  # exit status of the expectations is not what regress reports
         data = load_results(out)
     if args.update_baseline:
-        names = sorted({str(r.get("scenario")) for r in data["results"]})
+        names = sorted({r.scenario for r in data.cells})
         targets = {name: baseline_path(base_dir, name) for name in names}  # every name checked before any write
         for name, target in targets.items():
             write_atomic(target, json.dumps(make_baseline(data, name), indent=1, ensure_ascii=False) + "\n")
@@ -756,6 +743,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=cmd_clean)
 
     ls = sub.add_parser("list", help="list stacks (and whether they are available) and scenarios")
+    ls.add_argument("--packages", action="store_true",
+                    help="print the Debian packages the stacks need (run time and build), one a line")
+    ls.add_argument("--missing", action="store_true", help="with --packages: only those not installed here")
     ls.set_defaults(func=cmd_list)
 
     b = sub.add_parser("build", help="build the compiled probes (Rust, Go)", add_help=False)
@@ -793,7 +783,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         kill_all()
 
 
-_KNOWN_ERRORS = (UsageError, InputError, ScenarioError, SpecError, PKIError, HarnessError, ShardError, BaselineError)
+_KNOWN_ERRORS = (UsageError, InputError, ScenarioError, SpecError, PKIError, HarnessError, ShardError, BaselineError,
+                 DocumentError)
 
 
 def _guarded(call, command: str, debug: bool) -> int:

@@ -49,6 +49,8 @@ from .model import (
     parse_hash,
     parse_tls_version,
 )
+from .servers import SERVERS
+from .stacks import served_apps
 
 
 class ScenarioError(Exception):
@@ -59,8 +61,8 @@ DEFAULT_SERVERS = ("openssl", "go")
 DEFAULT_CLIENTS = ("openssl", "rustls-ring", "rustls-aws-lc-rs", "go")
 MATCH_KEYS = ("client", "server", "tls", "chain", "root", "leaf", "signer", "key", "hash", "client_cert", "defect")
 _TOP_KEYS = {"name", "title", "description", "notes", "axes", "chain", "expect", "servername", "app"}
-#: what a server may speak after the handshake, and which server stacks can
-APPS = {"kubernetes": ("go",)}
+#: what a server may speak after the handshake, and which server stacks can (their descriptors' `apps`)
+APPS = served_apps(SERVERS)
 _AXES_KEYS = {"tls", "servers", "clients"}
 _CHAIN_KEYS = {"name", "root", "intermediates", "leaf", "expired", "client_cert", "defect"}
 _EXPECT_KEYS = set(MATCH_KEYS) | {"outcome", "why"}

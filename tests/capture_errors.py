@@ -3,6 +3,8 @@
 Run: .venv/bin/python -m tests.capture_errors   (needs the probes built: make probes)
      .venv/bin/python -m tests.capture_errors --peers-only   (only the misbehaving-peer corpus,
      merged into the file: every other record stays as it is)
+     .venv/bin/python -m tests.capture_errors --clients NAME[,NAME]   (only those client stacks,
+     e.g. a new one, merged into the file: every other stack's records stay as they are)
 
 Each case says what outcome it *is* (a wrong CA is `untrusted`, whatever the stack calls
 it); tests/unit/test_classify.py checks that the classifier agrees on every string.
@@ -57,24 +59,32 @@ def distinct(records: list[dict]) -> list[dict]:
     return out
 
 
-def merge_peer_records(new: list[dict]) -> list[dict]:
-    """The existing file with its peer records replaced by ``new``, grouped by client as before."""
-    kept = [r for r in json.loads(OUT.read_text()) if not r["case"].startswith(PEER_CASE_PREFIX)]
+def merge_records(new: list[dict], peers_only: bool, clients: set[str] | None) -> list[dict]:
+    """The existing file with the records this run recaptured (its peer records, its clients' records)
+    replaced by ``new``, grouped by client in registry order (stable: keeps each client's order)."""
+    def recaptured(r: dict) -> bool:
+        return (not peers_only or r["case"].startswith(PEER_CASE_PREFIX)) and (not clients or r["client"] in clients)
+
+    kept = [r for r in json.loads(OUT.read_text()) if not recaptured(r)]
     order = {name: i for i, name in enumerate(CLIENTS)}
-    return sorted(kept + new, key=lambda r: order.get(r["client"], len(order)))  # stable: keeps each client's order
+    return sorted(kept + new, key=lambda r: order.get(r["client"], len(order)))
 
 
-def main(argv: list[str] | None = None) -> int:
-    peers_only = "--peers-only" in (sys.argv[1:] if argv is None else argv)
-    tmp = Path(tempfile.mkdtemp(prefix="tlsmatrix-capture-"))
-    cache = CertificateCache(tmp / "pki")
-    ca = trustme.CA()
-    other_ca = tmp / "other-ca.pem"
-    ca.cert_pem.write_to_path(str(other_ca))
-    chains = {n: cache.chain(s) for n, s in {
-        "good": spec("P-256", "P-256"), "expired": spec("P-256", "P-256", True),
-        "p521ca": spec("P-521", "P-256"), "p521leaf": spec("P-256", "P-521"), "ed25519": spec("Ed25519", "Ed25519"),
-    }.items()}
+def parse_args(argv: list[str]) -> tuple[bool, set[str] | None]:
+    """(--peers-only, the client stacks of --clients or None for all)."""
+    clients = None
+    if "--clients" in argv:
+        i = argv.index("--clients")
+        clients = set(argv[i + 1].split(",")) if i + 1 < len(argv) else set()
+        unknown = clients - set(CLIENTS)
+        if not clients or unknown:
+            sys.exit(f"--clients: unknown client stack(s) {sorted(unknown)} (known: {', '.join(CLIENTS)})")
+    return "--peers-only" in argv, clients
+
+
+def capture_cases(other_ca: Path) -> list[tuple]:
+    """The handshakes every client stack gets (besides the silent peer, closed port, unreadable CA
+    file and the misbehaving peers); a stack's own cases name it in their last field."""
     # (case, chain, server, tls, servername, ca override, expected outcome, clients)
     # expected may be a dict client → outcome where versions of a stack differ
     ring = ["rustls-ring", "rustls-ring@0.23.12", "rustls-ring@0.21.12", "rustls-ring@0.21.0"]
@@ -97,6 +107,21 @@ def main(argv: list[str] | None = None) -> int:
         ("Ed25519 CA", "ed25519", "openssl", None, "localhost", None, "unsupported_algorithm", ["nss"]),
         ("Ed25519 leaf", "ed25519", "openssl", None, "localhost", None, "handshake_failure", ["boringssl"]),
     ]
+    return cases
+
+
+def main(argv: list[str] | None = None) -> int:
+    peers_only, only_clients = parse_args(sys.argv[1:] if argv is None else argv)
+    tmp = Path(tempfile.mkdtemp(prefix="tlsmatrix-capture-"))
+    cache = CertificateCache(tmp / "pki")
+    ca = trustme.CA()
+    other_ca = tmp / "other-ca.pem"
+    ca.cert_pem.write_to_path(str(other_ca))
+    chains = {n: cache.chain(s) for n, s in {
+        "good": spec("P-256", "P-256"), "expired": spec("P-256", "P-256", True),
+        "p521ca": spec("P-521", "P-256"), "p521leaf": spec("P-256", "P-521"), "ed25519": spec("Ed25519", "Ed25519"),
+    }.items()}
+    cases = capture_cases(other_ca)
     records = []
     with contextlib.ExitStack() as stack:
         endpoints = {}
@@ -111,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         closed_port = s.getsockname()[1]
         s.close()
         for client_name, client in CLIENTS.items():
-            if client.needs_app:
+            if client.needs_app or (only_clients and client_name not in only_clients):
                 continue
             if client.unavailable_reason():
                 print(f"skipping {client_name}: {client.unavailable_reason()}", file=sys.stderr)
@@ -143,8 +168,8 @@ def main(argv: list[str] | None = None) -> int:
             capture_peer_corpus(run, peer, chains["good"].ca_file)
     OUT.parent.mkdir(parents=True, exist_ok=True)
     records = distinct(records)
-    if peers_only:
-        records = merge_peer_records(records)
+    if peers_only or only_clients:
+        records = merge_records(records, peers_only, only_clients)
     OUT.write_text(json.dumps(records, indent=2, ensure_ascii=False) + "\n")
     print(f"wrote {len(records)} captured errors to {OUT}", file=sys.stderr)
     return 0

@@ -1,224 +1,126 @@
-"""Client stacks: each entry says how to start its long-lived probe (docs/probe-contract.md).
+"""Client stacks: one descriptor (harness/stacks.py) per stack, in matrix column order.
 
+Each entry says how to start its long-lived probe (docs/probe-contract.md), what it needs,
+how its errors are classified (``family``) and how a bundle replays it without tlsmatrix.
 Column names are the stack names; pinned library versions carry the version
 (``rustls-ring@0.23.12``). Several TLS libraries appear once each: a wrapper over the same
-library (python-requests = openssl) would test nothing new.
+library (python-requests = openssl) would test nothing new. Adding one: docs/adding-a-stack.md.
 """
 from __future__ import annotations
 
-import importlib.util
-import shutil
-import sys
-
-from ..build import KUBE_REPORT_PROGRAMS, find_wolfssl_gcc, output_path
-from ..stacks import Stack, built_binary, python_module
-from ..toolchain import (
-    CARGO_INSTALL_HINT,
-    GO_INSTALL_HINT,
-    JAVA_INSTALL_HINT,
-    WOLFSSL_INSTALL_HINT,
-    find_cargo,
-    find_go,
-)
+from ..build import KUBE_REPORT_PROGRAMS, KUBE_VARIANTS, TARGETS, output_path
+from ..native import curl_line, gnutls_line, nss_lines, python_line, s_client_line
+from ..stacks import Native, Reproduce, Stack, python_module, registry
+from ..toolchain import JAVA_INSTALL_HINT, JDK, PROBES_DIR, Debian, PythonPackage
 
 
-def _hint(find, install_hint: str) -> str:
-    return "run `make probes`" if find() else install_hint
+def _rustls(name: str, target: str, description: str, feature: str = "ring", client_auth: bool = False) -> Stack:
+    """A rustls probe: the newest rustls (one Cargo project, a target per crypto provider ``feature``)
+    or a pinned version (a Cargo project of its own, built with ring)."""
+    project = TARGETS[target].sources.relative_to(PROBES_DIR).as_posix()
+    # the bundle's build line, into the target dir `tlsmatrix build` uses
+    build = (f"(cd harness/probes/{project} && cargo build --release --locked --no-default-features "
+             f"--features {feature} --target-dir ../../../build/{project}/{feature})")
+    return Stack(name, "rustls", description, build=target, client_auth=client_auth,
+                 reproduce=Reproduce(f"harness/probes/{project}", build))
 
 
-def _built(target: str, index: int, find, install_hint: str):
-    return lambda: built_binary(lambda: output_path(target, index), _hint(find, install_hint))()
+_KUBE_DESCRIPTIONS = {
+    "0.93-rustls": "kube 0.93.1, rustls-tls (ring), crates resolved today: the reported configuration",
+    "0.93-rustls-2024-08": "kube 0.93.1, rustls-tls (ring) with the rustls 0.23.12 / webpki 0.102.6 of Aug 2024",
+    "0.93-openssl": "kube 0.93.1, openssl-tls: the reported workaround",
+    "0.94-aws-lc-rs": "kube 0.94.2 with the aws-lc-rs feature: the reported fix",
+    "latest-rustls": "the newest kube, default features (ring)",
+    "latest-aws-lc-rs": "the newest kube with the aws-lc-rs feature",
+}
 
 
-def _commands(names: list[str], package: str):
-    def missing() -> str | None:
-        absent = [n for n in names if shutil.which(n) is None]
-        return f"{', '.join(absent)} not found: install with `apt-get install {package}` (Debian)" if absent else None
-    return missing
+def _kube(variant: str) -> Stack:
+    """A build of the kube crate listing pods (harness/probes/kube/<variant>, one shared source)."""
+    return Stack(f"kube-{variant}", "kube", _KUBE_DESCRIPTIONS[variant], build=f"kube-{variant}",
+                 needs_app="kubernetes", client_auth=True)
 
 
-def _java_missing() -> str | None:
-    if shutil.which("java") is None:
-        return f"java not found: {JAVA_INSTALL_HINT}"
-    if output_path("java").exists():  # a class file, not an executable: built_binary does not fit
-        return None
-    return f"probe not built ({output_path('java')} missing): {_hint(lambda: shutil.which('javac'), JAVA_INSTALL_HINT)}"
-
-
-def _module_missing(module: str, install: str):
-    def missing() -> str | None:
-        return None if importlib.util.find_spec(module) else f"Python package {module} not installed: {install}"
-    return missing
-
-
+_KUBE_REPORT_ADAPTER = "harness.probes.cliclient.kube_report"
 _KUBE_REPORT_DESCRIPTIONS = {
     "install-aws-lc-rs": "kube 0.93.1 + rustls 0.23.12 (ring and aws-lc-rs), main() installs aws-lc-rs: the reporter's own fix",
     "two-providers": "the report's program and Cargo.toml without installing a provider (ring and aws-lc-rs compiled in)",
 }
 
 
-CLIENTS: dict[str, Stack] = {
-    "openssl": Stack(
-        name="openssl",
-        family="openssl",
-        description="OpenSSL through CPython's ssl module",
-        argv=python_module("harness.probes.pyssl.client"),
-        missing=lambda: None,
-        client_auth=True,
-    ),
-    "rustls-ring": Stack(
-        name="rustls-ring",
-        family="rustls",
-        description="rustls 0.23 (newest) with the ring crypto provider (kube-rs default)",
-        argv=lambda: [str(output_path("rustls-ring"))],
-        missing=_built("rustls-ring", 0, find_cargo, CARGO_INSTALL_HINT),
-        client_auth=True,
-    ),
-    "rustls-aws-lc-rs": Stack(
-        name="rustls-aws-lc-rs",
-        family="rustls",
-        description="rustls 0.23 (newest) with the aws-lc-rs crypto provider (kube feature aws-lc-rs)",
-        argv=lambda: [str(output_path("rustls-aws-lc-rs"))],
-        missing=_built("rustls-aws-lc-rs", 0, find_cargo, CARGO_INSTALL_HINT),
-        client_auth=True,
-    ),
-    "rustls-ring@0.23.12": Stack(
-        name="rustls-ring@0.23.12",
-        family="rustls",
-        description="rustls 0.23.12 + webpki 0.102.6 with ring (the original kube-rs report's pin)",
-        argv=lambda: [str(output_path("rustls-0.23.12"))],
-        missing=_built("rustls-0.23.12", 0, find_cargo, CARGO_INSTALL_HINT),
-    ),
-    "rustls-ring@0.21.12": Stack(
-        name="rustls-ring@0.21.12",
-        family="rustls",
-        description="rustls 0.21.12 + webpki 0.101.7 (ring; the last 0.21.x)",
-        argv=lambda: [str(output_path("rustls-0.21"))],
-        missing=_built("rustls-0.21", 0, find_cargo, CARGO_INSTALL_HINT),
-    ),
-    "rustls-ring@0.21.0": Stack(
-        name="rustls-ring@0.21.0",
-        family="rustls",
-        description="rustls 0.21.0 + webpki 0.100.3 (ring 0.16.20; webpki before error ranking: UnknownIssuer)",
-        argv=lambda: [str(output_path("rustls-0.21.0"))],
-        missing=_built("rustls-0.21.0", 0, find_cargo, CARGO_INSTALL_HINT),
-    ),
-    "go": Stack(
-        name="go",
-        family="go",
-        description="Go crypto/tls client (kubectl, client-go)",
-        argv=lambda: [str(output_path("go", 0))],
-        missing=_built("go", 0, find_go, GO_INSTALL_HINT),
-        client_auth=True,
-    ),
-    "java": Stack(
-        name="java",
-        family="java",
-        description="Java 17 JSSE (SunJSSE), one JVM per batch",
-        argv=lambda: ["java", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp", str(output_path("java").parent),
-                      "Probe"],
-        missing=_java_missing,
-        client_auth=True,
-    ),
-    "node": Stack(
-        name="node",
-        family="node",
-        description="Node.js tls (its bundled OpenSSL)",
-        argv=lambda: ["node", str(_probe_path("node", "probe.mjs"))],
-        missing=lambda: None if shutil.which("node") else "node not found: install Node.js 20 (Debian: apt-get install nodejs)",
-        client_auth=True,
-    ),
-    "gnutls": Stack(
-        name="gnutls",
-        family="gnutls",
-        description="GnuTLS gnutls-cli, one process per handshake",
-        argv=python_module("harness.probes.cliclient.gnutls"),
-        missing=_commands(["gnutls-cli"], "gnutls-bin"),
-    ),
-    "nss": Stack(
-        name="nss",
-        family="nss",
-        description="NSS tstclnt with a throwaway certificate DB per CA",
-        argv=python_module("harness.probes.cliclient.nss"),
-        missing=_commands(["tstclnt", "certutil"], "libnss3-tools"),
-    ),
-    "boringssl": Stack(
-        name="boringssl",
-        family="boringssl",
-        description="BoringSSL through curl_cffi (curl-impersonate), library defaults, handshake only",
-        argv=lambda: [sys.executable, "-u", "-m", "harness.probes.boringssl.client"],
-        missing=_module_missing("curl_cffi", "`make setup` (pip install curl_cffi)"),
-    ),
-    "curl": Stack(
-        name="curl",
-        family="curl",
-        description="the system curl (Debian's, on OpenSSL)",
-        argv=python_module("harness.probes.cliclient.curl"),
-        missing=_commands(["curl"], "curl"),
-    ),
-    "openssl-cli": Stack(
-        name="openssl-cli",
-        family="openssl",
-        description="openssl s_client -verify_return_error",
-        argv=python_module("harness.probes.cliclient.openssl_cli"),
-        missing=_commands(["openssl"], "openssl"),
-    ),
-    "wolfssl": Stack(
-        name="wolfssl",
-        family="wolfssl",
-        description="wolfSSL (Debian's libwolfssl) through a small C probe",
-        argv=lambda: [str(output_path("wolfssl"))],
-        missing=_built("wolfssl", 0, find_wolfssl_gcc, WOLFSSL_INSTALL_HINT),
-    ),
-    "kubernetes-python": Stack(
-        name="kubernetes-python",
-        family="openssl",
-        description="the official Python Kubernetes client (urllib3 on OpenSSL) listing pods: the control",
-        argv=python_module("harness.probes.kubepy.client"),
-        missing=_module_missing("kubernetes", "`make setup` (pip install kubernetes)"),
-        needs_app="kubernetes",
-        client_auth=True,
-    ),
-    **{
-        f"kube-{variant}": Stack(
-            name=f"kube-{variant}",
-            family="kube",
-            description=desc,
-            argv=(lambda v=variant: [str(output_path(f"kube-{v}"))]),
-            missing=_built(f"kube-{variant}", 0, find_cargo, CARGO_INSTALL_HINT),
-            needs_app="kubernetes",
-            client_auth=True,
-        )
-        for variant, desc in (
-            ("0.93-rustls", "kube 0.93.1, rustls-tls (ring), crates resolved today: the reported configuration"),
-            ("0.93-rustls-2024-08", "kube 0.93.1, rustls-tls (ring) with the rustls 0.23.12 / webpki 0.102.6 of Aug 2024"),
-            ("0.93-openssl", "kube 0.93.1, openssl-tls: the reported workaround"),
-            ("0.94-aws-lc-rs", "kube 0.94.2 with the aws-lc-rs feature: the reported fix"),
-            ("latest-rustls", "the newest kube, default features (ring)"),
-            ("latest-aws-lc-rs", "the newest kube with the aws-lc-rs feature"),
-        )
-    },
-    # kube-rs issue 1562's fix program as the reporter wrote it (harness/probes/kube-report): one-shot
-    # programs reading KUBECONFIG, run once per job by a Python adapter that speaks the probe contract
-    **{
-        f"kube-0.93-{program}": Stack(
-            name=f"kube-0.93-{program}",
-            family="kube",
-            description=_KUBE_REPORT_DESCRIPTIONS[program],
-            argv=(lambda p=program: [*python_module("harness.probes.cliclient.kube_report")(), p]),
-            missing=_built("kube-report", index, find_cargo, CARGO_INSTALL_HINT),
-            needs_app="kubernetes",
-            client_auth=True,
-        )
-        for index, program in enumerate(KUBE_REPORT_PROGRAMS)
-    },
-}
+def _kube_report(index: int, program: str) -> Stack:
+    """kube-rs issue 1562's fix program as the reporter wrote it (harness/probes/kube-report): a
+    one-shot program reading KUBECONFIG, run once per job by a Python adapter that speaks the probe
+    contract; the target builds both programs (output ``index``)."""
+    return Stack(f"kube-0.93-{program}", "kube", _KUBE_REPORT_DESCRIPTIONS[program],
+                 argv=(lambda: [*python_module(_KUBE_REPORT_ADAPTER)(), program]), build="kube-report", output=index,
+                 needs_app="kubernetes", client_auth=True,
+                 reproduce=Reproduce("harness/probes/kube-report", "tlsmatrix build kube-report",
+                                     f"python3 -m {_KUBE_REPORT_ADAPTER} {program}"))
+
+
+_NOTHING_TO_BUILD = "(nothing to build)"
+
+CLIENTS: dict[str, Stack] = registry(
+    Stack("openssl", "openssl", "OpenSSL through CPython's ssl module",
+          module="harness.probes.pyssl.client", client_auth=True,
+          reproduce=Reproduce("harness/probes/pyssl/client.py", _NOTHING_TO_BUILD),
+          native=Native("Python's `ssl` module (OpenSSL), the library calls the probe makes", python_line)),
+    _rustls("rustls-ring", "rustls-ring",
+            "rustls 0.23 (newest) with the ring crypto provider (kube-rs default)", client_auth=True),
+    _rustls("rustls-aws-lc-rs", "rustls-aws-lc-rs",
+            "rustls 0.23 (newest) with the aws-lc-rs crypto provider (kube feature aws-lc-rs)", feature="aws-lc-rs",
+            client_auth=True),
+    _rustls("rustls-ring@0.23.12", "rustls-0.23.12",
+            "rustls 0.23.12 + webpki 0.102.6 with ring (the original kube-rs report's pin)"),
+    _rustls("rustls-ring@0.21.12", "rustls-0.21", "rustls 0.21.12 + webpki 0.101.7 (ring; the last 0.21.x)"),
+    _rustls("rustls-ring@0.21.0", "rustls-0.21.0",
+            "rustls 0.21.0 + webpki 0.100.3 (ring 0.16.20; webpki before error ranking: UnknownIssuer)"),
+    Stack("go", "go", "Go crypto/tls client (kubectl, client-go)", build="go", output=0, client_auth=True,
+          reproduce=Reproduce("harness/probes/go/client",
+                              "(cd harness/probes/go && go build -o ../../../build/go/tlsmatrix-go-client ./client)")),
+    Stack("java", "java", "Java 17 JSSE (SunJSSE), one JVM per batch",
+          # the target's output is a class file: `java` runs it from its directory
+          argv=lambda: ["java", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp", str(output_path("java").parent),
+                        "Probe"],
+          requires=(Debian(JDK.package, ("java",), hint=JAVA_INSTALL_HINT),), build="java", client_auth=True,
+          reproduce=Reproduce("harness/probes/java/Probe.java",
+                              "(cd harness/probes/java && javac -d ../../../build/java Probe.java)",
+                              "java -cp build/java Probe")),
+    Stack("node", "node", "Node.js tls (its bundled OpenSSL)",
+          argv=lambda: ["node", str(PROBES_DIR / "node" / "probe.mjs")],
+          requires=(Debian("nodejs", ("node",), hint="install Node.js 20 (Debian: apt-get install {package})"),),
+          client_auth=True,
+          reproduce=Reproduce("harness/probes/node/probe.mjs", _NOTHING_TO_BUILD, "node harness/probes/node/probe.mjs")),
+    Stack("gnutls", "gnutls", "GnuTLS gnutls-cli, one process per handshake",
+          module="harness.probes.cliclient.gnutls", requires=(Debian("gnutls-bin", ("gnutls-cli",)),),
+          native=Native("`gnutls-cli`, as the probe ran it", gnutls_line)),
+    Stack("nss", "nss", "NSS tstclnt with a throwaway certificate DB per CA",
+          module="harness.probes.cliclient.nss", requires=(Debian("libnss3-tools", ("tstclnt", "certutil")),),
+          native=Native("NSS `tstclnt` with a throwaway certificate database in ./nssdb, as the probe ran it",
+                        nss_lines)),
+    Stack("boringssl", "boringssl", "BoringSSL through curl_cffi (curl-impersonate), library defaults, handshake only",
+          module="harness.probes.boringssl.client",
+          requires=(PythonPackage("curl_cffi", "`make setup` (pip install curl_cffi)"),),
+          reproduce=Reproduce("harness/probes/boringssl/client.py", "pip install curl_cffi")),
+    Stack("curl", "curl", "the system curl (Debian's, on OpenSSL)",
+          module="harness.probes.cliclient.curl", requires=(Debian("curl", ("curl",)),),
+          native=Native("the system `curl`, as the probe ran it", curl_line)),
+    Stack("openssl-cli", "openssl", "openssl s_client -verify_return_error",
+          module="harness.probes.cliclient.openssl_cli", requires=(Debian("openssl", ("openssl",)),),
+          native=Native("`openssl s_client`, as the probe ran it", s_client_line)),
+    Stack("wolfssl", "wolfssl", "wolfSSL (Debian's libwolfssl) through a small C probe", build="wolfssl",
+          reproduce=Reproduce("harness/probes/wolfssl/probe.c",
+                              "(cd harness/probes/wolfssl && gcc -O2 -o ../../../build/wolfssl/tlsmatrix-wolfssl-probe "
+                              "probe.c -lwolfssl)")),
+    Stack("kubernetes-python", "openssl",
+          "the official Python Kubernetes client (urllib3 on OpenSSL) listing pods: the control",
+          module="harness.probes.kubepy.client",
+          requires=(PythonPackage("kubernetes", "`make setup` (pip install kubernetes)"),),
+          needs_app="kubernetes", client_auth=True),
+    *(_kube(variant) for variant in KUBE_VARIANTS),
+    *(_kube_report(index, program) for index, program in enumerate(KUBE_REPORT_PROGRAMS)),
+)
 
 #: client stacks that speak plain TLS (every server can answer them)
 TLS_CLIENTS = [name for name, stack in CLIENTS.items() if stack.needs_app is None]
-
-
-def _probe_path(*parts: str):
-    from ..toolchain import PROBES_DIR
-
-    return PROBES_DIR.joinpath(*parts)

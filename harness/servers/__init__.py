@@ -1,66 +1,51 @@
-"""Server stacks: each entry says how to start its multi-listener server program."""
+"""Server stacks: one descriptor (harness/stacks.py) per stack, in matrix row order.
+
+Each entry says how to start its multi-listener server program, what it needs, its image for
+the docker backend (harness/images builds it), the apps it can speak after the handshake
+(scenario ``app``) and how a bundle runs it. Adding one: docs/adding-a-stack.md.
+"""
 from __future__ import annotations
 
-import shutil
+from ..stacks import ImageSpec, Reproduce, Stack, registry
+from ..toolchain import Debian
 
-from ..build import output_path
-from ..stacks import Stack, built_binary, python_module
-from ..toolchain import CARGO_INSTALL_HINT, GO_INSTALL_HINT, find_cargo, find_go
-
-
-def _tools(commands: list[str], package: str) -> str | None:
-    missing = [c for c in commands if shutil.which(c) is None]
-    if not missing:
-        return None
-    return f"{', '.join(missing)} not found: install with `apt-get install {package}` (Debian)"
+#: shared by the probes outside their own directories, so part of the images' sources: the
+#: JSON-lines module of the Python programs, the loop crate of the Rust ones (a `path`
+#: dependency, not vendored by `cargo vendor`)
+_JSONLINES = "harness/probes/jsonlines.py"
+_PROBE_LOOP = "harness/probes/probe-loop"
 
 
-def _rustls_server(provider: str) -> Stack:
-    return Stack(
-        name=f"rustls-{provider}",
-        family="rustls",
-        description=f"rustls 0.23 server with the {provider} crypto provider",
-        argv=lambda: [str(output_path(f"rustls-{provider}", 1))],
-        missing=lambda: built_binary(
-            lambda: output_path(f"rustls-{provider}", 1), "run `make probes`" if find_cargo() else CARGO_INSTALL_HINT
-        )(),
-        client_auth=True,
-    )
+def _rustls(provider: str) -> Stack:
+    """The rustls 0.23 server: the client probe's Cargo project, a build target per crypto provider."""
+    name = f"rustls-{provider}"
+    return Stack(name, "rustls", f"rustls 0.23 server with the {provider} crypto provider", role="server",
+                 build=name, output=1, client_auth=True,
+                 reproduce=Reproduce("harness/probes/rustls/src/bin/tlsmatrix-rustls-server.rs"),
+                 image=ImageSpec(name, "harness/images/rustls/Dockerfile", ("harness/probes/rustls", _PROBE_LOOP),
+                                 {"PROVIDER": provider}, vendor_cargo="harness/probes/rustls"))
 
 
-SERVERS: dict[str, Stack] = {
-    "openssl": Stack(
-        name="openssl",
-        family="openssl",
-        description="OpenSSL through CPython's ssl module",
-        argv=python_module("harness.probes.pyssl.server"),
-        missing=lambda: None,
-        client_auth=True,
-    ),
-    "go": Stack(
-        name="go",
-        family="go",
-        description="Go crypto/tls server (the Kubernetes API server's TLS stack)",
-        argv=lambda: [str(output_path("go", 1))],
-        missing=lambda: built_binary(
-            lambda: output_path("go", 1), "run `make probes`" if find_go() else GO_INSTALL_HINT
-        )(),
-        client_auth=True,
-    ),
-    "gnutls": Stack(
-        name="gnutls",
-        family="gnutls",
-        description="GnuTLS gnutls-serv, one per listener, behind a loopback relay",
-        argv=python_module("harness.probes.cliserver.gnutls"),
-        missing=lambda: _tools(["gnutls-serv"], "gnutls-bin"),
-    ),
-    "nss": Stack(
-        name="nss",
-        family="nss",
-        description="NSS selfserv, one per listener, behind a loopback relay",
-        argv=python_module("harness.probes.cliserver.nss"),
-        missing=lambda: _tools(["selfserv", "certutil", "pk12util"], "libnss3-tools"),
-    ),
-    "rustls-ring": _rustls_server("ring"),
-    "rustls-aws-lc-rs": _rustls_server("aws-lc-rs"),
-}
+SERVERS: dict[str, Stack] = registry(
+    Stack("openssl", "openssl", "OpenSSL through CPython's ssl module", role="server",
+          module="harness.probes.pyssl.server", client_auth=True,
+          reproduce=Reproduce("harness/probes/pyssl/server.py"),
+          image=ImageSpec("openssl", "harness/images/openssl/Dockerfile", ("harness/probes/pyssl", _JSONLINES))),
+    Stack("go", "go", "Go crypto/tls server (the Kubernetes API server's TLS stack)", role="server",
+          build="go", output=1, client_auth=True, apps=("kubernetes",),
+          reproduce=Reproduce("harness/probes/go/server"),
+          image=ImageSpec("go", "harness/images/go/Dockerfile", ("harness/probes/go",))),
+    Stack("gnutls", "gnutls", "GnuTLS gnutls-serv, one per listener, behind a loopback relay", role="server",
+          module="harness.probes.cliserver.gnutls", requires=(Debian("gnutls-bin", ("gnutls-serv",)),),
+          reproduce=Reproduce("harness/probes/cliserver/gnutls.py"),
+          image=ImageSpec("gnutls", "harness/images/gnutls/Dockerfile", ("harness/probes/cliserver", _JSONLINES))),
+    Stack("nss", "nss", "NSS selfserv, one per listener, behind a loopback relay", role="server",
+          module="harness.probes.cliserver.nss",
+          requires=(Debian("libnss3-tools", ("selfserv", "certutil", "pk12util")),),
+          reproduce=Reproduce("harness/probes/cliserver/nss.py"),
+          # selfserv binds through NSPR's loopback lookup, which needs IPv6 up inside the container
+          image=ImageSpec("nss", "harness/images/nss/Dockerfile", ("harness/probes/cliserver", _JSONLINES),
+                          run_options={"sysctls": {"net.ipv6.conf.all.disable_ipv6": "0"}})),
+    _rustls("ring"),
+    _rustls("aws-lc-rs"),
+)
