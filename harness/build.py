@@ -145,15 +145,18 @@ def _go_commands(go: str, out: Path) -> list[tuple[list[str], dict[str, str]]]:
     ]
 
 
+#: the JSON-lines loop every Rust probe links (a path dependency: its changes must rebuild them)
+PROBE_LOOP = "probe-loop"
+
 TARGETS: dict[str, Target] = {
     "rustls-ring": Target(
         "rustls-ring", PROBES_DIR / "rustls", ("rustls/ring/release/tlsmatrix-rustls-probe", "rustls/ring/release/tlsmatrix-rustls-server"),
-        find_cargo, CARGO_INSTALL_HINT, _rustls_commands("ring"),
+        find_cargo, CARGO_INSTALL_HINT, _rustls_commands("ring"), shared=(PROBE_LOOP,),
     ),
     "rustls-aws-lc-rs": Target(
         "rustls-aws-lc-rs", PROBES_DIR / "rustls", ("rustls/aws-lc-rs/release/tlsmatrix-rustls-probe",
                               "rustls/aws-lc-rs/release/tlsmatrix-rustls-server"),
-        find_cargo, CARGO_INSTALL_HINT, _rustls_commands("aws-lc-rs"),
+        find_cargo, CARGO_INSTALL_HINT, _rustls_commands("aws-lc-rs"), shared=(PROBE_LOOP,),
     ),
     "go": Target(
         "go", PROBES_DIR / "go", ("go/tlsmatrix-go-client", "go/tlsmatrix-go-server"),
@@ -162,23 +165,23 @@ TARGETS: dict[str, Target] = {
     "rustls-0.23.12": Target(
         "rustls-0.23.12", PROBES_DIR / "rustls-0.23.12", ("rustls-0.23.12/ring/release/tlsmatrix-rustls-probe",),
         find_cargo, CARGO_INSTALL_HINT, _pinned_rustls_commands("rustls-0.23.12"),
-        shared=("rustls/build.rs", "rustls/lockfile.rs", "rustls/src/lib.rs", "rustls/src/main.rs"),
+        shared=("rustls/build.rs", "rustls/lockfile.rs", "rustls/src/lib.rs", "rustls/src/main.rs", PROBE_LOOP),
     ),
     "rustls-0.21": Target(
         "rustls-0.21", PROBES_DIR / "rustls-0.21", ("rustls-0.21/ring/release/tlsmatrix-rustls-probe",),
         find_cargo, CARGO_INSTALL_HINT, _pinned_rustls_commands("rustls-0.21"),
-        shared=("rustls/build.rs", "rustls/lockfile.rs"),
+        shared=("rustls/build.rs", "rustls/lockfile.rs", PROBE_LOOP),
     ),
     "rustls-0.21.0": Target(
         "rustls-0.21.0", PROBES_DIR / "rustls-0.21.0", ("rustls-0.21.0/ring/release/tlsmatrix-rustls-probe",),
         find_cargo, CARGO_INSTALL_HINT, _pinned_rustls_commands("rustls-0.21.0"),
-        shared=("rustls/build.rs", "rustls/lockfile.rs", "rustls-0.21/src/lib.rs", "rustls-0.21/src/main.rs"),
+        shared=("rustls/build.rs", "rustls/lockfile.rs", "rustls-0.21/src/lib.rs", "rustls-0.21/src/main.rs", PROBE_LOOP),
     ),
     **{
         f"kube-{v}": Target(
             f"kube-{v}", PROBES_DIR / "kube" / v, (f"kube/{v}/tlsmatrix-kube-probe",),
             find_cargo, CARGO_INSTALL_HINT, _kube_commands(v),
-            shared=("kube/src", "kube/build.rs", "rustls/lockfile.rs"), packages=_KUBE_PACKAGES.get(v, ()),
+            shared=("kube/src", "kube/build.rs", "rustls/lockfile.rs", PROBE_LOOP), packages=_KUBE_PACKAGES.get(v, ()),
         )
         for v in KUBE_VARIANTS
     },
