@@ -28,19 +28,18 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cryptography.x509.oid import ExtensionOID, NameOID
 
+from .jsonmodel import JsonModel, attr
 from .model import NOT_MEASURED, Outcome, Result
 
 
 @dataclass(frozen=True)
-class Finding:
+class Finding(JsonModel):
+    """A property of the chain that breaks some TLS stacks (`tlsmatrix diagnose`)."""
+
     id: str
     detail: str
     certificates: tuple[str, ...]
-    affects: tuple[str, ...]  # client stack names (globs) that reject a chain with this property
-
-    def to_json(self) -> dict:
-        return {"id": self.id, "detail": self.detail, "certificates": list(self.certificates),
-                "affects": list(self.affects)}
+    affects: tuple[str, ...] = attr(doc="client stacks (globs) that reject such a chain")
 
     def affects_client(self, client: str) -> bool:
         return any(fnmatch.fnmatchcase(client, pattern) for pattern in self.affects)

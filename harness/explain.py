@@ -36,6 +36,9 @@ from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Any, Iterable
 
+from .document import CellRecord, ResultsDocument
+from .model import KEY_NAMES, ChainRecord, KeySpec
+
 #: at most this many conditions per term
 MAX_CONDITIONS = 3
 #: at most this many terms per explanation
@@ -110,36 +113,23 @@ class Finding:
 # --- features ------------------------------------------------------------------------------
 
 
-def _default_hash(key: str) -> str | None:
-    return {"P-384": "SHA-384", "P-521": "SHA-512", "Ed25519": None}.get(key, "SHA-256")
-
-
-def _chain_features(chain: dict, findings: Iterable[str] = ()) -> set[str]:
+def _chain_features(chain: ChainRecord | None, findings: Iterable[str] = ()) -> set[str]:
     """``findings``: the ids of the chain's diagnosis (harness/diagnose.py), e.g. issuer-name-encoding."""
     # unsupported-key is what the key features already say, more precisely (signer vs leaf)
     feats: set[str] = {f"finding={f}" for f in findings if f != "unsupported-key"}
-    chain = chain if isinstance(chain, dict) else {}
-    root = chain.get("root") or {}
-    inters = [i for i in (chain.get("intermediates") or []) if isinstance(i, dict)]
-    leaf = chain.get("leaf") or {}
-    signers = [root, *inters] if isinstance(root, dict) else inters
-    for s in signers:
-        if s.get("key"):
-            feats.add(f"signer={s['key']}")
-            h = s.get("hash")
-            if h and h != _default_hash(s["key"]):
-                feats.add(f"hash={h}")
-    if isinstance(root, dict) and root.get("key"):
-        feats.add(f"root={root['key']}")
-    if isinstance(leaf, dict) and leaf.get("key"):
-        feats.add(f"leaf={leaf['key']}")
-    if inters:
+    if chain is None:
+        return feats
+    for s in chain.signers:
+        feats.add(f"signer={s.key}")
+        if s.hash and s.hash != KeySpec(s.key).default_hash:  # only where a scenario overrides the usual hash
+            feats.add(f"hash={s.hash}")
+    feats |= {f"root={chain.root.key}", f"leaf={chain.leaf.key}"}
+    if chain.intermediates:
         feats.add("intermediate=yes")
-    if chain.get("expired"):
+    if chain.expired:
         feats.add("expired=yes")
-    client = chain.get("client_cert")
-    if isinstance(client, dict) and client.get("key"):
-        feats.add(f"client_cert={client['key']}")
+    if chain.client_cert:
+        feats.add(f"client_cert={chain.client_cert.key}")
     return feats
 
 
@@ -174,12 +164,12 @@ class _Problem:
     """Cells of one stack: which fail (positive), which succeed (negative), their features."""
 
     ids: list[str]  # cell id per bit
-    records: list[list[dict]]  # failing records per bit (for outcomes/errors)
+    records: list[list[CellRecord]]  # failing records per bit (for outcomes/errors)
     pos: int = 0
     neg: int = 0
     features: dict[str, int] = field(default_factory=dict)  # condition -> bitset of cells
 
-    def add(self, cell_id: str, feats: Iterable[str], failing: bool, records: list[dict]) -> None:
+    def add(self, cell_id: str, feats: Iterable[str], failing: bool, records: list[CellRecord]) -> None:
         bit = 1 << len(self.ids)
         self.ids.append(cell_id)
         self.records.append(records)
@@ -257,7 +247,7 @@ def _outcomes(p: _Problem, mask: int) -> dict[str, list[str]]:
     by_outcome: dict[str, Counter] = defaultdict(Counter)
     for i in _bits(mask):
         for r in p.records[i]:
-            by_outcome[r.get("outcome") or "?"][_short(r)] += 1
+            by_outcome[r.outcome or "?"][_short(r)] += 1
     return {
         o: [e for e, _ in c.most_common(MAX_ERRORS_PER_OUTCOME) if e]
         for o, c in sorted(by_outcome.items(), key=lambda kv: (-sum(kv[1].values()), kv[0]))
@@ -272,13 +262,13 @@ def _term(p: _Problem, combo: tuple[str, ...], mask: int, others: int, valid: di
                 cells=(mask & p.pos).bit_count(), outcomes=outcomes, same_cells_as=same)
 
 
-def _short(record: dict) -> str:
-    text = str(record.get("short_error") or "")
+def _short(record: CellRecord) -> str:
+    text = str(record.short_error or "")
     if not text or text.endswith("…"):  # the matrix's short form was cut: the stack's own text
-        text = str(record.get("error") or text)
+        text = str(record.error or text)
     text = " ".join(text.split())
-    if record.get("outcome") == "server_error":  # "server rustls-ring: <the stack's words>"
-        text = text.removeprefix(f"server {record.get('server')}: ")
+    if record.outcome == "server_error":  # "server rustls-ring: <the stack's words>"
+        text = text.removeprefix(f"server {record.server}: ")
     if text.endswith(".") and not text.endswith(".."):
         text = text[:-1]
     return text if len(text) <= 72 else text[:34].rstrip() + " … " + text[-34:].lstrip()
@@ -311,29 +301,19 @@ def _solve(kind: str, stack: str, p: _Problem, order: dict[str, int], left_out: 
 # --- the document --------------------------------------------------------------------------
 
 
-def _failed(record: dict) -> bool:
-    return record.get("outcome") != "ok"
+def _failed(record: CellRecord) -> bool:
+    return record.outcome != "ok"
 
 
-def _records(data: dict) -> list[dict]:
-    return [r for r in (data.get("results") or []) if isinstance(r, dict)]
-
-
-def _chain_label(r: dict) -> str:
-    chain = r.get("chain")
-    return str(chain.get("label")) if isinstance(chain, dict) else str(chain)
-
-
-def _value_order(records: list[dict]) -> dict[str, int]:
+def _value_order(records: list[CellRecord]) -> dict[str, int]:
     """Condition -> rank: key types in the canonical order, other values in first-seen order."""
-    keys = ("RSA-2048", "RSA-3072", "RSA-4096", "P-256", "P-384", "P-521", "Ed25519")
     order: dict[str, int] = {}
     for r in records:
-        for kind, value in (("tls", r.get("tls")), ("server", r.get("server"))):
+        for kind, value in (("tls", r.tls), ("server", r.server)):
             order.setdefault(f"{kind}={value}", len(order))
     for kind in ("signer", "leaf", "client_cert", "root"):
-        for i, k in enumerate(keys):
-            order[f"{kind}={k}"] = i - len(keys)
+        for i, k in enumerate(KEY_NAMES):
+            order[f"{kind}={k}"] = i - len(KEY_NAMES)
     return order
 
 
@@ -341,23 +321,21 @@ def _majority_fails(flags: list[bool]) -> bool:
     return bool(flags) and 2 * sum(flags) > len(flags)
 
 
-def _diagnosis(data: dict) -> dict[str, list[str]]:
+def _diagnosis(data: ResultsDocument) -> dict[str, list[str]]:
     """Chain label → ids of its diagnosis findings (results documents from before the diagnosis have none)."""
-    chains = data.get("chains") if isinstance(data.get("chains"), dict) else {}
-    return {label: [f.get("id") for f in (info.get("diagnosis") or []) if isinstance(f, dict)]
-            for label, info in chains.items() if isinstance(info, dict)}
+    return {label: [f.id for f in info.diagnosis] for label, info in data.chains.items()}
 
 
-def _client_findings(records: list[dict], order: dict[str, int], diagnosis: dict[str, list[str]]) -> list[Finding]:
-    cells: dict[tuple, dict[str, dict]] = defaultdict(dict)  # cell -> client -> record
+def _client_findings(records: list[CellRecord], order: dict[str, int],
+                     diagnosis: dict[str, list[str]]) -> list[Finding]:
+    cells: dict[tuple, dict[str, CellRecord]] = defaultdict(dict)  # cell -> client -> record
     ignored: Counter = Counter()
     for r in records:
-        if r.get("outcome") in IGNORED_OUTCOMES:
-            ignored[r.get("client")] += 1
+        if r.outcome in IGNORED_OUTCOMES:
+            ignored[r.client] += 1
             continue
-        key = (r.get("scenario"), _chain_label(r), r.get("server"), r.get("tls"), r.get("servername"))
-        cells[key][r.get("client")] = r
-    clients = list(dict.fromkeys(r.get("client") for r in records))
+        cells[(r.scenario, r.chain_label, r.server, r.tls, r.servername)][r.client] = r
+    clients = list(dict.fromkeys(r.client for r in records))
     findings = []
     for client in clients:
         p = _Problem(ids=[], records=[])
@@ -367,30 +345,30 @@ def _client_findings(records: list[dict], order: dict[str, int], diagnosis: dict
             if r is None:
                 continue
             others = [_failed(o) for c, o in by_client.items() if c != client]
-            feats = _chain_features(r.get("chain"), diagnosis.get(_chain_label(r), ())) | {
-                f"tls={r.get('tls')}", f"server={r.get('server')}"}
+            feats = _chain_features(r.chain, diagnosis.get(r.chain_label, ())) | {f"tls={r.tls}", f"server={r.server}"}
             if not _failed(r):
-                p.add(str(r.get("id")), feats, False, [])
+                p.add(r.id, feats, False, [])
             elif _majority_fails(others):
                 left_out += 1
             else:
-                p.add(str(r.get("id")), feats, True, [r])
+                p.add(r.id, feats, True, [r])
         if p.pos:
             findings.append(_solve("client", client, p, order, left_out, ignored[client]))
     return findings
 
 
-def _server_findings(records: list[dict], order: dict[str, int], diagnosis: dict[str, list[str]]) -> list[Finding]:
+def _server_findings(records: list[CellRecord], order: dict[str, int],
+                     diagnosis: dict[str, list[str]]) -> list[Finding]:
     # unit: scenario × chain × TLS version × servername; a server fails there on any server_error
-    units: dict[tuple, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
-    chains: dict[tuple, dict] = {}
+    units: dict[tuple, dict[str, list[CellRecord]]] = defaultdict(lambda: defaultdict(list))
+    chains: dict[tuple, CellRecord] = {}
     for r in records:
-        if r.get("outcome") in IGNORED_OUTCOMES:
+        if r.outcome in IGNORED_OUTCOMES:
             continue
-        key = (r.get("scenario"), _chain_label(r), r.get("tls"), r.get("servername"))
-        units[key][r.get("server")].append(r)
+        key = (r.scenario, r.chain_label, r.tls, r.servername)
+        units[key][r.server].append(r)
         chains.setdefault(key, r)
-    servers = list(dict.fromkeys(r.get("server") for r in records))
+    servers = list(dict.fromkeys(r.server for r in records))
     findings = []
     for server in servers:
         p = _Problem(ids=[], records=[])
@@ -399,10 +377,10 @@ def _server_findings(records: list[dict], order: dict[str, int], diagnosis: dict
             recs = by_server.get(server)
             if not recs:
                 continue
-            errors = [r for r in recs if r.get("outcome") == "server_error"]
-            others = [any(r.get("outcome") == "server_error" for r in rs) for s, rs in by_server.items() if s != server]
+            errors = [r for r in recs if r.outcome == "server_error"]
+            others = [any(r.outcome == "server_error" for r in rs) for s, rs in by_server.items() if s != server]
             r0 = chains[key]
-            feats = _chain_features(r0.get("chain"), diagnosis.get(_chain_label(r0), ())) | {f"tls={r0.get('tls')}"}
+            feats = _chain_features(r0.chain, diagnosis.get(r0.chain_label, ())) | {f"tls={r0.tls}"}
             unit_id = f"{key[0]}|{key[1]}|{key[2]}|{server}"
             if not errors:
                 p.add(unit_id, feats, False, [])
@@ -415,16 +393,17 @@ def _server_findings(records: list[dict], order: dict[str, int], diagnosis: dict
     return findings
 
 
-def explain(data: dict) -> list[Finding]:
+def explain(data: ResultsDocument | dict) -> list[Finding]:
     """Findings for every client and server stack that fails where the others succeed.
 
     A leading ``kind="note"`` finding reports ignored skipped/probe_error cells, if any.
     Stacks that never differ from the others get no finding.
     """
-    records = _records(data)
+    data = ResultsDocument.coerce(data)
+    records = data.cells
     order = _value_order(records)
     findings: list[Finding] = []
-    ignored = Counter((r.get("outcome"), r.get("client")) for r in records if r.get("outcome") in IGNORED_OUTCOMES)
+    ignored = Counter((r.outcome, r.client) for r in records if r.outcome in IGNORED_OUTCOMES)
     if ignored:
         parts = []
         for outcome in sorted({o for o, _ in ignored}):

@@ -8,8 +8,11 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
+
+from .defects import DEFECTS
+from .jsonmodel import JsonModel, attr
 
 
 class SpecError(ValueError):
@@ -107,9 +110,6 @@ class CertSpec:
             return self.key.name
         return f"{self.key.name}/{self.hash}"
 
-    def to_json(self) -> dict[str, Any]:
-        return {"key": self.key.name, "hash": self.signing_hash}
-
 
 @dataclass(frozen=True)
 class ChainSpec:
@@ -146,24 +146,79 @@ class ChainSpec:
         return text + " (expired)" if self.expired else text
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "label": self.label,
-            "root": self.root.to_json(),
-            "intermediates": [i.to_json() for i in self.intermediates],
-            "leaf": {"key": self.leaf.key.name},
-            "expired": self.expired,
-        }
-        if self.client_cert is not None:  # absent otherwise: fingerprints of server-only chains stay as they were
-            out["client_cert"] = {"key": self.client_cert.name}
-        if self.defect is not None:  # likewise: clean chains keep their fingerprints
-            out["defect"] = self.defect
-        return out
+        return ChainRecord.of(self).to_json()
 
     @property
     def fingerprint(self) -> str:
         """Stable id of what the chain is (not what it is called)."""
         body = json.dumps({k: v for k, v in self.to_json().items() if k != "label"}, sort_keys=True)
         return hashlib.sha256(body.encode()).hexdigest()[:16]
+
+
+# --- a chain as results, spec.json and bundles record it ---------------------------------
+# Key names stay strings here: a document written by another version may name a key this one
+# does not know, and it must still render.
+
+
+@dataclass(frozen=True, kw_only=True)
+class CertRecord(JsonModel):
+    """A signer of the chain: its key type and the hash it signs with (null: Ed25519 signs pure)."""
+
+    key: str = attr(enum=KEY_NAMES)
+    hash: str | None = attr(None, enum=HASH_NAMES)
+
+    @property
+    def signing_hash(self) -> str | None:
+        return self.hash or KeySpec(self.key).default_hash
+
+    def label(self) -> str:
+        return f"{self.key}/{self.hash}" if self.hash else self.key
+
+
+@dataclass(frozen=True, kw_only=True)
+class KeyRecord(JsonModel):
+    """A certificate that signs nothing in the chain (the leaf, the mTLS client certificate): its key type."""
+
+    key: str = attr(enum=KEY_NAMES)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChainRecord(JsonModel):
+    """A chain as a results document records it (what it is; the files are in ``chains``)."""
+
+    label: str
+    root: CertRecord
+    intermediates: list[CertRecord] = attr(default_factory=list)
+    leaf: KeyRecord
+    expired: bool = False
+    #: absent unless set: the fingerprints of chains from before mTLS and defects stay as they were
+    client_cert: KeyRecord | None = attr(None, omit=True, doc="mTLS: the client certificate's key, issued by the "
+                                         "root (absent: the server asks for no client certificate)")
+    defect: str | None = attr(None, omit=True, enum=DEFECTS,
+                              doc="a chain defect (harness/defects.py; absent: a well-formed chain)")
+
+    @classmethod
+    def of(cls, spec: ChainSpec) -> ChainRecord:
+        return cls(label=spec.label,
+                   root=CertRecord(key=spec.root.key.name, hash=spec.root.signing_hash),
+                   intermediates=[CertRecord(key=i.key.name, hash=i.signing_hash) for i in spec.intermediates],
+                   leaf=KeyRecord(key=spec.leaf.key.name), expired=spec.expired,
+                   client_cert=KeyRecord(key=spec.client_cert.name) if spec.client_cert else None,
+                   defect=spec.defect)
+
+    @property
+    def signers(self) -> list[CertRecord]:
+        return [self.root, *self.intermediates]
+
+    def describe(self) -> str:
+        """``root P-521, intermediate P-256/SHA-512, leaf P-256`` (+ client certificate, defect, expired)."""
+        parts = [f"root {self.root.label()}", *(f"intermediate {i.label()}" for i in self.intermediates),
+                 f"leaf {self.leaf.key}"]
+        if self.client_cert:
+            parts.append(f"client certificate {self.client_cert.key} (mTLS, issued by the root)")
+        if self.defect:
+            parts.append(f"defect {self.defect}")
+        return ", ".join(parts) + (" (expired)" if self.expired else "")
 
 
 # --- outcomes ----------------------------------------------------------------------------
@@ -218,9 +273,6 @@ class Expectation:
     outcomes: frozenset[Outcome]
     why: str | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        return {"outcomes": sorted(o.value for o in self.outcomes), "why": self.why}
-
 
 @dataclass(frozen=True)
 class Cell:
@@ -246,48 +298,31 @@ class Cell:
 
 
 @dataclass(frozen=True)
-class Job:
-    """What a client probe receives (docs/probe-contract.md)."""
+class Job(JsonModel):
+    """The job line a client probe reads (docs/probe-contract.md, "Client probes")."""
 
-    id: str
+    id: str = attr(doc="the probe echoes it in its result line")
     host: str
-    port: int
-    servername: str
-    ca_file: str
-    tls_version: str | None
-    timeout_ms: int
+    port: int = attr(schema={"minimum": 1, "maximum": 65535})
+    servername: str = attr(doc="SNI (for a DNS name) and the name the certificate is verified against")
+    ca_file: str = attr(doc="PEM file whose certificates are the only trust anchors")
+    tls_version: str | None = attr(enum=TLS_VERSIONS, doc="pins the version; null: the client's defaults")
+    timeout_ms: int = attr(schema={"minimum": 1}, doc="bound for connect + handshake together")
     #: mTLS: the client certificate (PEM) and its TEST-ONLY key; only stacks with client_auth get them
-    client_cert_file: str | None = None
-    client_key_file: str | None = None
+    client_cert_file: str | None = attr(None, omit=True)
+    client_key_file: str | None = attr(None, omit=True)
     #: Kubernetes clients: the kubeconfig file (same server, CA, name and client certificate) to load
-    kubeconfig: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "id": self.id,
-            "host": self.host,
-            "port": self.port,
-            "servername": self.servername,
-            "ca_file": self.ca_file,
-            "tls_version": self.tls_version,
-            "timeout_ms": self.timeout_ms,
-        }
-        if self.client_cert_file is not None:
-            out["client_cert_file"] = self.client_cert_file
-            out["client_key_file"] = self.client_key_file
-        if self.kubeconfig is not None:
-            out["kubeconfig"] = self.kubeconfig
-        return out
+    kubeconfig: str | None = attr(None, omit=True)
 
 
 @dataclass(frozen=True)
-class StackInfo:
+class StackInfo(JsonModel):
     """What a probe or server says about itself in its hello line."""
 
-    stack: str
-    version: str
-    provider: str | None = None
-    details: dict[str, str] = field(default_factory=dict)
+    stack: str = attr(doc="the TLS library")
+    version: str = attr(doc="its exact version")
+    provider: str | None = attr(None, required=False, doc="the crypto provider, or null")
+    details: dict[str, str] = attr(default_factory=dict, required=False, doc="other versions (libraries, builds)")
 
     @classmethod
     def from_hello(cls, hello: dict[str, Any]) -> StackInfo:
@@ -304,19 +339,50 @@ class StackInfo:
             text += f" ({self.provider})"
         return text
 
-    def to_json(self) -> dict[str, Any]:
-        return {"stack": self.stack, "version": self.version, "provider": self.provider, "details": self.details}
-
 
 @dataclass(frozen=True)
-class HandshakeResult:
-    """A probe's raw answer for one job, before classification."""
+class Hello(JsonModel):
+    """The first line a probe or server program writes (docs/probe-contract.md)."""
 
+    hello: StackInfo
+
+
+#: what a probe may report of the negotiated parameters (each null when the stack cannot say)
+NEGOTIATED_SCHEMA = {"properties": {k: {"type": ["string", "null"]} for k in ("version", "cipher", "group", "sigalg")}}
+
+
+@dataclass(frozen=True, kw_only=True)
+class HandshakeResult(JsonModel):
+    """A probe's raw answer for one job, before classification: its result line."""
+
+    id: str | None = attr(None, schema={"type": "string"}, doc="the job's id")
     ok: bool
-    error: str | None = None
-    error_detail: str | None = None
-    negotiated: dict[str, Any] | None = None
+    error: str | None = attr(None, doc="the stack's own error text, unedited (prefixes timeout:, probe:, crash:)")
+    error_detail: str | None = attr(None, required=False, doc="a more structured rendering (Rust {:?}, Go error chain)")
+    negotiated: dict[str, Any] | None = attr(None, schema=NEGOTIATED_SCHEMA)
     elapsed_ms: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ListenerConfig(JsonModel):
+    """One listener of a server program's configuration (docs/probe-contract.md, "Server programs")."""
+
+    id: str
+    cert_file: str = attr(doc="the leaf followed by any intermediates (not the root)")
+    key_file: str
+    tls_version: str | None = attr(enum=TLS_VERSIONS)
+    port: int | None = attr(None, omit=True, doc="a fixed port (containers); absent: the OS chooses")
+    app: str | None = attr(None, omit=True, doc="what the server speaks after the handshake")
+    client_ca_file: str | None = attr(None, omit=True, doc="mTLS: require a client certificate from these CAs")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServerConfig(JsonModel):
+    """The first line (or --config file) a server program reads."""
+
+    host: str
+    container: bool | None = attr(None, omit=True, doc="inside a container: 0.0.0.0 is allowed")
+    listeners: list[ListenerConfig]
 
 
 @dataclass(frozen=True)
@@ -346,29 +412,3 @@ class Result:
         if self.outcome is Outcome.SKIPPED:
             return "not-run"
         return "mismatch"
-
-    def to_json(self) -> dict[str, Any]:
-        cell = self.cell
-        return {
-            "id": cell.id,
-            "index": cell.index,
-            "scenario": cell.scenario,
-            "chain": cell.chain.to_json(),
-            "server": cell.server,
-            "tls": cell.tls,
-            "client": cell.client,
-            "servername": cell.servername,
-            "outcome": self.outcome.value,
-            "error": self.error,
-            "short_error": self.short_error,
-            "error_detail": self.error_detail,
-            "negotiated": self.negotiated,
-            "elapsed_ms": self.elapsed_ms,
-            "client_version": self.client_version,
-            "server_version": self.server_version,
-            "expected": cell.expect.to_json() if cell.expect else None,
-            "verdict": self.verdict,
-            "attempts": self.attempts,
-            **({"app": cell.app} if cell.app else {}),
-            **({"finding": self.finding} if self.finding else {}),
-        }

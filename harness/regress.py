@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .document import CellRecord, ResultsDocument, StackEntry
+from .report.text import shorten
+
 BASELINE_VERSION = 1
 
 
@@ -60,40 +63,38 @@ def load_baselines(directory: Path) -> dict[str, dict[str, Any]]:
     return out
 
 
-def make_baseline(results: dict[str, Any], scenario: str) -> dict[str, Any]:
-    info = next((s for s in results.get("scenarios", []) if s.get("name") == scenario), {})
-    records = [r for r in results["results"] if r["scenario"] == scenario]
-    clients = sorted({r["client"] for r in records})
-    servers = sorted({r["server"] for r in records})
+def make_baseline(results: ResultsDocument | dict[str, Any], scenario: str) -> dict[str, Any]:
+    doc = ResultsDocument.coerce(results)
+    info = doc.scenario(scenario)
+    records = [r for r in doc.cells if r.scenario == scenario]
+    clients = sorted({r.client for r in records})
+    servers = sorted({r.server for r in records})
     return {
         "baseline_version": BASELINE_VERSION,
         "scenario": scenario,
-        "scenario_path": info.get("path"),
-        "scenario_sha256": info.get("sha256"),
-        "blessed_from": (results.get("run") or {}).get("started"),
+        "scenario_path": info.path,
+        "scenario_sha256": info.sha256,
+        "blessed_from": doc.run.started,
         "stacks": {
-            "clients": {c: _describe(results.get("clients", {}).get(c)) for c in clients},
-            "servers": {s: _describe(results.get("servers", {}).get(s)) for s in servers},
+            "clients": {c: _describe(doc.clients.get(c)) for c in clients},
+            "servers": {s: _describe(doc.servers.get(s)) for s in servers},
         },
-        "cells": {r["id"]: {"outcome": r["outcome"], "error": r.get("error")} for r in records},
+        "cells": {r.id: {"outcome": r.outcome, "error": r.error} for r in records},
     }
 
 
-def _describe(info: dict | None) -> str:
-    if not info:
-        return "?"
-    if not info.get("available"):
-        return f"not available: {info.get('reason')}"
-    return f"{info.get('stack')} {info.get('version')}" + (f" ({info['provider']})" if info.get("provider") else "")
+def _describe(info: StackEntry | None) -> str:
+    return info.describe() if info else "?"
 
 
-def compare(results: dict[str, Any], baselines: dict[str, dict[str, Any]]) -> tuple[list[Change], list[Change]]:
+def compare(results: ResultsDocument | dict[str, Any],
+            baselines: dict[str, dict[str, Any]]) -> tuple[list[Change], list[Change]]:
     """(changes that fail the job, error-text-only changes that do not)."""
     changes: list[Change] = []
     texts: list[Change] = []
-    by_scenario: dict[str, dict[str, dict]] = {}
-    for r in results["results"]:
-        by_scenario.setdefault(r["scenario"], {})[r["id"]] = r
+    by_scenario: dict[str, dict[str, CellRecord]] = {}
+    for r in ResultsDocument.coerce(results).cells:
+        by_scenario.setdefault(r.scenario, {})[r.id] = r
     for scenario, base in baselines.items():
         now = by_scenario.get(scenario)
         if now is None:
@@ -102,15 +103,15 @@ def compare(results: dict[str, Any], baselines: dict[str, dict[str, Any]]) -> tu
             rec = now.get(cell_id)
             if rec is None:
                 changes.append(Change(scenario, cell_id, _label(cell_id), was["outcome"], None, was.get("error"), None))
-            elif rec["outcome"] != was["outcome"]:
-                changes.append(Change(scenario, cell_id, _label(cell_id), was["outcome"], rec["outcome"],
-                                      was.get("error"), rec.get("error")))
-            elif _stable(rec.get("error")) != _stable(was.get("error")) and not _volatile(rec.get("error")):
-                texts.append(Change(scenario, cell_id, _label(cell_id), was["outcome"], rec["outcome"],
-                                    was.get("error"), rec.get("error")))
+            elif rec.outcome != was["outcome"]:
+                changes.append(Change(scenario, cell_id, _label(cell_id), was["outcome"], rec.outcome,
+                                      was.get("error"), rec.error))
+            elif _stable(rec.error) != _stable(was.get("error")) and not _volatile(rec.error):
+                texts.append(Change(scenario, cell_id, _label(cell_id), was["outcome"], rec.outcome,
+                                    was.get("error"), rec.error))
         for cell_id, rec in now.items():
             if cell_id not in base["cells"]:
-                changes.append(Change(scenario, cell_id, _label(cell_id), None, rec["outcome"], None, rec.get("error")))
+                changes.append(Change(scenario, cell_id, _label(cell_id), None, rec.outcome, None, rec.error))
     return changes, texts
 
 
@@ -140,8 +141,7 @@ def render_changes(changes: list[Change], texts: list[Change], width: int = 90) 
     from tabulate import tabulate
 
     def clip(text: str | None) -> str:
-        text = " ".join((text or "").split())
-        return text if len(text) <= width else text[: width - 1] + "…"
+        return shorten(text or "", width)
 
     lines = []
     if changes:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import os
 import platform
@@ -16,6 +17,8 @@ from typing import Any, Callable
 
 from . import __version__
 from .classify import classify, shorten
+from .document import BACKENDS, SCHEMA_VERSION, TEST_KEYS_NOTE, CellRecord, ChainInfo, Machine, ResultsDocument, \
+    RunInfo, ScenarioInfo, StackEntry, Tool
 from .clients import CLIENTS
 from .clients.session import ProbeSession
 from .diagnose import diagnose_files, with_finding
@@ -31,7 +34,6 @@ from .servers import SERVERS
 from .stacks import Stack
 
 DEFAULT_TIMEOUT_MS = 10_000
-BACKENDS = ("process", "docker")
 
 
 class HarnessError(Exception):
@@ -53,45 +55,54 @@ class RunOptions:
 
 @dataclass
 class RunReport:
+    """What ``run_cells`` returns: the classified results and the complete results document."""
+
     results: list[Result]
-    clients: dict[str, dict]
-    servers: dict[str, dict]
-    started: str
-    duration_s: float
-    certificates_generated: int
-    chains: dict[str, dict]
-    backend: str = "process"
-    timeout_ms: int = DEFAULT_TIMEOUT_MS
-    shard: str | None = None
+    document: ResultsDocument
+
+    @property
+    def clients(self) -> dict[str, StackEntry]:
+        return self.document.clients
+
+    @property
+    def servers(self) -> dict[str, StackEntry]:
+        return self.document.servers
+
+    @property
+    def duration_s(self) -> float:
+        return self.document.run.duration_s or 0.0
+
+    @property
+    def certificates_generated(self) -> int:
+        return self.document.run.certificates_generated or 0
 
     def to_json(self) -> dict:
-        """The results document (schema: docs/results.schema.json, harness/schema.py)."""
-        from .schema import SCHEMA_VERSION
+        """The results document (schema: docs/results.schema.json, generated from harness.document)."""
+        return self.document.to_json()
 
-        commit, dirty = _git_state()
-        return {
-            "schema_version": SCHEMA_VERSION,
-            "tool": {"name": "tlsmatrix", "version": __version__},
-            "run": {
-                "started": self.started,
-                "duration_s": round(self.duration_s, 3),
-                "backend": self.backend,
-                "timeout_ms": self.timeout_ms,
-                "git_commit": commit,
-                "git_dirty": dirty,
-                "shard": self.shard,
-                "certificates_generated": self.certificates_generated,
-                # no hostname: results are attached to public bug reports
-                "machine": {"platform": platform.platform(), "python": platform.python_version(),
-                            "cpus": os.cpu_count()},
-            },
-            "note": "All certificates and keys in this run are tlsmatrix TEST keys; never trust them.",
-            "clients": self.clients,
-            "servers": self.servers,
-            "chains": self.chains,
-            "results": [r.to_json() for r in self.results],
-            "scenarios": [],
-        }
+
+def build_document(results: list[Result], *, clients: dict[str, StackEntry], servers: dict[str, StackEntry],
+                   chains: dict[str, ChainInfo], scenarios: list[ScenarioInfo], started: str, duration_s: float,
+                   certificates_generated: int, backend: str = "process", timeout_ms: int = DEFAULT_TIMEOUT_MS,
+                   shard: str | None = None) -> ResultsDocument:
+    """The results document of a run; every scenario of a cell is listed (by name at least)."""
+    commit, dirty = _git_state()
+    listed = {s.name for s in scenarios}
+    missing = [ScenarioInfo(name=n) for n in dict.fromkeys(r.cell.scenario for r in results) if n not in listed]
+    run = RunInfo(started=started, duration_s=round(duration_s, 3), backend=backend, timeout_ms=timeout_ms,
+                  git_commit=commit, git_dirty=dirty, shard=shard, certificates_generated=certificates_generated,
+                  # no hostname: results are attached to public bug reports
+                  machine=Machine(platform=platform.platform(), python=platform.python_version(), cpus=os.cpu_count()))
+    return ResultsDocument(schema_version=SCHEMA_VERSION, tool=Tool(version=__version__), run=run,
+                           note=TEST_KEYS_NOTE, clients=clients, servers=servers, chains=chains,
+                           cells=[CellRecord.of(r) for r in results], scenarios=[*scenarios, *missing])
+
+
+def expand_cells(scenarios: list[Any], clients: list[str] | None = None, servers: list[str] | None = None,
+                 tls_versions: list[str] | None = None) -> list[Cell]:
+    """Every cell of the scenarios, numbered in order (``index``: what --shard splits and merge restores)."""
+    cells = [c for s in scenarios for c in s.cells(clients=clients, servers=servers, tls_versions=tls_versions)]
+    return [dataclasses.replace(c, index=i) for i, c in enumerate(cells)]
 
 
 def _diagnose_chains(chain_files: dict[str, ChainFiles], servername: str | None) -> dict[str, list]:
@@ -142,7 +153,7 @@ class Endpoints:
     endpoints: dict[str, Any]  # server stack → running endpoint
     listener_of: dict[tuple[str, str, str | None, str | None], str]  # (server, chain fp, tls, app) → listener id
     skipped: dict[str, str]  # server stack → why it is not running
-    info: dict[str, dict]  # server stack → what the results document says about it
+    info: dict[str, StackEntry]  # server stack → what the results document says about it
 
     def listener(self, cell: Cell) -> Any:
         return self.endpoints[cell.server].listeners[
@@ -152,7 +163,7 @@ class Endpoints:
 def start_endpoints(cells: list[Cell], chain_files: dict[str, ChainFiles], cache: CertificateCache,
                     options: RunOptions, stack: contextlib.ExitStack) -> Endpoints:
     """Start every server stack the cells need (in parallel); ``stack`` stops them again."""
-    servers_info: dict[str, dict] = {}
+    servers_info: dict[str, StackEntry] = {}
     listener_of: dict[tuple[str, str, str | None, str | None], str] = {}
     specs_by_server: dict[str, list[ListenerSpec]] = defaultdict(list)
     for cell in cells:
@@ -184,7 +195,7 @@ def start_endpoints(cells: list[Cell], chain_files: dict[str, ChainFiles], cache
             if name not in IMAGES:
                 why = f"no image for server stack {name!r} (images: {', '.join(IMAGES)})"
                 server_skip[name] = why
-                servers_info[name] = {"available": False, "reason": why}
+                servers_info[name] = StackEntry(available=False, reason=why)
                 continue
             endpoint: Any = DockerEndpoint(name, specs, docker_run)
         else:
@@ -192,7 +203,7 @@ def start_endpoints(cells: list[Cell], chain_files: dict[str, ChainFiles], cache
             why = server.unavailable_reason()
             if why:
                 server_skip[name] = why
-                servers_info[name] = {"available": False, "reason": why}
+                servers_info[name] = StackEntry(available=False, reason=why)
                 continue
             endpoint = ProcessEndpoint(server, specs)
         stack.callback(endpoint.close)
@@ -212,181 +223,203 @@ def start_endpoints(cells: list[Cell], chain_files: dict[str, ChainFiles], cache
     for name, exc in start_errors.items():
         raise HarnessError(str(exc)) from exc
     for name, ep in endpoints.items():
-        info = ep.info or StackInfo(name, "?")
-        servers_info[name] = {"available": True, **info.to_json(), "backend": options.backend,
-                              "listener_errors": sum(1 for l in ep.listeners.values() if l.error)}
-        if getattr(ep, "image_tag", None):
-            servers_info[name]["image"] = ep.image_tag
-            servers_info[name]["image_id"] = ep.image_id
+        tag = getattr(ep, "image_tag", None)  # docker endpoints only
+        servers_info[name] = StackEntry(available=True, info=ep.info or StackInfo(name, "?"), backend=options.backend,
+                                        listener_errors=sum(1 for l in ep.listeners.values() if l.error),
+                                        image=tag or None, image_id=ep.image_id if tag else None)
     return Endpoints(endpoints, listener_of, server_skip, servers_info)
 
 
-def run_cells(cells: list[Cell], cache: CertificateCache, options: RunOptions | None = None) -> RunReport:
+def run_cells(cells: list[Cell], cache: CertificateCache, options: RunOptions | None = None,
+              scenarios: list[Any] | None = None) -> RunReport:
+    """Run the cells; the report's document is complete (``scenarios``: the loaded scenarios the cells
+    come from, for their titles, notes and file digests; without them they are listed by name)."""
     options = options or RunOptions()
-    if options.backend not in BACKENDS:
-        raise HarnessError(f"unknown backend {options.backend!r} (known: {', '.join(BACKENDS)})")
+    _check(cells, options)
+    if len({c.index for c in cells}) < len(cells):  # not numbered by expand_cells: number them here
+        cells = [dataclasses.replace(c, index=i) for i, c in enumerate(cells)]
+    infos = [ScenarioInfo.of(s) for s in scenarios or []]  # the files as they were when the run started
     started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     t0 = time.monotonic()
     generated_before = cache.generated
+    # what runs killed earlier (kill -9) left behind; a docker run sweeps containers when it starts
+    reap([cache.root / "tmp"], containers=options.backend != "docker")
+    # 1. certificates (cached by spec)
+    chain_files: dict[str, ChainFiles] = {}
+    for cell in cells:
+        if cell.chain.fingerprint not in chain_files:
+            chain_files[cell.chain.fingerprint] = cache.chain(cell.chain)
+    run = _Run(cells, options)
+    with contextlib.ExitStack() as stack:
+        # 2. endpoints: one process per server stack, one listener per (chain, TLS version)
+        running = start_endpoints(cells, chain_files, cache, options, stack)
+        # 3. jobs per client; cells the server cannot serve are decided here
+        jobs = _plan_jobs(run, running, chain_files, started, stack)
+        # 4. one long-lived probe per client stack, all clients in parallel
+        run.drive_all(jobs, running)
+    wait_for_reaper()  # its docker socket is closed before the run ends
+    diagnoses = _diagnose_chains(chain_files, cells[0].servername if cells else None)
+    results = _ordered(cells, run.results, diagnoses)
+    document = build_document(
+        results, clients=run.clients_info(), servers=running.info, chains=_chains_info(chain_files, diagnoses, cache),
+        scenarios=infos, started=started, duration_s=time.monotonic() - t0,
+        certificates_generated=cache.generated - generated_before, backend=options.backend,
+        timeout_ms=options.timeout_ms, shard=options.shard)
+    return RunReport(results, document)
 
+
+def _check(cells: list[Cell], options: RunOptions) -> None:
+    if options.backend not in BACKENDS:
+        raise HarnessError(f"unknown backend {options.backend!r} (known: {', '.join(BACKENDS)})")
     for cell in cells:
         if cell.client not in options.clients:
             raise HarnessError(f"unknown client stack {cell.client!r} (known: {', '.join(options.clients)})")
         if cell.server not in options.servers:
             raise HarnessError(f"unknown server stack {cell.server!r} (known: {', '.join(options.servers)})")
 
-    # what runs killed earlier (kill -9) left behind; a docker run sweeps containers when it starts
-    reap([cache.root / "tmp"], containers=options.backend != "docker")
-    # 1. certificates (cached by spec)
-    chain_files: dict[str, ChainFiles] = {}
-    for cell in cells:
-        key = cell.chain.fingerprint
-        if key not in chain_files:
-            chain_files[key] = cache.chain(cell.chain)
 
-    results: dict[str, Result] = {}
-    total = len(cells)
-    lock = threading.Lock()
+class _Run:
+    """The results of a run as they come in (from several client threads)."""
 
-    def record(result: Result) -> None:
-        with lock:
-            results[result.cell.id] = result
-            if options.progress:
-                options.progress(result, len(results), total)
+    def __init__(self, cells: list[Cell], options: RunOptions) -> None:
+        self.cells, self.options = cells, options
+        self.results: dict[str, Result] = {}
+        self.clients: dict[str, StackEntry] = {}
+        self.lock = threading.Lock()
 
-    servers_info: dict[str, dict] = {}
-    clients_info: dict[str, dict] = {}
+    def record(self, result: Result) -> None:
+        with self.lock:
+            self.results[result.cell.id] = result
+            if self.options.progress:
+                self.options.progress(result, len(self.results), len(self.cells))
 
-    with contextlib.ExitStack() as stack:
-        # 2. endpoints: one process per server stack, one listener per (chain, TLS version)
-        running = start_endpoints(cells, chain_files, cache, options, stack)
-        endpoints, server_skip = running.endpoints, running.skipped
-        servers_info.update(running.info)
+    def clients_info(self) -> dict[str, StackEntry]:
+        for name in {c.client for c in self.cells}:
+            self.clients.setdefault(name, StackEntry(available=None, reason="no job reached this client"))
+        return self.clients
 
-        # 3. jobs per client; cells the server cannot serve are decided here
-        jobs_by_client: dict[str, list[tuple[Cell, Job]]] = defaultdict(list)
-        kubeconfigs: dict[tuple[str, str], str] = {}  # (listener id, servername) → file
-        kube_dir = options.kubeconfig_dir
-        if kube_dir is None and any(c.app == "kubernetes" for c in cells):
-            kube_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=owned_prefix("kubeconfig"))))
-
-        def kubeconfig_for(cell: Cell, listener: Any, files: ChainFiles) -> str:
-            key = (listener.spec.id, cell.servername)
-            if key not in kubeconfigs:
-                note = (f"server {cell.server}, chain {cell.chain.label}, TLS {cell.tls or 'any'}; written by "
-                        f"`tlsmatrix matrix` at {started}: the port was open during that run only "
-                        "(`tlsmatrix serve` starts the endpoint again)")
-                try:
-                    kubeconfigs[key] = str(write_endpoint_kubeconfig(kube_dir, cell, listener.host, int(listener.port),
-                                                                     files, note, set(kubeconfigs.values())))
-                except KubeconfigError as exc:
-                    raise HarnessError(str(exc)) from None
-            return kubeconfigs[key]
-
-        for n, cell in enumerate(cells):
-            if cell.server in server_skip:
-                record(Result(cell, Outcome.SKIPPED, error=f"server stack {cell.server}: {server_skip[cell.server]}",
-                              short_error=f"server {cell.server} not available"))
-                continue
-            ep = endpoints[cell.server]
-            listener = running.listener(cell)
-            server_version = ep.info.describe() if ep.info else None
-            if listener.error:
-                record(Result(cell, Outcome.SERVER_ERROR, error=f"server {cell.server}: {listener.error}",
-                              short_error="server: " + shorten(options.servers[cell.server].family, listener.error, 30),
-                              server_version=server_version))
-                continue
-            files = chain_files[cell.chain.fingerprint]
-            client_stack = options.clients[cell.client]
-            if files.client_cert_file is not None and not client_stack.client_auth:
-                record(Result(cell, Outcome.SKIPPED,
-                              error=f"client stack {cell.client}: its probe presents no client certificate "
-                                    f"(mTLS); stacks that do: {', '.join(n for n, s in options.clients.items() if s.client_auth)}",
-                              short_error="no client certificate support"))
-                continue
-            job = Job(id=str(n), host=listener.host, port=int(listener.port), servername=cell.servername,
-                      ca_file=str(files.ca_file), tls_version=cell.tls, timeout_ms=options.timeout_ms,
-                      client_cert_file=str(files.client_cert_file) if files.client_cert_file else None,
-                      client_key_file=str(files.client_key_file) if files.client_key_file else None,
-                      kubeconfig=kubeconfig_for(cell, listener, files) if cell.app == "kubernetes" else None)
-            jobs_by_client[cell.client].append((cell, job))
-
-        # 4. one long-lived probe per client stack, all clients in parallel
-        def drive(client_name: str, batch: list[tuple[Cell, Job]]) -> None:
-            client = options.clients[client_name]
-            why = client.unavailable_reason()
-            if why:
-                clients_info[client_name] = {"available": False, "reason": why}
-                for cell, _ in batch:
-                    record(Result(cell, Outcome.SKIPPED, error=f"client stack {client_name}: {why}",
-                                  short_error="not available"))
-                return
-            session = ProbeSession(client)
-            try:
-                try:
-                    info = session.start()
-                except ProcessError as exc:
-                    clients_info[client_name] = {"available": False, "reason": f"probe failed to start: {exc}"}
-                    for cell, _ in batch:
-                        record(Result(cell, Outcome.PROBE_ERROR, error=f"probe: {exc.short}", error_detail=str(exc),
-                                      short_error="probe failed to start"))
-                    return
-                clients_info[client_name] = {"available": True, **info.to_json()}
-                for cell, job in batch:
-                    raw = session.run(job)
-                    c = classify(client.family, raw, client_cert=job.client_cert_file is not None)
-                    attempts = 1
-                    if c.outcome is Outcome.TIMEOUT and options.retry_timeouts:
-                        # a noisy runner should not page anyone: one more try before a timeout counts
-                        raw = session.run(job)
-                        c = classify(client.family, raw, client_cert=job.client_cert_file is not None)
-                        attempts = 2
-                    ep = endpoints[cell.server]
-                    record(Result(
-                        cell, c.outcome, error=raw.error, short_error=c.short, error_detail=raw.error_detail,
-                        negotiated=raw.negotiated, elapsed_ms=raw.elapsed_ms,
-                        client_version=(session.info or info).describe(),
-                        server_version=ep.info.describe() if ep.info else None,
-                        attempts=attempts,
-                    ))
-                clients_info[client_name]["restarts"] = session.restarts
-            finally:
-                session.close()
-
-        workers = [threading.Thread(target=drive, args=(name, batch), daemon=True, name=f"client-{name}")
-                   for name, batch in jobs_by_client.items()]
+    def drive_all(self, jobs: dict[str, list[tuple[Cell, Job]]], running: Endpoints) -> None:
+        workers = [threading.Thread(target=self.drive, args=(name, batch, running), daemon=True,
+                                    name=f"client-{name}") for name, batch in jobs.items()]
         for w in workers:
             w.start()
         for w in workers:
             while w.is_alive():
                 w.join(0.2)  # short joins keep Ctrl-C responsive in the main thread
 
-    wait_for_reaper()  # its docker socket is closed before the run ends
-    ordered = [results[c.id] for c in cells if c.id in results]
-    if len(ordered) != len(cells):
-        missing = [c.id for c in cells if c.id not in results]
+    def drive(self, client_name: str, batch: list[tuple[Cell, Job]], running: Endpoints) -> None:
+        """One long-lived probe runs the client's jobs in order."""
+        client = self.options.clients[client_name]
+        why = client.unavailable_reason()
+        if why:
+            self.clients[client_name] = StackEntry(available=False, reason=why)
+            for cell, _ in batch:
+                self.record(Result(cell, Outcome.SKIPPED, error=f"client stack {client_name}: {why}",
+                                   short_error="not available"))
+            return
+        session = ProbeSession(client)
+        try:
+            try:
+                info = session.start()
+            except ProcessError as exc:
+                self.clients[client_name] = StackEntry(available=False, reason=f"probe failed to start: {exc}")
+                for cell, _ in batch:
+                    self.record(Result(cell, Outcome.PROBE_ERROR, error=f"probe: {exc.short}", error_detail=str(exc),
+                                       short_error="probe failed to start"))
+                return
+            for cell, job in batch:
+                self.record(self.handshake(session, client, cell, job, running, info))
+            self.clients[client_name] = StackEntry(available=True, info=info, restarts=session.restarts)
+        finally:
+            session.close()
+
+    def handshake(self, session: ProbeSession, client: Stack, cell: Cell, job: Job, running: Endpoints,
+                  info: StackInfo) -> Result:
+        raw = session.run(job)
+        c = classify(client.family, raw, client_cert=job.client_cert_file is not None)
+        attempts = 1
+        if c.outcome is Outcome.TIMEOUT and self.options.retry_timeouts:
+            # a noisy runner should not page anyone: one more try before a timeout counts
+            raw = session.run(job)
+            c = classify(client.family, raw, client_cert=job.client_cert_file is not None)
+            attempts = 2
+        ep = running.endpoints[cell.server]
+        return Result(cell, c.outcome, error=raw.error, short_error=c.short, error_detail=raw.error_detail,
+                      negotiated=raw.negotiated, elapsed_ms=raw.elapsed_ms,
+                      client_version=(session.info or info).describe(),
+                      server_version=ep.info.describe() if ep.info else None, attempts=attempts)
+
+
+def _plan_jobs(run: _Run, running: Endpoints, chain_files: dict[str, ChainFiles], started: str,
+               stack: contextlib.ExitStack) -> dict[str, list[tuple[Cell, Job]]]:
+    """The job of every cell that reaches a client, by client; the others are recorded here."""
+    options = run.options
+    jobs: dict[str, list[tuple[Cell, Job]]] = defaultdict(list)
+    kube_dir = options.kubeconfig_dir
+    if kube_dir is None and any(c.app == "kubernetes" for c in run.cells):
+        kube_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=owned_prefix("kubeconfig"))))
+    kubeconfigs = _Kubeconfigs(kube_dir, started)
+    for n, cell in enumerate(run.cells):
+        if cell.server in running.skipped:
+            run.record(Result(cell, Outcome.SKIPPED, error=f"server stack {cell.server}: {running.skipped[cell.server]}",
+                              short_error=f"server {cell.server} not available"))
+            continue
+        ep = running.endpoints[cell.server]
+        listener = running.listener(cell)
+        if listener.error:
+            run.record(Result(cell, Outcome.SERVER_ERROR, error=f"server {cell.server}: {listener.error}",
+                              short_error="server: " + shorten(options.servers[cell.server].family, listener.error, 30),
+                              server_version=ep.info.describe() if ep.info else None))
+            continue
+        files = chain_files[cell.chain.fingerprint]
+        if files.client_cert_file is not None and not options.clients[cell.client].client_auth:
+            able = ", ".join(n for n, s in options.clients.items() if s.client_auth)
+            run.record(Result(cell, Outcome.SKIPPED, error=f"client stack {cell.client}: its probe presents no client "
+                                                           f"certificate (mTLS); stacks that do: {able}",
+                              short_error="no client certificate support"))
+            continue
+        jobs[cell.client].append((cell, Job(
+            id=str(n), host=listener.host, port=int(listener.port), servername=cell.servername,
+            ca_file=str(files.ca_file), tls_version=cell.tls, timeout_ms=options.timeout_ms,
+            client_cert_file=str(files.client_cert_file) if files.client_cert_file else None,
+            client_key_file=str(files.client_key_file) if files.client_key_file else None,
+            kubeconfig=kubeconfigs.file(cell, listener, files) if cell.app == "kubernetes" else None)))
+    return jobs
+
+
+class _Kubeconfigs:
+    """One kubeconfig file per (listener, servername) of a Kubernetes API endpoint."""
+
+    def __init__(self, directory: Path | None, started: str) -> None:
+        self.directory, self.started = directory, started
+        self.files: dict[tuple[str, str], str] = {}
+
+    def file(self, cell: Cell, listener: Any, files: ChainFiles) -> str:
+        key = (listener.spec.id, cell.servername)
+        if key not in self.files:
+            note = (f"server {cell.server}, chain {cell.chain.label}, TLS {cell.tls or 'any'}; written by "
+                    f"`tlsmatrix matrix` at {self.started}: the port was open during that run only "
+                    "(`tlsmatrix serve` starts the endpoint again)")
+            try:
+                self.files[key] = str(write_endpoint_kubeconfig(self.directory, cell, listener.host, int(listener.port),
+                                                                files, note, set(self.files.values())))
+            except KubeconfigError as exc:
+                raise HarnessError(str(exc)) from None
+        return self.files[key]
+
+
+def _ordered(cells: list[Cell], results: dict[str, Result], diagnoses: dict[str, list]) -> list[Result]:
+    """The results in cell order, each failing cell naming the diagnosis finding that explains it."""
+    missing = [c.id for c in cells if c.id not in results]
+    if missing:
         raise HarnessError(f"internal error: {len(missing)} cells got no result, e.g. {missing[:3]}")
-    servername = cells[0].servername if cells else None
-    diagnoses = _diagnose_chains(chain_files, servername)
-    ordered = [with_finding(r, diagnoses[r.cell.chain.fingerprint]) for r in ordered]
-    chains_info = {
-        f.spec.label: {"fingerprint": f.spec.fingerprint, "leaf_sha256": f.leaf_sha256, "root_sha256": f.root_sha256,
-                       "dir": _cache_relative(f.cert_file.parent, cache.root),
-                       **({"client_sha256": f.client_sha256} if f.client_cert_file else {}),
-                       "diagnosis": [d.to_json() for d in diagnoses[f.spec.fingerprint]]}
-        for f in chain_files.values()
-    }
-    for name in {c.client for c in cells}:
-        clients_info.setdefault(name, {"available": None, "reason": "no job reached this client"})
-    return RunReport(
-        results=ordered,
-        clients=clients_info,
-        servers=servers_info,
-        started=started,
-        duration_s=time.monotonic() - t0,
-        certificates_generated=cache.generated - generated_before,
-        chains=chains_info,
-        backend=options.backend,
-        timeout_ms=options.timeout_ms,
-        shard=options.shard,
-    )
+    return [with_finding(results[c.id], diagnoses[c.chain.fingerprint]) for c in cells]
+
+
+def _chains_info(chain_files: dict[str, ChainFiles], diagnoses: dict[str, list],
+                 cache: CertificateCache) -> dict[str, ChainInfo]:
+    return {f.spec.label: ChainInfo(fingerprint=f.spec.fingerprint, leaf_sha256=f.leaf_sha256,
+                                    root_sha256=f.root_sha256, dir=_cache_relative(f.cert_file.parent, cache.root),
+                                    client_sha256=f.client_sha256 if f.client_cert_file else None,
+                                    diagnosis=diagnoses[f.spec.fingerprint])
+            for f in chain_files.values()}

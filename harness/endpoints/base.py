@@ -9,12 +9,13 @@ import socket
 import ssl
 import time
 from dataclasses import dataclass
-from typing import Protocol
+from pathlib import Path
+from typing import Callable, Protocol
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from ..model import StackInfo
+from ..model import ListenerConfig, StackInfo
 from ..pki import ChainFiles
 
 LOOPBACK = "127.0.0.1"
@@ -30,6 +31,14 @@ class ListenerSpec:
     chain: ChainFiles
     tls: str | None
     app: str | None = None  # None: handshake and close; "kubernetes": serve a small Kubernetes API
+
+    def config(self, path: Callable[[Path], str] = str, port: int | None = None) -> ListenerConfig:
+        """This listener in a server program's configuration; ``path`` maps a file to where the program
+        sees it (a container mounts the certificate cache elsewhere)."""
+        chain = self.chain
+        return ListenerConfig(id=self.id, cert_file=path(chain.cert_file), key_file=path(chain.key_file),
+                              tls_version=self.tls, port=port, app=self.app,
+                              client_ca_file=path(chain.ca_file) if chain.client_cert_file else None)
 
 
 @dataclass

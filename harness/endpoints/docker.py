@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ..images import IMAGES, LABEL_PREFIX, DockerUnavailable, ImageError, docker_client, image_for
-from ..model import StackInfo
+from ..model import ServerConfig, StackInfo
 from ..reaper import Owner, container_is_stale, owned_prefix
 from ..toolchain import results_dir
 from .base import LOOPBACK, EndpointError, Listener, ListenerSpec, wait_ready
@@ -112,20 +112,12 @@ class DockerEndpoint:
         for i, listener in enumerate(self.listeners.values()):
             port = CONTAINER_PORT_BASE + i
             ports[listener.spec.id] = port
-            entries.append({
-                "id": listener.spec.id,
-                "cert_file": self._container_path(listener.spec.chain.cert_file),
-                "key_file": self._container_path(listener.spec.chain.key_file),
-                "tls_version": listener.spec.tls,
-                "port": port,
-                **({"app": listener.spec.app} if listener.spec.app else {}),
-                **({"client_ca_file": self._container_path(listener.spec.chain.ca_file)}
-                   if listener.spec.chain.client_cert_file else {}),
-            })
+            entries.append(listener.spec.config(self._container_path, port))
         config_dir = self.run.dir / self.stack_name
         config_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(config_dir, 0o755)
-        (config_dir / "config.json").write_text(json.dumps({"host": "0.0.0.0", "container": True, "listeners": entries}))
+        (config_dir / "config.json").write_text(json.dumps(
+            ServerConfig(host="0.0.0.0", container=True, listeners=entries).to_json()))
         os.chmod(config_dir / "config.json", 0o644)
         self.command = self.command or ["--config", "/run/tlsmatrix/config.json"]
         try:

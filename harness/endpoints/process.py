@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from ..jsonproc import JsonLineProcess, ProcessError
-from ..model import StackInfo
+from ..model import ServerConfig, StackInfo
 from ..stacks import Stack
 from ..toolchain import PACKAGE_DIR
 from .base import LOOPBACK, EndpointError, Listener, ListenerSpec, wait_ready
@@ -42,15 +42,8 @@ class ProcessEndpoint:
         argv = self.stack.argv()
         try:
             self.proc = JsonLineProcess(argv, cwd=str(PACKAGE_DIR.parent))
-            self.proc.send({
-                "host": self.host,
-                "listeners": [
-                    {"id": l.spec.id, "cert_file": str(l.spec.chain.cert_file), "key_file": str(l.spec.chain.key_file),
-                     "tls_version": l.spec.tls, **({"app": l.spec.app} if l.spec.app else {}),
-                     **({"client_ca_file": str(l.spec.chain.ca_file)} if l.spec.chain.client_cert_file else {})}
-                    for l in self.listeners.values()
-                ],
-            })
+            self.proc.send(ServerConfig(host=self.host,
+                                        listeners=[l.spec.config() for l in self.listeners.values()]).to_json())
             hello = self.proc.receive(self.ready_timeout)
             if "hello" not in hello:
                 raise self.proc.error(f"first line is not a hello: {hello!r}")

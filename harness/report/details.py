@@ -8,13 +8,16 @@ a note saying what is missing (results.json always has everything).
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from .html import run_info
-from .table import MISMATCH_MARK, _per_scenario, _rows, _scenario_title, mismatches, render_table, stack_versions, summarize
+from ..document import CellRecord, ResultsDocument, ScenarioInfo
+from .table import MISMATCH_MARK, mismatches, render_table, rows, stack_versions, summarize
+from .text import clean as _clean
+from .text import clip as _clip
 
 #: GitHub's limit for an issue or PR comment
 GITHUB_COMMENT_LIMIT = 65536
@@ -22,17 +25,6 @@ GITHUB_COMMENT_LIMIT = 65536
 MAX_CHARS = GITHUB_COMMENT_LIMIT - 1536
 NOTES_WIDTH = 1200
 TEST_KEYS = "All certificates and keys are tlsmatrix TEST keys; never trust them."
-
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
-
-def _clean(text: Any) -> str:
-    return _CONTROL.sub("", "" if text is None else str(text))
-
-
-def _clip(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
-
 
 def _compact_table(md: str) -> str:
     """tabulate pads every cell to the column width; GitHub does not need that, the comment limit does."""
@@ -68,12 +60,12 @@ PLANS = ([_Plan(), _Plan(drop_ok_rows=True)]
          + [_Plan(True, n, 800) for n in (25, 12, 6, 3, 1)])
 
 
-def _table(sub: dict[str, Any], plan: _Plan) -> str:
-    _, rows = _rows(sub["results"])
-    keys = list(rows)
+def _table(sub: ResultsDocument, plan: _Plan) -> str:
+    _, table_rows = rows(sub.cells)
+    keys = list(table_rows)
     notes = []
     if plan.drop_ok_rows:
-        failing = [k for k in keys if any(r.get("outcome") != "ok" for r in rows[k].values())]
+        failing = [k for k in keys if any(r.outcome != "ok" for r in table_rows[k].values())]
         # with no failing row at all, a few rows still show the table's columns
         kept = failing or keys[:3]
         if len(kept) < len(keys):
@@ -86,53 +78,50 @@ def _table(sub: dict[str, Any], plan: _Plan) -> str:
         table = "_(no rows to show)_\n"
     else:
         chosen = set(keys)
-        results = [r for r in sub["results"]
-                   if (r["scenario"], r["chain"]["label"], r["tls"] or "any", r["server"]) in chosen]
-        table = _compact_table(render_table(dict(sub, results=results, scenarios=[]), "github")) + "\n"
+        results = [r for r in sub.cells if r.row_key in chosen]
+        table = _compact_table(render_table(dataclasses.replace(sub, cells=results, scenarios=[]), "github")) + "\n"
     if notes:
         table += f"\n_({'; '.join(notes)} to fit a GitHub comment; the full matrix is in results.json.)_\n"
     return table
 
 
-def _scenario_block(data: dict[str, Any], info: dict[str, Any], sub: dict[str, Any], plan: _Plan) -> str:
+def _scenario_block(info: ScenarioInfo, sub: ResultsDocument, plan: _Plan) -> str:
     width = plan.text_width or 10**9
-    parts = [f"### {_clean(_scenario_title(data, info.get('name')))}", "", _clean(_table(sub, plan)).rstrip(), "",
+    parts = [f"### {_clean(info.heading)}", "", _clean(_table(sub, plan)).rstrip(), "",
              _clip(_clean(summarize(sub)), width)]
-    if info.get("notes"):
-        parts += ["", f"**Why:** {_clip(_clean(info['notes']), min(NOTES_WIDTH, width))}"]
+    if info.notes:
+        parts += ["", f"**Why:** {_clip(_clean(info.notes), min(NOTES_WIDTH, width))}"]
     return "\n".join(parts) + "\n"
 
 
-def _head(data: dict[str, Any]) -> str:
-    tool = data.get("tool") if isinstance(data.get("tool"), dict) else {}
-    n = len(data["results"])
-    mm = sum(1 for r in data["results"] if r.get("verdict") == "mismatch")
-    line = (f"Run {run_info(data).get('started') or '?'} with tlsmatrix {tool.get('version') or '?'}: {n} cells"
+def _head(data: ResultsDocument) -> str:
+    n = len(data.cells)
+    mm = data.verdicts()["mismatch"]
+    line = (f"Run {data.run.started or '?'} with tlsmatrix {data.tool.version or '?'}: {n} cells"
             + (f", **{mm} contradict the scenarios' expectations** ({MISMATCH_MARK})" if mm else
                ", none contradicts the scenarios' expectations")
             + ". Cells: `ok`, or `✗ outcome [n]` (`✗n` in wide tables) with note n giving the stack's own error.")
     return f"## tlsmatrix results\n\n{_clean(line)}\n"
 
 
-def _error_groups(data: dict[str, Any]) -> "OrderedDict[tuple[str, str, str], list[dict]]":
-    groups: "OrderedDict[tuple[str, str, str], list[dict]]" = OrderedDict()
-    for r in data["results"]:
-        if r.get("outcome") == "ok" or not (r.get("error") or r.get("error_detail")):
+def _error_groups(data: ResultsDocument) -> "OrderedDict[tuple[str, str, str], list[CellRecord]]":
+    groups: "OrderedDict[tuple[str, str, str], list[CellRecord]]" = OrderedDict()
+    for r in data.cells:
+        if r.outcome == "ok" or not (r.error or r.error_detail):
             continue
-        key = (str(r.get("outcome")), _clean(r.get("error") or ""), _clean(r.get("error_detail") or ""))
+        key = (str(r.outcome), _clean(r.error or ""), _clean(r.error_detail or ""))
         groups.setdefault(key, []).append(r)
     return groups
 
 
-def _error_entry(n: int, key: tuple[str, str, str], rs: list[dict], clip: int | None = None) -> str:
+def _error_entry(n: int, key: tuple[str, str, str], rs: list[CellRecord], clip: int | None = None) -> str:
     outcome, error, detail = key
-    clients = list(OrderedDict.fromkeys(str(r.get("client")) for r in rs))
-    scenarios = list(OrderedDict.fromkeys(str(r.get("scenario")) for r in rs))
+    clients = list(OrderedDict.fromkeys(str(r.client) for r in rs))
+    scenarios = list(OrderedDict.fromkeys(str(r.scenario) for r in rs))
     example = rs[0]
     where = (f"{len(rs)} cell{'s' if len(rs) != 1 else ''} in {', '.join(scenarios)}; "
-             f"e.g. {(example.get('chain') or {}).get('label')} | server {example.get('server')} | "
-             f"TLS {example.get('tls') or 'any'}")
-    versions = sorted({str(r.get("client_version")) for r in rs if r.get("client_version")})
+             f"e.g. {example.chain_label} | server {example.server} | TLS {example.tls_label}")
+    versions = sorted({str(r.client_version) for r in rs if r.client_version})
     lines = [f"**{n}. {outcome}** — {_clip(', '.join(clients), 300)} ({_clip(where, 300)})"
              + (f"; client {_clip(', '.join(versions), 200)}" if versions else ""), ""]
     if error:
@@ -142,19 +131,20 @@ def _error_entry(n: int, key: tuple[str, str, str], rs: list[dict], clip: int | 
     return _clean("\n".join(lines)) + "\n"
 
 
-def _tail(data: dict[str, Any]) -> str:
+def _tail(data: ResultsDocument) -> str:
     lines = ["#### Stack versions", ""]
     lines += [f"- {_clean(v)}" for v in stack_versions(data)]
-    run = run_info(data)
-    machine = run.get("machine") if isinstance(run.get("machine"), dict) else {}
+    run = data.run
+    machine = run.machine.to_json() if run.machine else {}
     if machine:
         lines.append(f"- machine: {_clean(', '.join(f'{k} {v}' for k, v in machine.items() if v is not None))}")
-    facts = [f"{k} {run[k]}" for k in ("backend", "timeout_ms", "git_commit", "shard") if run.get(k) is not None]
-    if run.get("git_dirty"):
+    facts = [f"{k} {getattr(run, k)}" for k in ("backend", "timeout_ms", "git_commit", "shard")
+             if getattr(run, k) is not None]
+    if run.git_dirty:
         facts.append("uncommitted changes")
     if facts:
         lines.append(f"- run: {_clean(', '.join(facts))}")
-    lines += ["", f"**TEST keys:** {_clean(data.get('note') or TEST_KEYS)}", "", "</details>", ""]
+    lines += ["", f"**TEST keys:** {_clean(data.note or TEST_KEYS)}", "", "</details>", ""]
     return "\n".join(lines)
 
 
@@ -170,10 +160,11 @@ def _fill(items: list[str], budget: int, more: str) -> str:
     return "".join(out)
 
 
-def render_markdown_report(data: dict[str, Any], max_chars: int = MAX_CHARS) -> str:
+def render_markdown_report(data: ResultsDocument | dict[str, Any], max_chars: int = MAX_CHARS) -> str:
     """GitHub Markdown for one comment (at most ``max_chars`` characters, below GitHub's 65536)."""
+    data = ResultsDocument.coerce(data)
     head = _head(data)
-    per = _per_scenario(data)
+    per = data.per_scenario()
     mm_lines = [f"- {_clean(m)}\n" for m in mismatches(data)]
     mm_title = "\n#### Contradicted expectations\n\n"
     groups = _error_groups(data)
@@ -183,7 +174,7 @@ def render_markdown_report(data: dict[str, Any], max_chars: int = MAX_CHARS) -> 
     tail = _tail(data)
 
     for plan in PLANS:
-        blocks = "\n".join(_scenario_block(data, info, sub, plan) for info, sub in per)
+        blocks = "\n".join(_scenario_block(info, sub, plan) for info, sub in per)
         body = head + "\n" + blocks
         full = (body + (mm_title + "".join(mm_lines) if mm_lines else "") + details_open + err_title
                 + "".join(entries) + tail)

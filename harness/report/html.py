@@ -1,18 +1,24 @@
-"""The matrix as one standalone HTML page: a heat map per scenario, filters, and every raw error.
+"""The matrix as one standalone HTML page: what differs first, then the heat map, metadata last.
 
-The page has no external assets (inline CSS and a little inline JavaScript), so it works offline as a
-CI artifact. Every cell keeps the stack's own error, the versions and the expectation's "why": on hover
-(``title``) and on click (a ``<details>`` per cell that opens as a side panel, no JavaScript needed).
+The page opens with the summary (per scenario: cells, matches, and which stacks fail on which
+condition: the ``tlsmatrix explain`` lines) and a compact pivot (chain × client, one colour per
+outcome), then the full matrix with filters, and ends with the stacks, chains and run metadata.
+It has no external assets (inline CSS and a little inline JavaScript), so it works offline as a
+CI artifact. Every cell keeps the stack's own error, the versions and the expectation's "why": on
+hover (``title``) and on click (a ``<details>`` per cell that opens as a side panel, no JavaScript
+needed).
 """
 from __future__ import annotations
 
 import html
 import json
-import re
 from collections import Counter, OrderedDict
 from typing import Any
 
-from .table import _per_scenario, _rows, _scenario_title, mismatches, stack_versions, summarize
+from ..document import CellRecord, ResultsDocument, StackEntry
+from .overview import overview
+from .table import mismatches, rows, stack_versions
+from .text import clean, clip
 
 #: outcome → (abbreviation shown in the cell, CSS class, one-line meaning for the legend)
 OUTCOMES: "OrderedDict[str, tuple[str, str, str]]" = OrderedDict([
@@ -41,15 +47,7 @@ VERDICTS = OrderedDict([
     ("not-run", "not run"),
 ])
 
-#: keys of a record this page knows; anything else is shown verbatim in the cell's panel
-KNOWN_RECORD_KEYS = {
-    "id", "scenario", "chain", "server", "tls", "client", "servername", "outcome", "error", "short_error",
-    "error_detail", "negotiated", "elapsed_ms", "client_version", "server_version", "expected", "verdict",
-    "index", "attempts",
-}
-
-#: run metadata shown first in the header, in this order (schema v1 keeps them under "run"; older documents
-#: have started/duration_s/certificates_generated/host at the top level)
+#: run metadata in the order the page lists it (older documents lack some)
 RUN_FACTS = [("started", "run started"), ("duration_s", "duration (s)"), ("backend", "backend"),
              ("timeout_ms", "timeout (ms)"), ("git_commit", "git commit"), ("git_dirty", "uncommitted changes"),
              ("shard", "shard"), ("merged_from", "merged from"), ("certificates_generated", "certificates generated"),
@@ -58,32 +56,14 @@ RUN_FACTS = [("started", "run started"), ("duration_s", "duration (s)"), ("backe
 TITLE_ERROR_WIDTH = 600
 EXTRA_VALUE_WIDTH = 2000
 
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
-
-
-def _clean(value: Any) -> str:
-    """Text with the characters HTML cannot carry (C0 controls, lone surrogates) removed."""
-    return _CONTROL.sub("", "" if value is None else str(value))
-
 
 def esc(value: Any) -> str:
-    return html.escape(_clean(value), quote=True)
+    return html.escape(clean(value), quote=True)
 
 
-def _clip(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def run_info(data: dict[str, Any]) -> dict[str, Any]:
-    """The run's metadata whatever the document's age: ``data["run"]`` (schema v1) over the old top-level keys."""
-    info: dict[str, Any] = {k: data[k] for k in ("started", "duration_s", "certificates_generated")
-                            if data.get(k) is not None}
-    if isinstance(data.get("host"), dict):
-        info["machine"] = data["host"]
-    run = data.get("run")
-    if isinstance(run, dict):
-        info.update({k: v for k, v in run.items() if v is not None})
-    return info
+def outcome_info(outcome: str) -> tuple[str, str, str]:
+    """(abbreviation, CSS class, meaning) of an outcome class (any class a newer version knows too)."""
+    return OUTCOMES.get(outcome, OTHER)
 
 
 def _fact_text(value: Any) -> str:
@@ -96,61 +76,36 @@ def _fact_text(value: Any) -> str:
     return str(value)
 
 
-def _outcome_info(outcome: str) -> tuple[str, str, str]:
-    return OUTCOMES.get(outcome, OTHER)
+def _negotiated(r: CellRecord) -> str:
+    return " ".join(f"{k}={v}" for k, v in (r.negotiated or {}).items() if v)
 
 
-def _key(part: Any) -> str:
-    return str(part.get("key")) if isinstance(part, dict) and part.get("key") else "?"
-
-
-def _root_key(r: dict[str, Any]) -> str:
-    return _key((r.get("chain") or {}).get("root"))
-
-
-def _leaf_key(r: dict[str, Any]) -> str:
-    return _key((r.get("chain") or {}).get("leaf"))
-
-
-def _tls(r: dict[str, Any]) -> str:
-    return r.get("tls") or "any"
-
-
-def _negotiated(r: dict[str, Any]) -> str:
-    neg = r.get("negotiated")
-    if not isinstance(neg, dict):
-        return ""
-    return " ".join(f"{k}={v}" for k, v in neg.items() if v)
-
-
-def _expected(r: dict[str, Any]) -> tuple[str, str]:
-    exp = r.get("expected")
-    if not isinstance(exp, dict):
+def _expected(r: CellRecord) -> tuple[str, str]:
+    if r.expected is None:
         return "", ""
-    return ", ".join(str(o) for o in exp.get("outcomes") or []), str(exp.get("why") or "")
+    return ", ".join(str(o) for o in r.expected.outcomes), str(r.expected.why or "")
 
 
-def _cell_title(r: dict[str, Any]) -> str:
+def _cell_title(r: CellRecord) -> str:
     """Plain text for the hover tooltip (escaped by the caller)."""
-    lines = [f"{r.get('client')} ← server {r.get('server')}, TLS {_tls(r)}, chain {r['chain'].get('label')}",
-             f"outcome: {r.get('outcome')}   verdict: {r.get('verdict', 'unexpected')}"]
+    lines = [f"{r.client} ← server {r.server}, TLS {r.tls_label}, chain {r.chain_label}",
+             f"outcome: {r.outcome}   verdict: {r.verdict}"]
     expected, why = _expected(r)
     if expected:
         lines.append(f"expected: {expected}" + (f" — {why}" if why else ""))
-    if r.get("error"):
-        lines.append("error: " + _clip(str(r["error"]), TITLE_ERROR_WIDTH))
-    if r.get("error_detail") and r.get("error_detail") != r.get("error"):
-        lines.append("detail: " + _clip(str(r["error_detail"]), TITLE_ERROR_WIDTH))
-    neg = _negotiated(r)
-    if neg:
-        lines.append("negotiated: " + neg)
-    versions = [f"{who}: {r[k]}" for who, k in (("client", "client_version"), ("server", "server_version")) if r.get(k)]
+    if r.error:
+        lines.append("error: " + clip(r.error, TITLE_ERROR_WIDTH))
+    if r.error_detail and r.error_detail != r.error:
+        lines.append("detail: " + clip(r.error_detail, TITLE_ERROR_WIDTH))
+    if _negotiated(r):
+        lines.append("negotiated: " + _negotiated(r))
+    versions = [f"{who}: {v}" for who, v in (("client", r.client_version), ("server", r.server_version)) if v]
     if versions:
         lines.append("; ".join(versions))
-    if r.get("elapsed_ms") is not None:
-        lines.append(f"elapsed: {r['elapsed_ms']} ms")
-    if isinstance(r.get("attempts"), int) and r["attempts"] > 1:
-        lines.append(f"attempts: {r['attempts']}")
+    if r.elapsed_ms is not None:
+        lines.append(f"elapsed: {r.elapsed_ms} ms")
+    if r.attempts > 1:
+        lines.append(f"attempts: {r.attempts}")
     lines.append("(click for the full record)")
     return "\n".join(lines)
 
@@ -165,102 +120,84 @@ def _dl(items: list[tuple[str, str, bool]]) -> str:
     return "".join(out)
 
 
-def _cell_panel(r: dict[str, Any]) -> str:
+def _chain_text(r: CellRecord) -> str:
+    chain = r.chain
+    if chain is None:
+        return "?"
+    inter = ", ".join(i.key for i in chain.intermediates) or "none"
+    root_hash = f"/{chain.root.hash}" if chain.root.hash else ""
+    return (f"root {chain.root.key}{root_hash}, intermediates {inter}, leaf {chain.leaf.key}"
+            + (", expired" if chain.expired else ""))
+
+
+def _cell_panel(r: CellRecord) -> str:
     expected, why = _expected(r)
-    chain = r.get("chain") or {}
-    inter = ", ".join(_key(i) for i in chain.get("intermediates") or []) or "none"
     items: list[tuple[str, str, bool]] = [
-        ("cell", f"{r.get('scenario')} | {chain.get('label')} | server {r.get('server')} | TLS {_tls(r)} | "
-                 f"client {r.get('client')}", False),
-        ("outcome", f"{r.get('outcome')}" + (f" ({r['short_error']})" if r.get("short_error") else ""), False),
-        ("verdict", str(r.get("verdict", "unexpected")), False),
+        ("cell", f"{r.scenario} | {r.chain_label} | server {r.server} | TLS {r.tls_label} | client {r.client}", False),
+        ("outcome", r.outcome + (f" ({r.short_error})" if r.short_error else ""), False),
+        ("verdict", r.verdict, False),
     ]
-    if expected:
-        items.append(("expected", expected, False))
-    if why:
-        items.append(("why", why, False))
-    if r.get("error"):
-        items.append(("error", str(r["error"]), True))
-    if r.get("error_detail"):
-        items.append(("error detail", str(r["error_detail"]), True))
-    neg = _negotiated(r)
-    if neg:
-        items.append(("negotiated", neg, False))
-    items.append(("client version", str(r.get("client_version") or "?"), False))
-    items.append(("server version", str(r.get("server_version") or "?"), False))
-    root = chain.get("root") if isinstance(chain.get("root"), dict) else {}
-    root_hash = f"/{root['hash']}" if root.get("hash") else ""
-    items.append(("chain", f"root {_root_key(r)}{root_hash}, intermediates {inter}, leaf {_leaf_key(r)}"
-                  + (", expired" if chain.get("expired") else ""), False))
-    if r.get("servername"):
-        items.append(("server name", str(r["servername"]), False))
-    if r.get("elapsed_ms") is not None:
-        items.append(("elapsed", f"{r['elapsed_ms']} ms", False))
-    if r.get("attempts") not in (None, 1):
-        items.append(("attempts", str(r["attempts"]), False))
-    for k in sorted(set(r) - KNOWN_RECORD_KEYS):
-        try:
-            value = json.dumps(r[k], ensure_ascii=False, default=str)
-        except (TypeError, ValueError):
-            value = str(r[k])
-        items.append((k, _clip(value, EXTRA_VALUE_WIDTH), True))
-    if r.get("id"):
-        items.append(("id", str(r["id"]), False))
+    items += [(term, value, pre) for term, value, pre in (
+        ("expected", expected, False), ("why", why, False), ("error", r.error, True),
+        ("error detail", r.error_detail, True), ("negotiated", _negotiated(r), False)) if value]
+    items.append(("client version", r.client_version or "?", False))
+    items.append(("server version", r.server_version or "?", False))
+    items.append(("chain", _chain_text(r), False))
+    if r.servername:
+        items.append(("server name", r.servername, False))
+    if r.elapsed_ms is not None:
+        items.append(("elapsed", f"{r.elapsed_ms} ms", False))
+    if r.attempts != 1:
+        items.append(("attempts", str(r.attempts), False))
+    for k, v in sorted(({"app": r.app, "finding": r.finding} | r.extra).items()):
+        if v is None:
+            continue  # keys of a newer version, shown as written
+        items.append((k, clip(json.dumps(v, ensure_ascii=False, default=str), EXTRA_VALUE_WIDTH), True))
+    items.append(("id", r.id, False))
     return _dl(items)
 
 
-def _cell(r: dict[str, Any]) -> str:
-    outcome = str(r.get("outcome"))
-    verdict = str(r.get("verdict", "unexpected"))
-    abbr, cls, _ = _outcome_info(outcome)
+def _cell(r: CellRecord) -> str:
+    abbr, cls, _ = outcome_info(r.outcome)
     classes = ["cell", cls]
     label = abbr
-    if verdict == "mismatch":
+    if r.verdict == "mismatch":
         classes.append("mismatch")
         label += " ⚠"
-    elif verdict == "unexpected":
+    elif r.verdict == "unexpected":
         classes.append("unexpected")
-    return (f'<td class="{" ".join(classes)}" data-client="{esc(r.get("client"))}" data-outcome="{esc(outcome)}" '
-            f'data-verdict="{esc(verdict)}" data-id="{esc(r.get("id", ""))}" title="{esc(_cell_title(r))}">'
+    return (f'<td class="{" ".join(classes)}" data-client="{esc(r.client)}" data-outcome="{esc(r.outcome)}" '
+            f'data-verdict="{esc(r.verdict)}" data-id="{esc(r.id)}" title="{esc(_cell_title(r))}">'
             f'<details><summary>{esc(label)}</summary><div class="panel" title="">'
             f'<button type="button" class="close" aria-label="close">×</button>{_cell_panel(r)}</div></details></td>')
 
 
-def _stack_label(info: dict[str, Any] | None) -> str:
-    if not isinstance(info, dict):
-        return ""
-    if not info.get("available", True):
-        return f"not available: {info.get('reason')}"
-    text = " ".join(str(x) for x in (info.get("stack"), info.get("version")) if x)
-    return text + (f" ({info['provider']})" if info.get("provider") else "")
+def stack_label(entry: StackEntry | None) -> str:
+    return entry.describe() if entry else ""
 
 
-def _matrix(data: dict[str, Any], sub: dict[str, Any]) -> str:
-    clients, rows = _rows(sub["results"])
-    cinfo = data.get("clients") or {}
-    chains = data.get("chains") or {}
+def _chain_title(data: ResultsDocument, first: CellRecord) -> str:
+    title = _chain_text(first)
+    meta = data.chains.get(first.chain_label)
+    if meta is not None:
+        title += f"\nfingerprint {meta.fingerprint}\nleaf sha256 {meta.leaf_sha256}"
+    return title
+
+
+def _matrix(data: ResultsDocument, sub: ResultsDocument) -> str:
+    clients, table_rows = rows(sub.cells)
     out = ['<div class="scroll"><table class="matrix"><thead><tr>'
            '<th class="rowh">chain (root → … → leaf)</th><th class="rowh">server</th><th class="rowh">TLS</th>']
     for c in clients:
-        out.append(f'<th class="client" data-client="{esc(c)}" title="{esc(c + ": " + _stack_label(cinfo.get(c)))}">'
+        out.append(f'<th class="client" data-client="{esc(c)}" title="{esc(c + ": " + stack_label(data.clients.get(c)))}">'
                    f"<span>{esc(c)}</span></th>")
     out.append("</tr></thead><tbody>")
-    for (_scen, chain, tls, server), cells in rows.items():
+    for (_scen, chain, tls, server), cells in table_rows.items():
         first = next(iter(cells.values()))
-        ch = first.get("chain") or {}
-        meta = chains.get(chain) if isinstance(chains.get(chain), dict) else {}
-        chain_title = f"root {_root_key(first)}, intermediates " + (
-            ", ".join(_key(i) for i in ch.get("intermediates") or []) or "none") + f", leaf {_leaf_key(first)}"
-        if ch.get("expired"):
-            chain_title += ", expired"
-        if meta.get("fingerprint"):
-            chain_title += f"\nfingerprint {meta['fingerprint']}"
-        if meta.get("leaf_sha256"):
-            chain_title += f"\nleaf sha256 {meta['leaf_sha256']}"
-        sinfo = (data.get("servers") or {}).get(server)
-        out.append(f'<tr data-server="{esc(server)}" data-tls="{esc(tls)}" data-root="{esc(_root_key(first))}" '
-                   f'data-leaf="{esc(_leaf_key(first))}"><th class="chain" title="{esc(chain_title)}">{esc(chain)}</th>'
-                   f'<td class="server" title="{esc(_stack_label(sinfo))}">{esc(server)}</td><td class="tls">{esc(tls)}</td>')
+        out.append(f'<tr data-server="{esc(server)}" data-tls="{esc(tls)}" data-root="{esc(first.root_key)}" '
+                   f'data-leaf="{esc(first.leaf_key)}"><th class="chain" title="{esc(_chain_title(data, first))}">'
+                   f'{esc(chain)}</th><td class="server" title="{esc(stack_label(data.servers.get(server)))}">'
+                   f'{esc(server)}</td><td class="tls">{esc(tls)}</td>')
         for c in clients:
             out.append(_cell(cells[c]) if c in cells else f'<td class="empty" data-client="{esc(c)}"></td>')
         out.append("</tr>")
@@ -276,38 +213,37 @@ def _checkboxes(name: str, title: str, values: list[tuple[str, str]]) -> str:
             f'<button type="button" data-group="{esc(name)}" data-set="0">none</button></legend>{boxes}</fieldset>')
 
 
-def _filters(data: dict[str, Any]) -> str:
-    results = data["results"]
-    clients, _ = _rows(results)
-    cinfo = data.get("clients") or {}
-    sinfo = data.get("servers") or {}
-    servers = list(OrderedDict.fromkeys(r.get("server") for r in results))
-    outcomes = Counter(str(r.get("outcome")) for r in results)
-    verdicts = Counter(str(r.get("verdict", "unexpected")) for r in results)
+def _filters(data: ResultsDocument) -> str:
+    results = data.cells
+    clients, _ = rows(results)
+    servers = list(OrderedDict.fromkeys(r.server for r in results))
+    outcomes = Counter(r.outcome for r in results)
+    verdicts = data.verdicts()
     order = list(OUTCOMES) + sorted(set(outcomes) - set(OUTCOMES))
     vorder = list(VERDICTS) + sorted(set(verdicts) - set(VERDICTS))
-    parts = [
+    return "".join([
         '<form id="filters" onsubmit="return false"><noscript><p>The filters need JavaScript; '
         "everything else works without it.</p></noscript>",
-        _checkboxes("client", "client stack", [(c, _stack_label(cinfo.get(c))) for c in clients]),
-        _checkboxes("server", "server stack", [(s, _stack_label(sinfo.get(s))) for s in servers]),
-        _checkboxes("tls", "TLS", [(t, "") for t in sorted({_tls(r) for r in results})]),
-        _checkboxes("root", "root key", [(k, "") for k in OrderedDict.fromkeys(_root_key(r) for r in results)]),
-        _checkboxes("leaf", "leaf key", [(k, "") for k in OrderedDict.fromkeys(_leaf_key(r) for r in results)]),
-        _checkboxes("outcome", "outcome", [(o, f"{outcomes[o]} cells: {_outcome_info(o)[2]}") for o in order if o in outcomes]),
-        _checkboxes("verdict", "verdict", [(v, f"{verdicts[v]} cells: {VERDICTS.get(v, '')}") for v in vorder if v in verdicts]),
+        _checkboxes("client", "client stack", [(c, stack_label(data.clients.get(c))) for c in clients]),
+        _checkboxes("server", "server stack", [(s, stack_label(data.servers.get(s))) for s in servers]),
+        _checkboxes("tls", "TLS", [(t, "") for t in sorted({r.tls_label for r in results})]),
+        _checkboxes("root", "root key", [(k, "") for k in OrderedDict.fromkeys(r.root_key for r in results)]),
+        _checkboxes("leaf", "leaf key", [(k, "") for k in OrderedDict.fromkeys(r.leaf_key for r in results)]),
+        _checkboxes("outcome", "outcome", [(o, f"{outcomes[o]} cells: {outcome_info(o)[2]}") for o in order
+                                           if o in outcomes]),
+        _checkboxes("verdict", "verdict", [(v, f"{verdicts[v]} cells: {VERDICTS.get(v, '')}") for v in vorder
+                                           if v in verdicts]),
         f'<p id="count">{len(results)} of {len(results)} cells shown</p></form>',
-    ]
-    return "".join(parts)
+    ])
 
 
-def _legend(data: dict[str, Any]) -> str:
-    present = Counter(str(r.get("outcome")) for r in data["results"])
+def _legend(data: ResultsDocument) -> str:
+    present = Counter(r.outcome for r in data.cells)
     items = []
     for outcome in list(OUTCOMES) + sorted(set(present) - set(OUTCOMES)):
         if outcome not in present:
             continue
-        abbr, cls, meaning = _outcome_info(outcome)
+        abbr, cls, meaning = outcome_info(outcome)
         items.append(f'<li><span class="swatch {cls}">{esc(abbr)}</span> <b>{esc(outcome)}</b> '
                      f"({present[outcome]}): {esc(meaning)}</li>")
     items.append('<li><span class="swatch o-ok mismatch">⚠</span> outlined: contradicts the scenario\'s expectation</li>')
@@ -315,57 +251,90 @@ def _legend(data: dict[str, Any]) -> str:
     return f'<ul class="legend">{"".join(items)}</ul>'
 
 
-def _stacks(data: dict[str, Any]) -> str:
-    rows = []
-    for kind in ("clients", "servers"):
-        for name, info in (data.get(kind) or {}).items():
-            info = info if isinstance(info, dict) else {}
-            if info.get("available"):
-                details = info.get("details") or {}
-                detail = "; ".join(f"{k} {v}" for k, v in details.items()) if isinstance(details, dict) else str(details)
-                where = " ".join(f"{k} {info[k]}" for k in ("backend", "image", "image_id") if info.get(k))
-                where += "".join(f"; {info[k]} {k.replace('_', ' ')}" for k in ("restarts", "listener_errors")
-                                 if info.get(k))
-                rows.append(f"<tr><td>{esc(kind[:-1])}</td><td>{esc(name)}</td><td>{esc(info.get('stack'))}</td>"
-                            f"<td>{esc(info.get('version'))}</td><td>{esc(info.get('provider') or '')}</td>"
-                            f"<td>{esc(where)}</td><td class=\"small\">{esc(detail)}</td></tr>")
-            else:
-                rows.append(f"<tr class=\"unavailable\"><td>{esc(kind[:-1])}</td><td>{esc(name)}</td>"
-                            f"<td colspan=\"5\">not available: {esc(info.get('reason'))}</td></tr>")
-    if not rows:
+def _stack_row(kind: str, name: str, entry: StackEntry) -> str:
+    if not (entry.available and entry.info):
+        return (f"<tr class=\"unavailable\"><td>{esc(kind)}</td><td>{esc(name)}</td>"
+                f"<td colspan=\"5\">{esc(entry.describe())}</td></tr>")
+    info = entry.info
+    detail = "; ".join(f"{k} {v}" for k, v in info.details.items())
+    where = " ".join(f"{k} {v}" for k, v in (("backend", entry.backend), ("image", entry.image),
+                                             ("image_id", entry.image_id)) if v)
+    where += "".join(f"; {v} {label}" for label, v in (("restarts", entry.restarts),
+                                                      ("listener errors", entry.listener_errors)) if v)
+    return (f"<tr><td>{esc(kind)}</td><td>{esc(name)}</td><td>{esc(info.stack)}</td><td>{esc(info.version)}</td>"
+            f"<td>{esc(info.provider or '')}</td><td>{esc(where)}</td><td class=\"small\">{esc(detail)}</td></tr>")
+
+
+def _stacks(data: ResultsDocument) -> str:
+    body = [_stack_row(kind, name, entry) for kind, entries in (("client", data.clients), ("server", data.servers))
+            for name, entry in entries.items()]
+    if not body:
         return ""
     return ('<details open><summary>Stacks and versions</summary><table class="stacks"><thead><tr><th>role</th>'
             "<th>name</th><th>stack</th><th>version</th><th>provider</th><th>runs in</th><th>details</th></tr></thead>"
-            f"<tbody>{''.join(rows)}</tbody></table></details>")
+            f"<tbody>{''.join(body)}</tbody></table></details>")
 
 
-def _chains(data: dict[str, Any]) -> str:
-    chains = data.get("chains") or {}
-    if not isinstance(chains, dict) or not chains:
+def _chains(data: ResultsDocument) -> str:
+    if not data.chains:
         return ""
-    rows = "".join(
-        f"<tr><td>{esc(label)}</td><td><code>{esc((m or {}).get('fingerprint', ''))}</code></td>"
-        f"<td><code>{esc((m or {}).get('root_sha256', ''))}</code></td><td><code>{esc((m or {}).get('leaf_sha256', ''))}</code></td></tr>"
-        for label, m in chains.items() if isinstance(m, dict) or m is None)
+    body = "".join(
+        f"<tr><td>{esc(label)}</td><td><code>{esc(m.fingerprint)}</code></td><td><code>{esc(m.root_sha256)}</code></td>"
+        f"<td><code>{esc(m.leaf_sha256)}</code></td><td>{esc(', '.join(f.id for f in m.diagnosis))}</td></tr>"
+        for label, m in data.chains.items())
     return ('<details><summary>Certificate chains (TEST keys)</summary><table class="stacks"><thead><tr><th>chain</th>'
-            f"<th>fingerprint</th><th>root SHA-256</th><th>leaf SHA-256</th></tr></thead><tbody>{rows}</tbody></table></details>")
+            "<th>fingerprint</th><th>root SHA-256</th><th>leaf SHA-256</th><th>diagnosis</th></tr></thead>"
+            f"<tbody>{body}</tbody></table></details>")
 
 
-def _header(data: dict[str, Any]) -> str:
-    tool = data.get("tool") if isinstance(data.get("tool"), dict) else {}
-    run = run_info(data)
-    facts: list[tuple[str, Any]] = [
-        ("tool", " ".join(str(x) for x in (tool.get("name") or "tlsmatrix", tool.get("version")) if x)),
-        ("schema version", data.get("schema_version")),
-    ]
-    facts += [(label, _fact_text(run[key])) for key, label in RUN_FACTS if key in run]
-    facts += [(key, _fact_text(value)) for key, value in run.items() if key not in dict(RUN_FACTS)]
-    verdicts = Counter(str(r.get("verdict", "unexpected")) for r in data["results"])
-    facts.append(("cells", f"{len(data['results'])}: " + ", ".join(f"{n} {v}" for v, n in verdicts.most_common())))
+def _run_facts(data: ResultsDocument) -> str:
+    """The run's metadata, last on the page: what a reader needs only to reproduce or compare."""
+    run = data.run.to_json()
+    facts: list[tuple[str, Any]] = [("tool", f"{data.tool.name} {data.tool.version or ''}".strip()),
+                                    ("schema version", data.schema_version)]
+    facts += [(label, _fact_text(run[key])) for key, label in RUN_FACTS if run.get(key) is not None]
+    facts += [(key, _fact_text(value)) for key, value in run.items() if key not in dict(RUN_FACTS) and value is not None]
+    verdicts = data.verdicts()
+    facts.append(("cells", f"{len(data.cells)}: " + ", ".join(f"{n} {v}" for v, n in verdicts.most_common())))
     dl = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in facts if v not in (None, ""))
-    note = data.get("note") or "All certificates and keys in this run are tlsmatrix TEST keys; never trust them."
-    return (f'<header><h1>tlsmatrix results</h1><dl class="facts">{dl}</dl>'
-            f'<p class="testkeys"><b>TEST keys:</b> {esc(note)}</p></header>')
+    return f'<section id="run"><h2>Run</h2><dl class="facts">{dl}</dl></section>'
+
+
+def _scenario_section(data: ResultsDocument, info: Any, sub: ResultsDocument) -> str:
+    out = [f'<section class="scenario" id="scenario-{esc(info.name)}"><h3>{esc(info.heading)}</h3>']
+    if info.path or info.sha256:
+        sha = f" (sha256 {str(info.sha256)[:16]}…)" if info.sha256 else ""
+        out.append(f'<p class="small">{esc(info.path or "")}{esc(sha)}</p>')
+    if info.notes:
+        out.append(f"<details><summary>Why (scenario notes)</summary><p>{esc(info.notes)}</p></details>")
+    out.append(_matrix(data, sub))
+    out.append("</section>")
+    return "".join(out)
+
+
+def render_html(data: ResultsDocument | dict[str, Any]) -> str:
+    """One standalone HTML page for a results document (no external assets; works offline)."""
+    data = ResultsDocument.coerce(data)
+    mm = mismatches(data)
+    top = (f'<header><h1>tlsmatrix results</h1><p>{len(data.cells)} cells, '
+           f'{len(data.per_scenario())} scenario(s), {len(mm)} contradicting the expectations; run '
+           f'{esc(data.run.started or "?")}. <span class="testkeys"><b>TEST keys:</b> {esc(data.test_keys_note)}'
+           "</span></p></header>")
+    body = [top, overview(data), '<section id="matrix"><h2>Full matrix</h2>', _legend(data), _filters(data)]
+    body += [_scenario_section(data, info, sub) for info, sub in data.per_scenario()]
+    body.append("</section>")
+    if mm:
+        body.append('<h2>Contradicted expectations</h2><ul class="mm">' + "".join(f"<li>{esc(m)}</li>" for m in mm)
+                    + "</ul>")
+    body += [_chains(data), _stacks(data), _run_facts(data)]
+    body.append(f"<footer><p>{esc(data.test_keys_note)}</p><p>Stacks: {esc('; '.join(stack_versions(data)))}</p>"
+                "</footer>")
+    title = f"tlsmatrix results {data.run.started or ''}".strip()
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+            f"<title>{esc(title)}</title><style>{CSS}</style></head><body>\n"
+            + "\n".join(b for b in body if b)
+            + f"\n<script>{JS}</script></body></html>\n")
 
 
 CSS = """
@@ -407,10 +376,24 @@ td.cell.off{background:transparent;color:#afb8c1;outline:none;font-weight:normal
 .o-conn{background:#1d3557;color:#fff}.o-nottls{background:#264653;color:#fff}.o-crash{background:#6a040f;color:#fff}.o-probe{background:#6c757d;color:#fff}.o-srv{background:#343a40;color:#fff}
 .o-skipped{background:#e9ecef;color:#6c757d}.o-other{background:#adb5bd;color:#1b1f24}
 ul.mm li{margin:.2em 0}footer{margin-top:2em;color:var(--muted)}
+h3{margin:.8em 0 .3em}.testkeys{display:inline-block}
+table.summary{border-collapse:collapse}table.summary td,table.summary th{border:1px solid var(--line);padding:2px 8px;text-align:right}
+table.summary td:first-child,table.summary th:first-child{text-align:left}table.summary td.warn{background:#ffebe9;font-weight:700}
+.explain ul{margin:.2em 0;padding-left:1.2em}.explain li{margin:.15em 0}.explain li.fine,.explain li.note{color:var(--muted)}
+.explain .oc{font-size:12px;background:#f6f8fa;border:1px solid var(--line);border-radius:3px;padding:0 .3em}
+.explain .n{color:var(--muted)}
+.pivot-block{display:inline-block;vertical-align:top;margin:0 2em 1em 0}
+table.pivot{border-collapse:separate;border-spacing:1px;font-size:11px}
+table.pivot th.client{vertical-align:bottom}table.pivot th.client span{writing-mode:vertical-rl;transform:rotate(180deg);white-space:nowrap}
+table.pivot th.chain{text-align:left;font-weight:normal;white-space:nowrap}table.pivot th.rowh{text-align:left;vertical-align:bottom}
+td.pv{min-width:2.2em;text-align:center;padding:1px 2px;border-radius:2px;cursor:default}
+td.pv.mismatch{outline:2px solid #000;outline-offset:-2px;font-weight:700}
+.o-mixed{background:repeating-linear-gradient(45deg,#4caf50 0 5px,#f4a261 5px 10px);color:#1b1f24}
 """
 
 JS = """
 (function () {
+  document.documentElement.classList.add('js');
   var form = document.getElementById('filters');
   if (!form) return;
   function checked(name) {
@@ -470,31 +453,3 @@ JS = """
   apply();
 })();
 """
-
-
-def render_html(data: dict[str, Any]) -> str:
-    """One standalone HTML page for a results document (no external assets; works offline)."""
-    title = f"tlsmatrix results {run_info(data).get('started') or ''}".strip()
-    body = [_header(data), _stacks(data), "<h2>Legend and filters</h2>", _legend(data), _filters(data)]
-    for info, sub in _per_scenario(data):
-        name = info.get("name")
-        body.append(f'<section class="scenario" id="scenario-{esc(name)}"><h2>{esc(_scenario_title(data, name))}</h2>')
-        if info.get("path") or info.get("sha256"):
-            sha = f" (sha256 {str(info['sha256'])[:16]}…)" if info.get("sha256") else ""
-            body.append(f'<p class="small">{esc(info.get("path") or "")}{esc(sha)}</p>')
-        body.append(f"<p>{esc(summarize(sub))}</p>")
-        if info.get("notes"):
-            body.append(f"<details><summary>Why (scenario notes)</summary><p>{esc(info['notes'])}</p></details>")
-        body.append(_matrix(data, sub))
-        body.append("</section>")
-    mm = mismatches(data)
-    if mm:
-        body.append("<h2>Contradicted expectations</h2><ul class=\"mm\">" + "".join(f"<li>{esc(m)}</li>" for m in mm) + "</ul>")
-    body.append(_chains(data))
-    note = data.get("note") or "All certificates and keys in this run are tlsmatrix TEST keys; never trust them."
-    body.append(f"<footer><p>{esc(note)}</p><p>Stacks: {esc('; '.join(stack_versions(data)))}</p></footer>")
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-            f"<title>{esc(title)}</title><style>{CSS}</style></head><body>\n"
-            + "\n".join(b for b in body if b)
-            + f"\n<script>{JS}</script></body></html>\n")

@@ -71,8 +71,8 @@ def test_same_outcomes_as_the_process_backend(client, pki_cache, scenario_file):
     assert [(r.cell.id, r.outcome) for r in docker.results] == [(r.cell.id, r.outcome) for r in process.results]
     assert all(r.verdict == "match" for r in docker.results)
     for name in scenario.servers:
-        assert docker.servers[name]["image"].startswith(f"tlsmatrix/server-{name}:")
-        assert docker.servers[name]["backend"] == "docker" and docker.servers[name]["version"]
+        assert docker.servers[name].image.startswith(f"tlsmatrix/server-{name}:")
+        assert docker.servers[name].backend == "docker" and docker.servers[name].info.version
     assert ours(client, pid=os.getpid()) == []  # nothing left after a normal run
 
 

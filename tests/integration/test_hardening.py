@@ -132,15 +132,32 @@ def test_an_empty_client_list_is_an_error_not_every_client(cli_env, tmp_path):
         assert "names nothing" in one_error_line(tlsmatrix(*args, env=cli_env))
 
 
+#: `tlsmatrix` whose report command has a bug: what an unexpected exception looks like to a user
+_BUGGY_CLI = ("import sys\nfrom harness import cli\n\ndef boom(args):\n    raise KeyError('a bug')\n\n"
+              "cli.cmd_report = boom\nsys.exit(cli.main(sys.argv[1:]))\n")
+
+
 def test_an_unexpected_exception_is_one_line_and_the_traceback_needs_debug(cli_env, tmp_path):
-    broken = tmp_path / "results.json"
-    broken.write_text(json.dumps({"results": [{"id": "1"}]}))  # a crafted document the renderer chokes on
-    line = one_error_line(tlsmatrix("report", broken, env=cli_env))
+    def buggy(*args):
+        return subprocess.run([sys.executable, "-c", _BUGGY_CLI, *map(str, args)], cwd=ROOT, capture_output=True,
+                              text=True, timeout=120, env=cli_env)
+
+    line = one_error_line(buggy("report", tmp_path))
     assert line.startswith("tlsmatrix: error: unexpected KeyError in `tlsmatrix report`") and "--debug" in line
-    r = tlsmatrix("--debug", "report", broken, env=cli_env)
+    r = buggy("--debug", "report", tmp_path)
     assert r.returncode == 2 and "Traceback (most recent call last)" in r.stderr
-    r = tlsmatrix("report", broken, "--debug", env=cli_env)  # the flag anywhere on the line
+    r = buggy("report", tmp_path, "--debug")  # the flag anywhere on the line
     assert r.returncode == 2 and "Traceback (most recent call last)" in r.stderr
+
+
+def test_a_crafted_results_document_is_a_harness_error_naming_the_place(cli_env, tmp_path):
+    broken = tmp_path / "results.json"
+    broken.write_text(json.dumps({"results": [{"id": "1"}]}))  # no scenario, no outcome
+    line = one_error_line(tlsmatrix("report", broken, env=cli_env))
+    assert line.startswith("tlsmatrix: error: ") and "results[0]" in line and "'scenario'" in line, line
+    broken.write_text(json.dumps({"results": [{"id": "1", "scenario": "s", "outcome": "ok", "chain": 5}]}))
+    line = one_error_line(tlsmatrix("report", broken, env=cli_env))
+    assert "results[0].chain: expected an object" in line, line
 
 
 # --- item 2: scenario validation ------------------------------------------------------------------

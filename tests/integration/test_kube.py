@@ -54,8 +54,8 @@ def test_the_report_reproduced(report, tls):
     for fixed in ("kube-0.93-openssl", "kube-0.94-aws-lc-rs", "kube-latest-aws-lc-rs", "kubernetes-python"):
         ok = outcome(report, fixed, "CA signature", tls)
         assert ok.outcome is Outcome.OK and ok.negotiated["pods"] == 3, (fixed, ok.error)
-    assert report.clients["kube-0.93-rustls"]["version"] == "0.93.1"
-    assert report.clients["kube-0.94-aws-lc-rs"]["provider"] == "aws-lc-rs"
+    assert report.clients["kube-0.93-rustls"].info.version == "0.93.1"
+    assert report.clients["kube-0.94-aws-lc-rs"].info.provider == "aws-lc-rs"
 
 
 @pytest.mark.parametrize("tls", ["1.2", "1.3"])
@@ -88,7 +88,7 @@ def test_the_reporters_fix_program_as_written(report, chain, tls):
 def test_the_fix_programs_report_the_locked_versions(report):
     for name, provider in (("kube-0.93-install-aws-lc-rs", "aws-lc-rs (installed by main)"),
                            ("kube-0.93-two-providers", "none installed: ring + aws-lc-rs compiled in")):
-        hello = report.clients[name]
+        hello = report.clients[name].info.to_json()
         assert (hello["stack"], hello["version"], hello["provider"]) == ("kube-rs", "0.93.1", provider)
         assert {k: hello["details"][k] for k in ("rustls", "rustls-webpki", "ring")} == {
             "rustls": "0.23.12", "rustls-webpki": "0.102.6", "ring": "0.17.8"}

@@ -84,9 +84,9 @@ def test_openssl_and_go_succeed_everywhere(report, client):
 
 
 def test_results_carry_exact_versions(report):
-    assert report.clients["rustls-ring"]["provider"] == "ring"
-    assert report.clients["rustls-aws-lc-rs"]["provider"] == "aws-lc-rs"
-    assert report.clients["rustls-ring"]["version"] == report.clients["rustls-aws-lc-rs"]["version"]
+    assert report.clients["rustls-ring"].info.provider == "ring"
+    assert report.clients["rustls-aws-lc-rs"].info.provider == "aws-lc-rs"
+    assert report.clients["rustls-ring"].info.version == report.clients["rustls-aws-lc-rs"].info.version
     for r in report.results:
         assert r.client_version and r.server_version
 
@@ -119,9 +119,9 @@ def rustls_021(pki_cache):
 
 def test_rustls_0_21_0_says_unknown_issuer_where_0_21_12_says_bad_signature(rustls_021):
     """webpki 0.100.x (rustls 0.21.0) reports a P-521 signer as UnknownIssuer; 0.101 (rustls 0.21.12) as BadSignature."""
-    assert rustls_021.clients["rustls-ring@0.21.0"]["version"] == "0.21.0"
-    assert rustls_021.clients["rustls-ring@0.21.0"]["details"]["rustls-webpki"].startswith("0.100.")
-    assert rustls_021.clients["rustls-ring@0.21.12"]["details"]["rustls-webpki"].startswith("0.101.")
+    assert rustls_021.clients["rustls-ring@0.21.0"].info.version == "0.21.0"
+    assert rustls_021.clients["rustls-ring@0.21.0"].info.details["rustls-webpki"].startswith("0.100.")
+    assert rustls_021.clients["rustls-ring@0.21.12"].info.details["rustls-webpki"].startswith("0.101.")
     old = {r.cell.row_key: r for r in rustls_021.results if r.cell.client == "rustls-ring@0.21.0"}
     new = {r.cell.row_key: r for r in rustls_021.results if r.cell.client == "rustls-ring@0.21.12"}
     assert old.keys() == new.keys()

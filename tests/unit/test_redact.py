@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 from harness.redact import Redactor
-from harness.runner import RunReport, _cache_relative
+from harness.runner import _cache_relative, build_document
 
 
 def test_directories_become_placeholders_longest_first(tmp_path):
@@ -40,9 +40,9 @@ def test_every_string_of_a_document_is_redacted(tmp_path):
 def test_the_run_document_names_no_host_and_no_absolute_chain_directory(tmp_path):
     cache = tmp_path / "pki"
     assert _cache_relative(cache / "chains" / "abc-123", cache) == "chains/abc-123"
-    report = RunReport(results=[], clients={}, servers={}, started="2025-01-01T00:00:00+00:00", duration_s=1.0,
-                       certificates_generated=0, chains={})
-    machine = report.to_json()["run"]["machine"]
+    doc = build_document([], clients={}, servers={}, chains={}, scenarios=[], started="2025-01-01T00:00:00+00:00",
+                         duration_s=1.0, certificates_generated=0)
+    machine = doc.to_json()["run"]["machine"]
     assert "hostname" not in machine and set(machine) == {"platform", "python", "cpus"}
 
 

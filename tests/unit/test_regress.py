@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import copy
 
+from harness.document import ResultsDocument
 from harness.merge import merge, select_shard
 from harness.regress import compare, make_baseline, render_changes
 
@@ -50,9 +51,10 @@ def test_shards_partition_and_merge_restores_order():
     records = [record(i, f"c{i}", "ok") for i in range(10)]
     shards = [select_shard(records, f"{k}/3") for k in (1, 2, 3)]
     assert sorted(r["index"] for s in shards for r in s) == list(range(10))
-    merged = merge([doc(copy.deepcopy(s)) for s in reversed(shards)], ["c", "b", "a"])
-    assert [r["index"] for r in merged["results"]] == list(range(10))
-    assert merged["run"]["merged_from"] == ["c", "b", "a"] and merged["run"]["shard"] is None
+    merged = merge([ResultsDocument.from_json(doc(copy.deepcopy(s))) for s in reversed(shards)], ["c", "b", "a"])
+    assert [r.index for r in merged.cells] == list(range(10))
+    assert merged.run.merged_from == ["c", "b", "a"] and merged.run.shard is None
+    assert merged.to_json()["run"]["merged_from"] == ["c", "b", "a"]
 
 
 def test_committed_baselines_cover_exactly_their_scenarios_cells():

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from harness.document import CellRecord, ResultsDocument
 from harness.model import CertSpec, Cell, ChainSpec, Expectation, KeySpec, Outcome, Result
 from harness.report.table import Footnotes, cell_text, mismatches, render_markdown, render_table, render_text, summarize
 
@@ -10,13 +11,16 @@ def chain(root: str, leaf: str) -> ChainSpec:
 
 def result(root, leaf, client, outcome, short=None, expect=(Outcome.OK,), tls="1.3", server="go", error=None):
     cell = Cell("demo", chain(root, leaf), server, tls, client, Expectation(frozenset(expect), "because"))
-    return Result(cell, outcome, error=error or short, short_error=short).to_json()
+    return CellRecord.of(Result(cell, outcome, error=error or short, short_error=short))
 
 
 def data(results):
-    return {"results": results, "scenarios": [{"name": "demo", "title": "Demo", "notes": "Because P-521."}],
-            "clients": {"openssl": {"available": True, "stack": "OpenSSL", "version": "3.0.19", "provider": None}},
-            "servers": {"go": {"available": False, "reason": "not built"}}, "started": "2026", "tool": {"version": "x"}}
+    """A document as an older version wrote it (run metadata at the top level), read into the typed model."""
+    return ResultsDocument.from_json({
+        "results": [r.to_json() for r in results],
+        "scenarios": [{"name": "demo", "title": "Demo", "notes": "Because P-521."}],
+        "clients": {"openssl": {"available": True, "stack": "OpenSSL", "version": "3.0.19", "provider": None}},
+        "servers": {"go": {"available": False, "reason": "not built"}}, "started": "2026", "tool": {"version": "x"}})
 
 
 def sample():
@@ -34,16 +38,16 @@ def sample():
 
 def test_cell_text_shows_class_and_short_error_and_marks_mismatches():
     d = sample()
-    assert cell_text(d["results"][0]) == "ok"
-    assert cell_text(d["results"][3]) == "✗ bad_signature (BadSignature)"
-    assert cell_text(d["results"][5]) == "✗ untrusted (UnknownIssuer) ⚠"
+    assert cell_text(d.cells[0]) == "ok"
+    assert cell_text(d.cells[3]) == "✗ bad_signature (BadSignature)"
+    assert cell_text(d.cells[5]) == "✗ untrusted (UnknownIssuer) ⚠"
     notes = Footnotes()
-    assert cell_text(d["results"][3], notes) == "✗ bad_signature [1]"
-    assert cell_text(d["results"][5], notes) == "✗ untrusted [2] ⚠"
-    assert cell_text(d["results"][3], notes) == "✗ bad_signature [1]"  # same error, same note
+    assert cell_text(d.cells[3], notes) == "✗ bad_signature [1]"
+    assert cell_text(d.cells[5], notes) == "✗ untrusted [2] ⚠"
+    assert cell_text(d.cells[3], notes) == "✗ bad_signature [1]"  # same error, same note
     assert notes.render(markdown=False) == ("[1] bad_signature — rustls-ring: BadSignature\n"
                                             "[2] untrusted — rustls-ring: UnknownIssuer")
-    assert cell_text(d["results"][5], notes, compact=True) == "✗2⚠"
+    assert cell_text(d.cells[5], notes, compact=True) == "✗2⚠"
 
 
 def test_table_has_one_row_per_chain_server_tls_and_one_column_per_client():

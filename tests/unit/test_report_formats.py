@@ -379,3 +379,41 @@ def test_real_run_renders_in_every_format(real_document):
         if r.get("error") and r["outcome"] != "skipped":
             assert r["error"] in md  # small run: every raw error in full
     assert data["tool"]["version"] in page
+
+
+# --- documents written by earlier versions ------------------------------------------------------
+
+
+@pytest.mark.parametrize("fixture", ["results-legacy.json", "results-v1.json"])
+@pytest.mark.parametrize("fmt", ["table", "markdown", "html", "junit", "json"])
+def test_report_renders_documents_of_earlier_versions(tmp_path, fixture, fmt):
+    """`tlsmatrix report` on a document an earlier version wrote (tests/data): the legacy layout keeps the
+    run metadata at the top level; results-v1.json is a real run from before the typed model."""
+    env = dict(os.environ, TLSMATRIX_RESULTS_DIR=str(tmp_path))
+    proc = subprocess.run([sys.executable, "-m", "harness", "report", str(ROOT / "tests" / "data" / fixture),
+                           "--format", fmt], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "issuer name: PrintableString vs UTF8String" in proc.stdout
+    if fmt == "json":
+        again = json.loads(proc.stdout)
+        assert again["run"]["started"] == "2026-11-30T18:57:27+00:00" and len(again["results"]) == 48
+        if fixture == "results-v1.json":  # read and written back unchanged
+            assert again == json.loads((ROOT / "tests" / "data" / fixture).read_text())
+    if fmt == "html":
+        assert proc.stdout.index('id="summary"') < proc.stdout.index('id="pivot"') < proc.stdout.index('class="matrix"')
+
+
+def test_explain_and_regress_read_documents_of_earlier_versions(tmp_path):
+    env = dict(os.environ, TLSMATRIX_RESULTS_DIR=str(tmp_path))
+
+    def tlsmatrix(*args):
+        return subprocess.run([sys.executable, "-m", "harness", *map(str, args)], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=120)
+
+    legacy = ROOT / "tests" / "data" / "results-legacy.json"
+    r = tlsmatrix("explain", legacy)
+    assert r.returncode == 0 and "kube-0.93-two-providers fails on every cell (crash: " in r.stdout, r.stdout + r.stderr
+    r = tlsmatrix("regress", "--results", legacy, "--baseline", tmp_path / "base", "--update-baseline")
+    assert r.returncode == 0, r.stderr
+    r = tlsmatrix("regress", "--results", ROOT / "tests" / "data" / "results-v1.json", "--baseline", tmp_path / "base")
+    assert r.returncode == 0 and "No cell changed" in r.stdout, r.stdout + r.stderr

@@ -8,9 +8,10 @@ import jsonschema
 import pytest
 import yaml
 
-from harness.model import CertSpec, Cell, ChainSpec, Expectation, KeySpec, Outcome, Result
-from harness.runner import RunReport
-from harness.schema import SCHEMA_VERSION, render_schema, results_schema
+from harness.document import ChainInfo, ResultsDocument, ScenarioInfo, StackEntry
+from harness.model import CertSpec, Cell, ChainSpec, Expectation, KeySpec, Outcome, Result, StackInfo
+from harness.runner import build_document
+from harness.schema import PROBE_SCHEMAS, SCHEMA_VERSION, probe_schema, render, render_schema, results_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,6 +25,15 @@ def test_schema_is_a_valid_json_schema():
     jsonschema.Draft202012Validator.check_schema(results_schema())
 
 
+@pytest.mark.parametrize("name", sorted(PROBE_SCHEMAS))
+def test_committed_probe_schemas_match_the_code(name):
+    """The probe contract's lines (docs/probe-contract.md); tests/integration/test_probe_lines.py checks
+    them against what real probes write."""
+    jsonschema.Draft202012Validator.check_schema(probe_schema(name))
+    committed = (ROOT / "docs" / name).read_text()
+    assert committed == render(probe_schema(name)), f"regenerate docs/{name} from harness.schema.probe_schema"
+
+
 def _document() -> dict:
     chain = ChainSpec(CertSpec(KeySpec("P-521")), CertSpec(KeySpec("P-256")), (CertSpec(KeySpec("P-384"), "SHA-512"),))
     cells = [Cell("s", chain, "go", "1.3", "rustls-ring", Expectation(frozenset({Outcome.OK}), "why"), index=0),
@@ -32,14 +42,32 @@ def _document() -> dict:
                       negotiated=None, elapsed_ms=1.5),
                Result(cells[1], Outcome.OK, negotiated={"version": "TLSv1.3", "cipher": "x", "group": None,
                                                          "sigalg": None})]
-    report = RunReport(results=results, clients={"openssl": {"available": True, "stack": "OpenSSL", "version": "3",
-                                                             "provider": None, "details": {}}},
-                       servers={"go": {"available": False, "reason": "not built"}}, started="2026-11-29T00:00:00+00:00",
-                       duration_s=1.0, certificates_generated=0,
-                       chains={chain.label: {"fingerprint": "f", "leaf_sha256": "a", "root_sha256": "b"}})
-    doc = report.to_json()
-    doc["scenarios"] = [{"name": "s", "title": "t", "notes": "", "path": None, "sha256": None}]
-    return doc
+    doc = build_document(
+        results, clients={"openssl": StackEntry(available=True, info=StackInfo("OpenSSL", "3"), restarts=0)},
+        servers={"go": StackEntry(available=False, reason="not built")},
+        chains={chain.label: ChainInfo(fingerprint="f", leaf_sha256="a", root_sha256="b")},
+        scenarios=[ScenarioInfo(name="s", title="t", notes="", path=None, sha256=None)],
+        started="2026-11-29T00:00:00+00:00", duration_s=1.0, certificates_generated=0)
+    return doc.to_json()
+
+
+def test_a_document_reads_back_to_the_same_json():
+    doc = _document()
+    assert ResultsDocument.from_json(doc).to_json() == doc
+
+
+def test_documents_of_older_versions_still_read(tmp_path):
+    """tests/data/results-legacy.json: run metadata at the top level and no schema_version, as before
+    schema v1; tests/data/results-v1.json: a real v1 run of an earlier version (no diagnosis, no index…)."""
+    from harness.document import load_results
+
+    legacy = load_results(ROOT / "tests" / "data" / "results-legacy.json")
+    assert legacy.run.started and legacy.run.machine and legacy.cells and legacy.schema_version is None
+    v1 = load_results(ROOT / "tests" / "data" / "results-v1.json")
+    assert v1.schema_version == 1 and v1.cells[0].chain is not None
+    import json
+
+    assert v1.to_json() == json.loads((ROOT / "tests" / "data" / "results-v1.json").read_text())
 
 
 def test_a_run_document_validates():
