@@ -101,7 +101,7 @@ CLIENTS: dict[str, Stack] = registry(
                         nss_lines)),
     Stack("boringssl", "boringssl", "BoringSSL through curl_cffi (curl-impersonate), library defaults, handshake only",
           module="harness.probes.boringssl.client",
-          requires=(PythonPackage("curl_cffi", "`make setup` (pip install curl_cffi)"),),
+          requires=(PythonPackage("curl_cffi", "pip install 'tlsmatrix[boringssl]' (a checkout: `make setup`)"),),
           reproduce=Reproduce("harness/probes/boringssl/client.py", "pip install curl_cffi")),
     Stack("curl", "curl", "the system curl (Debian's, on OpenSSL)",
           module="harness.probes.cliclient.curl", requires=(Debian("curl", ("curl",)),),
@@ -116,11 +116,21 @@ CLIENTS: dict[str, Stack] = registry(
     Stack("kubernetes-python", "openssl",
           "the official Python Kubernetes client (urllib3 on OpenSSL) listing pods: the control",
           module="harness.probes.kubepy.client",
-          requires=(PythonPackage("kubernetes", "`make setup` (pip install kubernetes)"),),
+          requires=(PythonPackage("kubernetes", "pip install 'tlsmatrix[kube]' (a checkout: `make setup`)"),),
           needs_app="kubernetes", client_auth=True),
     *(_kube(variant) for variant in KUBE_VARIANTS),
     *(_kube_report(index, program) for index, program in enumerate(KUBE_REPORT_PROGRAMS)),
 )
+
+# --- versioned client stacks in containers (issue 12; harness/clients/containers.py) -------------
+# One column per stack per Debian release (openssl@1.1.1, go@1.24, ...), after the host's columns,
+# available once `make images` built the release's image. Opt-in (TLSMATRIX_VERSIONED_CLIENTS=1) until
+# their captured errors are in tests/data/errors.json and classify. Removing these lines removes the feature.
+from .containers import versioned_clients, versioned_enabled  # noqa: E402
+
+if versioned_enabled():
+    CLIENTS.update(versioned_clients())
+# --- end of versioned client stacks ------------------------------------------------------------
 
 #: client stacks that speak plain TLS (every server can answer them)
 TLS_CLIENTS = [name for name, stack in CLIENTS.items() if stack.needs_app is None]

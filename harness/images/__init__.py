@@ -22,6 +22,7 @@ from typing import Callable
 from .. import __version__
 from ..servers import SERVERS
 from ..stacks import IMAGE_PREFIX, ImageSpec  # noqa: F401 (ImageSpec: re-exported, the descriptors' image type)
+from ..errors import TlsmatrixError
 from ..toolchain import build_dir, project_root
 
 BASE_IMAGE = "debian:bookworm-slim"
@@ -29,11 +30,11 @@ LABEL_PREFIX = "org.tlsmatrix"
 DEBIAN_MIRROR = os.environ.get("TLSMATRIX_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 
 
-class DockerUnavailable(Exception):
+class DockerUnavailable(TlsmatrixError):
     """No usable Docker engine; the message says what to do."""
 
 
-class ImageError(Exception):
+class ImageError(TlsmatrixError):
     """An image is missing or failed to build; carries the command/log tail."""
 
 
@@ -87,32 +88,49 @@ def _exception_chain(exc: BaseException) -> list[BaseException]:
 # --- base image -----------------------------------------------------------------------------
 
 
-def ensure_base(client, log: Callable[[str], None] = print) -> str:
-    """Make sure BASE_IMAGE exists: present, else pulled, else bootstrapped. Returns how."""
+def base_image(release: str = "bookworm") -> str:
+    """The official image name of a Debian release's slim base (the name a bootstrap is tagged with)."""
+    return f"debian:{release}-slim"
+
+
+def ensure_base(client, log: Callable[[str], None] = print, release: str = "bookworm") -> str:
+    """Make sure a release's base image exists: present, else pulled, else bootstrapped. Returns how."""
     from docker.errors import APIError, ImageNotFound
 
+    name = base_image(release)
     try:
-        client.images.get(BASE_IMAGE)
+        client.images.get(name)
         return "present"
     except ImageNotFound:
         pass
-    repo, tag = BASE_IMAGE.split(":")
+    repo, tag = name.split(":")
     try:
-        log(f"[images] pulling {BASE_IMAGE} ...")
+        log(f"[images] pulling {name} ...")
         client.images.pull(repo, tag=tag)
         return "pulled"
     except APIError as exc:
-        log(f"[images] cannot pull {BASE_IMAGE} ({_short(exc)}); bootstrapping it with debootstrap")
-    bootstrap_base(client, log)
+        log(f"[images] cannot pull {name} ({_short(exc)}); bootstrapping it with debootstrap")
+    bootstrap_base(client, log, release)
     return "bootstrapped"
 
 
-def bootstrap_base(client, log: Callable[[str], None] = print) -> None:
-    """debootstrap --variant=minbase bookworm → docker import as BASE_IMAGE."""
+def _apt_sources(release: str) -> str:
+    """The official image's apt sources for ``release``: main, updates, security."""
+    mirror = DEBIAN_MIRROR.rstrip("/")
+    security = mirror.rsplit("/", 1)[0] + "/debian-security"
+    return (f"Types: deb\nURIs: {mirror}\nSuites: {release} {release}-updates\nComponents: main\n"
+            "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n\n"
+            f"Types: deb\nURIs: {security}\nSuites: {release}-security\nComponents: main\n"
+            "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n")
+
+
+def bootstrap_base(client, log: Callable[[str], None] = print, release: str = "bookworm") -> None:
+    """debootstrap --variant=minbase <release> → docker import as debian:<release>-slim."""
+    name = base_image(release)
     if os.geteuid() != 0:
         raise ImageError(
-            f"base image {BASE_IMAGE} is missing and cannot be pulled; bootstrapping it needs root "
-            f"(debootstrap): run `sudo make images`, or `docker pull {BASE_IMAGE}` where a registry is reachable")
+            f"base image {name} is missing and cannot be pulled; bootstrapping it needs root "
+            f"(debootstrap): run `sudo make images`, or `docker pull {name}` where a registry is reachable")
     if not shutil.which("debootstrap"):
         if not shutil.which("apt-get"):
             raise ImageError("debootstrap is not installed and apt-get is not available to install it")
@@ -121,30 +139,23 @@ def bootstrap_base(client, log: Callable[[str], None] = print) -> None:
     work = Path(tempfile.mkdtemp(prefix="rootfs-", dir=_ensure(build_dir() / "images")))
     rootfs = work / "rootfs"
     try:
-        log(f"[images] debootstrap --variant=minbase bookworm from {DEBIAN_MIRROR} (about a minute)")
-        _run(["debootstrap", "--variant=minbase", "bookworm", str(rootfs), DEBIAN_MIRROR])
-        # the same apt sources as the official image: main, updates, security
+        log(f"[images] debootstrap --variant=minbase {release} from {DEBIAN_MIRROR} (about a minute)")
+        _run(["debootstrap", "--variant=minbase", release, str(rootfs), DEBIAN_MIRROR])
         (rootfs / "etc/apt/sources.list").unlink(missing_ok=True)
         (rootfs / "etc/apt/sources.list.d").mkdir(parents=True, exist_ok=True)
-        mirror = DEBIAN_MIRROR.rstrip("/")
-        security = mirror.rsplit("/", 1)[0] + "/debian-security"
-        (rootfs / "etc/apt/sources.list.d/debian.sources").write_text(
-            f"Types: deb\nURIs: {mirror}\nSuites: bookworm bookworm-updates\nComponents: main\n"
-            "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n\n"
-            f"Types: deb\nURIs: {security}\nSuites: bookworm-security\nComponents: main\n"
-            "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n")
+        (rootfs / "etc/apt/sources.list.d/debian.sources").write_text(_apt_sources(release))
         for junk in ("var/cache/apt/archives", "var/lib/apt/lists"):
             for p in (rootfs / junk).glob("*"):
                 if p.is_file():
                     p.unlink()
         tar_path = work / "rootfs.tar"
         _run(["tar", "-C", str(rootfs), "--numeric-owner", "-cf", str(tar_path), "."])
-        repo, tag = BASE_IMAGE.split(":")
-        log(f"[images] docker import → {BASE_IMAGE}")
+        repo, tag = name.split(":")
+        log(f"[images] docker import → {name}")
         client.api.import_image_from_file(
             str(tar_path), repository=repo, tag=tag,
-            changes=['CMD ["bash"]', f'LABEL {LABEL_PREFIX}.bootstrap="debootstrap --variant=minbase bookworm"'])
-        client.images.get(BASE_IMAGE)
+            changes=['CMD ["bash"]', f'LABEL {LABEL_PREFIX}.bootstrap="debootstrap --variant=minbase {release}"'])
+        client.images.get(name)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -222,15 +233,18 @@ def build_images(names: list[str] | None = None, log: Callable[[str], None] = pr
                  client=None) -> dict[str, str]:
     """Build (or find up to date) the images for ``names``; returns stack → built | cached."""
     client = client or docker_client(timeout=3600)
+    from ..clients.containers import CLIENT_IMAGES
+
+    specs = {**IMAGES, **CLIENT_IMAGES} if names else all_images()  # a named client image builds when asked
     for name in names or []:
-        if name not in IMAGES:
-            raise ImageError(f"unknown image {name!r} (known: {', '.join(IMAGES)})")
-    ensure_base(client, log)
-    base_id = client.images.get(BASE_IMAGE).id
+        if name not in specs:
+            raise ImageError(f"unknown image {name!r} (known: {', '.join(specs)})")
     status: dict[str, str] = {}
-    for name in names or list(IMAGES):
-        spec = IMAGES[name]
-        digest = source_hash(spec, base_id)
+    for name in names or list(specs):
+        spec = specs[name]
+        base = spec.buildargs.get("BASE", BASE_IMAGE)
+        ensure_base(client, log, release=base.split(":", 1)[1].removesuffix("-slim"))
+        digest = source_hash(spec, client.images.get(base).id)
         existing = _get(client, spec.tag)
         if not force and existing is not None and existing.labels.get(f"{LABEL_PREFIX}.source-hash") == digest:
             status[name] = "cached"
@@ -241,7 +255,7 @@ def build_images(names: list[str] | None = None, log: Callable[[str], None] = pr
             f"{LABEL_PREFIX}.stack": name,
             f"{LABEL_PREFIX}.source-hash": digest,
             "org.opencontainers.image.version": __version__,
-            "org.opencontainers.image.title": f"tlsmatrix server stack {name}",
+            "org.opencontainers.image.title": f"tlsmatrix {'server stack' if name in IMAGES else 'client stacks'} {name}",
         }
         tail: list[str] = []
         try:
@@ -263,6 +277,15 @@ def build_images(names: list[str] | None = None, log: Callable[[str], None] = pr
         status[name] = "built"
         log(f"[images] {spec.tag}: built")
     return status
+
+
+def all_images() -> dict[str, ImageSpec]:
+    """The server stacks' images; the versioned client images (harness/clients/containers.py) too
+    while those columns are opted in (TLSMATRIX_VERSIONED_CLIENTS=1: about 15 minutes of cold build).
+    `tlsmatrix images clients-<release>` builds one of them explicitly."""
+    from ..clients.containers import CLIENT_IMAGES, versioned_enabled
+
+    return {**IMAGES, **CLIENT_IMAGES} if versioned_enabled() else dict(IMAGES)
 
 
 def image_for(client, stack: str):
@@ -306,8 +329,8 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
     import sys
 
-    parser = argparse.ArgumentParser(prog="tlsmatrix images", description="Build the server-stack images.")
-    parser.add_argument("stacks", nargs="*", help=f"images to build (default: all): {', '.join(IMAGES)}")
+    parser = argparse.ArgumentParser(prog="tlsmatrix images", description="Build the server-stack and client images.")
+    parser.add_argument("stacks", nargs="*", help=f"images to build (default: all): {', '.join(all_images())}")
     parser.add_argument("--force", action="store_true", help="rebuild even when up to date")
     args = parser.parse_args(argv)
     try:

@@ -13,6 +13,7 @@ matter (it is 1 when the server closes without close_notify after the handshake)
 """
 from __future__ import annotations
 
+import functools
 import re
 import sys
 
@@ -43,16 +44,22 @@ class OpenSSLCli(Cli):
             version = m.group(1) if m else None
         else:
             details["error"] = self.missing.removeprefix("probe: ")
-        for package in ("openssl", "libssl3"):
+        for package in ("openssl", "libssl3", "libssl1.1"):
             v = dpkg_version(package)
             if v:
                 details[package] = v
         return {"hello": {"stack": "OpenSSL", "version": version, "provider": None, "details": details}}
 
+    @functools.cached_property
+    def no_store(self) -> tuple[str, ...]:
+        """-no-CAstore: OpenSSL 3 only (1.1.1, Debian bullseye, has no CA stores and rejects the option)."""
+        out = (tool_output([self.path, "version"]) or "") if self.path else ""
+        return () if out.startswith("OpenSSL 1.") else ("-no-CAstore",)
+
     def command(self, job: Job) -> Command:
         host = f"[{job.host}]" if ":" in job.host else job.host
         argv = [self.path, "s_client", "-connect", f"{host}:{job.port}", "-brief", "-no_ign_eof",
-                "-verify_return_error", "-CAfile", job.ca_file, "-no-CApath", "-no-CAstore"]
+                "-verify_return_error", "-CAfile", job.ca_file, "-no-CApath", *self.no_store]
         if job.ip:
             argv += ["-noservername", "-verify_ip", job.servername]
         else:

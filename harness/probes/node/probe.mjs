@@ -34,6 +34,61 @@ function elapsedSince(start) {
   return Math.round((performance.now() - start) * 1000) / 1000;
 }
 
+// SecureContexts by what configures them (CA file, version, client certificate and key; each file by
+// path and stat): createSecureContext parses the PEM into a fresh OpenSSL SSL_CTX, ~0.5 ms per job.
+// Sharing one resumes nothing: Node's client offers a session only when tls.connect() is given
+// `session`, which this probe never does (tests/integration/test_session_reuse.py checks at the server).
+const CONTEXTS = new Map();
+
+function fileKey(path) {
+  const st = fs.statSync(path, { bigint: true });
+  return `${path}|${st.size}|${st.mtimeNs}|${st.ino}|${st.dev}`;
+}
+
+// { context } or { fail: (id) => the result line of a job that cannot be attempted }; failures are not cached.
+function secureContextFor(caFile, version, certFile, keyFile) {
+  let key = null;
+  try {
+    key = [version, fileKey(caFile), certFile === null ? '' : fileKey(certFile),
+      keyFile === null ? '' : fileKey(keyFile)].join('\n');
+  } catch (err) {
+    key = null; // an unreadable file: build uncached, so the error is worded as before
+  }
+  if (key !== null && CONTEXTS.has(key)) return { context: CONTEXTS.get(key) };
+  const made = newSecureContext(caFile, version, certFile, keyFile);
+  if (key !== null && made.context) CONTEXTS.set(key, made.context);
+  return made;
+}
+
+function newSecureContext(caFile, version, certFile, keyFile) {
+  const probeFailure = (msg) => ({ fail: (id) => probeError(id, msg) });
+  let ca;
+  try {
+    ca = fs.readFileSync(caFile, 'utf8');
+    if (!ca.includes('-----BEGIN CERTIFICATE-----')) throw new Error('no certificates found');
+  } catch (err) {
+    return probeFailure(`cannot load CA file ${JSON.stringify(caFile)}: ${err.message}`);
+  }
+  const contextOptions = { ca: [ca], minVersion: version || 'TLSv1.2', maxVersion: version || 'TLSv1.3' };
+  if (certFile !== null) {
+    try {
+      contextOptions.cert = fs.readFileSync(certFile, 'utf8');
+      contextOptions.key = fs.readFileSync(keyFile, 'utf8');
+    } catch (err) {
+      return probeFailure(`cannot read client certificate or key: ${err.message}`);
+    }
+  }
+  try {
+    return { context: tls.createSecureContext(contextOptions) };
+  } catch (err) {
+    if (certFile !== null) { // OpenSSL (Node's) refusing the key is the stack's result, not a probe bug
+      return { fail: (id) => ({ id, ok: false, error: `cannot load client certificate: ${err.message}`,
+                                error_detail: err.code === undefined ? null : err.code, negotiated: null, elapsed_ms: 0 }) };
+    }
+    return probeFailure(`cannot load CA file ${JSON.stringify(caFile)}: ${err.message}`);
+  }
+}
+
 function runJob(job) {
   const id = job.id === undefined ? null : job.id;
   const { host, port, servername } = job;
@@ -53,40 +108,31 @@ function runJob(job) {
     }
     timeoutMs = job.timeout_ms;
   }
-  const certFile = job.client_cert_file ?? null;
-  const keyFile = job.client_key_file ?? null;
+  const certFile = job.client_cert_file == null ? null : job.client_cert_file; // no ?? before Node 14 (bullseye: 12)
+  const keyFile = job.client_key_file == null ? null : job.client_key_file;
   if ((certFile === null) !== (keyFile === null)) {
     return probeError(id, 'job fields client_cert_file and client_key_file go together');
   }
-  const mtls = certFile !== null;
-  let ca;
-  let secureContext;
-  try {
-    ca = fs.readFileSync(job.ca_file, 'utf8');
-    if (!ca.includes('-----BEGIN CERTIFICATE-----')) throw new Error('no certificates found');
-  } catch (err) {
-    return probeError(id, `cannot load CA file ${JSON.stringify(job.ca_file)}: ${err.message}`);
-  }
-  const contextOptions = { ca: [ca], minVersion: version || 'TLSv1.2', maxVersion: version || 'TLSv1.3' };
-  if (mtls) {
-    try {
-      contextOptions.cert = fs.readFileSync(certFile, 'utf8');
-      contextOptions.key = fs.readFileSync(keyFile, 'utf8');
-    } catch (err) {
-      return probeError(id, `cannot read client certificate or key: ${err.message}`);
-    }
-  }
-  try {
-    secureContext = tls.createSecureContext(contextOptions);
-  } catch (err) {
-    if (mtls) { // OpenSSL (Node's) refusing the key is the stack's result, not a probe bug
-      return { id, ok: false, error: `cannot load client certificate: ${err.message}`,
-               error_detail: err.code === undefined ? null : err.code, negotiated: null, elapsed_ms: 0 };
-    }
-    return probeError(id, `cannot load CA file ${JSON.stringify(job.ca_file)}: ${err.message}`);
-  }
-  const ipName = net.isIP(servername) !== 0;
+  const made = secureContextFor(job.ca_file, version, certFile, keyFile);
+  if (made.fail) return made.fail(id);
+  return handshake({ id, host, port, servername, timeoutMs, mtls: certFile !== null }, made.context);
+}
 
+function negotiated(sock) {
+  const cipher = sock.getCipher();
+  const eph = sock.getEphemeralKeyInfo();
+  return {
+    version: sock.getProtocol(),
+    cipher: cipher ? cipher.name : null,
+    group: eph && eph.name ? eph.name : null,
+    sigalg: null,
+  };
+}
+
+// Connect + handshake (+ the mTLS verdict) with verification on; resolves to the result line.
+function handshake(job, secureContext) {
+  const { id, host, port, servername, timeoutMs, mtls } = job;
+  const ipName = net.isIP(servername) !== 0;
   return new Promise((resolve) => {
     const start = performance.now();
     let settled = false;
@@ -132,20 +178,7 @@ function runJob(job) {
         return;
       }
       const el = elapsedSince(start);
-      const cipher = sock.getCipher();
-      const eph = sock.getEphemeralKeyInfo();
-      const success = {
-        id,
-        ok: true,
-        error: null,
-        negotiated: {
-          version: sock.getProtocol(),
-          cipher: cipher ? cipher.name : null,
-          group: eph && eph.name ? eph.name : null,
-          sigalg: null,
-        },
-        elapsed_ms: el,
-      };
+      const success = { id, ok: true, error: null, negotiated: negotiated(sock), elapsed_ms: el };
       if (!mtls) {
         finish(success);
         return;

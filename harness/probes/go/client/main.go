@@ -15,12 +15,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/ioutil"
 	"net"
 	"os"
 	"reflect"
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -135,7 +137,7 @@ func loadRoots(caFile string) (*x509.CertPool, error) {
 	if caFile == "" {
 		return nil, errors.New("job has no ca_file")
 	}
-	data, err := os.ReadFile(caFile)
+	data, err := ioutil.ReadFile(caFile) // ioutil: Go 1.15 (Debian bullseye) has no os.ReadFile
 	if err != nil {
 		return nil, fmt.Errorf("cannot read CA file: %v", err)
 	}
@@ -164,30 +166,85 @@ func loadRoots(caFile string) (*x509.CertPool, error) {
 	return pool, nil
 }
 
-func runJob(j job) result {
-	roots, err := loadRoots(j.CAFile)
+// Trust pools and client key pairs are parsed once per file version (path, size, mtime, inode)
+// instead of per job. Neither holds session state: crypto/tls resumes only through
+// Config.ClientSessionCache, which this probe never sets (each job gets a fresh tls.Config), so
+// no job can resume an earlier one's session (tests/integration/test_session_reuse.py checks).
+// Failures are not cached: a job with a broken file is answered in the stack's words each time.
+var (
+	rootsCache = map[string]*x509.CertPool{}
+	pairsCache = map[string]tls.Certificate{}
+)
+
+func fileStamp(paths ...string) (string, bool) {
+	var b strings.Builder
+	for _, p := range paths {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return "", false
+		}
+		ino := uint64(0)
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			ino = st.Ino
+		}
+		fmt.Fprintf(&b, "%s|%d|%d|%d\n", p, fi.Size(), fi.ModTime().UnixNano(), ino)
+	}
+	return b.String(), true
+}
+
+func cachedRoots(caFile string) (*x509.CertPool, error) {
+	key, ok := fileStamp(caFile)
+	if pool, hit := rootsCache[key]; ok && hit {
+		return pool, nil
+	}
+	pool, err := loadRoots(caFile)
+	if err == nil && ok {
+		rootsCache[key] = pool
+	}
+	return pool, err
+}
+
+func cachedKeyPair(certFile, keyFile string) (tls.Certificate, error) {
+	key, ok := fileStamp(certFile, keyFile)
+	if pair, hit := pairsCache[key]; ok && hit {
+		return pair, nil
+	}
+	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err == nil && ok {
+		pairsCache[key] = pair
+	}
+	return pair, err
+}
+
+// config is the job's tls.Config (fresh per job, no ClientSessionCache), or the result of a job
+// that cannot be attempted.
+func config(j job) (*tls.Config, *result) {
+	roots, err := cachedRoots(j.CAFile)
 	if err != nil {
-		return probeError(j.ID, err.Error())
+		r := probeError(j.ID, err.Error())
+		return nil, &r
 	}
 	if j.Host == "" {
-		return probeError(j.ID, "job has no host")
+		r := probeError(j.ID, "job has no host")
+		return nil, &r
 	}
 	if j.Port <= 0 || j.Port > 65535 {
-		return probeError(j.ID, fmt.Sprintf("invalid port %d", j.Port))
+		r := probeError(j.ID, fmt.Sprintf("invalid port %d", j.Port))
+		return nil, &r
 	}
 	cfg := &tls.Config{
 		RootCAs:    roots,
 		ServerName: j.ServerName,
 	}
-	mtls := j.ClientCertFile != nil || j.ClientKeyFile != nil
-	if mtls {
+	if j.ClientCertFile != nil || j.ClientKeyFile != nil {
 		if j.ClientCertFile == nil || j.ClientKeyFile == nil {
-			return probeError(j.ID, "job fields client_cert_file and client_key_file go together")
+			r := probeError(j.ID, "job fields client_cert_file and client_key_file go together")
+			return nil, &r
 		}
-		cert, err := tls.LoadX509KeyPair(*j.ClientCertFile, *j.ClientKeyFile)
+		cert, err := cachedKeyPair(*j.ClientCertFile, *j.ClientKeyFile)
 		if err != nil {
 			// Go refusing the key pair is the stack's own result, not a probe bug.
-			return result{ID: j.ID, OK: false, Error: strp("cannot load client certificate: " + err.Error()),
+			return nil, &result{ID: j.ID, OK: false, Error: strp("cannot load client certificate: " + err.Error()),
 				ErrorDetail: strp(errorDetail(err))}
 		}
 		cfg.Certificates = []tls.Certificate{cert}
@@ -199,8 +256,17 @@ func runJob(j job) result {
 		case "1.3":
 			cfg.MinVersion, cfg.MaxVersion = tls.VersionTLS13, tls.VersionTLS13
 		default:
-			return probeError(j.ID, fmt.Sprintf("unsupported tls_version %q", *j.TLSVersion))
+			r := probeError(j.ID, fmt.Sprintf("unsupported tls_version %q", *j.TLSVersion))
+			return nil, &r
 		}
+	}
+	return cfg, nil
+}
+
+func runJob(j job) result {
+	cfg, bad := config(j)
+	if bad != nil {
+		return *bad
 	}
 	timeout := defaultTimeout
 	if j.TimeoutMS != nil {
@@ -209,7 +275,12 @@ func runJob(j job) result {
 		}
 		timeout = time.Duration(*j.TimeoutMS * float64(time.Millisecond))
 	}
+	return handshake(j, cfg, timeout)
+}
 
+// handshake: TCP connect + TLS handshake (+ the mTLS verdict) with verification on.
+func handshake(j job, cfg *tls.Config, timeout time.Duration) result {
+	mtls := len(cfg.Certificates) > 0
 	// Passive observation only: a copy of the bytes the server sent and the
 	// handshake secrets, used after a successful handshake to report the key
 	// exchange group and signature scheme (Go 1.19's ConnectionState has

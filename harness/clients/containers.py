@@ -1,0 +1,290 @@
+"""Versioned client stacks: each Debian release's own client stacks, in one image per release.
+
+``openssl@1.1.1`` is CPython's ssl on bullseye's OpenSSL 1.1.1, ``go@1.24`` trixie's Go, and so on
+(issue 12): the unqualified columns stay the host's. The image (harness/images/clients/Dockerfile,
+built by ``make images`` / ``tlsmatrix images clients-<release>``) holds the probes; a column's
+program is this module run as a relay::
+
+    python -m harness.clients.containers <column>
+
+which starts ``docker run --rm -i --network host IMAGE <probe argv>`` (host networking: the probe
+reaches the process backend's 127.0.0.1 listeners and `tlsmatrix probe` targets), copies each job's
+certificate files into the container (Docker's archive API: no bind mount, no host path inside;
+the job's paths are rewritten to the copies) and passes the JSON lines through both ways. The
+hello gains the image (``details.image``) so results say which build answered.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import threading
+import uuid
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from .. import __version__
+from ..stacks import ImageSpec, Stack, python_module
+
+CLIENT_IMAGE_PREFIX = "tlsmatrix/clients-"
+DOCKERFILE = "harness/images/clients/Dockerfile"
+#: what the image copies (its hash covers exactly these)
+SOURCES = ("harness/probes/jsonlines.py", "harness/probes/pyssl", "harness/probes/cliclient", "harness/probes/go",
+           "harness/probes/java/Probe.java", "harness/probes/node/probe.mjs", "harness/probes/wolfssl/probe.c")
+#: the job fields that name files the probe reads
+FILE_FIELDS = ("ca_file", "client_cert_file", "client_key_file")
+IN_CONTAINER = "/tmp/tlsmatrix-files"
+RELAY = "harness.clients.containers"
+
+
+@dataclass(frozen=True)
+class ClientImageSpec(ImageSpec):
+    """The client image of one Debian release (``stack`` is the release)."""
+
+    @property
+    def tag(self) -> str:
+        return f"{CLIENT_IMAGE_PREFIX}{self.stack}:{__version__}"
+
+
+#: release -> (Go, JDK, {stack: its version in that release's packages, as the column names it})
+RELEASES: dict[str, tuple[str, str, dict[str, str]]] = {
+    "bullseye": ("1.15", "11", {"openssl": "1.1.1", "gnutls": "3.7.1", "nss": "3.61", "curl": "7.74",
+                                "go": "1.15", "java": "11", "node": "12", "wolfssl": "4.6"}),
+    "bookworm": ("1.19", "17", {"openssl": "3.0", "gnutls": "3.7.9", "nss": "3.87", "curl": "7.88",
+                                "go": "1.19", "java": "17", "node": "18", "wolfssl": "5.5"}),
+    "trixie": ("1.24", "21", {"openssl": "3.5", "gnutls": "3.8", "nss": "3.110", "curl": "8.14",
+                              "go": "1.24", "java": "21", "node": "20", "wolfssl": "5.7"}),
+}
+
+#: stack -> (family, column prefix, the probe's argv inside the image, description)
+PROBES: dict[str, tuple[str, str, tuple[str, ...], str]] = {
+    "openssl": ("openssl", "openssl", ("python3", "-u", "-m", "harness.probes.pyssl.client"),
+                "OpenSSL {v} through CPython's ssl module"),
+    "go": ("go", "go", ("/opt/tlsmatrix/bin/tlsmatrix-go-client",), "Go {v} crypto/tls client"),
+    "java": ("java", "java", ("java", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp", "/opt/tlsmatrix/java",
+                              "Probe"), "Java {v} JSSE (SunJSSE)"),
+    "node": ("node", "node", ("node", "/opt/tlsmatrix/harness/probes/node/probe.mjs"), "Node.js {v} tls"),
+    "gnutls": ("gnutls", "gnutls", ("python3", "-u", "-m", "harness.probes.cliclient.gnutls"),
+               "GnuTLS {v} gnutls-cli, one process per handshake"),
+    "nss": ("nss", "nss", ("python3", "-u", "-m", "harness.probes.cliclient.nss"), "NSS {v} tstclnt"),
+    "curl": ("curl", "curl", ("python3", "-u", "-m", "harness.probes.cliclient.curl"), "curl {v} (on OpenSSL)"),
+    "openssl-cli": ("openssl", "openssl-cli", ("python3", "-u", "-m", "harness.probes.cliclient.openssl_cli"),
+                    "openssl {v} s_client -verify_return_error"),
+    "wolfssl": ("wolfssl", "wolfssl", ("/opt/tlsmatrix/bin/tlsmatrix-wolfssl-probe",), "wolfSSL {v} (libwolfssl)"),
+}
+
+
+def _image_spec(release: str) -> ClientImageSpec:
+    go, jdk, _ = RELEASES[release]
+    return ClientImageSpec(release, DOCKERFILE, SOURCES,
+                           buildargs={"BASE": f"debian:{release}-slim", "GO": go, "JDK": jdk})
+
+
+def versioned_enabled() -> bool:
+    """The versioned columns are opt-in until their captured errors are classified (see the
+    registration block in harness/clients/__init__.py)."""
+    return os.environ.get("TLSMATRIX_VERSIONED_CLIENTS") == "1"
+
+
+#: image name (`tlsmatrix images clients-bullseye`) -> its spec
+CLIENT_IMAGES: dict[str, ClientImageSpec] = {f"clients-{r}": _image_spec(r) for r in RELEASES}
+
+
+@dataclass(frozen=True)
+class Versioned:
+    """What a versioned column is beyond its Stack: where it runs and which image holds it."""
+
+    column: str
+    stack: str
+    version: str
+    release: str
+
+    @property
+    def image(self) -> str:
+        return CLIENT_IMAGES[f"clients-{self.release}"].tag
+
+    @property
+    def argv(self) -> tuple[str, ...]:
+        return PROBES[self.stack][2]
+
+
+def _columns() -> dict[str, Versioned]:
+    out: dict[str, Versioned] = {}
+    for stack, (_, prefix, _, _) in PROBES.items():
+        for release, (_, _, versions) in RELEASES.items():
+            version = versions["openssl" if stack == "openssl-cli" else stack]
+            out[f"{prefix}@{version}"] = Versioned(f"{prefix}@{version}", stack, version, release)
+    return out
+
+
+#: column -> where it runs, in column order (stack by stack, oldest release first)
+VERSIONED: dict[str, Versioned] = _columns()
+
+
+@lru_cache(maxsize=1)
+def _present_images() -> frozenset[str] | str:
+    """The tags of the client images on the engine, or why the engine cannot say (cached per process)."""
+    try:
+        from ..images import docker_client
+
+        client = docker_client(timeout=10)
+        return frozenset(t for image in client.images.list(name=CLIENT_IMAGE_PREFIX + "*") for t in image.tags)
+    except Exception as exc:  # DockerUnavailable, or an engine error
+        return f"needs Docker ({str(exc).splitlines()[0][:200]})"
+
+
+def image_missing(v: Versioned) -> str | None:
+    present = _present_images()
+    if isinstance(present, str):
+        return present
+    if v.image not in present:
+        return f"image {v.image} is not built: run `make images` (or `tlsmatrix images clients-{v.release}`)"
+    return None
+
+
+def _stack(v: Versioned) -> Stack:
+    family, _, _, description = PROBES[v.stack]
+    return Stack(v.column, family, f"{description.format(v=v.version)}, Debian {v.release} (container)",
+                 argv=(lambda: [*python_module(RELAY)(), v.column]), missing=lambda: image_missing(v),
+                 client_auth=v.stack in ("openssl", "go", "java", "node"))
+
+
+def versioned_clients() -> dict[str, Stack]:
+    """The versioned client columns, for harness/clients CLIENTS."""
+    return {name: _stack(v) for name, v in VERSIONED.items()}
+
+
+def describe(name: str, stack: Stack) -> dict[str, object]:
+    """One stack for `tlsmatrix list --format json`."""
+    v = VERSIONED.get(name)
+    why = stack.unavailable_reason()
+    return {"name": name, "available": why is None, "why": why, "version": v.version if v else None,
+            "runs_in": f"docker ({v.release})" if v else "host", "image": v.image if v else None,
+            "description": stack.description}
+
+
+def list_json(clients: dict[str, Stack], servers: dict[str, Stack], scenarios: list[Path]) -> dict[str, object]:
+    """`tlsmatrix list --format json`: every stack (where it runs, its image) and the scenario files."""
+    from ..images import IMAGES
+    from ..toolchain import project_root
+
+    server_rows = []
+    for name, stack in servers.items():
+        why = stack.unavailable_reason()
+        server_rows.append({"name": name, "available": why is None, "why": why, "version": None, "runs_in": "host",
+                            "image": IMAGES[name].tag if name in IMAGES else None, "description": stack.description})
+    root = project_root()
+    return {"clients": [describe(n, s) for n, s in clients.items()], "servers": server_rows,
+            "scenarios": [str(p.relative_to(root)) if p.is_relative_to(root) else str(p) for p in scenarios]}
+
+
+# --- the relay --------------------------------------------------------------------------------
+
+
+class Relay:
+    """One `docker run -i` probe: jobs in (files copied in, paths rewritten), lines out."""
+
+    def __init__(self, v: Versioned) -> None:
+        from ..images import LABEL_PREFIX, docker_client
+        from ..reaper import Owner
+
+        self.v = v
+        self.client = docker_client(timeout=60)
+        self.image = self.client.images.get(v.image)
+        self.name = f"tlsmatrix-client-{v.column.replace('@', '-')}-{uuid.uuid4().hex[:8]}"
+        labels = {f"{LABEL_PREFIX}.managed": "true", f"{LABEL_PREFIX}.stack": v.column,
+                  **Owner.me().labels(LABEL_PREFIX)}
+        argv = ["docker", "run", "--rm", "-i", "--network", "host", "--name", self.name,
+                "--cap-drop", "ALL", "--security-opt", "no-new-privileges", "--user", "65534:65534",
+                *(a for k, val in labels.items() for a in ("--label", f"{k}={val}")), self.image.id, *v.argv]
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+        self.copied: dict[tuple[str, float], str] = {}
+
+    def pump_out(self) -> None:
+        """Container stdout → ours; the hello line gains the image."""
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                obj = None
+            if isinstance(obj, dict) and isinstance(obj.get("hello"), dict):
+                details = obj["hello"].setdefault("details", {})
+                details["image"] = f"{self.v.image} {self.image.id}"
+                details["runs_in"] = f"docker ({self.v.release})"
+                line = json.dumps(obj) + "\n"
+            sys.stdout.write(line)
+            sys.stdout.flush()
+
+    def container_path(self, host_path: str) -> str:
+        """Copy a job's file into the container once (by path and mtime); its path in there."""
+        path = Path(host_path)
+        digest = hashlib.sha256(str(path).encode()).hexdigest()[:16]
+        target = f"{IN_CONTAINER}/{digest}/{path.name}"
+        try:
+            stat = path.stat()
+            data = path.read_bytes()
+        except OSError:
+            return target  # not readable here: the probe reports it as it would any missing file
+        key = (str(path), stat.st_mtime)
+        if key in self.copied:
+            return self.copied[key]
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            for name, is_dir, mode in ((IN_CONTAINER.strip("/").split("/", 1)[1], True, 0o755),
+                                       (f"tlsmatrix-files/{digest}", True, 0o755),
+                                       (f"tlsmatrix-files/{digest}/{path.name}", False, 0o644)):
+                info = tarfile.TarInfo(name)
+                info.type, info.mode, info.uid, info.gid = (tarfile.DIRTYPE if is_dir else tarfile.REGTYPE), mode, 65534, 65534
+                info.size = 0 if is_dir else len(data)
+                tar.addfile(info, None if is_dir else io.BytesIO(data))
+        self.client.api.put_archive(self.name, "/tmp", buf.getvalue())
+        self.copied[key] = target
+        return target
+
+    def send(self, line: str) -> None:
+        assert self.proc.stdin is not None
+        try:
+            job = json.loads(line)
+        except ValueError:
+            job = None
+        if isinstance(job, dict):
+            for field in FILE_FIELDS:
+                if isinstance(job.get(field), str):
+                    job[field] = self.container_path(job[field])
+            line = json.dumps(job) + "\n"
+        self.proc.stdin.write(line)
+        self.proc.stdin.flush()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1 or args[0] not in VERSIONED:
+        print(f"usage: python -m {RELAY} COLUMN (one of: {', '.join(VERSIONED)})", file=sys.stderr)
+        return 2
+    relay = Relay(VERSIONED[args[0]])
+    out = threading.Thread(target=relay.pump_out, daemon=True)
+    out.start()
+    try:
+        for line in sys.stdin:
+            relay.send(line)
+    except BrokenPipeError:
+        pass
+    finally:
+        try:
+            relay.proc.stdin.close()  # type: ignore[union-attr]
+        except OSError:
+            pass
+    code = relay.proc.wait()
+    out.join(timeout=5)
+    return code
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(main())
