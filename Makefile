@@ -14,10 +14,10 @@ setup: venv toolchains probes ## .venv with tlsmatrix installed (editable) + bui
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,docker,kube,boringssl]'  # every optional stack: a checkout runs them all
 	touch $@
 
 # The Debian packages the stacks need (Go 1.19, GnuTLS, NSS tools, wolfSSL, curl, a JDK, Node, ...)

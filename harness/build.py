@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from .errors import TlsmatrixError
 from .toolchain import (
     CARGO_INSTALL_HINT,
     GCC,
@@ -32,10 +33,11 @@ from .toolchain import (
     build_dir,
     find_cargo,
     find_go,
+    in_checkout_hint,
 )
 
 
-class BuildError(Exception):
+class BuildError(TlsmatrixError):
     """A toolchain was present but the build failed; carries the command and output tail."""
 
 
@@ -248,7 +250,7 @@ def build(names: list[str] | None = None, log: Callable[[str], None] = print, fo
         target = TARGETS[name]
         tool = target.toolchain()
         if tool is None:
-            status[name] = f"skipped: toolchain not found; {target.hint}"
+            status[name] = f"skipped: toolchain not found; {in_checkout_hint(target.hint)}"
             log(f"[build] {name}: {status[name]}")
             continue
         stamp = out / f"{name}.stamp"

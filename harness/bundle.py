@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from .clients import CLIENTS
+from .errors import TlsmatrixError
 from .document import CellRecord, ChainInfo, DocumentError, ResultsDocument, StackEntry, load_results
 from .model import CertRecord, ChainRecord, Job, ListenerConfig, ServerConfig
 from .native import NativeCell, s_client_line
@@ -58,7 +59,7 @@ VALIDITY = (VALID_FROM.strftime("%Y%m%d%H%M%SZ"), VALID_UNTIL.strftime("%Y%m%d%H
 EXPIRED_VALIDITY = (EXPIRED_FROM.strftime("%Y%m%d%H%M%SZ"), EXPIRED_UNTIL.strftime("%Y%m%d%H%M%SZ"))
 
 
-class BundleError(ValueError):
+class BundleError(TlsmatrixError, ValueError):
     """The results document or the cell selection cannot make a bundle."""
 
 
@@ -104,9 +105,9 @@ def _find_scenario(path: str, results_file: Path) -> Path | None:
     candidates = [p] if p.is_absolute() else [Path.cwd() / p, *(d / p for d in results_file.resolve().parents)]
     if not p.is_absolute():
         try:
-            from .toolchain import project_root
+            from .toolchain import project_root, resolve_scenario
 
-            candidates.append(project_root() / p)
+            candidates += [project_root() / p, resolve_scenario(p)]  # resolve_scenario: the shipped ones
         except Exception:  # pragma: no cover - bundling must not depend on the checkout
             pass
     for c in candidates:

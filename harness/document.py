@@ -161,14 +161,12 @@ class ScenarioInfo(JsonModel):
 
 
 def _portable_path(path: Path) -> str:
-    """A scenario's path for the results: relative to the checkout, else only its name (results are
-    attached to public reports; bundles also look in the working directory and next to the results)."""
-    from .toolchain import project_root
+    """A scenario's path for the results: ``scenarios/<file>`` or relative to the checkout, else only its
+    name (results are attached to public reports; bundles also look in the working directory and next
+    to the results)."""
+    from .toolchain import portable_scenario_path
 
-    try:
-        return str(path.resolve().relative_to(project_root().resolve()))
-    except ValueError:
-        return path.name
+    return portable_scenario_path(path)
 
 
 @dataclass(frozen=True, kw_only=True)

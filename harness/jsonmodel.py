@@ -28,10 +28,12 @@ import types
 import typing
 from typing import Any, ClassVar, Union
 
+from .errors import TlsmatrixError
+
 _NONE = type(None)
 
 
-class DocumentError(ValueError):
+class DocumentError(TlsmatrixError, ValueError):
     """A JSON document that does not have the shape tlsmatrix reads (names the place)."""
 
 

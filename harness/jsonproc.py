@@ -9,14 +9,19 @@ import threading
 import time
 from typing import Any
 
+from .errors import TlsmatrixError
+
 _EOF = object()
 
 #: every live child, so a signal handler or atexit can stop them all
 _LIVE: set["JsonLineProcess"] = set()
 _LIVE_LOCK = threading.Lock()
+#: children stopped while still running (closed or killed by whoever started them): what an interrupted
+#: command reports having stopped
+_STOPPED = [0]
 
 
-class ProcessError(Exception):
+class ProcessError(TlsmatrixError):
     """The child broke: it exited, wrote garbage, or did not answer in time.
 
     Carries the command, the exit status and the tail of its stderr, like docker-py's
@@ -120,6 +125,7 @@ class JsonLineProcess:
     def close(self, grace: float = 2.0) -> None:
         """Close stdin (the contract's "stop"), then TERM, then KILL."""
         proc = self.proc
+        self._count_stop()
         try:
             if proc.stdin and not proc.stdin.closed:
                 try:
@@ -140,6 +146,7 @@ class JsonLineProcess:
                 _LIVE.discard(self)
 
     def kill(self) -> None:
+        self._count_stop()
         try:
             self.proc.kill()
             self.proc.wait(timeout=5)
@@ -147,6 +154,18 @@ class JsonLineProcess:
             pass
         with _LIVE_LOCK:
             _LIVE.discard(self)
+
+
+    def _count_stop(self) -> None:
+        with _LIVE_LOCK:
+            if self in _LIVE and self.proc.poll() is None:
+                _STOPPED[0] += 1
+
+
+def stopped_count() -> int:
+    """How many children were stopped while running, so far (compare two readings). No lock: a
+    signal handler reads it, and the interrupted thread may hold the lock."""
+    return _STOPPED[0]
 
 
 def kill_all() -> int:

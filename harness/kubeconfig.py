@@ -17,12 +17,14 @@ from pathlib import Path
 
 import yaml
 
+from .errors import TlsmatrixError
+
 #: the first lines of every file: these credentials are test keys
 HEADER = ("# tlsmatrix TEST-ONLY kubeconfig: the CA and client key below are test keys, never trust them.\n"
           "{note}")
 
 
-class KubeconfigError(Exception):
+class KubeconfigError(TlsmatrixError):
     """A kubeconfig could not be written (the message names the file)."""
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Iterable, Sequence, TypeVar
 
+from .errors import TlsmatrixError
 from .document import ResultsDocument, ScenarioInfo, load_results  # noqa: F401 - load_results: where cli finds it
 
 T = TypeVar("T")
 
 
-class ShardError(ValueError):
+class ShardError(TlsmatrixError, ValueError):
     pass
 
 

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from .defects import DEFECTS
+from .errors import TlsmatrixError
 from .jsonmodel import JsonModel, attr
 
 
-class SpecError(ValueError):
+class SpecError(TlsmatrixError, ValueError):
     """A key, hash or TLS version name that tlsmatrix does not know."""
 
 

@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.x509.name import _ASN1Type  # the string type of a name attribute (PrintableString)
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from .errors import TlsmatrixError
 from .model import CertSpec, ChainSpec, KeySpec
 
 #: bump when the certificate profile changes, so caches are not reused across profiles
@@ -44,7 +45,7 @@ _CURVES = {"P-256": ec.SECP256R1, "P-384": ec.SECP384R1, "P-521": ec.SECP521R1}
 _HASHES = {"SHA-256": hashes.SHA256, "SHA-384": hashes.SHA384, "SHA-512": hashes.SHA512}
 
 
-class PKIError(Exception):
+class PKIError(TlsmatrixError):
     """Certificates could not be produced or read."""
 
 

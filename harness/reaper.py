@@ -173,6 +173,20 @@ def reap_dirs(roots: Iterable[Path] | None = None) -> list[Path]:
     return removed
 
 
+def reap_run_dirs(everything: bool = False) -> int:
+    """`tlsmatrix clean`: temporary directories of dead runs (of every run with ``everything``;
+    results/tmp entries without an owner in their name, from older versions, count as dead)."""
+    from .toolchain import pki_cache_dir, results_dir
+
+    removed = len(reap_dirs(temp_roots([pki_cache_dir() / "tmp"])))
+    tmp = results_dir() / "tmp"
+    for d in (tmp.iterdir() if tmp.is_dir() else ()):
+        if everything or owner_of(d.name) is None:
+            shutil.rmtree(d, ignore_errors=True)
+            removed += 1
+    return removed
+
+
 def _ours(entry: os.DirEntry) -> bool:
     """Only directories of this user (a shared /tmp holds other users' runs too)."""
     try:

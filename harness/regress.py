@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .errors import TlsmatrixError
 from .document import CellRecord, ResultsDocument, StackEntry
 from .report.text import shorten
 
 BASELINE_VERSION = 1
 
 
-class BaselineError(Exception):
+class BaselineError(TlsmatrixError):
     pass
 
 
@@ -81,6 +82,32 @@ def make_baseline(results: ResultsDocument | dict[str, Any], scenario: str) -> d
         },
         "cells": {r.id: {"outcome": r.outcome, "error": r.error} for r in records},
     }
+
+
+def write_baselines(results: ResultsDocument, directory: Path) -> list[str]:
+    """Bless every scenario of ``results`` (`regress --update-baseline`); returns their names. Every
+    name is checked before any file is written."""
+    from .output import write_atomic
+
+    names = sorted({r.scenario for r in results.cells})
+    targets = {name: baseline_path(directory, name) for name in names}
+    for name, target in targets.items():
+        write_atomic(target, json.dumps(make_baseline(results, name), indent=1, ensure_ascii=False) + "\n")
+    return names
+
+
+def baseline_scenarios(baselines: dict[str, dict[str, Any]]) -> list[Path]:
+    """The scenario files the baselines were blessed from, found again (checkout, home or shipped)."""
+    from .toolchain import checkout_root, home, resolve_scenario
+
+    paths = []
+    for b in baselines.values():
+        recorded = b.get("scenario_path")
+        if not recorded:
+            continue
+        found = [root / recorded for root in (home(), checkout_root()) if root is not None and (root / recorded).is_file()]
+        paths.append(found[0] if found else resolve_scenario(recorded))
+    return paths
 
 
 def _describe(info: StackEntry | None) -> str:

@@ -1,4 +1,9 @@
-"""Orchestration: certificates → endpoints → batches of jobs per client → classified results."""
+"""Orchestration: certificates → endpoints → batches of jobs per client → classified results.
+
+``run_cells`` runs a matrix and returns its complete results document; ``serving`` starts the
+endpoints of some (chain, server, TLS version) targets without any client (``harness.serve``). Both
+own their cleanup: whatever they started is stopped when they return or raise, Ctrl-C included.
+"""
 from __future__ import annotations
 
 import contextlib
@@ -13,20 +18,20 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Iterator, Protocol
 
 from . import __version__
-from .classify import classify, shorten
+from .classify import shorten
 from .document import BACKENDS, SCHEMA_VERSION, TEST_KEYS_NOTE, CellRecord, ChainInfo, Machine, ResultsDocument, \
     RunInfo, ScenarioInfo, StackEntry, Tool
 from .clients import CLIENTS
-from .clients.session import ProbeSession
 from .diagnose import diagnose_files, with_finding
+from .drive import UNAVAILABLE, ClientDriver, Handshake
 from .endpoints.base import ListenerSpec
 from .endpoints.process import ProcessEndpoint
-from .jsonproc import ProcessError
+from .errors import HarnessError
 from .kubeconfig import KubeconfigError, write_endpoint_kubeconfig
-from .model import Cell, Job, Outcome, Result, StackInfo
+from .model import Cell, ChainSpec, Job, Outcome, Result, StackInfo
 from .pki import CertificateCache, ChainFiles
 from .reaper import owned_prefix, reap
 from .reaper import wait as wait_for_reaper
@@ -35,9 +40,8 @@ from .stacks import Stack
 
 DEFAULT_TIMEOUT_MS = 10_000
 
-
-class HarnessError(Exception):
-    """Something that stops the whole run (exit status 2)."""
+__all__ = ["HarnessError", "RunOptions", "RunReport", "EndpointTarget", "Endpoints", "run_cells", "serving",
+           "start_endpoints", "expand_cells", "DEFAULT_TIMEOUT_MS", "BACKENDS"]
 
 
 @dataclass
@@ -146,88 +150,140 @@ def _git_state() -> tuple[str | None, bool | None]:
         return None, None
 
 
+class Target(Protocol):
+    """What a listener serves: a chain, from a server stack, on a TLS version (None: any), speaking an
+    app after the handshake. A :class:`~harness.model.Cell` is one; so is an :class:`EndpointTarget`."""
+
+    server: str
+    chain: ChainSpec
+    tls: str | None
+    app: str | None
+
+
+@dataclass(frozen=True)
+class EndpointTarget:
+    """A listener to start without any client (``harness.serve``, the ``tls_endpoint`` fixture)."""
+
+    server: str
+    chain: ChainSpec
+    tls: str | None = None
+    app: str | None = None
+    servername: str = "localhost"
+
+
+def _listener_key(target: Target) -> tuple[str, str, str | None, str | None]:
+    return (target.server, target.chain.fingerprint, target.tls, target.app)
+
+
 @dataclass
 class Endpoints:
     """The running server stacks of a run: one endpoint per stack, one listener per (chain, TLS, app)."""
 
-    endpoints: dict[str, Any]  # server stack → running endpoint
+    endpoints: dict[str, Any]  # server stack → running endpoint (harness.endpoints.base.Endpoint)
     listener_of: dict[tuple[str, str, str | None, str | None], str]  # (server, chain fp, tls, app) → listener id
     skipped: dict[str, str]  # server stack → why it is not running
     info: dict[str, StackEntry]  # server stack → what the results document says about it
+    files: dict[str, ChainFiles] = field(default_factory=dict)  # chain fingerprint → its certificate files
 
-    def listener(self, cell: Cell) -> Any:
-        return self.endpoints[cell.server].listeners[
-            self.listener_of[(cell.server, cell.chain.fingerprint, cell.tls, cell.app)]]
+    def listener(self, target: Target) -> Any:
+        return self.endpoints[target.server].listeners[self.listener_of[_listener_key(target)]]
 
 
-def start_endpoints(cells: list[Cell], chain_files: dict[str, ChainFiles], cache: CertificateCache,
+def certificates(targets: Iterable[Target], cache: CertificateCache) -> dict[str, ChainFiles]:
+    """Every chain the targets serve, made (or found in the cache) once: chain fingerprint → files."""
+    files: dict[str, ChainFiles] = {}
+    for target in targets:
+        if target.chain.fingerprint not in files:
+            files[target.chain.fingerprint] = cache.chain(target.chain)
+    return files
+
+
+@contextlib.contextmanager
+def serving(targets: list[Target], cache: CertificateCache, options: RunOptions | None = None) -> Iterator[Endpoints]:
+    """The endpoints of ``targets``, running; stopped when the block ends (or raises)."""
+    options = options or RunOptions()
+    _check_backend(options)
+    reap([cache.root / "tmp"], containers=options.backend != "docker")  # what killed runs left
+    files = certificates(targets, cache)
+    with contextlib.ExitStack() as stack:
+        yield start_endpoints(targets, files, cache, options, stack)
+    wait_for_reaper()
+
+
+def start_endpoints(targets: Iterable[Target], chain_files: dict[str, ChainFiles], cache: CertificateCache,
                     options: RunOptions, stack: contextlib.ExitStack) -> Endpoints:
-    """Start every server stack the cells need (in parallel); ``stack`` stops them again."""
-    servers_info: dict[str, StackEntry] = {}
+    """Start every server stack the targets need (in parallel); ``stack`` stops them again."""
     listener_of: dict[tuple[str, str, str | None, str | None], str] = {}
     specs_by_server: dict[str, list[ListenerSpec]] = defaultdict(list)
-    for cell in cells:
-        key = (cell.server, cell.chain.fingerprint, cell.tls, cell.app)
+    for target in targets:
+        key = _listener_key(target)
         if key not in listener_of:
-            lid = f"L{len(listener_of)}"
-            listener_of[key] = lid
-            specs_by_server[cell.server].append(
-                ListenerSpec(lid, chain_files[cell.chain.fingerprint], cell.tls, cell.app))
-    endpoints: dict[str, Any] = {}
-    server_skip: dict[str, str] = {}
-    starters: dict[str, threading.Thread] = {}
-    start_errors: dict[str, BaseException] = {}
-    docker_run = None
-    if options.backend == "docker" and specs_by_server:
-        from .endpoints.docker import DockerRun
-        from .images import IMAGES, DockerUnavailable
-
-        try:
-            docker_run = DockerRun(cache.root)
-        except DockerUnavailable as exc:
-            raise HarnessError(str(exc)) from None
-        stack.callback(docker_run.close)
-
+            listener_of[key] = lid = f"L{len(listener_of)}"
+            specs_by_server[target.server].append(
+                ListenerSpec(lid, chain_files[target.chain.fingerprint], target.tls, target.app))
+    running = Endpoints({}, listener_of, {}, {}, chain_files)
+    docker_run = _docker_run(cache, stack) if options.backend == "docker" and specs_by_server else None
     for name, specs in specs_by_server.items():
-        if docker_run is not None:
-            from .endpoints.docker import DockerEndpoint
-
-            if name not in IMAGES:
-                why = f"no image for server stack {name!r} (images: {', '.join(IMAGES)})"
-                server_skip[name] = why
-                servers_info[name] = StackEntry(available=False, reason=why)
-                continue
-            endpoint: Any = DockerEndpoint(name, specs, docker_run)
-        else:
-            server = options.servers[name]
-            why = server.unavailable_reason()
-            if why:
-                server_skip[name] = why
-                servers_info[name] = StackEntry(available=False, reason=why)
-                continue
-            endpoint = ProcessEndpoint(server, specs)
-        stack.callback(endpoint.close)
-        endpoints[name] = endpoint
-
-        def start(ep: Any = endpoint, n: str = name) -> None:
-            try:
-                ep._start()
-            except BaseException as exc:  # reported below, in the main thread
-                start_errors[n] = exc
-
-        starters[name] = threading.Thread(target=start, daemon=True)
-        starters[name].start()
-    for name, thread in starters.items():
-        while thread.is_alive():
-            thread.join(0.2)  # short joins keep Ctrl-C responsive
-    for name, exc in start_errors.items():
-        raise HarnessError(str(exc)) from exc
-    for name, ep in endpoints.items():
+        endpoint, why = _endpoint(name, specs, options, docker_run)
+        if why is not None:
+            running.skipped[name] = why
+            running.info[name] = StackEntry(available=False, reason=why)
+            continue
+        stack.callback(endpoint.close)  # registered before it starts: a Ctrl-C during the start stops it too
+        running.endpoints[name] = endpoint
+    _start_all(running.endpoints)
+    for name, ep in running.endpoints.items():
         tag = getattr(ep, "image_tag", None)  # docker endpoints only
-        servers_info[name] = StackEntry(available=True, info=ep.info or StackInfo(name, "?"), backend=options.backend,
+        running.info[name] = StackEntry(available=True, info=ep.info or StackInfo(name, "?"), backend=options.backend,
                                         listener_errors=sum(1 for l in ep.listeners.values() if l.error),
                                         image=tag or None, image_id=ep.image_id if tag else None)
-    return Endpoints(endpoints, listener_of, server_skip, servers_info)
+    return running
+
+
+def _docker_run(cache: CertificateCache, stack: contextlib.ExitStack) -> Any:
+    from .endpoints.docker import DockerRun
+    from .images import DockerUnavailable
+
+    try:
+        docker_run = DockerRun(cache.root)
+    except DockerUnavailable as exc:
+        raise HarnessError(str(exc)) from None
+    stack.callback(docker_run.close)
+    return docker_run
+
+
+def _endpoint(name: str, specs: list[ListenerSpec], options: RunOptions, docker_run: Any) -> tuple[Any, str | None]:
+    """The (not yet started) endpoint of a server stack, or why it cannot run here."""
+    if docker_run is not None:
+        from .endpoints.docker import DockerEndpoint
+        from .images import IMAGES
+
+        if name not in IMAGES:
+            return None, f"no image for server stack {name!r} (images: {', '.join(IMAGES)})"
+        return DockerEndpoint(name, specs, docker_run), None
+    server = options.servers[name]
+    why = server.unavailable_reason()
+    return (None, why) if why else (ProcessEndpoint(server, specs), None)
+
+
+def _start_all(endpoints: dict[str, Any]) -> None:
+    """Start the endpoints in parallel; the first one that cannot start at all fails the run."""
+    errors: dict[str, BaseException] = {}
+
+    def start(ep: Any, name: str) -> None:
+        try:
+            ep.start()
+        except BaseException as exc:  # reported below, in the main thread
+            errors[name] = exc
+
+    threads = [threading.Thread(target=start, args=(ep, name), daemon=True) for name, ep in endpoints.items()]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        while thread.is_alive():
+            thread.join(0.2)  # short joins keep Ctrl-C responsive
+    for exc in errors.values():
+        raise HarnessError(str(exc)) from exc
 
 
 def run_cells(cells: list[Cell], cache: CertificateCache, options: RunOptions | None = None,
@@ -242,22 +298,14 @@ def run_cells(cells: list[Cell], cache: CertificateCache, options: RunOptions | 
     started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     t0 = time.monotonic()
     generated_before = cache.generated
-    # what runs killed earlier (kill -9) left behind; a docker run sweeps containers when it starts
-    reap([cache.root / "tmp"], containers=options.backend != "docker")
-    # 1. certificates (cached by spec)
-    chain_files: dict[str, ChainFiles] = {}
-    for cell in cells:
-        if cell.chain.fingerprint not in chain_files:
-            chain_files[cell.chain.fingerprint] = cache.chain(cell.chain)
     run = _Run(cells, options)
-    with contextlib.ExitStack() as stack:
-        # 2. endpoints: one process per server stack, one listener per (chain, TLS version)
-        running = start_endpoints(cells, chain_files, cache, options, stack)
-        # 3. jobs per client; cells the server cannot serve are decided here
-        jobs = _plan_jobs(run, running, chain_files, started, stack)
-        # 4. one long-lived probe per client stack, all clients in parallel
-        run.drive_all(jobs, running)
-    wait_for_reaper()  # its docker socket is closed before the run ends
+    # 1. certificates (cached by spec); 2. endpoints: one process per server stack, one listener per
+    # (chain, TLS version); 3. jobs per client (cells the server cannot serve are decided here);
+    # 4. one long-lived probe per client stack, all clients in parallel
+    with serving(cells, cache, options) as running, contextlib.ExitStack() as stack:
+        jobs = _plan_jobs(run, running, started, stack)
+        run.drive(jobs, running)
+    chain_files = running.files
     diagnoses = _diagnose_chains(chain_files, cells[0].servername if cells else None)
     results = _ordered(cells, run.results, diagnoses)
     document = build_document(
@@ -268,9 +316,13 @@ def run_cells(cells: list[Cell], cache: CertificateCache, options: RunOptions | 
     return RunReport(results, document)
 
 
-def _check(cells: list[Cell], options: RunOptions) -> None:
+def _check_backend(options: RunOptions) -> None:
     if options.backend not in BACKENDS:
         raise HarnessError(f"unknown backend {options.backend!r} (known: {', '.join(BACKENDS)})")
+
+
+def _check(cells: list[Cell], options: RunOptions) -> None:
+    _check_backend(options)
     for cell in cells:
         if cell.client not in options.clients:
             raise HarnessError(f"unknown client stack {cell.client!r} (known: {', '.join(options.clients)})")
@@ -298,59 +350,28 @@ class _Run:
             self.clients.setdefault(name, StackEntry(available=None, reason="no job reached this client"))
         return self.clients
 
-    def drive_all(self, jobs: dict[str, list[tuple[Cell, Job]]], running: Endpoints) -> None:
-        workers = [threading.Thread(target=self.drive, args=(name, batch, running), daemon=True,
-                                    name=f"client-{name}") for name, batch in jobs.items()]
-        for w in workers:
-            w.start()
-        for w in workers:
-            while w.is_alive():
-                w.join(0.2)  # short joins keep Ctrl-C responsive in the main thread
+    def drive(self, jobs: dict[str, list[tuple[Cell, Job]]], running: Endpoints) -> None:
+        def record(client: str, cell: Any, h: Handshake) -> None:
+            self.record(_result(cell, client, h, running))
 
-    def drive(self, client_name: str, batch: list[tuple[Cell, Job]], running: Endpoints) -> None:
-        """One long-lived probe runs the client's jobs in order."""
-        client = self.options.clients[client_name]
-        why = client.unavailable_reason()
-        if why:
-            self.clients[client_name] = StackEntry(available=False, reason=why)
-            for cell, _ in batch:
-                self.record(Result(cell, Outcome.SKIPPED, error=f"client stack {client_name}: {why}",
-                                   short_error="not available"))
-            return
-        session = ProbeSession(client)
-        try:
-            try:
-                info = session.start()
-            except ProcessError as exc:
-                self.clients[client_name] = StackEntry(available=False, reason=f"probe failed to start: {exc}")
-                for cell, _ in batch:
-                    self.record(Result(cell, Outcome.PROBE_ERROR, error=f"probe: {exc.short}", error_detail=str(exc),
-                                       short_error="probe failed to start"))
-                return
-            for cell, job in batch:
-                self.record(self.handshake(session, client, cell, job, running, info))
-            self.clients[client_name] = StackEntry(available=True, info=info, restarts=session.restarts)
-        finally:
-            session.close()
-
-    def handshake(self, session: ProbeSession, client: Stack, cell: Cell, job: Job, running: Endpoints,
-                  info: StackInfo) -> Result:
-        raw = session.run(job)
-        c = classify(client.family, raw, client_cert=job.client_cert_file is not None)
-        attempts = 1
-        if c.outcome is Outcome.TIMEOUT and self.options.retry_timeouts:
-            # a noisy runner should not page anyone: one more try before a timeout counts
-            raw = session.run(job)
-            c = classify(client.family, raw, client_cert=job.client_cert_file is not None)
-            attempts = 2
-        ep = running.endpoints[cell.server]
-        return Result(cell, c.outcome, error=raw.error, short_error=c.short, error_detail=raw.error_detail,
-                      negotiated=raw.negotiated, elapsed_ms=raw.elapsed_ms,
-                      client_version=(session.info or info).describe(),
-                      server_version=ep.info.describe() if ep.info else None, attempts=attempts)
+        driver = ClientDriver(self.options.clients, retry_timeouts=self.options.retry_timeouts)
+        self.clients.update(driver.run(jobs, record))
 
 
-def _plan_jobs(run: _Run, running: Endpoints, chain_files: dict[str, ChainFiles], started: str,
+def _result(cell: Cell, client: str, h: Handshake, running: Endpoints) -> Result:
+    """A client's answer as the cell's result."""
+    if h.not_run == UNAVAILABLE:
+        return Result(cell, Outcome.SKIPPED, error=f"client stack {client}: {h.error}", short_error=h.short_error)
+    if h.not_run is not None:
+        return Result(cell, h.outcome, error=h.error, error_detail=h.error_detail, short_error=h.short_error)
+    ep = running.endpoints[cell.server]
+    return Result(cell, h.outcome, error=h.error, short_error=h.short_error, error_detail=h.error_detail,
+                  negotiated=h.negotiated, elapsed_ms=h.elapsed_ms,
+                  client_version=h.info.describe() if h.info else None,
+                  server_version=ep.info.describe() if ep.info else None, attempts=h.attempts)
+
+
+def _plan_jobs(run: _Run, running: Endpoints, started: str,
                stack: contextlib.ExitStack) -> dict[str, list[tuple[Cell, Job]]]:
     """The job of every cell that reaches a client, by client; the others are recorded here."""
     options = run.options
@@ -360,24 +381,12 @@ def _plan_jobs(run: _Run, running: Endpoints, chain_files: dict[str, ChainFiles]
         kube_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=owned_prefix("kubeconfig"))))
     kubeconfigs = _Kubeconfigs(kube_dir, started)
     for n, cell in enumerate(run.cells):
-        if cell.server in running.skipped:
-            run.record(Result(cell, Outcome.SKIPPED, error=f"server stack {cell.server}: {running.skipped[cell.server]}",
-                              short_error=f"server {cell.server} not available"))
+        refused = _refused(cell, running, options)
+        if refused is not None:
+            run.record(refused)
             continue
-        ep = running.endpoints[cell.server]
         listener = running.listener(cell)
-        if listener.error:
-            run.record(Result(cell, Outcome.SERVER_ERROR, error=f"server {cell.server}: {listener.error}",
-                              short_error="server: " + shorten(options.servers[cell.server].family, listener.error, 30),
-                              server_version=ep.info.describe() if ep.info else None))
-            continue
-        files = chain_files[cell.chain.fingerprint]
-        if files.client_cert_file is not None and not options.clients[cell.client].client_auth:
-            able = ", ".join(n for n, s in options.clients.items() if s.client_auth)
-            run.record(Result(cell, Outcome.SKIPPED, error=f"client stack {cell.client}: its probe presents no client "
-                                                           f"certificate (mTLS); stacks that do: {able}",
-                              short_error="no client certificate support"))
-            continue
+        files = running.files[cell.chain.fingerprint]
         jobs[cell.client].append((cell, Job(
             id=str(n), host=listener.host, port=int(listener.port), servername=cell.servername,
             ca_file=str(files.ca_file), tls_version=cell.tls, timeout_ms=options.timeout_ms,
@@ -385,6 +394,27 @@ def _plan_jobs(run: _Run, running: Endpoints, chain_files: dict[str, ChainFiles]
             client_key_file=str(files.client_key_file) if files.client_key_file else None,
             kubeconfig=kubeconfigs.file(cell, listener, files) if cell.app == "kubernetes" else None)))
     return jobs
+
+
+def _refused(cell: Cell, running: Endpoints, options: RunOptions) -> Result | None:
+    """The result of a cell that never reaches its client: no server, a chain the server cannot serve,
+    or a client certificate the client cannot present."""
+    if cell.server in running.skipped:
+        return Result(cell, Outcome.SKIPPED, error=f"server stack {cell.server}: {running.skipped[cell.server]}",
+                      short_error=f"server {cell.server} not available")
+    ep = running.endpoints[cell.server]
+    listener = running.listener(cell)
+    if listener.error:
+        return Result(cell, Outcome.SERVER_ERROR, error=f"server {cell.server}: {listener.error}",
+                      short_error="server: " + shorten(options.servers[cell.server].family, listener.error, 30),
+                      server_version=ep.info.describe() if ep.info else None)
+    mtls = running.files[cell.chain.fingerprint].client_cert_file is not None
+    if mtls and not options.clients[cell.client].client_auth:
+        able = ", ".join(n for n, s in options.clients.items() if s.client_auth)
+        return Result(cell, Outcome.SKIPPED, error=f"client stack {cell.client}: its probe presents no client "
+                                                   f"certificate (mTLS); stacks that do: {able}",
+                      short_error="no client certificate support")
+    return None
 
 
 class _Kubeconfigs:

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .defects import parse_defect
+from .errors import TlsmatrixError
 from .model import (
     Cell,
     CertSpec,
@@ -53,7 +54,7 @@ from .servers import SERVERS
 from .stacks import served_apps
 
 
-class ScenarioError(Exception):
+class ScenarioError(TlsmatrixError):
     """A scenario file that cannot be used; the message names file, key and value."""
 
 
@@ -225,6 +226,41 @@ def parse_scenario(
     def fail(key: str, message: str) -> ScenarioError:
         return ScenarioError(f"{where}: {key}: {message}")
 
+    name = _header(data, path, fail)
+    axes = data.get("axes", {})
+    if not isinstance(axes, dict):
+        raise fail("axes", f"must be a table, got {axes!r}")
+    _reject_unknown(axes, _AXES_KEYS, "axes.", fail)
+
+    tls_raw = axes.get("tls", ["1.2", "1.3"])
+    tls_versions = tuple(
+        _convert(parse_tls_version, v, f"axes.tls[{i}]", fail) for i, v in enumerate(_as_list(tls_raw, "axes.tls", fail))
+    )
+    servers = _names(axes.get("servers", list(DEFAULT_SERVERS)), "axes.servers", known_servers, "server stack", fail)
+    clients = _names(axes.get("clients", list(DEFAULT_CLIENTS)), "axes.clients", known_clients, "client stack", fail)
+    chains = _chains(data, fail)
+    app = data.get("app")
+    _check_stacks(chains, servers, clients, app, known_clients, known_servers, fail)
+    rules, warnings = _rules(data, (chains, servers, tls_versions, clients), known_clients, known_servers,
+                             allow_unmatched_expect, fail)
+    return Scenario(
+        name=name,
+        path=path,
+        title=data.get("title", name),
+        notes=(data.get("notes") or data.get("description") or "").strip(),
+        chains=tuple(chains),
+        tls_versions=tls_versions,
+        servers=servers,
+        clients=clients,
+        rules=tuple(rules),
+        servername=data.get("servername", "localhost"),
+        app=app,
+        warnings=tuple(warnings),
+    )
+
+
+def _header(data: dict[str, Any], path: Path | None, fail) -> str:
+    """The top-level keys: a name that is an identifier (it names baseline files), strings, a host name."""
     _reject_unknown(data, _TOP_KEYS, "", fail)
     name = data.get("name", path.stem if path else None)
     if not isinstance(name, str) or not name.strip():
@@ -237,19 +273,10 @@ def parse_scenario(
             raise fail(key, f"must be a string, got {data[key]!r}")
     if "servername" in data and servername_problem(data["servername"]):
         raise fail("servername", servername_problem(data["servername"]))
+    return name.strip()
 
-    axes = data.get("axes", {})
-    if not isinstance(axes, dict):
-        raise fail("axes", f"must be a table, got {axes!r}")
-    _reject_unknown(axes, _AXES_KEYS, "axes.", fail)
 
-    tls_raw = axes.get("tls", ["1.2", "1.3"])
-    tls_versions = tuple(
-        _convert(parse_tls_version, v, f"axes.tls[{i}]", fail) for i, v in enumerate(_as_list(tls_raw, "axes.tls", fail))
-    )
-    servers = _names(axes.get("servers", list(DEFAULT_SERVERS)), "axes.servers", known_servers, "server stack", fail)
-    clients = _names(axes.get("clients", list(DEFAULT_CLIENTS)), "axes.clients", known_clients, "client stack", fail)
-
+def _chains(data: dict[str, Any], fail) -> list[ChainSpec]:
     chain_tables = data.get("chain")
     if chain_tables is None:
         raise fail("chain", "missing: a scenario needs at least one [[chain]] table")
@@ -263,7 +290,12 @@ def parse_scenario(
         if chain.label in seen:
             raise fail("chain", f"chain {chain.label!r} is listed twice")
         seen[chain.label] = chain.fingerprint
+    return chains
 
+
+def _check_stacks(chains: list[ChainSpec], servers: tuple[str, ...], clients: tuple[str, ...], app: Any,
+                  known_clients: Iterable[str] | None, known_servers: Iterable[str] | None, fail) -> None:
+    """Servers that can require the chains' client certificates and speak the app; clients whose app it is."""
     if known_servers is not None and isinstance(known_servers, dict):
         mtls = [c for c in chains if c.client_cert is not None]
         for server in servers if mtls else ():
@@ -272,8 +304,6 @@ def parse_scenario(
                 raise fail("axes.servers", f"server stack {server!r} cannot require a client certificate, which "
                                            f"chain {mtls[0].label!r} asks for (client_cert); servers that can: "
                                            f"{', '.join(able)}")
-
-    app = data.get("app")
     if known_clients is not None and isinstance(known_clients, dict):
         for client in clients:
             needs = getattr(known_clients.get(client), "needs_app", None)
@@ -287,6 +317,11 @@ def parse_scenario(
                 raise fail("axes.servers", f"server stack {server!r} cannot serve app {app!r} "
                                            f"(it can: {', '.join(APPS[app])})")
 
+
+def _rules(data: dict[str, Any], expansion: tuple, known_clients: Iterable[str] | None,
+           known_servers: Iterable[str] | None, allow_unmatched_expect: bool, fail) -> tuple[list[Rule], list[str]]:
+    """The [[expect]] rules, each matching some cell of the full ``expansion`` (chains, servers, TLS
+    versions, clients), and the warnings for those that do not when that is allowed."""
     rules = []
     expect_tables = data.get("expect", [])
     if not isinstance(expect_tables, list):
@@ -295,27 +330,13 @@ def parse_scenario(
         rules.append(_parse_rule(table, f"expect[{i}]", fail, known_clients, known_servers))
     warnings = []
     for i, rule in enumerate(rules):
-        problem = _unmatched(rule, chains, servers, tls_versions, clients)
+        problem = _unmatched(rule, *expansion)
         if problem:
             message = str(fail(f"expect[{i}]", f"matches no cell of the scenario: {problem}"))
             if not allow_unmatched_expect:
                 raise ScenarioError(f"{message} (fix the rule, or pass {UNMATCHED_EXPECT_FLAG} to only warn)")
             warnings.append(message)
-
-    return Scenario(
-        name=name.strip(),
-        path=path,
-        title=data.get("title", name),
-        notes=(data.get("notes") or data.get("description") or "").strip(),
-        chains=tuple(chains),
-        tls_versions=tls_versions,
-        servers=servers,
-        clients=clients,
-        rules=tuple(rules),
-        servername=data.get("servername", "localhost"),
-        app=app,
-        warnings=tuple(warnings),
-    )
+    return rules, warnings
 
 
 def _unmatched(rule: Rule, chains: list[ChainSpec], servers: Iterable[str], tls_versions: Iterable[str | None],
@@ -508,3 +529,9 @@ def _check_known(values: Iterable[str], known: Iterable[str], key: str, what: st
             continue
         if v not in known:
             raise fail(key, f"unknown {what} {v!r} (known: {', '.join(known)})")
+
+
+def chain_specs(table: dict[str, Any], where: str = "chain") -> list[ChainSpec]:
+    """The chains of one ``[[chain]]`` table given as a mapping (``{"root": "P-521", "leaf": "P-256"}``;
+    list values are product axes), checked as a scenario file's are (``harness.chain`` uses it)."""
+    return _parse_chain(table, where, lambda key, message: ScenarioError(f"{key}: {message}"))

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable, Literal, Union
 
 from . import __version__
 from .build import TARGETS, not_built, output_path
-from .toolchain import Debian, PythonPackage
+from .toolchain import Debian, PythonPackage, in_checkout_hint
 
 if TYPE_CHECKING:
     from .native import NativeCell
@@ -101,6 +101,12 @@ class Stack:
                 raise ValueError(f"stack {self.name!r}: no argv, module or build target")
 
     def unavailable_reason(self) -> str | None:
+        """None when this machine can run the stack, else why not and how to install it (said as this
+        installation can follow it: `tlsmatrix build` where there is no Makefile)."""
+        why = self._missing()
+        return in_checkout_hint(why) if why else None
+
+    def _missing(self) -> str | None:
         if self.missing is not None:
             return self.missing()
         for requirement in self.requires:

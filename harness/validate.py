@@ -11,8 +11,10 @@ import os
 import tempfile
 from pathlib import Path
 
+from .errors import TlsmatrixError, UsageError
 
-class InputError(Exception):
+
+class InputError(TlsmatrixError):
     """Bad command-line input (exit status 2)."""
 
 
@@ -156,3 +158,81 @@ def describe_os_error(exc: OSError) -> str:
     what = exc.strerror or str(exc) or type(exc).__name__
     files = [f for f in (exc.filename, exc.filename2) if f is not None]
     return f"{what}: {' → '.join(os.fsdecode(f) for f in files)}" if files else what
+
+
+# --- selections and targets (the library's arguments as much as the command line's) -----------------
+
+#: more cells than this are refused before any certificate is made (--max-cells)
+DEFAULT_MAX_CELLS = 20_000
+
+
+def check_names(names: list[str] | str | None, known: dict, what: str) -> list[str] | None:
+    """Stack names, each one known (None: every stack); a string is a comma-separated list."""
+    if names is None:
+        return None
+    names = name_list(names) if isinstance(names, str) else list(names)
+    for n in names:
+        if n not in known:
+            raise UsageError(f"unknown {what} {n!r} (known: {', '.join(known)})")
+    return names
+
+
+def check_cell_count(scenarios: list, clients, servers, tls, shard: str | None, limit: int) -> None:
+    """--max-cells, counted before any cell is expanded or certificate generated."""
+    from .merge import parse_shard
+
+    counts = {s.name: s.cell_count(clients, servers, tls) for s in scenarios}
+    total = sum(counts.values())
+    if shard:
+        k, n = parse_shard(shard)
+        total = len(range(k - 1, total, n))  # cell i goes to shard (i mod n) + 1
+    if total > limit:
+        per = ", ".join(f"{name}: {n:,}" for name, n in counts.items())
+        raise UsageError(f"{total:,} cells to run ({per}) exceed --max-cells {limit:,}: narrow the run with "
+                         "--clients/--servers/--tls or --shard K/N, shrink the scenario's axes, or raise --max-cells")
+
+
+def timeout_ms(seconds_: float) -> int:
+    """A per-handshake timeout in seconds as the milliseconds a job carries; positive and finite."""
+    if not isinstance(seconds_, (int, float)) or not math.isfinite(seconds_) or int(seconds_ * 1000) <= 0:
+        raise UsageError(f"--timeout {seconds_}: must be positive")
+    return int(seconds_ * 1000)
+
+
+def parse_target(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[v6]:PORT`` too) as (host, port)."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host:
+        raise UsageError(f"target {text!r}: expected HOST:PORT")
+    host = host.strip("[]")
+    try:
+        port_n = int(port)
+    except ValueError:
+        raise UsageError(f"target {text!r}: port {port!r} is not a number") from None
+    check_port(port_n, text)
+    return host, port_n
+
+
+def check_port(port: int, target: str) -> None:
+    if not 0 < port < 65536:
+        raise UsageError(f"target {target!r}: port {port} out of range")
+
+
+def client_files(client_cert: str | Path | None, client_key: str | Path | None) -> tuple[Path | None, Path | None]:
+    """The client certificate and key to present (both or neither), readable, a certificate and the
+    unencrypted key that belongs to it; resolved, since probes run in other directories."""
+    from .pki import load_ca_file
+
+    if bool(client_cert) != bool(client_key):
+        raise UsageError("--client-cert and --client-key go together")
+    if not client_cert:
+        return None, None
+    cert, key = Path(client_cert).resolve(), Path(client_key).resolve()
+    for flag, path in (("--client-cert", cert), ("--client-key", key)):
+        try:
+            path.read_bytes()
+        except OSError as exc:
+            raise UsageError(f"{flag} {path}: cannot read: {exc.strerror or exc}") from None
+    load_ca_file(cert)  # a PEM certificate, or an error naming the file
+    client_key_pair(cert, key)  # a key that cannot sign for it is an input error, not a cell
+    return cert, key

@@ -1,6 +1,8 @@
 """A long-lived client probe fed a batch of jobs, restarted if it breaks or hangs."""
 from __future__ import annotations
 
+import threading
+
 from ..jsonproc import DeadlineExceeded, JsonLineProcess, ProcessError
 from ..model import HandshakeResult, Job, StackInfo
 from ..stacks import Stack
@@ -18,32 +20,44 @@ class ProbeSession:
         self.proc: JsonLineProcess | None = None
         self.info: StackInfo | None = None
         self.restarts = 0
+        #: once closed (or killed by an interrupted caller) the session starts no probe again, even
+        #: when a thread still drives it: nothing outlives the run that owned it
+        self.closed = False
+        self._lock = threading.Lock()
 
     def start(self) -> StackInfo:
         """Start the probe and read its hello; raises ProcessError with context on failure."""
-        proc = JsonLineProcess(self.stack.argv(), cwd=str(PACKAGE_DIR.parent))
+        with self._lock:
+            if self.closed:
+                raise ProcessError("the session was closed", self.stack.argv(), None, "")
+            proc = JsonLineProcess(self.stack.argv(), cwd=str(PACKAGE_DIR.parent))
+            self.proc = proc
         try:
             first = proc.receive(START_TIMEOUT)
             if "hello" not in first or not isinstance(first["hello"], dict):
                 raise proc.error(f"first line is not a hello: {first!r}")
         except ProcessError:
+            with self._lock:
+                self.proc = None
             proc.kill()
             raise
-        self.proc = proc
         self.info = StackInfo.from_hello(first["hello"])
         return self.info
 
     def run(self, job: Job) -> HandshakeResult:
         """One handshake. Probe failures become results; they never propagate."""
-        if self.proc is None:
+        proc = self.proc  # a local: an interrupted caller may kill the session from another thread
+        if proc is None:
             try:
                 self.start()
             except ProcessError as exc:
                 return HandshakeResult(ok=False, error=f"probe: {exc.short}", error_detail=str(exc))
-        assert self.proc is not None
+            proc = self.proc
+            if proc is None:
+                return HandshakeResult(ok=False, error="probe: the session was closed")
         try:
-            self.proc.send(job.to_json())
-            answer = self.proc.receive(job.timeout_ms / 1000.0 + self.grace)
+            proc.send(job.to_json())
+            answer = proc.receive(job.timeout_ms / 1000.0 + self.grace)
         except DeadlineExceeded:
             self._restart()
             return HandshakeResult(
@@ -66,15 +80,27 @@ class ProbeSession:
         )
 
     def _restart(self) -> None:
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc = None
+        with self._lock:
+            proc, self.proc = self.proc, None
+        if proc is not None:
+            proc.kill()
             self.restarts += 1
 
     def close(self) -> None:
-        if self.proc is not None:
-            self.proc.close()
-            self.proc = None
+        """Stop the probe (closing its stdin, the contract's "stop"); the session starts none again."""
+        with self._lock:
+            self.closed = True
+            proc, self.proc = self.proc, None
+        if proc is not None:
+            proc.close()
+
+    def kill(self) -> None:
+        """Like :meth:`close`, at once (an interrupted run): another thread may be waiting on the probe."""
+        with self._lock:
+            self.closed = True
+            proc, self.proc = self.proc, None
+        if proc is not None:
+            proc.kill()
 
     def __enter__(self) -> ProbeSession:
         return self

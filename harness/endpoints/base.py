@@ -15,13 +15,14 @@ from typing import Callable, Protocol
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from ..errors import TlsmatrixError
 from ..model import ListenerConfig, StackInfo
 from ..pki import ChainFiles
 
 LOOPBACK = "127.0.0.1"
 
 
-class EndpointError(Exception):
+class EndpointError(TlsmatrixError):
     """A server stack could not be started at all (not: could not use one chain)."""
 
 
@@ -50,9 +51,18 @@ class Listener:
 
 
 class Endpoint(Protocol):
+    """A running server stack (process.py: a local process; docker.py: a container), one listener per
+    (chain, TLS version, app). ``start()`` blocks until every listener is ready or has an error of its
+    own and raises EndpointError when the stack cannot start at all; ``close()`` stops it (twice is
+    fine, and so is before ``start()``). As a context manager it starts and closes itself."""
+
     stack_name: str
     info: StackInfo | None
     listeners: dict[str, Listener]
+
+    def start(self) -> None: ...
+
+    def close(self) -> None: ...
 
     def __enter__(self) -> "Endpoint": ...
 

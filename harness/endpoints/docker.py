@@ -80,7 +80,7 @@ class DockerEndpoint:
 
     def __enter__(self) -> DockerEndpoint:
         try:
-            self._start()
+            self.start()
         except BaseException:
             self.close()
             raise
@@ -99,29 +99,41 @@ class DockerEndpoint:
             raise EndpointError(f"{path} is outside the certificate cache {self.run.pki_root}; "
                                 "the docker backend mounts only that directory") from None
 
-    def _start(self) -> None:
-        client = self.run.client
+    def start(self) -> None:
+        """Run the container and wait until every listener is published and ready (a real handshake
+        presents its leaf) or has an error of its own; raises EndpointError (image, command, log tail)."""
         try:
-            image = image_for(client, self.stack_name)
+            image = image_for(self.run.client, self.stack_name)
         except ImageError as exc:
             raise EndpointError(str(exc)) from None
         self.image_tag = image.tags[0] if image.tags else image.id
         self.image_id = image.id
-        ports: dict[str, int] = {}
-        entries = []
-        for i, listener in enumerate(self.listeners.values()):
-            port = CONTAINER_PORT_BASE + i
-            ports[listener.spec.id] = port
-            entries.append(listener.spec.config(self._container_path, port))
+        ports = {listener.spec.id: CONTAINER_PORT_BASE + i for i, listener in enumerate(self.listeners.values())}
+        self._run_container(image, self._write_config(ports), ports)
+        self._read_listeners()
+        self._publish(ports)
+        for listener in self.listeners.values():
+            if listener.port is not None:
+                try:
+                    wait_ready(listener, self.ready_timeout)
+                except EndpointError as exc:
+                    raise EndpointError(self._describe(str(exc))) from None
+
+    def _write_config(self, ports: dict[str, int]) -> Path:
+        """The server contract's configuration, in a directory the container mounts read-only."""
+        entries = [listener.spec.config(self._container_path, ports[lid]) for lid, listener in self.listeners.items()]
         config_dir = self.run.dir / self.stack_name
         config_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(config_dir, 0o755)
         (config_dir / "config.json").write_text(json.dumps(
             ServerConfig(host="0.0.0.0", container=True, listeners=entries).to_json()))
         os.chmod(config_dir / "config.json", 0o644)
+        return config_dir
+
+    def _run_container(self, image: Any, config_dir: Path, ports: dict[str, int]) -> None:
         self.command = self.command or ["--config", "/run/tlsmatrix/config.json"]
         try:
-            self.container = client.containers.run(
+            self.container = self.run.client.containers.run(
                 image.id,
                 command=self.command,
                 detach=True,
@@ -142,6 +154,9 @@ class DockerEndpoint:
             )
         except Exception as exc:  # docker.errors.APIError, ImageNotFound
             raise EndpointError(self._describe(f"container failed to start: {exc}")) from None
+
+    def _read_listeners(self) -> None:
+        """The hello, then one line per listener (bound, or its error), then ready."""
         lines = self._log_lines()
         deadline = time.monotonic() + self.ready_timeout
         try:
@@ -159,9 +174,12 @@ class DockerEndpoint:
                 if line.get("error"):
                     listener.error = str(line["error"])
                 else:
-                    listener.port = -1  # bound inside; the host port is looked up below
+                    listener.port = -1  # bound inside; the host port is looked up by _publish
         except queue.Empty:
             raise EndpointError(self._describe(f"not ready within {self.ready_timeout:.0f}s")) from None
+
+    def _publish(self, ports: dict[str, int]) -> None:
+        """Each bound listener's host port (published on loopback only)."""
         self.container.reload()
         published = self.container.ports or {}
         for lid, listener in self.listeners.items():
@@ -176,12 +194,6 @@ class DockerEndpoint:
             if not host_ports:
                 raise EndpointError(self._describe(f"port {ports[lid]} was not published on {LOOPBACK}"))
             listener.port = int(host_ports[0]["HostPort"])
-        for listener in self.listeners.values():
-            if listener.port is not None:
-                try:
-                    wait_ready(listener, self.ready_timeout)
-                except EndpointError as exc:
-                    raise EndpointError(self._describe(str(exc))) from None
 
     def _log_lines(self) -> "queue.Queue[Any]":
         """JSON lines from the container's stdout, read in a thread (so reads can time out)."""

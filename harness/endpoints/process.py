@@ -1,6 +1,7 @@
 """The process backend: one local server process per server stack, one listener per chain × TLS version."""
 from __future__ import annotations
 
+import threading
 from typing import Iterable
 
 from ..jsonproc import JsonLineProcess, ProcessError
@@ -26,10 +27,12 @@ class ProcessEndpoint:
         self.listeners: dict[str, Listener] = {s.id: Listener(s, host=host) for s in specs}
         self.info: StackInfo | None = None
         self.proc: JsonLineProcess | None = None
+        self.closed = False  # a closed endpoint starts nothing (start() may run in another thread)
+        self._lock = threading.Lock()
 
     def __enter__(self) -> ProcessEndpoint:
         try:
-            self._start()
+            self.start()
         except BaseException:
             self.close()
             raise
@@ -38,29 +41,34 @@ class ProcessEndpoint:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _start(self) -> None:
+    def start(self) -> None:
+        """Start the server program and wait until every listener is ready (a real handshake presents
+        its leaf) or has an error of its own; raises EndpointError when the stack cannot start at all."""
         argv = self.stack.argv()
         try:
-            self.proc = JsonLineProcess(argv, cwd=str(PACKAGE_DIR.parent))
-            self.proc.send(ServerConfig(host=self.host,
-                                        listeners=[l.spec.config() for l in self.listeners.values()]).to_json())
-            hello = self.proc.receive(self.ready_timeout)
+            with self._lock:
+                if self.closed:
+                    raise EndpointError(f"server stack {self.stack.name!r}: the endpoint was closed before it started")
+                self.proc = proc = JsonLineProcess(argv, cwd=str(PACKAGE_DIR.parent))
+            proc.send(ServerConfig(host=self.host,
+                           listeners=[l.spec.config() for l in self.listeners.values()]).to_json())
+            hello = proc.receive(self.ready_timeout)
             if "hello" not in hello:
-                raise self.proc.error(f"first line is not a hello: {hello!r}")
+                raise proc.error(f"first line is not a hello: {hello!r}")
             self.info = StackInfo.from_hello(hello["hello"])
             while True:
-                line = self.proc.receive(self.ready_timeout)
+                line = proc.receive(self.ready_timeout)
                 if line.get("ready"):
                     break
                 listener = self.listeners.get(str(line.get("id")))
                 if listener is None:
-                    raise self.proc.error(f"reported an unknown listener: {line!r}")
+                    raise proc.error(f"reported an unknown listener: {line!r}")
                 if line.get("error"):
                     listener.error = str(line["error"])
                 elif isinstance(line.get("port"), int):
                     listener.port = line["port"]
                 else:
-                    raise self.proc.error(f"listener line has neither port nor error: {line!r}")
+                    raise proc.error(f"listener line has neither port nor error: {line!r}")
         except ProcessError as exc:
             raise EndpointError(f"server stack {self.stack.name!r} failed to start: {exc}") from None
         for listener in self.listeners.values():
@@ -74,6 +82,9 @@ class ProcessEndpoint:
                     listener.port = None
 
     def close(self) -> None:
-        if self.proc is not None:
-            self.proc.close()
-            self.proc = None
+        """Stop the server program (its listeners go with it); safe to call twice, or before start()."""
+        with self._lock:
+            self.closed = True
+            proc, self.proc = self.proc, None
+        if proc is not None:
+            proc.close()

@@ -13,10 +13,8 @@ from collections import Counter, OrderedDict
 
 from ..document import CellRecord, ResultsDocument, ScenarioInfo
 from ..explain import Finding, explain
+from .summary import always_ok as _always_ok
 from .text import clean
-
-#: outcomes that say nothing about the client (it is not counted as failing or as fine)
-_NOT_MEASURED = {"skipped", "probe_error", "server_error"}
 
 
 def esc(value: object) -> str:
@@ -72,15 +70,6 @@ def _finding_item(f: Finding) -> str:
     else:
         text = f"{who} fails {count}, no exact pattern; best: {terms or '—'} (misses {len(f.missed)})"
     return f'<li title="{esc(f.text)}">{text}</li>'
-
-
-def _always_ok(cells: list[CellRecord]) -> list[str]:
-    """Clients that succeed on every cell they were measured on."""
-    measured: dict[str, list[str]] = OrderedDict()
-    for r in cells:
-        if r.outcome not in _NOT_MEASURED:
-            measured.setdefault(r.client, []).append(r.outcome)
-    return [c for c, outcomes in measured.items() if all(o == "ok" for o in outcomes)]
 
 
 def _pivots(per: list[tuple[ScenarioInfo, ResultsDocument]]) -> str:

@@ -275,9 +275,14 @@ def test_kill_9_leftovers_are_reaped_by_the_next_run(cli_env, tmp_path):
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
     seen = threading.Event()
-    threading.Thread(target=lambda: [seen.set() for line in proc.stderr if "gnutls" in line and "←" in line],
+    # the first progress line: cells are coming in, so every server and probe has started (on a pipe the
+    # progress says the first cell, then every 10%)
+    threading.Thread(target=lambda: [seen.set() for line in proc.stderr if line.startswith("[") and "←" in line],
                      daemon=True).start()
     assert seen.wait(240)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not owned_dirs(tmp):
+        time.sleep(0.2)  # the CLI stacks' own temporary directories (gnutls-serv/selfserv work dirs, NSS databases)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(10)
     assert wait_gone(marker, timeout=20) == []

@@ -10,6 +10,7 @@ import pytest
 
 from harness import cli, validate
 from harness.clients import CLIENTS
+from harness.errors import UsageError
 from harness.regress import BaselineError, baseline_path
 from harness.scenarios import ScenarioError, load_scenario, name_problem
 from harness.servers import SERVERS
@@ -138,10 +139,10 @@ def test_max_cells_is_checked_before_expansion(tmp_path):
     path = scenario(tmp_path, f'name = "huge"\n[[chain]]\nroot = {keys}\nleaf = {keys}\nclient_cert = {keys}\n'
                                f'defect = ["none", "aki-mismatch", "wrong-ca", "issuer-name-case"]\n')
     s = load_scenario(path, CLIENTS, SERVERS)
-    with pytest.raises(cli.UsageError, match=r"21,952 cells to run \(huge: 21,952\) exceed --max-cells 20,000"):
-        cli._check_cell_count([s], None, None, None, None, cli.DEFAULT_MAX_CELLS)
-    cli._check_cell_count([s], None, None, None, "2/2", cli.DEFAULT_MAX_CELLS)  # a shard runs half of them
-    cli._check_cell_count([s], ["openssl"], None, None, None, cli.DEFAULT_MAX_CELLS)  # so does a narrower run
+    with pytest.raises(UsageError, match=r"21,952 cells to run \(huge: 21,952\) exceed --max-cells 20,000"):
+        validate.check_cell_count([s], None, None, None, None, validate.DEFAULT_MAX_CELLS)
+    validate.check_cell_count([s], None, None, None, "2/2", validate.DEFAULT_MAX_CELLS)  # a shard runs half of them
+    validate.check_cell_count([s], ["openssl"], None, None, None, validate.DEFAULT_MAX_CELLS)  # so does a narrower run
 
 
 # --- command-line values ------------------------------------------------------------------------

@@ -1,0 +1,469 @@
+"""The library: what ``tlsmatrix`` does, as functions (docs/library.md has examples).
+
+- :func:`run` runs scenarios and returns their :class:`~harness.document.ResultsDocument`;
+- :func:`probe` runs client stacks against an endpoint of yours (your cluster's API server);
+- :func:`serve` keeps a scenario's (or a chain's) endpoints up while a ``with`` block runs;
+- :func:`diagnose_chain` names the chain properties that break TLS stacks;
+- :func:`load_results` reads a results document back; :func:`chain` makes a chain spec.
+
+Every error they raise on purpose derives from :class:`harness.TlsmatrixError` and says in one line
+what was wrong. Each call stops everything it started before it returns or raises (Ctrl-C included).
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+from . import __version__
+from .clients import CLIENTS, TLS_CLIENTS
+from .diagnose import Finding, diagnose, fetch_chain, read_pem_certificates
+from .document import ResultsDocument, load_results
+from .drive import START_FAILED, UNAVAILABLE, ClientDriver, Handshake
+from .errors import HarnessError, TlsmatrixWarning, UsageError
+from .model import Cell, ChainSpec, Job, Outcome, Result, parse_tls_version
+from .output import write_atomic, write_run_files
+from .pki import CertificateCache, load_ca_file
+from .reaper import owned_prefix, reap
+from .redact import Redactor
+from .runner import DEFAULT_TIMEOUT_MS, EndpointTarget, Endpoints, RunOptions, expand_cells, run_cells, serving
+from .scenarios import Scenario, chain_specs, load_scenario, servername_problem
+from .servers import SERVERS
+from .toolchain import pki_cache_dir, resolve_scenario, scenarios_dir
+from .validate import (DEFAULT_MAX_CELLS, ca_file_without_key, check_cell_count, check_names, check_port, client_files,
+                       name_list, timeout_ms, writable_dir)
+
+__all__ = ["run", "probe", "serve", "diagnose_chain", "load_results", "load_scenarios", "chain", "default_scenarios",
+           "select_cells", "Serving", "ServedEndpoint", "DEFAULT_TIMEOUT", "DEFAULT_MAX_CELLS", "ResultsDocument"]
+
+#: seconds a handshake may take before it counts as ``timeout``
+DEFAULT_TIMEOUT = DEFAULT_TIMEOUT_MS / 1000
+ProgressCallback = Callable[[Result, int, int], None]
+ScenarioArg = str | os.PathLike | Scenario
+
+
+# --- scenarios ---------------------------------------------------------------------------------
+
+
+def default_scenarios() -> list[Path]:
+    """The scenario files tlsmatrix has: a checkout's or ``$TLSMATRIX_HOME``'s ``scenarios/``, else the shipped ones."""
+    return sorted(scenarios_dir().glob("*.toml"))
+
+
+def load_scenarios(scenarios: ScenarioArg | Iterable[ScenarioArg] | None = None,
+                   allow_unmatched_expect: bool = False) -> list[Scenario]:
+    """Scenario files (paths; ``scenarios/rustls-p521.toml`` or ``rustls-p521`` find the shipped ones from
+    any directory) or loaded :class:`~harness.scenarios.Scenario` s; None: :func:`default_scenarios`.
+    Problems that do not stop a run are :class:`~harness.errors.TlsmatrixWarning` s."""
+    if scenarios is None:
+        items: list[Any] = list(default_scenarios())
+    elif isinstance(scenarios, (str, os.PathLike, Scenario)):
+        items = [scenarios]
+    else:
+        items = list(scenarios)
+    if not items:
+        raise UsageError(f"no scenario files given and none found in {scenarios_dir()}")
+    loaded = [s if isinstance(s, Scenario) else
+              load_scenario(resolve_scenario(s), CLIENTS, SERVERS, allow_unmatched_expect) for s in items]
+    for s in loaded:
+        for warning in s.warnings:
+            warnings.warn(warning, TlsmatrixWarning, stacklevel=3)
+    names = [s.name for s in loaded]
+    if len(set(names)) != len(names):
+        raise UsageError(f"two scenario files share a name: {names}")
+    return loaded
+
+
+def chain(root: str | dict = "P-256", leaf: str | dict = "P-256", intermediates: Sequence[str | dict] = (),
+          client_cert: str | None = None, expired: bool = False, defect: str | None = None,
+          name: str | None = None) -> ChainSpec:
+    """A chain spec, as one ``[[chain]]`` table of a scenario says it (key types such as ``"P-521"``,
+    ``"RSA-2048"``, ``"Ed25519"``, or ``{"key": "P-384", "hash": "SHA-512"}`` for a signer)."""
+    table: dict[str, Any] = {"root": root, "leaf": leaf, "intermediates": list(intermediates), "expired": expired}
+    for key, value in (("client_cert", client_cert), ("defect", defect), ("name", name)):
+        if value is not None:
+            table[key] = value
+    specs = chain_specs(table)
+    if len(specs) != 1:
+        raise UsageError(f"chain(): one chain at a time, got {len(specs)} (lists are product axes in scenarios only)")
+    return specs[0]
+
+
+# --- run -----------------------------------------------------------------------------------------
+
+
+def run(scenarios: ScenarioArg | Iterable[ScenarioArg] | None = None, clients: Sequence[str] | str | None = None,
+        servers: Sequence[str] | str | None = None, tls: Sequence[str] | str | None = None, *,
+        backend: str = "process", timeout: float = DEFAULT_TIMEOUT, output: str | os.PathLike | None = None,
+        pki_cache: str | os.PathLike | None = None, progress: ProgressCallback | None = None,
+        retry_timeouts: bool = True, shard: str | None = None, max_cells: int = DEFAULT_MAX_CELLS,
+        allow_unmatched_expect: bool = False) -> ResultsDocument:
+    """Run scenarios (``tlsmatrix matrix``) and return the results document.
+
+    ``clients``/``servers``/``tls`` narrow the scenarios' axes (None: all of them). ``backend`` is
+    ``"process"`` or ``"docker"``. With ``output`` the run writes ``results.json``, ``matrix.md`` and
+    ``matrix.html`` there (and the kubeconfigs of Kubernetes endpoints in ``kubeconfig/``) and returns
+    the document as written: local paths replaced by ``<pki>``, ``<run>``, ... Without ``output`` nothing
+    is written but certificates (``pki_cache``, default ``$TLSMATRIX_PKI_CACHE`` or the user cache).
+    ``progress(result, done, total)`` is called as cells finish (``harness.progress.Progress`` draws a
+    bar). ``shard="K/N"`` runs cell i when i mod N = K-1. Inputs are checked before any work starts."""
+    loaded = load_scenarios(scenarios, allow_unmatched_expect)
+    cells = select_cells(loaded, clients, servers, tls, shard, max_cells)
+    job_timeout = timeout_ms(timeout)
+    out_dir = writable_dir(output, "--output") if output is not None else None  # a bad path must not cost a run
+    cache = CertificateCache(writable_dir(pki_cache or pki_cache_dir(), "--pki-cache"))
+    _message(progress, f"tlsmatrix {__version__}: {len(cells)} cells from {len(loaded)} scenario(s)")
+    kube_dir = None
+    if out_dir is not None and any(c.app == "kubernetes" for c in cells):
+        from .kubeconfig import remove_kubeconfigs
+
+        kube_dir = out_dir / "kubeconfig"  # what the Kubernetes clients of this run read
+        remove_kubeconfigs(kube_dir)  # a previous run's files name ports that are gone
+    options = RunOptions(timeout_ms=job_timeout, backend=backend, progress=progress, retry_timeouts=retry_timeouts,
+                         shard=shard, kubeconfig_dir=kube_dir)
+    document = run_cells(cells, cache, options, scenarios=loaded).document
+    if out_dir is None:
+        return document
+    data = document.redacted(Redactor.for_run(out_dir, cache.root))  # nothing local in what users attach
+    write_run_files(out_dir, data)
+    return data
+
+
+def select_cells(scenarios: list[Scenario], clients: Sequence[str] | str | None = None,
+                 servers: Sequence[str] | str | None = None, tls: Sequence[str] | str | None = None,
+                 shard: str | None = None, max_cells: int = DEFAULT_MAX_CELLS) -> list[Cell]:
+    """The cells a run of these scenarios would run, numbered; checked names, count and shard."""
+    from .merge import select_shard
+
+    client_names = check_names(clients, CLIENTS, "client stack")
+    server_names = check_names(servers, SERVERS, "server stack")
+    versions = _tls_versions(tls)
+    check_cell_count(scenarios, client_names, server_names, versions, shard, max_cells)
+    cells = select_shard(expand_cells(scenarios, client_names, server_names, versions), shard)
+    if not cells:
+        raise UsageError("the selection leaves no cells to run (check --clients/--servers/--tls against the "
+                         "scenarios' axes)")
+    return cells
+
+
+def _tls_versions(tls: Sequence[str] | str | None) -> list[str] | None:
+    if tls is None:
+        return None
+    return [parse_tls_version(t) for t in (name_list(tls) if isinstance(tls, str) else tls)]
+
+
+def _message(progress: Any, text: str) -> None:
+    message = getattr(progress, "message", None)
+    if message is not None:
+        message(text)
+
+
+# --- probe ---------------------------------------------------------------------------------------
+
+
+def probe(host: str, port: int, ca_file: str | os.PathLike, clients: Sequence[str] | str | None = None,
+          servername: str | None = None, tls: str | None = None, client_cert: str | os.PathLike | None = None,
+          client_key: str | os.PathLike | None = None, timeout: float = DEFAULT_TIMEOUT) -> dict[str, Any]:
+    """Run client stacks (default: every plain-TLS one) against ``host:port``, trusting only ``ca_file``.
+
+    Returns ``{"target", "servername", "ca_file", "tls", "client_cert_file", "timeout_ms", "tool",
+    "results": [{"client", "outcome", "error", "short_error", "version", "negotiated", "elapsed_ms",
+    "finding", ...}], "diagnosis": [...]}``: handshake failures are results, not errors; ``diagnosis``
+    (None when the server sent no chain) names what in the chain breaks which stacks, and each failing
+    result names the ``finding`` that breaks its stack. Kubernetes clients (named in ``clients``) list
+    pods through a generated kubeconfig; with ``client_cert``/``client_key`` stacks that can present a
+    client certificate do, the others are ``skipped``."""
+    ca = Path(ca_file)
+    load_ca_file(ca)  # fail early, naming the file
+    ca_file_without_key(ca)
+    names = check_names(clients, CLIENTS, "client stack") or list(TLS_CLIENTS)
+    version = parse_tls_version(tls) if tls else None
+    check_port(port, f"{host}:{port}")
+    servername = host if servername is None else servername
+    if servername_problem(servername):
+        raise UsageError(f"--servername {servername!r}: {servername_problem(servername)}")
+    job_timeout = timeout_ms(timeout)
+    cert, key = client_files(client_cert, client_key)
+    job = Job(id="1", host=host, port=port, servername=servername, ca_file=str(ca.resolve()), tls_version=version,
+              timeout_ms=job_timeout, client_cert_file=str(cert) if cert else None,
+              client_key_file=str(key) if key else None)
+    with contextlib.ExitStack() as stack:
+        results = _probe_clients(names, job, stack)
+    findings = _diagnose_target(ca, host, port, servername, job_timeout / 1000,
+                                (str(cert), str(key)) if cert else None)
+    for entry in results:
+        entry["finding"] = _finding_for(findings, entry)
+    return {"target": f"{host}:{port}", "servername": servername, "ca_file": str(ca), "tls": version,
+            "client_cert_file": str(cert) if cert else None, "timeout_ms": job_timeout,
+            "tool": {"name": "tlsmatrix", "version": __version__}, "results": results,
+            "diagnosis": [f.to_json() for f in findings] if findings is not None else None}
+
+
+def _probe_clients(names: list[str], job: Job, stack: contextlib.ExitStack) -> list[dict[str, Any]]:
+    """One entry per client, in the order of ``names``: the runner's drive loop, one job per client."""
+    entries: dict[str, dict[str, Any]] = {}
+    batches: dict[str, list[tuple[str, Job]]] = {}
+    kubeconfig = None
+    for name in names:
+        client = CLIENTS[name]
+        if job.client_cert_file and not client.client_auth:
+            why = client.unavailable_reason() or "its probe presents no client certificate (--client-cert)"
+            entries[name] = _probe_entry(name, Handshake(Outcome.SKIPPED, error=why, short_error="not available",
+                                                         not_run=UNAVAILABLE))
+            continue
+        if client.needs_app == "kubernetes" and kubeconfig is None:
+            kubeconfig = _probe_kubeconfig(job, stack)
+        batches[name] = [(name, dataclasses.replace(job, kubeconfig=kubeconfig) if client.needs_app == "kubernetes"
+                          else job)]
+
+    def record(client: str, key: Any, handshake: Handshake) -> None:
+        entries[client] = _probe_entry(client, handshake)
+
+    ClientDriver(CLIENTS, retry_timeouts=False).run(batches, record)
+    return [entries[n] for n in names]
+
+
+def _probe_entry(name: str, h: Handshake) -> dict[str, Any]:
+    entry: dict[str, Any] = {"client": name, "outcome": h.outcome.value, "error": h.error, "short_error": h.short_error,
+                             "version": None, "negotiated": None, "elapsed_ms": None}
+    if h.not_run == UNAVAILABLE:
+        return entry
+    if h.not_run == START_FAILED:
+        entry.update(short_error=None, error_detail=h.error_detail)
+        return entry
+    entry.update(error_detail=h.error_detail, version=h.info.describe() if h.info else None,
+                 stack=h.info.to_json() if h.info else None, negotiated=h.negotiated, elapsed_ms=h.elapsed_ms)
+    return entry
+
+
+def _probe_kubeconfig(job: Job, stack: contextlib.ExitStack) -> str:
+    """What the Kubernetes clients read: the same server, CA, name and client certificate."""
+    from .kubeconfig import KubeconfigError, kubeconfig_document, write_kubeconfig
+
+    reap()  # the owner in the name lets a later run remove it after a kill -9
+    kube_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=owned_prefix("probe"))))
+    try:
+        return str(write_kubeconfig(
+            kube_dir / "kubeconfig.yaml",
+            kubeconfig_document(job.host, job.port, job.ca_file, job.servername, job.client_cert_file,
+                                job.client_key_file),
+            note=f"tlsmatrix probe {job.host}:{job.port}"))
+    except KubeconfigError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _diagnose_target(ca: Path, host: str, port: int, servername: str, timeout_s: float,
+                     client_cert: tuple[str, str] | None) -> list[Finding] | None:
+    """Findings for the chain the server sends (None: it sent none to a non-verifying handshake)."""
+    try:
+        sent = fetch_chain(host, port, servername, timeout_s, client_cert)
+    except (OSError, ValueError):
+        return None
+    return diagnose(load_ca_file(ca), sent, servername) if sent else None
+
+
+def _finding_for(findings: list[Finding] | None, entry: dict[str, Any]) -> str | None:
+    if not findings or entry["outcome"] in ("ok", "skipped", "probe_error"):
+        return None
+    return next((f.id for f in findings if f.affects_client(entry["client"])), None)
+
+
+def diagnose_chain(ca_file: str | os.PathLike, host: str | None = None, port: int | None = None,
+                   chain_file: str | os.PathLike | None = None, servername: str | None = None,
+                   timeout: float = 10.0) -> list[Finding]:
+    """What in a chain breaks which TLS stacks (``tlsmatrix diagnose``): the chain a server sends
+    (``host``, ``port``; one handshake that verifies nothing) or a PEM file (``chain_file``, leaf first),
+    against the CA file a client trusts. An empty list: no finding."""
+    if (chain_file is None) == (host is None):
+        raise UsageError("diagnose: give either HOST:PORT or --chain FILE")
+    try:
+        ca = read_pem_certificates(ca_file, "--ca")
+        ca_file_without_key(Path(ca_file))
+        if chain_file is not None:
+            return diagnose(ca, read_pem_certificates(chain_file, "--chain"), servername)
+        if port is None:
+            raise UsageError("diagnose: a host needs its port")
+        servername = servername or host
+        sent = fetch_chain(host, port, servername, timeout)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    except OSError as exc:
+        raise UsageError(f"{host}:{port}: cannot fetch the server's chain: {exc}") from None
+    return diagnose(ca, sent, servername)
+
+
+# --- serve ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ServedEndpoint:
+    """One listener of :func:`serve`: where it is and the files a client needs (TEST-ONLY keys)."""
+
+    chain: str  # the chain's label, e.g. "P-521 → P-256"
+    server: str
+    tls: str | None  # None: any version
+    app: str | None
+    servername: str
+    host: str | None  # None (and port None) when it could not start: see error
+    port: int | None
+    ca_file: str  # the chain's root, the one trust anchor a client needs
+    client_cert_file: str | None  # mTLS chains: the client certificate the server accepts, and its key
+    client_key_file: str | None
+    kubeconfig: str | None  # Kubernetes API endpoints: a kubeconfig naming server, CA and client certificate
+    error: str | None = None  # the server stack's own words when it cannot serve this chain
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"chain": self.chain, "server": self.server, "tls": self.tls, "app": self.app,
+                "servername": self.servername, "host": self.host, "port": self.port, "ca_file": self.ca_file,
+                "client_cert_file": self.client_cert_file, "client_key_file": self.client_key_file,
+                "kubeconfig": self.kubeconfig, "error": self.error}
+
+
+@dataclass(frozen=True)
+class Serving:
+    """What :func:`serve` yields: the endpoints, and the directory with ``endpoints.json`` (and ``kubeconfig/``)."""
+
+    scenario: str
+    backend: str
+    directory: Path
+    endpoints: list[ServedEndpoint]
+
+    @property
+    def errors(self) -> list[str]:
+        return [e.error for e in self.endpoints if e.error]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"scenario": self.scenario, "backend": self.backend, "pid": os.getpid(),
+                "note": "TEST-ONLY certificates and keys", "endpoints": [e.to_json() for e in self.endpoints]}
+
+
+@contextlib.contextmanager
+def serve(scenario: ScenarioArg | None = None, chains: Sequence[str | ChainSpec] | None = None,
+          servers: Sequence[str] | str | None = None, tls: Sequence[str | None] | str | None = None, *,
+          backend: str = "process", output: str | os.PathLike | None = None,
+          pki_cache: str | os.PathLike | None = None, allow_unmatched_expect: bool = False) -> Iterator[Serving]:
+    """Keep endpoints up while the ``with`` block runs (``tlsmatrix serve``), then stop them and remove
+    their files (they name ports that are gone).
+
+    With a ``scenario``: its chains (``chains``: labels or globs, or :func:`chain` specs), servers
+    and TLS versions, narrowed by ``servers``/``tls``. Without one: ``chains`` are :func:`chain` specs,
+    ``servers`` default to ``["openssl"]`` and ``tls`` to any version. ``output`` (default: a temporary
+    directory) receives ``endpoints.json`` and the kubeconfigs of Kubernetes API endpoints; a directory
+    with other files in it is refused, since it is removed afterwards."""
+    name, targets = _serve_targets(scenario, chains, servers, tls, allow_unmatched_expect)
+    with contextlib.ExitStack() as stack:
+        out_dir = _serve_output(output, stack)
+        cache = CertificateCache(writable_dir(pki_cache or pki_cache_dir(), "--pki-cache"))
+        _remove_serve_output(out_dir)
+        stack.callback(_remove_serve_output, out_dir)  # files that name these ports go when the ports go
+        running = stack.enter_context(serving(targets, cache, RunOptions(backend=backend)))
+        served = Serving(name, backend, out_dir, [_served(t, running, out_dir) for t in targets])
+        write_atomic(out_dir / "endpoints.json", json.dumps(served.to_json(), indent=2, ensure_ascii=False) + "\n")
+        yield served
+
+
+def _serve_targets(scenario: ScenarioArg | None, chains: Sequence[str | ChainSpec] | None,
+                   servers: Sequence[str] | str | None, tls: Sequence[str | None] | str | None,
+                   allow_unmatched_expect: bool) -> tuple[str, list[EndpointTarget]]:
+    sc = load_scenarios(scenario, allow_unmatched_expect)[0] if scenario is not None else None
+    server_names = check_names(servers, SERVERS, "server stack")
+    versions = _tls_versions(tls) if isinstance(tls, str) or tls is None else [
+        parse_tls_version(t) if t else None for t in tls]
+    if sc is None:
+        specs = [c for c in chains or () if isinstance(c, ChainSpec)]
+        if not specs or len(specs) != len(chains or ()):
+            raise UsageError("serve(): without a scenario, give chains as harness.chain(...) specs")
+        targets = [EndpointTarget(server, spec, version) for spec in specs for server in server_names or ["openssl"]
+                   for version in versions or [None]]
+        return "endpoints", targets
+    chosen = _chosen_chains(sc, chains)
+    targets = [EndpointTarget(server, spec, version, sc.app, sc.servername)
+               for spec in chosen for server in sc.servers if server_names is None or server in server_names
+               for version in sc.tls_versions if versions is None or version in versions]
+    if not targets:
+        raise UsageError("the selection leaves no endpoint to serve (check --servers/--tls against the scenario)")
+    return sc.name, targets
+
+
+def _chosen_chains(sc: Scenario, chains: Sequence[str | ChainSpec] | None) -> list[ChainSpec]:
+    """The scenario's chains whose label matches one of the globs, and the specs given as such."""
+    import fnmatch
+
+    if not chains:
+        return list(sc.chains)
+    globs = [c for c in chains if isinstance(c, str)]
+    chosen = [c for c in chains if isinstance(c, ChainSpec)]
+    chosen += [c for c in sc.chains if globs and any(fnmatch.fnmatchcase(c.label, g) for g in globs)]
+    if not chosen:
+        raise UsageError(f"--chain {','.join(globs)} matches no chain of {sc.path or sc.name} "
+                         f"(chains: {'; '.join(c.label for c in sc.chains)})")
+    return chosen
+
+
+def _serve_output(output: str | os.PathLike | None, stack: contextlib.ExitStack) -> Path:
+    if output is None:
+        reap()
+        out_dir = Path(tempfile.mkdtemp(prefix=owned_prefix("serve")))
+        stack.callback(shutil.rmtree, out_dir, True)
+        return out_dir
+    out_dir = writable_dir(output, "--output")
+    if out_dir.exists():
+        try:
+            foreign = sorted(p.name for p in out_dir.iterdir() if p.name not in ("endpoints.json", "kubeconfig"))
+        except OSError as exc:
+            raise UsageError(f"--output {out_dir}: {exc.strerror or exc}") from None
+        if foreign:
+            listed = ", ".join(foreign[:3]) + (", …" if len(foreign) > 3 else "")
+            raise UsageError(f"--output {out_dir} holds other files ({listed}): serve removes "
+                             "its output when it stops, so give it an empty or new directory")
+    return out_dir
+
+
+def _remove_serve_output(out_dir: Path) -> None:
+    from .kubeconfig import remove_kubeconfigs
+
+    remove_kubeconfigs(out_dir / "kubeconfig")
+    (out_dir / "endpoints.json").unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        out_dir.rmdir()
+
+
+def _served(target: EndpointTarget, running: Endpoints, out_dir: Path) -> ServedEndpoint:
+    from .kubeconfig import KubeconfigError, write_endpoint_kubeconfig
+
+    files = running.files[target.chain.fingerprint]
+    endpoint = ServedEndpoint(
+        chain=target.chain.label, server=target.server, tls=target.tls, app=target.app, servername=target.servername,
+        host=None, port=None, ca_file=str(files.ca_file),
+        client_cert_file=str(files.client_cert_file) if files.client_cert_file else None,
+        client_key_file=str(files.client_key_file) if files.client_key_file else None, kubeconfig=None)
+    if target.server in running.skipped:
+        return _replace(endpoint, error=f"server stack {target.server}: {running.skipped[target.server]}")
+    listener = running.listener(target)
+    if listener.error:
+        return _replace(endpoint, error=f"server {target.server}: {listener.error}")
+    kubeconfig = None
+    if target.app == "kubernetes":
+        try:
+            kubeconfig = str(write_endpoint_kubeconfig(
+                out_dir / "kubeconfig", target, listener.host, int(listener.port), files,
+                f"server {target.server}, chain {target.chain.label}, TLS {target.tls or 'any'}; "
+                "valid while `tlsmatrix serve` runs"))
+        except KubeconfigError as exc:
+            raise HarnessError(str(exc)) from None
+    return _replace(endpoint, host=listener.host, port=int(listener.port), kubeconfig=kubeconfig)
+
+
+def _replace(endpoint: ServedEndpoint, **changes: Any) -> ServedEndpoint:
+    return dataclasses.replace(endpoint, **changes)

@@ -1,0 +1,62 @@
+"""What `tlsmatrix probe`, `serve` and `list` print as tables (the matrix's tables: table.py)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tabulate import tabulate
+
+
+def probe_table(doc: dict[str, Any]) -> str:
+    """A probe document (``harness.probe``) as the table `tlsmatrix probe` prints, then its diagnosis."""
+    from ..diagnose import Finding, render_findings
+
+    rows = [[r["client"], r["version"] or "", "ok" if r["outcome"] == "ok" else f"✗ {r['outcome']}",
+             (r["error"] or "")[:90] + (f" [{r['finding']}]" if r["finding"] else "")] for r in doc["results"]]
+    head = f"{doc['target']} (servername {doc['servername']}, CA {doc['ca_file']}, TLS {doc['tls'] or 'any'})\n\n"
+    table = tabulate(rows, headers=["client", "version", "outcome", "error"], disable_numparse=True) + "\n\n"
+    findings = doc["diagnosis"]
+    diagnosis = (render_findings([Finding.from_json(f) for f in findings]) if findings is not None else
+                 "diagnosis: the server's chain could not be fetched\n")
+    return head + table + diagnosis
+
+
+def serve_table(serving: Any, duration: float | None) -> str:
+    """The endpoints of ``harness.serve`` and how long they stay (`tlsmatrix serve`)."""
+    endpoints = serving.endpoints
+    kube = any(e.app == "kubernetes" for e in endpoints)
+    rows = [[e.chain, e.tls or "any", e.server, e.error or e.address, e.kubeconfig or e.ca_file] for e in endpoints]
+    table = tabulate(rows, headers=["chain", "TLS", "server", "address", "kubeconfig" if kube else "CA file"],
+                     disable_numparse=True)
+    return (f"{table}\n\n{serving.directory / 'endpoints.json'} lists them (TEST-ONLY keys). "
+            + ("Try: kubectl --kubeconfig FILE get pods. " if kube else "")
+            + ("Serving until Ctrl-C." if duration is None else f"Serving for {duration:g}s.") + "\n")
+
+
+def stacks_table(clients: dict, servers: dict, scenarios: list[Path], root: Path) -> str:
+    """`tlsmatrix list`: every stack, available or why not (and how to install it), then the scenarios."""
+    from ..scenarios import ScenarioError, load_scenario
+
+    rows = []
+    for kind, registry in (("client", clients), ("server", servers)):
+        for name, stack in registry.items():
+            why = stack.unavailable_reason()
+            rows.append([kind, name, "yes" if why is None else "no", "yes" if stack.client_auth else "",
+                         stack.description if why is None else why])
+    srows = []
+    for path in scenarios:
+        try:
+            s = load_scenario(path, clients, servers)
+            srows.append([_shown(path, root), s.title, s.cell_count()])
+        except ScenarioError as exc:
+            srows.append([str(path), f"INVALID: {exc}", 0])
+    return (tabulate(rows, headers=["kind", "stack", "available", "mTLS", "description / how to install"]) + "\n\n"
+            + tabulate(srows, headers=["scenario", "title", "cells"]) + "\n")
+
+
+def _shown(path: Path, root: Path) -> str:
+    """``scenarios/<file>``: relative to the checkout or home, as a user types it."""
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return f"scenarios/{path.name}"
