@@ -1,14 +1,23 @@
 """``make bench``: figures, not assertions.
 
-1. Per client stack: handshakes per second with one long-lived probe fed a batch of jobs,
-   versus one probe process per handshake, on the same cells.
-2. Wall time of ``scenarios/curves.toml`` warm (probes built, certificates cached).
+1. Per client stack: handshakes per second with one long-lived probe fed a batch of jobs, versus
+   one probe process per handshake, on the same cells (medians of ``--repeat`` batches).
+2. With a Docker engine and images: the container layout's start and removal costs.
+3. Wall time of ``scenarios/curves.toml`` warm (probes built, certificates cached), per backend.
+
+Prints the tables and writes ``results/bench.json`` (shape: docs/performance.md, "bench.json").
+The machine is shared more often than not: its load average before and after is recorded too.
 """
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import fnmatch
 import json
 import os
+import platform
+import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -25,63 +34,113 @@ from .model import Job
 from .pki import CertificateCache
 from .scenarios import load_scenario
 from .servers import SERVERS
+from .stacks import Stack
 from .toolchain import pki_cache_dir, project_root, results_dir
 
 
-def handshake_rates(batch_n: int, single_n: int, server: str) -> list[list]:
+def bench_jobs(endpoint_specs: list[ListenerSpec], endpoint: ProcessEndpoint) -> list[Job]:
+    """One job per listener: the cells of the openssl column of rustls-p521.toml (chain × TLS version)."""
+    jobs = []
+    for i, spec in enumerate(endpoint_specs):
+        listener = endpoint.listeners[spec.id]
+        jobs.append(Job(str(i), "127.0.0.1", int(listener.port), "localhost", str(spec.chain.ca_file), spec.tls,
+                        10_000))
+    return jobs
+
+
+def bench_listeners(server: str) -> list[ListenerSpec]:
     scenario = load_scenario(project_root() / "scenarios" / "rustls-p521.toml")
     cache = CertificateCache(pki_cache_dir())
     cells = [c for c in scenario.cells(servers=[server]) if c.client == "openssl"]  # one per chain × TLS
-    specs, jobs = [], []
-    for i, cell in enumerate(cells):
-        files = cache.chain(cell.chain)
-        specs.append(ListenerSpec(f"L{i}", files, cell.tls))
-    rows = []
+    return [ListenerSpec(f"L{i}", cache.chain(cell.chain), cell.tls) for i, cell in enumerate(cells)]
+
+
+def serve_jobs(path: Path, n: int, server: str) -> int:
+    """``--serve-jobs``: the bench's server and ``n`` job lines in ``path``, for feeding a probe by hand
+    (``probe < path``: every job in flight at once) under a profiler; serves until SIGINT/SIGTERM."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    specs = bench_listeners(server)
     with ProcessEndpoint(SERVERS[server], specs) as endpoint:
-        for i, cell in enumerate(cells):
-            listener = endpoint.listeners[f"L{i}"]
-            jobs.append(Job(str(i), "127.0.0.1", int(listener.port), "localhost", str(specs[i].chain.ca_file), cell.tls, 10_000))
-        for name, stack in CLIENTS.items():
-            if stack.needs_app:
-                continue
-            if stack.unavailable_reason():
-                rows.append([name, "skipped", "", "", stack.unavailable_reason()])
-                continue
-            with ProbeSession(stack) as session:
-                session.start()
-                started = time.perf_counter()
-                for n in range(batch_n):
-                    session.run(jobs[n % len(jobs)])
-                batch_rate = batch_n / (time.perf_counter() - started)
-                version = session.info.describe() if session.info else ""
-            started = time.perf_counter()
-            for n in range(single_n):
-                with ProbeSession(stack) as one:
-                    one.run(jobs[n % len(jobs)])  # starts the probe, one handshake, stops it
-            single_rate = single_n / (time.perf_counter() - started)
-            rows.append([name, f"{batch_rate:,.0f}", f"{single_rate:,.1f}", f"{batch_rate / single_rate:,.1f}×", version])
-    return rows
+        jobs = bench_jobs(specs, endpoint)
+        with open(path, "w", encoding="utf-8") as f:
+            for k in range(n):
+                f.write(json.dumps({**jobs[k % len(jobs)].to_json(), "id": str(k)}) + "\n")
+        print(f"{n} jobs over {len(jobs)} listeners of the {server} server in {path}; serving until interrupted",
+              flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+    return 0
 
 
-def curves_wall_time(runs: int, backends: tuple[str, ...] = ("process",)) -> list[list]:
-    out = Path(tempfile.mkdtemp(prefix="tlsmatrix-bench-"))
-    rows = []
+def batch_rate(stack: Stack, jobs: list[Job], n: int) -> tuple[float, str]:
+    """Handshakes/s of one long-lived probe over ``n`` jobs (its start-up not counted), and its version."""
+    with ProbeSession(stack) as session:
+        session.start()
+        started = time.perf_counter()
+        for k in range(n):
+            session.run(jobs[k % len(jobs)])
+        rate = n / (time.perf_counter() - started)
+        return rate, session.info.describe() if session.info else ""
+
+
+def process_rate(stack: Stack, jobs: list[Job], n: int) -> float:
+    """Handshakes/s when every handshake starts (and stops) its own probe process."""
+    started = time.perf_counter()
+    for k in range(n):
+        with ProbeSession(stack) as one:
+            one.run(jobs[k % len(jobs)])
+    return n / (time.perf_counter() - started)
+
+
+def stack_rates(clients: list[str], batch_n: int, single_n: int, repeat: int, server: str) -> list[dict]:
+    """The ``stacks`` entries of bench.json: median batch rate of ``repeat`` runs, one process-per-handshake run."""
+    specs = bench_listeners(server)
+    out = []
+    with ProcessEndpoint(SERVERS[server], specs) as endpoint:
+        jobs = bench_jobs(specs, endpoint)
+        for name in clients:
+            stack = CLIENTS[name]
+            entry = {"client": name, "batch_hs_per_s": None, "process_hs_per_s": None, "version": None,
+                     "batch_runs": [], "skipped": stack.unavailable_reason()}
+            if entry["skipped"] is None:
+                for _ in range(repeat):
+                    rate, entry["version"] = batch_rate(stack, jobs, batch_n)
+                    entry["batch_runs"].append(round(rate, 1))
+                entry["batch_hs_per_s"] = round(statistics.median(entry["batch_runs"]), 1)
+                entry["process_hs_per_s"] = round(process_rate(stack, jobs, single_n), 1)
+            out.append(entry)
+            print(f"  {name}: {entry['batch_hs_per_s']} hs/s batch, {entry['process_hs_per_s']} per process",
+                  file=sys.stderr, flush=True)
+    return out
+
+
+def curves_wall_time(runs: int, backends: tuple[str, ...] = ("process",)) -> list[dict]:
+    """The ``curves`` entries: the median wall time of ``runs`` warm runs of curves.toml per backend."""
+    out_dir = Path(tempfile.mkdtemp(prefix="tlsmatrix-bench-"))
+    entries = []
     for backend in backends:
         argv = [sys.executable, "-m", "harness", "matrix", str(project_root() / "scenarios" / "curves.toml"), "-q",
-                "--output", str(out), "--format", "json", "--backend", backend]
+                "--output", str(out_dir), "--format", "json", "--backend", backend]
         subprocess.run(argv, cwd=project_root(), capture_output=True)  # warm-up: builds the certificate cache
-        for i in range(runs):
+        walls, cells, codes = [], 0, []
+        for _ in range(runs):
             started = time.perf_counter()
             proc = subprocess.run(argv, cwd=project_root(), capture_output=True, text=True)
-            wall = time.perf_counter() - started
+            walls.append(round(time.perf_counter() - started, 2))
             data = json.loads(proc.stdout) if proc.stdout.strip() else {}
-            cells = len(data.get("results", []))
-            rows.append([backend, f"run {i + 1}", f"{wall:.2f}s", cells, f"{cells / wall:,.0f}" if cells else "-",
-                         (data.get("run") or {}).get("certificates_generated", "?"), proc.returncode])
-    return rows
+            cells = len(data.get("results", [])) or cells
+            codes.append(proc.returncode)
+        wall = statistics.median(walls)
+        entries.append({"backend": backend, "wall_s": wall, "cells": cells,
+                        "cells_per_s": round(cells / wall, 1) if cells else None, "runs_s": walls,
+                        "exit_codes": codes})
+    return entries
 
 
-def docker_start_costs(listeners: int) -> list[list]:
+def docker_start_costs(listeners: int) -> list[dict]:
     """One container serving N listeners vs N containers serving one each (the lifecycle choice)."""
     from .endpoints.docker import DockerEndpoint, DockerRun
     from .model import CertSpec, ChainSpec, KeySpec
@@ -94,69 +153,124 @@ def docker_start_costs(listeners: int) -> list[list]:
     rows = []
     try:
         for stack in ("openssl", "go"):
-            started = time.perf_counter()
-            ep = DockerEndpoint(stack, specs, run)
-            ep._start()
-            ready = time.perf_counter() - started
-            stopped = time.perf_counter()
-            ep.close()
-            removed = time.perf_counter() - stopped
-            rows.append([stack, f"1 container × {listeners} listeners", f"{ready:.2f}s", f"{removed:.2f}s"])
-            started = time.perf_counter()
-            eps = []
-            for spec in specs:
-                one = DockerEndpoint(stack, [spec], run)
-                one._start()
-                eps.append(one)
-            ready = time.perf_counter() - started
-            stopped = time.perf_counter()
-            for one in eps:
-                one.close()
-            removed = time.perf_counter() - stopped
-            rows.append([stack, f"{listeners} containers × 1 listener", f"{ready:.2f}s", f"{removed:.2f}s"])
+            for layout in ("one", "many"):
+                groups = [specs] if layout == "one" else [[s] for s in specs]
+                started = time.perf_counter()
+                eps = []
+                for group in groups:
+                    eps.append(DockerEndpoint(stack, group, run))
+                    eps[-1].start()
+                ready = time.perf_counter() - started
+                stopped = time.perf_counter()
+                for ep in eps:
+                    ep.close()
+                label = f"1 container × {listeners} listeners" if layout == "one" else f"{listeners} containers × 1 listener"
+                rows.append({"server": stack, "layout": label, "start_s": round(ready, 2),
+                             "remove_s": round(time.perf_counter() - stopped, 2)})
     finally:
         run.close()
     return rows
 
 
-def main(argv: list[str] | None = None) -> int:
+def machine(args: argparse.Namespace) -> dict:
+    """What the figures depend on: the CPUs, the software, and how busy the machine was."""
+    model = None
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpus": os.cpu_count(), "cpu_model": model, "platform": platform.platform(),
+            "python": platform.python_version(), "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "load_avg_start": [round(x, 2) for x in os.getloadavg()], "load_avg_end": None,
+            "server": args.server, "batch_n": args.batch, "single_n": args.single, "repeat": args.repeat,
+            "cells": "scenarios/rustls-p521.toml, openssl column: each chain × TLS 1.2/1.3"}
+
+
+def docker_available(choice: str) -> bool:
+    if choice != "auto":
+        return choice == "yes"
+    try:
+        from .images import docker_client, image_for
+
+        client = docker_client()
+        image_for(client, "openssl")
+        image_for(client, "go")
+        return True
+    except Exception as exc:  # no engine or no images: say so, measure the rest
+        print(f"(docker figures skipped: {exc})\n")
+        return False
+
+
+def print_tables(doc: dict, layouts: list[dict]) -> None:
+    m = doc["machine"]
+    print(f"# tlsmatrix bench on {m['cpus']} CPUs (load average {m['load_avg_start']} at start), server stack "
+          f"{m['server']}, {m['cells']}\n")
+    rows = [[s["client"], s["batch_hs_per_s"] if s["batch_hs_per_s"] is not None else "skipped",
+             s["process_hs_per_s"] if s["process_hs_per_s"] is not None else "",
+             f"{s['batch_hs_per_s'] / s['process_hs_per_s']:.1f}×" if s["process_hs_per_s"] else "",
+             s["version"] or s["skipped"] or ""] for s in doc["stacks"]]
+    print(tabulate(rows, headers=["client", f"batch hs/s (n={m['batch_n']}, median of {m['repeat']})",
+                                  f"process-per-handshake hs/s (n={m['single_n']})", "speed-up", "stack"],
+                   disable_numparse=True))
+    if layouts:
+        print("\n# docker backend: start (until every listener passed a readiness handshake) and removal\n")
+        print(tabulate([[r["server"], r["layout"], f"{r['start_s']:.2f}s", f"{r['remove_s']:.2f}s"] for r in layouts],
+                       headers=["server", "layout", "start → ready", "remove"], disable_numparse=True))
+    print(f"\n# scenarios/curves.toml, warm (probes built, certificates cached); load average at the end "
+          f"{m['load_avg_end']}\n")
+    print(tabulate([[c["backend"], f"{c['wall_s']:.2f}s", " ".join(f"{w:.2f}" for w in c["runs_s"]), c["cells"],
+                     c["cells_per_s"], " ".join(map(str, c["exit_codes"]))] for c in doc["curves"]],
+                   headers=["backend", "wall (median)", "runs (s)", "cells", "cells/s", "exit"], disable_numparse=True))
+    if doc["cold_setup_s"] is not None:
+        print(f"\ncold setup (clone → first `make matrix` done): {doc['cold_setup_s']:.0f}s")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m harness.bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--batch", type=int, default=200, help="handshakes per client in batch mode")
+    parser.add_argument("--batch", type=int, default=200, help="handshakes per client in one batch")
+    parser.add_argument("--repeat", type=int, default=3, help="batches per client; the median is reported")
     parser.add_argument("--single", type=int, default=20, help="handshakes per client, one process each")
     parser.add_argument("--server", default="openssl", choices=list(SERVERS))
-    parser.add_argument("--curves-runs", type=int, default=2)
+    parser.add_argument("--clients", default="*",
+                        help="comma-separated client stacks or patterns (default: every stack that needs no app)")
+    parser.add_argument("--curves-runs", type=int, default=3, help="warm runs of curves.toml per backend (median)")
     parser.add_argument("--docker", choices=("auto", "yes", "no"), default="auto",
                         help="add the docker backend figures (auto: when an engine answers and images exist)")
     parser.add_argument("--docker-listeners", type=int, default=10)
-    args = parser.parse_args(argv)
-    use_docker = args.docker == "yes"
-    if args.docker == "auto":
-        try:
-            from .images import docker_client, image_for
+    parser.add_argument("--cold-setup-s", type=float, default=None,
+                        help="a measured cold setup (fresh clone → first `make matrix` done), recorded as is")
+    parser.add_argument("--output", type=Path, default=None, help="bench.json path (default: results/bench.json)")
+    parser.add_argument("--serve-jobs", type=Path, metavar="PATH", default=None,
+                        help="instead: start the bench's server, write --jobs job lines to PATH, serve until interrupted")
+    parser.add_argument("--jobs", type=int, default=1000, help="job lines for --serve-jobs")
+    return parser.parse_args(argv)
 
-            client = docker_client()
-            image_for(client, "openssl")
-            image_for(client, "go")
-            use_docker = True
-        except Exception as exc:  # no engine or no images: say so, measure the rest
-            print(f"(docker figures skipped: {exc})\n")
-    print(f"# tlsmatrix bench on {os.cpu_count()} CPUs, server stack {args.server}, "
-          f"cells of scenarios/rustls-p521.toml (openssl-column chains × TLS versions)\n")
-    rates = handshake_rates(args.batch, args.single, args.server)
-    print(tabulate(rates, headers=["client", f"batch hs/s (n={args.batch})", f"process-per-handshake hs/s (n={args.single})",
-                                   "speed-up", "stack"], disable_numparse=True))
-    starts: list[list] = []
-    if use_docker:
-        print("\n# docker backend: start (until every listener passed a readiness handshake) and removal\n")
-        starts = docker_start_costs(args.docker_listeners)
-        print(tabulate(starts, headers=["server", "layout", "start → ready", "remove"], disable_numparse=True))
-    print("\n# scenarios/curves.toml, warm (probes built, certificates cached)\n")
-    walls = curves_wall_time(args.curves_runs, ("process", "docker") if use_docker else ("process",))
-    print(tabulate(walls, headers=["backend", "", "wall time", "cells", "cells/s", "certs generated", "exit"],
-                   disable_numparse=True))
-    out = results_dir() / "bench.json"
+
+def selected_clients(patterns: str) -> list[str]:
+    wanted = [p.strip() for p in patterns.split(",") if p.strip()]
+    return [n for n, s in CLIENTS.items() if s.needs_app is None and any(fnmatch.fnmatchcase(n, p) for p in wanted)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.serve_jobs is not None:
+        return serve_jobs(args.serve_jobs, args.jobs, args.server)
+    use_docker = docker_available(args.docker)
+    doc: dict = {"machine": machine(args), "stacks": [], "curves": [], "cold_setup_s": args.cold_setup_s}
+    doc["stacks"] = stack_rates(selected_clients(args.clients), args.batch, args.single, args.repeat, args.server)
+    layouts = docker_start_costs(args.docker_listeners) if use_docker else []
+    doc["curves"] = curves_wall_time(args.curves_runs, ("process", "docker") if use_docker else ("process",))
+    for entry in doc["curves"]:
+        if entry["backend"] == "docker":
+            entry["layouts"] = layouts
+    doc["machine"]["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
+    print_tables(doc, layouts)
+    out = args.output or results_dir() / "bench.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"handshake_rates": rates, "docker_start": starts, "curves_warm": walls}, indent=2) + "\n")
+    out.write_text(json.dumps(doc, indent=2) + "\n")
     print(f"\n(wrote {out})")
     return 0
 

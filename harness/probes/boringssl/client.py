@@ -101,6 +101,79 @@ def _url_host(name: str) -> str:
     return f"[{ip.compressed}]" if ip.version == 6 else ip.compressed
 
 
+#: curl-impersonate is built with HTTPS-RR support (c-ares): for an https:// URL that offers ALPN it
+#: asks DNS for the HTTPS record of _PORT._https.SERVERNAME even when CURLOPT_RESOLVE pins the
+#: address, and a failed handshake waits for that answer (2 s per lost UDP query, c-ares' retry
+#: timeout). Pointing c-ares at a closed loopback port makes the query fail at once (ICMP port
+#: unreachable) without touching the network; A/AAAA lookups never happen (RESOLVE), and the
+#: ClientHello is unchanged (ALPN stays on, no HTTPS record can alter it).
+_NO_DNS = "127.0.0.1:1"
+
+
+def _configure(c: Curl, job: dict, impersonate: str | None, on_debug) -> str | None:
+    """Every option of one job's easy handle; returns a probe error text, or None."""
+    if impersonate:
+        rc = c.impersonate(impersonate, default_headers=False)
+        if rc != 0:
+            return f"probe: curl_easy_impersonate({impersonate!r}) returned {rc}"
+    port, servername, ca_file = job["port"], job["servername"], job["ca_file"]
+    url_host = _url_host(servername)
+    timeout_ms = max(int(job.get("timeout_ms") or 10000), 1)
+    version = job.get("tls_version")
+    try:
+        c.setopt(CurlOpt.URL, f"https://{url_host}:{port}/")
+        # RESOLVE also applies to an IP-literal URL host (curl looks in its DNS cache first), so the
+        # TCP connection goes to the job's host while the certificate is checked against the
+        # servername (DNS name -> SNI + DNS SAN; IP literal -> no SNI, IP SAN).
+        c.setopt(CurlOpt.RESOLVE, [f"{url_host}:{port}:{_url_host(job['host'])}"])
+        c.setopt(CurlOpt.DNS_SERVERS, _NO_DNS)
+        c.setopt(CurlOpt.CONNECT_ONLY, 1)
+        c.setopt(CurlOpt.FRESH_CONNECT, 1)
+        c.setopt(CurlOpt.FORBID_REUSE, 1)
+        # each job has its own easy handle (its own session cache); this says so once more
+        c.setopt(CurlOpt.SSL_SESSIONID_CACHE, 0)
+        c.setopt(CurlOpt.PROXY, "")
+        c.setopt(CurlOpt.NOPROXY, "*")
+        c.setopt(CurlOpt.CAINFO, ca_file)
+        c.setopt(CurlOpt.CAPATH, ffi.NULL)  # drop the compiled-in /etc/ssl/certs
+        c.setopt(CurlOpt.CA_CACHE_TIMEOUT, 0)
+        c.setopt(CurlOpt.SSL_VERIFYPEER, 1)
+        c.setopt(CurlOpt.SSL_VERIFYHOST, 2)
+        c.setopt(CurlOpt.SSLVERSION, _VERSIONS[version] if version else _SSLVERSION_TLSv1_2)
+        c.setopt(CurlOpt.CONNECTTIMEOUT_MS, timeout_ms)
+        c.setopt(CurlOpt.TIMEOUT_MS, timeout_ms)
+        c.setopt(CurlOpt.NOSIGNAL, 1)
+        c.setopt(CurlOpt.VERBOSE, 1)
+        c.setopt(CurlOpt.DEBUGFUNCTION, on_debug)
+    except CurlError as exc:
+        return f"probe: cannot configure curl: {_curl_error_text(exc)}"
+    return None
+
+
+def _perform(c: Curl, out: dict, info_lines: list[str]) -> None:
+    """The handshake itself; fills ``out`` (ok, error, error_detail, negotiated)."""
+    try:
+        c.perform()
+    except CurlError as exc:
+        code = int(getattr(exc, "code", 0) or 0)
+        try:
+            verify_result = int(c.getinfo(_CURLINFO_SSL_VERIFYRESULT))
+        except CurlError:
+            verify_result = None
+        text = _curl_error_text(exc)
+        out["error"] = f"timeout: {text}" if code == _CURLE_OPERATION_TIMEDOUT else text
+        out["error_detail"] = _error_detail(code, verify_result)
+        return
+    out["ok"] = True
+    # CURLINFO has no version/cipher getter; curl reports them in its own info line.
+    neg = {"version": None, "cipher": None, "group": None, "sigalg": None}
+    for line in info_lines:
+        m = _CONN_LINE.search(line)
+        if m:
+            neg["version"], neg["cipher"] = m.group(1), m.group(2)
+    out["negotiated"] = neg
+
+
 def handshake(job: dict, impersonate: str | None) -> dict:
     """One job (its fields checked by jsonlines.check_job) -> its result line."""
     start = time.monotonic()
@@ -119,72 +192,20 @@ def handshake(job: dict, impersonate: str | None) -> dict:
     except (OSError, KeyError, TypeError, ValueError) as exc:
         out["error"] = f"probe: cannot load CA file {job.get('ca_file')!r}: {exc}"
         return done()
-    host, port, servername = job["host"], job["port"], job["servername"]
-    timeout_ms = max(int(job.get("timeout_ms") or 10000), 1)
-    version = job.get("tls_version")
-
-    url_host = _url_host(servername)
-    connect_host = _url_host(host)
     info_lines: list[str] = []
 
     def on_debug(kind: int, data: bytes) -> None:
         if kind == CURLINFO_TEXT:
             info_lines.append(data.decode("utf-8", "replace"))
 
+    # A fresh easy handle per job: no connection, session or DNS cache carries over to the next job.
     c = Curl(cacert=ca_file)
     try:
-        if impersonate:
-            rc = c.impersonate(impersonate, default_headers=False)
-            if rc != 0:
-                c.close()
-                out["error"] = f"probe: curl_easy_impersonate({impersonate!r}) returned {rc}"
-                return done()
-        c.setopt(CurlOpt.URL, f"https://{url_host}:{port}/")
-        # RESOLVE also applies to an IP-literal URL host (curl looks in its DNS cache first), so the
-        # TCP connection goes to the job's host while the certificate is checked against the
-        # servername (DNS name -> SNI + DNS SAN; IP literal -> no SNI, IP SAN).
-        c.setopt(CurlOpt.RESOLVE, [f"{url_host}:{port}:{connect_host}"])
-        c.setopt(CurlOpt.CONNECT_ONLY, 1)
-        c.setopt(CurlOpt.FRESH_CONNECT, 1)
-        c.setopt(CurlOpt.FORBID_REUSE, 1)
-        c.setopt(CurlOpt.PROXY, "")
-        c.setopt(CurlOpt.NOPROXY, "*")
-        c.setopt(CurlOpt.CAINFO, ca_file)
-        c.setopt(CurlOpt.CAPATH, ffi.NULL)  # drop the compiled-in /etc/ssl/certs
-        c.setopt(CurlOpt.CA_CACHE_TIMEOUT, 0)
-        c.setopt(CurlOpt.SSL_VERIFYPEER, 1)
-        c.setopt(CurlOpt.SSL_VERIFYHOST, 2)
-        c.setopt(CurlOpt.SSLVERSION, _VERSIONS[version] if version else _SSLVERSION_TLSv1_2)
-        c.setopt(CurlOpt.CONNECTTIMEOUT_MS, timeout_ms)
-        c.setopt(CurlOpt.TIMEOUT_MS, timeout_ms)
-        c.setopt(CurlOpt.NOSIGNAL, 1)
-        c.setopt(CurlOpt.VERBOSE, 1)
-        c.setopt(CurlOpt.DEBUGFUNCTION, on_debug)
-    except CurlError as exc:
-        c.close()
-        out["error"] = f"probe: cannot configure curl: {_curl_error_text(exc)}"
-        return done()
-
-    try:
-        c.perform()
-    except CurlError as exc:
-        code = int(getattr(exc, "code", 0) or 0)
-        try:
-            verify_result = int(c.getinfo(_CURLINFO_SSL_VERIFYRESULT))
-        except CurlError:
-            verify_result = None
-        text = _curl_error_text(exc)
-        out["error"] = f"timeout: {text}" if code == _CURLE_OPERATION_TIMEDOUT else text
-        out["error_detail"] = _error_detail(code, verify_result)
-    else:
-        out["ok"] = True
-        # CURLINFO has no version/cipher getter; curl reports them in its own info line.
-        neg = {"version": None, "cipher": None, "group": None, "sigalg": None}
-        for line in info_lines:
-            m = _CONN_LINE.search(line)
-            if m:
-                neg["version"], neg["cipher"] = m.group(1), m.group(2)
-        out["negotiated"] = neg
+        error = _configure(c, job, impersonate, on_debug)
+        if error:
+            out["error"] = error
+            return done()
+        _perform(c, out, info_lines)
     finally:
         c.close()
     return done()

@@ -3,9 +3,10 @@
 // One file, JDK only (Java 17+). Build: javac -d OUT harness/probes/java/Probe.java
 // Run: java -cp OUT Probe
 //
-// Trust: a fresh KeyStore holding only the CA file's certificates -> PKIX TrustManagerFactory ->
-// a fresh SSLContext per job (so no session is ever resumed across jobs). The JDK cacerts file is
-// never consulted. Hostname verification: endpoint identification "HTTPS" against the job's
+// Trust: a KeyStore holding only the CA file's certificates -> PKIX TrustManagerFactory, built once
+// per CA file version -> a fresh SSLContext per job (its client session cache starts empty, so no
+// session is ever resumed across jobs). The JDK cacerts file is never consulted.
+// Hostname verification: endpoint identification "HTTPS" against the job's
 // servername (DNS name or IP literal); SNI only for DNS names.
 //
 // group/sigalg come from passive observation of the bytes the server sent in the clear (ServerHello
@@ -13,6 +14,7 @@
 // signature scheme (in the encrypted CertificateVerify) stays null. Observation never influences
 // the handshake or its verification.
 
+import java.io.BufferedInputStream;
 import java.io.BufferedReader;
 import java.io.ByteArrayOutputStream;
 import java.io.FileInputStream;
@@ -25,6 +27,9 @@ import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.net.SocketTimeoutException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Paths;
+import java.nio.file.attribute.BasicFileAttributes;
 import java.security.KeyFactory;
 import java.security.KeyStore;
 import java.security.PrivateKey;
@@ -51,6 +56,7 @@ import javax.net.ssl.SSLContext;
 import javax.net.ssl.SSLParameters;
 import javax.net.ssl.SSLSession;
 import javax.net.ssl.SSLSocket;
+import javax.net.ssl.TrustManager;
 import javax.net.ssl.TrustManagerFactory;
 
 public final class Probe {
@@ -156,7 +162,7 @@ public final class Probe {
     private static javax.net.ssl.KeyManager[] keyManagersFor(String certFile, String keyFile) throws Exception {
         CertificateFactory cf = CertificateFactory.getInstance("X.509");
         Certificate[] chain;
-        try (InputStream is = new FileInputStream(certFile)) {
+        try (InputStream is = new BufferedInputStream(new FileInputStream(certFile))) {
             chain = cf.generateCertificates(is).toArray(new Certificate[0]);
         }
         if (chain.length == 0) {
@@ -177,17 +183,69 @@ public final class Probe {
         return kmf.getKeyManagers();
     }
 
-    /** Trust: only the CA file; keys: the client certificate's, or none (null). */
+    /**
+     * Trust and key managers are built once per file version (path, size, mtime, inode) instead of per
+     * job: reading the PEM, the KeyStore and the PKIX parameters cost ~1 ms per job (docs/performance.md).
+     * They hold no session state (the client session cache lives in the SSLContext), so sharing them across
+     * jobs cannot resume anything. A file that changes on disk gets a new entry; failures are not cached.
+     */
+    private static final Map<String, Object> MANAGERS = new HashMap<>();
+
+    private static String fileStamp(String... files) throws IOException {
+        StringBuilder b = new StringBuilder();
+        for (String f : files) {
+            BasicFileAttributes a = Files.readAttributes(Paths.get(f), BasicFileAttributes.class);
+            b.append(f).append('|').append(a.size()).append('|').append(a.lastModifiedTime().to(TimeUnit.NANOSECONDS))
+                    .append('|').append(a.fileKey()).append('\n');
+        }
+        return b.toString();
+    }
+
+    private static TrustManager[] trustFor(String caFile) throws Exception {
+        String key;
+        try {
+            key = "trust\n" + fileStamp(caFile);
+        } catch (IOException e) {
+            return buildTrust(caFile); // not cached; fails with the JDK's own words for the file
+        }
+        TrustManager[] tms = (TrustManager[]) MANAGERS.get(key);
+        if (tms == null) {
+            tms = buildTrust(caFile);
+            MANAGERS.put(key, tms);
+        }
+        return tms;
+    }
+
+    private static javax.net.ssl.KeyManager[] keysFor(String certFile, String keyFile) throws Exception {
+        String key;
+        try {
+            key = "keys\n" + fileStamp(certFile, keyFile);
+        } catch (IOException e) {
+            return keyManagersFor(certFile, keyFile); // not cached; fails with the JDK's own words
+        }
+        javax.net.ssl.KeyManager[] kms = (javax.net.ssl.KeyManager[]) MANAGERS.get(key);
+        if (kms == null) {
+            kms = keyManagersFor(certFile, keyFile);
+            MANAGERS.put(key, kms);
+        }
+        return kms;
+    }
+
+    /**
+     * A fresh SSLContext per job, from the cached managers: the context owns the client session cache,
+     * which JSSE consults by peer host:port to resume (session ID or TLS 1.3 PSK). A new context starts
+     * with an empty cache, so no job can resume a session of an earlier one (init costs ~3 us warm).
+     */
     private static SSLContext contextFor(String caFile, javax.net.ssl.KeyManager[] keys) throws Exception {
         SSLContext ctx = SSLContext.getInstance("TLS");
-        ctx.init(keys, trustFor(caFile).getTrustManagers(), null);
+        ctx.init(keys, trustFor(caFile), null);
         return ctx;
     }
 
-    private static TrustManagerFactory trustFor(String caFile) throws Exception {
+    private static TrustManager[] buildTrust(String caFile) throws Exception {
         CertificateFactory cf = CertificateFactory.getInstance("X.509");
         Collection<? extends Certificate> certs;
-        try (InputStream is = new FileInputStream(caFile)) {
+        try (InputStream is = new BufferedInputStream(new FileInputStream(caFile))) {
             certs = cf.generateCertificates(is);
         }
         if (certs.isEmpty()) {
@@ -201,72 +259,97 @@ public final class Probe {
         }
         TrustManagerFactory tmf = TrustManagerFactory.getInstance("PKIX");
         tmf.init(ks); // only these anchors; cacerts is used only by init(null)
-        return tmf;
+        return tmf.getTrustManagers();
     }
 
-    private static Map<String, Object> runJob(Map<String, Object> job) {
-        Object id = job.get("id");
-        String caFile = str(job.get("ca_file"));
-        String host = str(job.get("host"));
-        String servername = str(job.get("servername"));
-        Object port0 = job.get("port");
-        Object ver = job.get("tls_version");
-        Object tmo = job.get("timeout_ms");
-        String certFile = str(job.get("client_cert_file"));
-        String keyFile = str(job.get("client_key_file"));
-        boolean mtls = certFile != null;
-        if ((certFile == null) != (keyFile == null)) {
-            return probeError(id, "job fields client_cert_file and client_key_file go together");
-        }
-        if (caFile == null || caFile.isEmpty()) {
-            return probeError(id, "job has no ca_file");
-        }
-        if (host == null || host.isEmpty()) {
-            return probeError(id, "job has no host");
-        }
-        if (servername == null || servername.isEmpty()) {
-            return probeError(id, "job has no servername");
-        }
+    /** A job's fields, checked. */
+    static final class JobSpec {
+        Object id;
+        String caFile, host, servername, certFile, keyFile;
         int port;
+        String[] protocols; // null: the JDK's defaults
+        long timeoutMs = DEFAULT_TIMEOUT_MS;
+    }
+
+    /** Thrown by parseJob: answered as a "probe: ..." error. */
+    static final class BadJob extends Exception {
+        private static final long serialVersionUID = 1L;
+
+        BadJob(String msg) {
+            super(msg);
+        }
+    }
+
+    private static JobSpec parseJob(Map<String, Object> job) throws BadJob {
+        JobSpec j = new JobSpec();
+        j.id = job.get("id");
+        j.caFile = str(job.get("ca_file"));
+        j.host = str(job.get("host"));
+        j.servername = str(job.get("servername"));
+        j.certFile = str(job.get("client_cert_file"));
+        j.keyFile = str(job.get("client_key_file"));
+        if ((j.certFile == null) != (j.keyFile == null)) {
+            throw new BadJob("job fields client_cert_file and client_key_file go together");
+        }
+        if (j.caFile == null || j.caFile.isEmpty()) {
+            throw new BadJob("job has no ca_file");
+        }
+        if (j.host == null || j.host.isEmpty()) {
+            throw new BadJob("job has no host");
+        }
+        if (j.servername == null || j.servername.isEmpty()) {
+            throw new BadJob("job has no servername");
+        }
+        Object port0 = job.get("port");
         try {
-            port = (int) Json.num(port0);
-            if (port <= 0 || port > 65535) {
+            j.port = (int) Json.num(port0);
+            if (j.port <= 0 || j.port > 65535) {
                 throw new NumberFormatException();
             }
         } catch (RuntimeException e) {
-            return probeError(id, "invalid port " + Json.write(port0));
+            throw new BadJob("invalid port " + Json.write(port0));
         }
-        String[] protocols = null;
+        Object ver = job.get("tls_version");
         if (ver != null) {
             if ("1.2".equals(ver)) {
-                protocols = new String[] {"TLSv1.2"};
+                j.protocols = new String[] {"TLSv1.2"};
             } else if ("1.3".equals(ver)) {
-                protocols = new String[] {"TLSv1.3"};
+                j.protocols = new String[] {"TLSv1.3"};
             } else {
-                return probeError(id, "unsupported tls_version " + Json.write(ver));
+                throw new BadJob("unsupported tls_version " + Json.write(ver));
             }
         }
-        long timeoutMs = DEFAULT_TIMEOUT_MS;
+        Object tmo = job.get("timeout_ms");
         if (tmo != null) {
             double t;
             try {
                 t = Json.num(tmo);
             } catch (RuntimeException e) {
-                return probeError(id, "invalid timeout_ms " + Json.write(tmo));
+                throw new BadJob("invalid timeout_ms " + Json.write(tmo));
             }
             if (!(t > 0)) {
-                return probeError(id, "invalid timeout_ms " + Json.write(tmo));
+                throw new BadJob("invalid timeout_ms " + Json.write(tmo));
             }
-            timeoutMs = Math.max(1, (long) Math.ceil(t));
+            j.timeoutMs = Math.max(1, (long) Math.ceil(t));
+        }
+        return j;
+    }
+
+    private static Map<String, Object> runJob(Map<String, Object> job) {
+        JobSpec j;
+        try {
+            j = parseJob(job);
+        } catch (BadJob e) {
+            return probeError(job.get("id"), e.getMessage());
         }
         javax.net.ssl.KeyManager[] keys = null;
-        if (mtls) {
+        if (j.certFile != null) {
             try {
-                keys = keyManagersFor(certFile, keyFile);
+                keys = keysFor(j.certFile, j.keyFile);
             } catch (Exception e) {
                 // the JDK refusing the key is the stack's result, not a probe bug
                 Map<String, Object> r = new LinkedHashMap<>();
-                r.put("id", id);
+                r.put("id", j.id);
                 r.put("ok", false);
                 r.put("error", "cannot load client certificate: " + e);
                 r.put("error_detail", chain(e));
@@ -277,15 +360,19 @@ public final class Probe {
         }
         SSLContext ctx;
         try {
-            ctx = contextFor(caFile, keys);
+            ctx = contextFor(j.caFile, keys);
         } catch (Exception e) {
-            return probeError(id, "cannot load CA file " + Json.write(caFile) + ": " + e);
+            return probeError(j.id, "cannot load CA file " + Json.write(j.caFile) + ": " + e);
         }
+        return handshake(j, ctx);
+    }
 
+    /** Connect + handshake (+ the mTLS verdict) with verification on; the result line. */
+    private static Map<String, Object> handshake(JobSpec j, SSLContext ctx) {
         long start = System.nanoTime();
-        long deadline = start + timeoutMs * 1_000_000L;
+        long deadline = start + j.timeoutMs * 1_000_000L;
         Map<String, Object> r = new LinkedHashMap<>();
-        r.put("id", id);
+        r.put("id", j.id);
         TapSocket raw = new TapSocket();
         SSLSocket ssl = null;
         AtomicBoolean watchdogFired = new AtomicBoolean(false);
@@ -295,36 +382,18 @@ public final class Probe {
                 raw.close();
             } catch (IOException ignored) {
             }
-        }, timeoutMs + WATCHDOG_GRACE_MS, TimeUnit.MILLISECONDS);
+        }, j.timeoutMs + WATCHDOG_GRACE_MS, TimeUnit.MILLISECONDS);
         try {
-            raw.connect(new InetSocketAddress(host, port), remainingMs(deadline));
+            // JSSE writes a TLS 1.2 client flight (ClientKeyExchange, ChangeCipherSpec, Finished) as
+            // separate small writes: with Nagle on, the last one waits for the server's delayed ACK,
+            // 40 ms per handshake on Linux. The bytes on the wire are the same, only not held back.
+            raw.setTcpNoDelay(true);
+            raw.connect(new InetSocketAddress(j.host, j.port), remainingMs(deadline));
             raw.setSoTimeout(remainingMs(deadline));
-            // peerHost = servername: JSSE checks the identity against the SNI name and then against
-            // the peer host, so the peer host must be the job's servername too (never the dialled host).
-            ssl = (SSLSocket) ctx.getSocketFactory().createSocket(raw, servername, port, true);
-            SSLParameters params = ssl.getSSLParameters();
-            params.setEndpointIdentificationAlgorithm("HTTPS");
-            if (isIpLiteral(servername)) {
-                params.setServerNames(Collections.<SNIServerName>emptyList());
-            } else {
-                params.setServerNames(Collections.<SNIServerName>singletonList(new SNIHostName(servername)));
-            }
-            if (protocols != null) {
-                params.setProtocols(protocols);
-            }
-            ssl.setSSLParameters(params);
-            ssl.startHandshake();
+            ssl = startTls(ctx, raw, j);
             double el = elapsed(start);
-            if (mtls) {
-                // TLS 1.3: the server judges our certificate after our side of the handshake; its
-                // verdict (close_notify, or an alert such as certificate_required) comes next. A
-                // server waiting for a request sends nothing: silence means accepted.
-                ssl.setSoTimeout(Math.max(1, Math.min(ACCEPT_WAIT_MS, remainingMs(deadline))));
-                try {
-                    ssl.getInputStream().read();
-                } catch (SocketTimeoutException quiet) {
-                    // accepted
-                }
+            if (j.certFile != null) {
+                awaitVerdict(ssl, deadline);
             }
             SSLSession s = ssl.getSession();
             Map<String, Object> neg = new LinkedHashMap<>();
@@ -362,6 +431,39 @@ public final class Probe {
             }
         }
         return r;
+    }
+
+    private static SSLSocket startTls(SSLContext ctx, Socket raw, JobSpec j) throws IOException {
+        // peerHost = servername: JSSE checks the identity against the SNI name and then against
+        // the peer host, so the peer host must be the job's servername too (never the dialled host).
+        SSLSocket ssl = (SSLSocket) ctx.getSocketFactory().createSocket(raw, j.servername, j.port, true);
+        SSLParameters params = ssl.getSSLParameters();
+        params.setEndpointIdentificationAlgorithm("HTTPS");
+        if (isIpLiteral(j.servername)) {
+            params.setServerNames(Collections.<SNIServerName>emptyList());
+        } else {
+            params.setServerNames(Collections.<SNIServerName>singletonList(new SNIHostName(j.servername)));
+        }
+        if (j.protocols != null) {
+            params.setProtocols(j.protocols);
+        }
+        ssl.setSSLParameters(params);
+        ssl.startHandshake();
+        return ssl;
+    }
+
+    /**
+     * TLS 1.3: the server judges our certificate after our side of the handshake; its verdict
+     * (close_notify, or an alert such as certificate_required) comes next. A server waiting for a
+     * request sends nothing: silence means accepted. The read blocks until one of those or the wait.
+     */
+    private static void awaitVerdict(SSLSocket ssl, long deadline) throws IOException {
+        ssl.setSoTimeout(Math.max(1, Math.min(ACCEPT_WAIT_MS, remainingMs(deadline))));
+        try {
+            ssl.getInputStream().read();
+        } catch (SocketTimeoutException quiet) {
+            // accepted
+        }
     }
 
     private static String str(Object o) {
