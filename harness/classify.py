@@ -2,7 +2,8 @@
 
 Each table is an ordered list of (regex, outcome); the first match wins. The strings the
 tables were written against were captured from the real stacks (``tests/data/errors.json``,
-refreshed by ``tlsmatrix capture-errors``) and the unit tests check every one of them.
+refreshed by ``.venv/bin/python -m tests.capture_errors``, see tests/capture_errors.py) and the unit
+tests check every one of them.
 An error that no rule knows is ``handshake_failure`` with ``rule = None``, so reports and
 tests can spot a gap instead of hiding it.
 

@@ -1,5 +1,5 @@
-"""Command line: ``tlsmatrix matrix | probe | diagnose | serve | report | explain | bundle | regress | list | build``
-(the arguments: harness/cliargs.py).
+"""Command line: ``tlsmatrix matrix | serve | probe | diagnose | regress | merge | report | explain | bundle |
+schema | list | build | images | clean`` (the arguments: harness/cliargs.py; reference: docs/commands.md).
 
 Exit status: 0 all cells match their expectations (or, for ``probe``, it ran),
 1 some cell contradicts its expectation, 2 any harness error (bad input, broken setup, and
