@@ -338,6 +338,29 @@ class Supervisor:
                     prepared[index] = self.stack.prepare(spec, self.workdir)
                 except ListenerError as exc:
                     results[index] = {"id": spec.get("id"), "error": str(exc)}
+        inner = self._start_all(specs, prepared, results)
+
+        # 4. relays
+        for index, spec in enumerate(specs):
+            if results[index] is not None:
+                if index in servers:
+                    servers[index].close()
+                continue
+            server = servers[index]
+            threading.Thread(target=accept_loop, args=(server, inner[index], str(spec.get("id")), self.log),
+                             daemon=True).start()
+            results[index] = {"id": spec.get("id"), "port": server.getsockname()[1]}
+        for line in results:
+            self.emit(line)
+        self.emit({"ready": True})
+
+        self.serve(watch_stdin=config_path is None)
+        return 0
+
+    def _start_all(self, specs: list[dict], prepared: dict[int, object],
+                   results: list[dict | None]) -> dict[int, tuple[str, int]]:
+        """Start the prepared CLI servers; listener index -> the (host, port) each really listens on.
+        Failures go into ``results``; a server that did not come up is tried once more on another port."""
         inner: dict[int, tuple[str, int]] = {}
         pending: dict[int, tuple[Child, int]] = {}
         for attempt in (0, 1):
@@ -362,23 +385,7 @@ class Supervisor:
             pending = {}
             if all(results[i] is not None or i in inner for i in prepared):
                 break
-
-        # 4. relays
-        for index, spec in enumerate(specs):
-            if results[index] is not None:
-                if index in servers:
-                    servers[index].close()
-                continue
-            server = servers[index]
-            threading.Thread(target=accept_loop, args=(server, inner[index], str(spec.get("id")), self.log),
-                             daemon=True).start()
-            results[index] = {"id": spec.get("id"), "port": server.getsockname()[1]}
-        for line in results:
-            self.emit(line)
-        self.emit({"ready": True})
-
-        self.serve(watch_stdin=config_path is None)
-        return 0
+        return inner
 
     def serve(self, watch_stdin: bool) -> None:
         """Until stdin EOF (stdin mode) or a signal (raises _Stop); log servers that die meanwhile."""
