@@ -24,13 +24,13 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from . import __version__
 from .clients import CLIENTS, TLS_CLIENTS
-from .diagnose import Finding, diagnose, fetch_chain, read_pem_certificates
+from .diagnose import Finding, diagnose, fetch_chain
 from .document import ResultsDocument, load_results
 from .drive import START_FAILED, UNAVAILABLE, ClientDriver, Handshake
 from .errors import HarnessError, TlsmatrixWarning, UsageError
 from .model import Cell, ChainSpec, Job, Outcome, Result, parse_tls_version
 from .output import write_atomic, write_run_files
-from .pki import CertificateCache, load_ca_file
+from .pki import CertificateCache, load_ca_file, load_pem_certificates
 from .reaper import owned_prefix, reap
 from .redact import Redactor
 from .runner import DEFAULT_TIMEOUT_MS, EndpointTarget, Endpoints, RunOptions, expand_cells, run_cells, serving
@@ -284,10 +284,10 @@ def diagnose_chain(ca_file: str | os.PathLike, host: str | None = None, port: in
     if (chain_file is None) == (host is None):
         raise UsageError("diagnose: give either HOST:PORT or --chain FILE")
     try:
-        ca = read_pem_certificates(ca_file, "--ca")
+        ca = load_ca_file(ca_file)
         ca_file_without_key(Path(ca_file))
         if chain_file is not None:
-            return diagnose(ca, read_pem_certificates(chain_file, "--chain"), servername)
+            return diagnose(ca, load_pem_certificates(chain_file, "chain file"), servername)
         if port is None:
             raise UsageError("diagnose: a host needs its port")
         servername = servername or host

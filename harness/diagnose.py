@@ -30,6 +30,7 @@ from cryptography.x509.oid import ExtensionOID, NameOID
 
 from .jsonmodel import JsonModel, attr
 from .model import NOT_MEASURED, Outcome, Result
+from .pki import load_pem_certificates
 
 
 @dataclass(frozen=True)
@@ -425,21 +426,8 @@ def diagnose(ca_certs: list[x509.Certificate], chain: list[x509.Certificate], se
             *_expiry_findings(path, now), *_key_findings(path, sent), *_hostname_findings(sent, servername)]
 
 
-def read_pem_certificates(path: str | Path, what: str) -> list[x509.Certificate]:
-    """Certificates of a PEM file; a ValueError names the file."""
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise ValueError(f"{what} {path}: cannot read: {exc.strerror or exc}") from None
-    try:
-        certs = x509.load_pem_x509_certificates(data)
-    except ValueError as exc:
-        raise ValueError(f"{what} {path}: no PEM certificate ({exc})") from None
-    return certs
-
-
 def diagnose_files(ca_file: str | Path, chain_file: str | Path, servername: str | None = None) -> list[Finding]:
-    return diagnose(read_pem_certificates(ca_file, "CA file"), read_pem_certificates(chain_file, "chain file"),
+    return diagnose(load_pem_certificates(ca_file, "CA file"), load_pem_certificates(chain_file, "chain file"),
                     servername)
 
 

@@ -401,17 +401,22 @@ def _cert_sha256(path: Path) -> str:
     return cert.fingerprint(hashes.SHA256()).hex()
 
 
-def load_ca_file(path: str | Path) -> list[x509.Certificate]:
-    """Read a user's CA file (for ``tlsmatrix probe``); errors name the file."""
+def load_pem_certificates(path: str | Path, what: str = "CA file") -> list[x509.Certificate]:
+    """The certificates of a user's PEM file (a CA file, a chain); errors name ``what`` and the file."""
     path = Path(path)
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise PKIError(f"cannot read CA file {path}: {exc.strerror or exc}") from None
+        raise PKIError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
     try:
         certs = x509.load_pem_x509_certificates(data)
     except ValueError as exc:
-        raise PKIError(f"CA file {path} holds no PEM certificate: {exc}") from None
+        raise PKIError(f"{what} {path} holds no PEM certificate: {exc}") from None
     if not certs:
-        raise PKIError(f"CA file {path} holds no PEM certificate")
+        raise PKIError(f"{what} {path} holds no PEM certificate")
     return certs
+
+
+def load_ca_file(path: str | Path) -> list[x509.Certificate]:
+    """Read a user's CA file (``tlsmatrix probe``, ``diagnose``); errors name the file."""
+    return load_pem_certificates(path, "CA file")

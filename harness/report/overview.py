@@ -12,8 +12,8 @@ import html
 from collections import Counter, OrderedDict
 
 from ..document import CellRecord, ResultsDocument, ScenarioInfo
-from ..explain import Finding, explain
-from .summary import always_ok as _always_ok
+from ..explain import Finding
+from .summary import explain_summary
 from .text import clean
 
 
@@ -44,12 +44,11 @@ def _summary(per: list[tuple[ScenarioInfo, ResultsDocument]]) -> str:
 
 def _explain_items(sub: ResultsDocument) -> str:
     """One line per stack that fails where the others succeed, one for the stacks that never fail."""
-    findings = explain(sub)
+    findings, fine, none_differs = explain_summary(sub)
     items = [_finding_item(f) for f in findings]
-    fine = _always_ok(sub.cells)
     if fine:
         items.append(f'<li class="fine">ok on every cell: {esc(", ".join(fine))}</li>')
-    if not any(f.kind != "note" for f in findings):
+    if none_differs:
         items.append('<li class="fine">no stack fails where the others succeed</li>')
     return "".join(items)
 

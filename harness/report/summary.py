@@ -32,13 +32,19 @@ def counts_text(sub: ResultsDocument) -> str:
     return text
 
 
-def finding_lines(sub: ResultsDocument) -> list[str]:
+def explain_summary(sub: ResultsDocument) -> tuple[list[Finding], list[str], bool]:
+    """What a summary says per scenario (text and HTML alike): the explain findings, the clients
+    that never fail, and whether no stack fails where the others succeed."""
     findings = explain(sub)
+    return findings, always_ok(sub.cells), not any(f.kind != "note" for f in findings)
+
+
+def finding_lines(sub: ResultsDocument) -> list[str]:
+    findings, fine, none_differs = explain_summary(sub)
     lines = [finding_line(f) for f in findings]
-    fine = always_ok(sub.cells)
     if fine:
         lines.append(f"ok on every cell: {join_names(fine)}")
-    if not any(f.kind != "note" for f in findings):
+    if none_differs:
         lines.append("no stack fails where the others succeed")
     return lines
 
