@@ -4,11 +4,12 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 TLSMATRIX := $(BIN)/tlsmatrix
-SCENARIOS ?= $(sort $(wildcard scenarios/*.toml))
+# versions.toml needs the client images (make images, about 15 minutes cold): `make versions` runs it
+SCENARIOS ?= $(filter-out scenarios/versions.toml,$(sort $(wildcard scenarios/*.toml)))
 BACKEND ?= process
 ARGS ?=
 
-.PHONY: setup venv toolchains probes images matrix regress test test-unit test-integration test-docker bench clean
+.PHONY: setup venv toolchains probes images matrix versions regress test test-unit test-integration test-docker bench clean
 
 setup: venv toolchains probes ## .venv with tlsmatrix installed (editable) + built probes
 
@@ -45,6 +46,10 @@ images: venv
 
 matrix: setup $(if $(filter docker,$(BACKEND)),images)
 	$(TLSMATRIX) matrix --backend $(BACKEND) $(SCENARIOS) $(ARGS)
+
+# the versioned stacks (openssl@1.1.1 ... go@1.24 ... nss@3.110) side by side, in their releases' images
+versions: setup images
+	$(TLSMATRIX) matrix --backend $(BACKEND) scenarios/versions.toml $(ARGS)
 
 test: setup
 	$(BIN)/pytest $(ARGS)

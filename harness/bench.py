@@ -120,8 +120,8 @@ def stack_rates(clients: list[str], batch_n: int, single_n: int, repeat: int, se
 def curves_wall_time(runs: int, backends: tuple[str, ...] = ("process",)) -> list[dict]:
     """The ``curves`` entries: the median wall time of ``runs`` warm runs of curves.toml per backend."""
     out_dir = Path(tempfile.mkdtemp(prefix="tlsmatrix-bench-"))
-    entries = []
-    for backend in backends:
+    entries: list[dict] = []
+    for backend in backends if runs > 0 else ():
         argv = [sys.executable, "-m", "harness", "matrix", str(project_root() / "scenarios" / "curves.toml"), "-q",
                 "--output", str(out_dir), "--format", "json", "--backend", backend]
         subprocess.run(argv, cwd=project_root(), capture_output=True)  # warm-up: builds the certificate cache

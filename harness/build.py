@@ -19,15 +19,20 @@ from .errors import TlsmatrixError
 from .toolchain import (
     CARGO_INSTALL_HINT,
     GCC,
+    GNUTLS_DEV,
+    GNUTLS_INSTALL_HINT,
     GO_INSTALL_HINT,
     GOLANG,
     JAVA_INSTALL_HINT,
     JDK,
+    LIBCURL_DEV,
+    LIBCURL_INSTALL_HINT,
     LIBSSL_DEV,
+    NSS_DEV,
+    NSS_INSTALL_HINT,
     PKG_CONFIG,
     PROBES_DIR,
     WOLFSSL_DEV,
-    WOLFSSL_HEADERS,
     WOLFSSL_INSTALL_HINT,
     Debian,
     build_dir,
@@ -117,19 +122,37 @@ def _java_commands(javac: str, out: Path) -> list[tuple[list[str], dict[str, str
     return [([javac, "-d", str(out / "java"), "Probe.java"], {})]
 
 
-def _wolfssl_commands(gcc: str, out: Path) -> list[tuple[list[str], dict[str, str]]]:
-    (out / "wolfssl").mkdir(parents=True, exist_ok=True)
-    return [([gcc, "-O2", "-Wall", "-o", str(out / "wolfssl" / "tlsmatrix-wolfssl-probe"), "probe.c", "-lwolfssl"], {})]
+#: the JSON-lines loop every C probe links (harness/probes/cprobe: its changes must rebuild them)
+C_PROBE_LOOP = "cprobe"
 
 
-def find_wolfssl_gcc() -> str | None:
-    """gcc, but only where wolfSSL's headers are installed (Debian: libwolfssl-dev)."""
-    import shutil
+def c_probe_commands(stack: str, *libs: str) -> Callable[[str, Path], list[tuple[list[str], dict[str, str]]]]:
+    """gcc in the probe's directory: its probe.c and the shared loop, linked with the stack's library."""
+    def commands(gcc: str, out: Path) -> list[tuple[list[str], dict[str, str]]]:
+        (out / stack).mkdir(parents=True, exist_ok=True)
+        return [([gcc, "-O2", "-Wall", f"-I../{C_PROBE_LOOP}", "-o", str(out / stack / f"tlsmatrix-{stack}-probe"),
+                  "probe.c", f"../{C_PROBE_LOOP}/probe_loop.c", *libs], {})]
+    return commands
 
-    gcc = shutil.which("gcc")
-    if gcc and any(Path(h).exists() for h in WOLFSSL_HEADERS):
-        return gcc
-    return None
+
+def gcc_with(*packages: Debian) -> Callable[[], str | None]:
+    """A C probe's toolchain: gcc, but only where the library's development packages are installed
+    (their headers: Debian's libwolfssl-dev, libgnutls28-dev, ...)."""
+    def find() -> str | None:
+        import shutil
+
+        gcc = shutil.which("gcc")
+        return gcc if gcc and all(p.installed() for p in packages) else None
+    return find
+
+
+def _nss_commands(gcc: str, out: Path) -> list[tuple[list[str], dict[str, str]]]:
+    """The C probe build with `pkg-config --cflags --libs nss` (include dirs nss/ and nspr/, libssl3, libnss3, ...)."""
+    proc = subprocess.run(["pkg-config", "--cflags", "--libs", "nss"], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise BuildError(f"building nss failed: `pkg-config --cflags --libs nss` exited {proc.returncode}\n"
+                         f"{proc.stderr.strip()}\n{in_checkout_hint(NSS_INSTALL_HINT)}")
+    return c_probe_commands("nss", *proc.stdout.split())(gcc, out)
 
 
 def _find_javac() -> str | None:
@@ -198,7 +221,22 @@ TARGETS: dict[str, Target] = {
     ),
     "wolfssl": Target(
         "wolfssl", PROBES_DIR / "wolfssl", ("wolfssl/tlsmatrix-wolfssl-probe",),
-        find_wolfssl_gcc, WOLFSSL_INSTALL_HINT, _wolfssl_commands, packages=(WOLFSSL_DEV, GCC),
+        gcc_with(WOLFSSL_DEV), WOLFSSL_INSTALL_HINT, c_probe_commands("wolfssl", "-lwolfssl"), shared=(C_PROBE_LOOP,),
+        packages=(WOLFSSL_DEV, GCC),
+    ),
+    "nss": Target(
+        "nss", PROBES_DIR / "nss", ("nss/tlsmatrix-nss-probe",),
+        gcc_with(NSS_DEV, PKG_CONFIG), NSS_INSTALL_HINT, _nss_commands, shared=(C_PROBE_LOOP,), packages=(NSS_DEV, PKG_CONFIG, GCC),
+    ),
+    "gnutls": Target(
+        "gnutls", PROBES_DIR / "gnutls", ("gnutls/tlsmatrix-gnutls-probe",),
+        gcc_with(GNUTLS_DEV), GNUTLS_INSTALL_HINT, c_probe_commands("gnutls", "-lgnutls"), shared=(C_PROBE_LOOP,),
+        packages=(GNUTLS_DEV, GCC),
+    ),
+    "libcurl": Target(
+        "libcurl", PROBES_DIR / "libcurl", ("libcurl/tlsmatrix-libcurl-probe",),
+        gcc_with(LIBCURL_DEV, LIBSSL_DEV), LIBCURL_INSTALL_HINT, c_probe_commands("libcurl", "-lcurl", "-lssl", "-lcrypto"),
+        shared=(C_PROBE_LOOP,), packages=(LIBCURL_DEV, LIBSSL_DEV, GCC),
     ),
 }
 

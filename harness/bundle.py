@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from .clients import CLIENTS
+from .clients.containers import VERSIONED
 from .errors import TlsmatrixError
 from .document import CellRecord, ChainInfo, DocumentError, ResultsDocument, StackEntry, load_results
 from .model import CertRecord, ChainRecord, Job, ListenerConfig, ServerConfig
@@ -276,13 +277,34 @@ def server_config(record: CellRecord, port: int = PORT) -> dict:
     return ServerConfig(host=HOST, listeners=[listener]).to_json()
 
 
-def client_commands(cell: _Cell) -> list[tuple[str, str]]:
-    """(title, shell text) for the cell's own client stack, then OpenSSL's s_client for comparison."""
+def container_line(record: CellRecord, image: str, port: int = PORT) -> str:
+    """`docker run` of a versioned client's probe in ``image`` (the one that answered), fed this cell's
+    job; the cell's files go in as environment variables (no mount: works with any Docker host)."""
+    v = VERSIONED[record.client]
+    names = ["ca.pem"] + ([CLIENT_CERT_FILE, CLIENT_KEY_FILE] if _mtls(record) else [])
+    env = " ".join(f'-e F{i}="$(cat {name})"' for i, name in enumerate(names))
+    setup = " && ".join(f'printf "%s\\n" "$F{i}" > /tmp/c/{name}' for i, name in enumerate(names))
+    job = probe_job(record, port, ca="/tmp/c/ca.pem")
+    for key in ("client_cert_file", "client_key_file"):
+        if job.get(key):
+            job[key] = f"/tmp/c/{job[key]}"
+    script = f"mkdir -p /tmp/c && {setup} && exec {shlex.join(v.argv)}"
+    return (f"echo {shlex.quote(json.dumps(job, separators=(',', ':')))} | docker run --rm -i --network host {env} "
+            f"--entrypoint sh {image} -c {shlex.quote(script)}")
+
+
+def client_commands(cell: _Cell, image: str | None = None) -> list[tuple[str, str]]:
+    """(title, shell text) for the cell's own client stack, then OpenSSL's s_client for comparison;
+    ``image``: the image a versioned client ran in (its `docker run` line comes first)."""
     r = cell.record
     client = r.client
     out: list[tuple[str, str]] = []
     stack = CLIENTS.get(client)
     native = stack.native if stack is not None else None  # the stack's own command line (its descriptor)
+    if client in VERSIONED:
+        out.append((f"the recorded client **{client}** in the image that answered (`tlsmatrix images "
+                    f"clients-{VERSIONED[client].release}` builds it from the same Dockerfile)",
+                    container_line(r, image or VERSIONED[client].image)))
     if native is not None:
         out.append((f"the recorded client **{client}**: {native.title}", native.line(_native_cell(r))))
     if client in PROBES:
@@ -290,7 +312,7 @@ def client_commands(cell: _Cell) -> list[tuple[str, str]]:
                     "see *Probe programs* above): one JSON job line on stdin; it answers with a hello line, "
                     "then the result, whose `error` is the stack's own text",
                     f"echo {shlex.quote(probe_job_line(r))} | " + _in_checkout(PROBES[client][2])))
-    elif native is None:
+    elif native is None and client not in VERSIONED:
         out.append((f"the recorded client **{client}**: its tlsmatrix probe (see harness/clients/__init__.py in the "
                     "tlsmatrix repository) reads this JSON job line",
                     f"echo {shlex.quote(probe_job_line(r))} | <the {client} probe>"))
@@ -473,6 +495,13 @@ def _expected_text(record: CellRecord) -> str:
     return f"expected {', '.join(exp.outcomes)}" + (f" ({exp.why})" if exp.why else "")
 
 
+def _client_image(entries: dict[str, StackEntry], name: str) -> str | None:
+    """The image id a versioned client's hello named (``details.image``: "tag sha256:...")."""
+    entry = entries.get(name)
+    image = entry.info.details.get("image") if entry is not None and entry.info else None
+    return image.split()[-1] if isinstance(image, str) and image else None
+
+
 def _stack_version(entries: dict[str, StackEntry], name: str) -> str:
     entry = entries.get(name)
     if entry is None:
@@ -529,7 +558,7 @@ def _cell_section(data: ResultsDocument, n: int, cell: _Cell, with_keys: bool) -
         else:
             out += [f"The run's server stack was **{server}**: `s_server` stands in for it and the result can "
                     "differ (harness/servers/__init__.py in the tlsmatrix repository names its program).", ""]
-    for title, text in client_commands(cell):
+    for title, text in client_commands(cell, _client_image(data.clients, r.client)):
         out += [f"Client (terminal 2), {title}:", "", _fence(f"cd {files_dir}\n{text}", "sh"), ""]
     return out
 

@@ -124,11 +124,13 @@ _GNUTLS: list[tuple[str, Outcome]] = [
     (r"insecure algorithm|[Uu]nsupported (signature|public key|certificate|elliptic)|algorithm is not supported", O.UNSUPPORTED_ALGORITHM),
     (r"signature (verification )?(has )?failed|signature is invalid|Public key signature verification", O.BAD_SIGNATURE),
     (r"Received alert \[70\]|[Pp]rotocol version|unsupported version", O.PROTOCOL_VERSION),
-    (r"Received alert", O.HANDSHAKE_FAILURE),
+    # gnutls-cli: "*** Received alert [40]: Handshake failed"; the library (gnutls probe): gnutls_strerror | alert name
+    (r"Received alert|A TLS fatal alert has been received", O.HANDSHAKE_FAILURE),
     (r"Received record packet of unknown type", O.NOT_TLS),
     # transport facts before the generic "Fatal error" (pull/push = recv/send failed; EOF = non-properly terminated)
-    (r"Could not connect|Connection refused|Connection reset|closed the connection|Error in the (push|pull) function|non-properly terminated", O.CONNECTION),
-    (r"Fatal error|Handshake failed|[Hh]andshake", O.HANDSHAKE_FAILURE),
+    (r"Could not connect|^connect to |Connection refused|Connection reset|closed the connection|Error in the (push|pull) function|non-properly terminated", O.CONNECTION),
+    # generic: gnutls-cli's "*** Fatal error", the gnutls probe's error name in error_detail
+    (r"Fatal error|Handshake failed|[Hh]andshake|^GNUTLS_E_", O.HANDSHAKE_FAILURE),
 ]
 
 _NSS: list[tuple[str, Outcome]] = [
@@ -142,11 +144,13 @@ _NSS: list[tuple[str, Outcome]] = [
     # no TLS content type, or a "record" longer than TLS allows (the plain-HTTP symptom)
     (r"SSL_ERROR_RX_UNKNOWN_RECORD_TYPE|SSL_ERROR_RX_RECORD_TOO_LONG", O.NOT_TLS),
     # transport facts before the generic SSL_ERROR_
-    (r"PR_CONNECT_REFUSED_ERROR|PR_CONNECT_RESET_ERROR|PR_CONNECT_ABORTED_ERROR|PR_END_OF_FILE_ERROR|unable to connect", O.CONNECTION),
+    # (the nss C probe connects with the shared probe_tcp_connect: "connect to H:P: <strerror>")
+    (r"PR_CONNECT_REFUSED_ERROR|PR_CONNECT_RESET_ERROR|PR_CONNECT_ABORTED_ERROR|PR_END_OF_FILE_ERROR|unable to connect|^connect to \S+: ", O.CONNECTION),
     (r"SSL_ERROR_", O.HANDSHAKE_FAILURE),
 ]
 
-# libcurl's messages, for the system curl (OpenSSL) and curl-impersonate (BoringSSL)
+# libcurl's messages, for the system curl (OpenSSL), curl-impersonate (BoringSSL) and the libcurl C probe
+# (its error is curl's error buffer without the command's "curl: (N) " prefix; error_detail "CURLcode=N (…)")
 _CURL: list[tuple[str, Outcome]] = [
     (r"unable to get local issuer certificate|self.signed certificate|unable to get issuer certificate|unable to verify the first certificate|invalid CA certificate|key usage does not include certificate signing|unsuitable certificate purpose", O.UNTRUSTED),
     (r"no alternative certificate subject name matches|subject name does not match|does not match target host", O.HOSTNAME_MISMATCH),
@@ -156,8 +160,8 @@ _CURL: list[tuple[str, Outcome]] = [
     (r"HANDSHAKE_FAILURE|alert handshake failure", O.HANDSHAKE_FAILURE),
     (r"WRONG_VERSION_NUMBER|wrong version number", O.NOT_TLS),
     # transport facts before the generic "curl: (35)" (SSL_ERROR_SYSCALL: the peer closed without an alert)
-    (r"curl: \((7|52|56)\)|Could not connect|Couldn't connect|Connection refused|Connection reset|Recv failure|Send failure|SSL_ERROR_SYSCALL|unexpected eof|Connection closed abruptly", O.CONNECTION),
-    (r"curl: \(35\)|SSL routines|curl: \(60\)", O.HANDSHAKE_FAILURE),
+    (r"curl: \((7|52|56)\)|Could not connect|Couldn't connect|Connection refused|Connection reset|Recv failure|Send failure|SSL_ERROR_SYSCALL|unexpected eof|Connection closed abruptly|^CURLcode=(7|52|56)\b", O.CONNECTION),
+    (r"curl: \(35\)|SSL routines|curl: \(60\)|^CURLcode=(35|60)\b", O.HANDSHAKE_FAILURE),
 ]
 
 _WOLFSSL: list[tuple[str, Outcome]] = [
@@ -228,6 +232,9 @@ _RUSTLS_OTHER = re.compile(r"(?:peer is incompatible|peer misbehaved): ([A-Za-z0
 _OPENSSL_VERIFY = re.compile(r"certificate verify failed: ([^(]+?)\s*\(_ssl")
 _OPENSSL_REASON = re.compile(r"\[SSL: ([A-Z0-9_]+)\]")
 _GO_REMOTE = re.compile(r"remote error: tls: (.+)$")
+# GnuTLS' verification status ("- Status: " before it in gnutls-cli) and received alerts (gnutls-cli, gnutls probe)
+_GNUTLS_STATUS = re.compile(r"The certificate is NOT trusted\. ([^|]+?)\s*(?:\||$)")
+_GNUTLS_ALERT = re.compile(r"(?:Received alert \[\d+\]: |A TLS fatal alert has been received\. \| )([^|]+?)\s*(?:\||$)")
 _PANIC = re.compile(r"^crash: thread '[^']*' panicked at \S+?:\d+:\d+: (.*)$")
 
 
@@ -274,5 +281,9 @@ def shorten(family: str, error: str, width: int = 44) -> str:
             text = text.removeprefix("tls: failed to verify certificate: ")
             text = re.sub(r"^(x509: certificate is valid for) .*?, (not .*)$", r"\1 …, \2", text)
             text = text.split(": current time")[0]
+    elif family == "gnutls":
+        m = _GNUTLS_STATUS.search(text) or _GNUTLS_ALERT.search(text)
+        if m:
+            text = m.group(1) if m.re is _GNUTLS_STATUS else "alert " + m.group(1)
     text = " ".join(text.split())
     return text if len(text) <= width else text[: width - 1] + "…"

@@ -47,21 +47,24 @@ class Finding(JsonModel):
 
 
 _WEBPKI = ("rustls-*", "kube-*rustls*", "kube-*aws-lc-rs")  # every rustls build: webpki verifies
-_OPENSSL = ("openssl", "openssl-cli", "node", "curl", "boringssl", "kube-0.93-openssl", "kubernetes-python")
+_OPENSSL = ("openssl", "openssl-cli", "node", "curl", "libcurl", "boringssl", "kube-0.93-openssl", "kubernetes-python")
+# a library and its command-line tool: the same verdicts
+_GNUTLS = ("gnutls", "gnutls-cli")
+_NSS = ("nss", "tstclnt")
 _RING = ("rustls-ring*", "kube-0.93-rustls*", "kube-latest-rustls")  # rustls with the ring provider
 
 #: "id" or "id@position" → (client stacks it breaks, why). Measured: scenarios/unknown-issuer.toml
 #: (its baseline; tests/unit/test_diagnose.py keeps the two in step), rustls-p521.toml, curves.toml.
 KNOWLEDGE: dict[str, tuple[tuple[str, ...], str]] = {
     "issuer-name-encoding": (
-        (*_WEBPKI, "go", "gnutls", "nss", "wolfssl"),
+        (*_WEBPKI, "go", *_GNUTLS, *_NSS, "wolfssl"),
         "rustls (webpki: UnknownIssuer), Go, GnuTLS, NSS and wolfSSL look an issuer up by the exact bytes of its "
         "name and find none; OpenSSL (and Node, curl, BoringSSL) and Java compare canonical forms and accept."),
     "missing-intermediate": (
         ("*",),
         "No stack fetches a missing intermediate: every one fails (rustls: UnknownIssuer)."),
     "ca-file-not-a-ca": (
-        ("openssl", "openssl-cli", "node", "kube-0.93-openssl", "kubernetes-python", *_WEBPKI, "nss"),
+        ("openssl", "openssl-cli", "node", "kube-0.93-openssl", "kubernetes-python", *_WEBPKI, *_NSS),
         "rustls (UnknownIssuer), OpenSSL without PARTIAL_CHAIN, Node and NSS want the CA; Go, Java, GnuTLS, "
         "wolfSSL and curl trust a certificate that is itself in the CA file."),
     "ca-file-intermediate": (
@@ -85,14 +88,14 @@ KNOWLEDGE: dict[str, tuple[tuple[str, ...], str]] = {
         ("*",),
         "Every stack rejects it (rustls: UnsupportedCertVersion; OpenSSL: invalid CA certificate)."),
     "ca-no-key-cert-sign@anchor": (
-        (*_OPENSSL, "go", "java", "gnutls"),
+        (*_OPENSSL, "go", "java", *_GNUTLS),
         "OpenSSL, Go, Java and GnuTLS reject it; rustls ignores a CA's keyUsage, NSS and wolfSSL check "
         "intermediates only."),
     "ca-no-key-cert-sign@intermediate": (
-        (*_OPENSSL, "go", "java", "gnutls", "nss", "wolfssl"),
+        (*_OPENSSL, "go", "java", *_GNUTLS, *_NSS, "wolfssl"),
         "Every stack but rustls rejects it (rustls ignores a CA's keyUsage)."),
     "aki-mismatch": (
-        (*_OPENSSL, "java", "gnutls", "nss", "wolfssl"),
+        (*_OPENSSL, "java", *_GNUTLS, *_NSS, "wolfssl"),
         "OpenSSL, Java, GnuTLS, NSS and wolfSSL reject the issuer; rustls and Go ignore the AKI and check the "
         "signature."),
     "chain-out-of-order": (
@@ -117,10 +120,10 @@ KNOWLEDGE: dict[str, tuple[tuple[str, ...], str]] = {
         "ring and BoringSSL offer no ecdsa_secp521r1_sha512, so the server cannot sign the handshake; rustls "
         "offers no secp521r1 group either, so an OpenSSL TLS 1.2 server fails even aws-lc-rs."),
     "unsupported-key@signer-Ed25519": (
-        ("nss",),
+        _NSS,
         "NSS 3.87 cannot import an Ed25519 trust anchor."),
     "unsupported-key@leaf-Ed25519": (
-        ("nss", "boringssl"),
+        (*_NSS, "boringssl"),
         "NSS and BoringSSL do not offer ed25519 handshake signatures by default."),
 }
 

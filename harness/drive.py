@@ -46,8 +46,10 @@ class ClientDriver:
     is called as each answer comes in (from the stacks' threads). ``entries`` says afterwards what the
     results document says about each stack (version, restarts, or why it did not run)."""
 
-    def __init__(self, clients: dict[str, Stack], retry_timeouts: bool = True) -> None:
+    def __init__(self, clients: dict[str, Stack], retry_timeouts: bool = True,
+                 probe_env: dict[str, str] | None = None) -> None:
         self.clients = clients
+        self.probe_env = probe_env  # extra environment of every probe (the docker run's network)
         self.retry_timeouts = retry_timeouts  # a timed-out job is tried once more before it counts
         self.entries: dict[str, StackEntry] = {}
         self._sessions: list[ProbeSession] = []
@@ -85,7 +87,7 @@ class ClientDriver:
                 record(name, key, Handshake(Outcome.SKIPPED, error=why, short_error="not available",
                                             not_run=UNAVAILABLE))
             return
-        session = ProbeSession(client)
+        session = ProbeSession(client, env=self.probe_env)
         with self._lock:
             if self._aborted.is_set():
                 return

@@ -23,10 +23,11 @@ class SpecError(TlsmatrixError, ValueError):
 # --- keys and hashes ---------------------------------------------------------------------
 
 #: canonical key names, in the order reports list them
-KEY_NAMES: tuple[str, ...] = ("RSA-2048", "RSA-3072", "RSA-4096", "P-256", "P-384", "P-521", "Ed25519")
+#: RSA-1024 is there to ask which stacks still accept a weak key (OpenSSL security levels, Go, Java policies)
+KEY_NAMES: tuple[str, ...] = ("RSA-1024", "RSA-2048", "RSA-3072", "RSA-4096", "P-256", "P-384", "P-521", "Ed25519")
 
 _KEY_ALIASES: dict[str, str] = {}
-for _bits in (2048, 3072, 4096):
+for _bits in (1024, 2048, 3072, 4096):
     for _alias in (f"RSA-{_bits}", f"RSA{_bits}", f"RSA_{_bits}"):
         _KEY_ALIASES[_alias.lower()] = f"RSA-{_bits}"
 for _size, _names in {
@@ -38,13 +39,14 @@ for _size, _names in {
         _KEY_ALIASES[_alias.lower()] = f"P-{_size}"
 _KEY_ALIASES["ed25519"] = "Ed25519"
 
-HASH_NAMES: tuple[str, ...] = ("SHA-256", "SHA-384", "SHA-512")
+#: SHA-1 is there to ask which stacks still accept SHA-1 signatures (Go >= 1.18 and OpenSSL 3 at level 1+ refuse)
+HASH_NAMES: tuple[str, ...] = ("SHA-1", "SHA-256", "SHA-384", "SHA-512")
 _HASH_ALIASES = {h.lower(): h for h in HASH_NAMES} | {h.replace("-", "").lower(): h for h in HASH_NAMES}
 
 
 @dataclass(frozen=True, order=True)
 class KeySpec:
-    """A key type: ``RSA-2048`` … ``RSA-4096``, ``P-256``/``P-384``/``P-521`` or ``Ed25519``."""
+    """A key type: ``RSA-1024`` … ``RSA-4096``, ``P-256``/``P-384``/``P-521`` or ``Ed25519``."""
 
     name: str
 

@@ -42,7 +42,7 @@ DEFAULT_NAMES: tuple[str, ...] = ("localhost", "127.0.0.1")
 ORGANIZATION = "tlsmatrix TEST PKI - test keys, never trust in production"
 
 _CURVES = {"P-256": ec.SECP256R1, "P-384": ec.SECP384R1, "P-521": ec.SECP521R1}
-_HASHES = {"SHA-256": hashes.SHA256, "SHA-384": hashes.SHA384, "SHA-512": hashes.SHA512}
+_HASHES = {"SHA-1": hashes.SHA1, "SHA-256": hashes.SHA256, "SHA-384": hashes.SHA384, "SHA-512": hashes.SHA512}
 
 
 class PKIError(TlsmatrixError):

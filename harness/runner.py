@@ -24,7 +24,8 @@ from . import __version__
 from .classify import shorten
 from .document import BACKENDS, SCHEMA_VERSION, TEST_KEYS_NOTE, CellRecord, ChainInfo, Machine, ResultsDocument, \
     RunInfo, ScenarioInfo, StackEntry, Tool
-from .clients import CLIENTS
+from .clients import CLIENTS, VERSIONED_CLIENTS
+from .clients.containers import NETWORK_ENV
 from .diagnose import diagnose_files, with_finding
 from .drive import UNAVAILABLE, ClientDriver, Handshake
 from .endpoints.base import ListenerSpec
@@ -184,9 +185,23 @@ class Endpoints:
     skipped: dict[str, str]  # server stack → why it is not running
     info: dict[str, StackEntry]  # server stack → what the results document says about it
     files: dict[str, ChainFiles] = field(default_factory=dict)  # chain fingerprint → its certificate files
+    network: str | None = None  # docker backend: the run's internal network (harness/endpoints/docker.py)
 
     def listener(self, target: Target) -> Any:
         return self.endpoints[target.server].listeners[self.listener_of[_listener_key(target)]]
+
+    def address(self, target: Target, client: Stack) -> tuple[str, int]:
+        """Where ``client`` connects: a versioned client container reaches a server container over the
+        run's internal network, everything else the listener's loopback port."""
+        listener = self.listener(target)
+        if listener.internal is not None and client.name in VERSIONED_CLIENTS:
+            _, host, port = listener.internal
+            return host, port
+        return listener.host, int(listener.port)
+
+    def probe_env(self) -> dict[str, str] | None:
+        """What the versioned clients' relay needs to join the run's internal network."""
+        return {NETWORK_ENV: self.network} if self.network else None
 
 
 def certificates(targets: Iterable[Target], cache: CertificateCache) -> dict[str, ChainFiles]:
@@ -223,6 +238,7 @@ def start_endpoints(targets: Iterable[Target], chain_files: dict[str, ChainFiles
                 ListenerSpec(lid, chain_files[target.chain.fingerprint], target.tls, target.app))
     running = Endpoints({}, listener_of, {}, {}, chain_files)
     docker_run = _docker_run(cache, stack) if options.backend == "docker" and specs_by_server else None
+    running.network = docker_run.network_name if docker_run is not None else None
     for name, specs in specs_by_server.items():
         endpoint, why = _endpoint(name, specs, options, docker_run)
         if why is not None:
@@ -354,7 +370,8 @@ class _Run:
         def record(client: str, cell: Any, h: Handshake) -> None:
             self.record(_result(cell, client, h, running))
 
-        driver = ClientDriver(self.options.clients, retry_timeouts=self.options.retry_timeouts)
+        driver = ClientDriver(self.options.clients, retry_timeouts=self.options.retry_timeouts,
+                              probe_env=running.probe_env())
         self.clients.update(driver.run(jobs, record))
 
 
@@ -386,9 +403,10 @@ def _plan_jobs(run: _Run, running: Endpoints, started: str,
             run.record(refused)
             continue
         listener = running.listener(cell)
+        host, port = running.address(cell, options.clients[cell.client])
         files = running.files[cell.chain.fingerprint]
         jobs[cell.client].append((cell, Job(
-            id=str(n), host=listener.host, port=int(listener.port), servername=cell.servername,
+            id=str(n), host=host, port=port, servername=cell.servername,
             ca_file=str(files.ca_file), tls_version=cell.tls, timeout_ms=options.timeout_ms,
             client_cert_file=str(files.client_cert_file) if files.client_cert_file else None,
             client_key_file=str(files.client_key_file) if files.client_key_file else None,

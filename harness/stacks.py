@@ -40,6 +40,9 @@ class ImageSpec:
     buildargs: dict[str, str] = field(default_factory=dict)
     vendor_cargo: str | None = None  # a Cargo project among the sources to vendor for an offline build
     run_options: dict[str, Any] = field(default_factory=dict)  # extra containers.run() options
+    #: the server program's argv inside the image when the image has no ENTRYPOINT for it (a
+    #: versioned server runs in its release's client image); the backend appends ``--config PATH``
+    command: tuple[str, ...] = ()
 
     @property
     def tag(self) -> str:

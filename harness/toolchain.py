@@ -61,6 +61,13 @@ class PythonPackage:
 
 #: headers of Debian's libwolfssl-dev (or a source install under /usr/local)
 WOLFSSL_HEADERS = ("/usr/include/wolfssl/ssl.h", "/usr/local/include/wolfssl/ssl.h")
+#: headers of Debian's libnss3-dev (Fedora: nss-devel puts them in nss3/; or a source install under /usr/local)
+NSS_HEADERS = ("/usr/include/nss/ssl.h", "/usr/include/nss3/ssl.h", "/usr/local/include/nss/ssl.h")
+#: headers of Debian's libgnutls28-dev (or a source install under /usr/local)
+GNUTLS_HEADERS = ("/usr/include/gnutls/gnutls.h", "/usr/local/include/gnutls/gnutls.h")
+#: headers of Debian's libcurl4-openssl-dev (multiarch) or a source install under /usr/local
+LIBCURL_HEADERS = ("/usr/include/x86_64-linux-gnu/curl/curl.h", "/usr/include/aarch64-linux-gnu/curl/curl.h",
+                   "/usr/include/curl/curl.h", "/usr/local/include/curl/curl.h")
 
 
 def find_go() -> str | None:
@@ -88,6 +95,9 @@ GOLANG = Debian("golang-1.19-go", found=find_go)
 JDK = Debian("openjdk-17-jdk-headless", ("javac",))
 GCC = Debian("gcc", ("gcc",))
 WOLFSSL_DEV = Debian("libwolfssl-dev", found=_any_file(*WOLFSSL_HEADERS))
+NSS_DEV = Debian("libnss3-dev", found=_any_file(*NSS_HEADERS))  # pulls in libnspr4-dev
+GNUTLS_DEV = Debian("libgnutls28-dev", found=_any_file(*GNUTLS_HEADERS))
+LIBCURL_DEV = Debian("libcurl4-openssl-dev", found=_any_file(*LIBCURL_HEADERS))
 LIBSSL_DEV = Debian("libssl-dev", found=_any_file("/usr/include/openssl/ssl.h"))  # openssl-sys (kube openssl-tls)
 PKG_CONFIG = Debian("pkg-config", ("pkg-config",))  # how openssl-sys finds libssl
 
@@ -95,6 +105,11 @@ GO_INSTALL_HINT = f"install Go: `apt-get install {GOLANG.package}` (Debian), the
 CARGO_INSTALL_HINT = "install Rust (https://rustup.rs), then `make probes`"
 JAVA_INSTALL_HINT = f"install a JDK 17: `apt-get install {JDK.package}` (Debian), then `make probes`"
 WOLFSSL_INSTALL_HINT = f"install wolfSSL: `apt-get install {WOLFSSL_DEV.package}` (Debian), then `make probes`"
+NSS_INSTALL_HINT = (f"install NSS's headers: `apt-get install {NSS_DEV.package} {PKG_CONFIG.package}` (Debian), "
+                    "then `make probes`")
+GNUTLS_INSTALL_HINT = f"install GnuTLS's headers: `apt-get install {GNUTLS_DEV.package}` (Debian), then `make probes`"
+LIBCURL_INSTALL_HINT = (f"install libcurl's and OpenSSL's headers: `apt-get install {LIBCURL_DEV.package} "
+                        f"{LIBSSL_DEV.package}` (Debian), then `make probes`")
 
 
 def project_root() -> Path:

@@ -104,7 +104,7 @@ def capture_cases(other_ca: Path) -> list[tuple]:
           "boringssl": "handshake_failure"}, ring + ["boringssl"]),
         ("P-521 leaf, TLS 1.2, OpenSSL server", "p521leaf", "openssl", "1.2", "localhost", None, "handshake_failure",
          ring + ["rustls-aws-lc-rs", "boringssl"]),
-        ("Ed25519 CA", "ed25519", "openssl", None, "localhost", None, "unsupported_algorithm", ["nss"]),
+        ("Ed25519 CA", "ed25519", "openssl", None, "localhost", None, "unsupported_algorithm", ["tstclnt"]),
         ("Ed25519 leaf", "ed25519", "openssl", None, "localhost", None, "handshake_failure", ["boringssl"]),
     ]
     return cases

@@ -92,10 +92,10 @@ CLIENTS: dict[str, Stack] = registry(
           requires=(Debian("nodejs", ("node",), hint="install Node.js 20 (Debian: apt-get install {package})"),),
           client_auth=True,
           reproduce=Reproduce("harness/probes/node/probe.mjs", _NOTHING_TO_BUILD, "node harness/probes/node/probe.mjs")),
-    Stack("gnutls", "gnutls", "GnuTLS gnutls-cli, one process per handshake",
+    Stack("gnutls-cli", "gnutls", "GnuTLS gnutls-cli, one process per handshake",
           module="harness.probes.cliclient.gnutls", requires=(Debian("gnutls-bin", ("gnutls-cli",)),),
           native=Native("`gnutls-cli`, as the probe ran it", gnutls_line)),
-    Stack("nss", "nss", "NSS tstclnt with a throwaway certificate DB per CA",
+    Stack("tstclnt", "nss", "NSS tstclnt with a throwaway certificate DB per CA, one process per handshake",
           module="harness.probes.cliclient.nss", requires=(Debian("libnss3-tools", ("tstclnt", "certutil")),),
           native=Native("NSS `tstclnt` with a throwaway certificate database in ./nssdb, as the probe ran it",
                         nss_lines)),
@@ -103,7 +103,7 @@ CLIENTS: dict[str, Stack] = registry(
           module="harness.probes.boringssl.client",
           requires=(PythonPackage("curl_cffi", "pip install 'tlsmatrix[boringssl]' (a checkout: `make setup`)"),),
           reproduce=Reproduce("harness/probes/boringssl/client.py", "pip install curl_cffi")),
-    Stack("curl", "curl", "the system curl (Debian's, on OpenSSL)",
+    Stack("curl", "curl", "the system curl command (Debian's, on OpenSSL), one process per handshake",
           module="harness.probes.cliclient.curl", requires=(Debian("curl", ("curl",)),),
           native=Native("the system `curl`, as the probe ran it", curl_line)),
     Stack("openssl-cli", "openssl", "openssl s_client -verify_return_error",
@@ -112,7 +112,22 @@ CLIENTS: dict[str, Stack] = registry(
     Stack("wolfssl", "wolfssl", "wolfSSL (Debian's libwolfssl) through a small C probe", build="wolfssl",
           reproduce=Reproduce("harness/probes/wolfssl/probe.c",
                               "(cd harness/probes/wolfssl && gcc -O2 -o ../../../build/wolfssl/tlsmatrix-wolfssl-probe "
-                              "probe.c -lwolfssl)")),
+                              "-I../cprobe probe.c ../cprobe/probe_loop.c -lwolfssl)")),
+    Stack("nss", "nss", "NSS (libnss3/libssl3) through a small C probe", build="nss",
+          reproduce=Reproduce("harness/probes/nss/probe.c",
+                              "(cd harness/probes/nss && mkdir -p ../../../build/nss && gcc -O2 -I../cprobe "
+                              "$(pkg-config --cflags nss) -o ../../../build/nss/tlsmatrix-nss-probe probe.c "
+                              "../cprobe/probe_loop.c $(pkg-config --libs nss))")),
+    Stack("gnutls", "gnutls", "GnuTLS (libgnutls) through a small C probe", build="gnutls", client_auth=True,
+          reproduce=Reproduce("harness/probes/gnutls/probe.c",
+                              "(cd harness/probes/gnutls && mkdir -p ../../../build/gnutls && gcc -O2 -I../cprobe "
+                              "-o ../../../build/gnutls/tlsmatrix-gnutls-probe probe.c ../cprobe/probe_loop.c "
+                              "-lgnutls)")),
+    Stack("libcurl", "curl", "libcurl (Debian's, on OpenSSL) through a small C probe, handshake only", build="libcurl",
+          reproduce=Reproduce("harness/probes/libcurl/probe.c",
+                              "(cd harness/probes/libcurl && mkdir -p ../../../build/libcurl && gcc -O2 -I../cprobe "
+                              "-o ../../../build/libcurl/tlsmatrix-libcurl-probe probe.c ../cprobe/probe_loop.c "
+                              "-lcurl -lssl -lcrypto)")),
     Stack("kubernetes-python", "openssl",
           "the official Python Kubernetes client (urllib3 on OpenSSL) listing pods: the control",
           module="harness.probes.kubepy.client",
@@ -122,15 +137,15 @@ CLIENTS: dict[str, Stack] = registry(
     *(_kube_report(index, program) for index, program in enumerate(KUBE_REPORT_PROGRAMS)),
 )
 
-# --- versioned client stacks in containers (issue 12; harness/clients/containers.py) -------------
-# One column per stack per Debian release (openssl@1.1.1, go@1.24, ...), after the host's columns,
-# available once `make images` built the release's image. Opt-in (TLSMATRIX_VERSIONED_CLIENTS=1) until
-# their captured errors are in tests/data/errors.json and classify. Removing these lines removes the feature.
-from .containers import versioned_clients, versioned_enabled  # noqa: E402
+# Versioned client stacks in containers (issue 12; harness/clients/containers.py): one column per
+# stack per Debian release (openssl@1.1.1, go@1.24, ...), after the host's columns, available once
+# `make images` built the release's image.
+from .containers import versioned_clients  # noqa: E402
 
-if versioned_enabled():
-    CLIENTS.update(versioned_clients())
-# --- end of versioned client stacks ------------------------------------------------------------
+VERSIONED_CLIENTS = versioned_clients()
+CLIENTS.update(VERSIONED_CLIENTS)
 
 #: client stacks that speak plain TLS (every server can answer them)
 TLS_CLIENTS = [name for name, stack in CLIENTS.items() if stack.needs_app is None]
+#: those that run on this host (the versioned ones run in their release's image)
+HOST_TLS_CLIENTS = [name for name in TLS_CLIENTS if name not in VERSIONED_CLIENTS]

@@ -1,17 +1,20 @@
-"""Versioned client stacks: each Debian release's own client stacks, in one image per release.
+"""Versioned stacks: each Debian release's own client and server stacks, in one image per release.
 
 ``openssl@1.1.1`` is CPython's ssl on bullseye's OpenSSL 1.1.1, ``go@1.24`` trixie's Go, and so on
 (issue 12): the unqualified columns stay the host's. The image (harness/images/clients/Dockerfile,
-built by ``make images`` / ``tlsmatrix images clients-<release>``) holds the probes; a column's
-program is this module run as a relay::
+built by ``make images`` / ``tlsmatrix images clients-<release>``) holds the probes and the server
+programs. A client column's program is this module run as a relay::
 
     python -m harness.clients.containers <column>
 
-which starts ``docker run --rm -i --network host IMAGE <probe argv>`` (host networking: the probe
-reaches the process backend's 127.0.0.1 listeners and `tlsmatrix probe` targets), copies each job's
-certificate files into the container (Docker's archive API: no bind mount, no host path inside;
-the job's paths are rewritten to the copies) and passes the JSON lines through both ways. The
-hello gains the image (``details.image``) so results say which build answered.
+which starts ``docker run --rm -i --network NET IMAGE <probe argv>`` and passes the JSON lines
+through both ways. NET is the host's network (the probe reaches the process backend's 127.0.0.1
+listeners and `tlsmatrix probe` targets), or in a docker-backend run the run's internal network
+(NETWORK_ENV), where it reaches the server containers directly. Each job's certificate files are
+copied into the container (Docker's archive API: no bind mount, no host path inside; the job's
+paths are rewritten to the copies). The hello gains the image (``details.image``) so results say
+which build answered. The versioned servers (``openssl@1.1.1``, ...) run their release's image
+with the docker backend.
 """
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ import sys
 import tarfile
 import threading
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -34,12 +37,16 @@ from ..stacks import ImageSpec, Stack, python_module
 CLIENT_IMAGE_PREFIX = "tlsmatrix/clients-"
 DOCKERFILE = "harness/images/clients/Dockerfile"
 #: what the image copies (its hash covers exactly these)
-SOURCES = ("harness/probes/jsonlines.py", "harness/probes/pyssl", "harness/probes/cliclient", "harness/probes/go",
-           "harness/probes/java/Probe.java", "harness/probes/node/probe.mjs", "harness/probes/wolfssl/probe.c")
+SOURCES = ("harness/probes/jsonlines.py", "harness/probes/pyssl", "harness/probes/cliclient", "harness/probes/cliserver",
+           "harness/probes/go", "harness/probes/java/Probe.java", "harness/probes/node/probe.mjs",
+           "harness/probes/cprobe", *(f"harness/probes/{c}/probe.c" for c in ("wolfssl", "gnutls", "nss", "libcurl")))
 #: the job fields that name files the probe reads
 FILE_FIELDS = ("ca_file", "client_cert_file", "client_key_file")
 IN_CONTAINER = "/tmp/tlsmatrix-files"
 RELAY = "harness.clients.containers"
+#: set by a docker-backend run: the relay starts its container on the run's internal network (the
+#: servers' containers are there); otherwise on the host's network, to reach 127.0.0.1 listeners
+NETWORK_ENV = "TLSMATRIX_DOCKER_NETWORK"
 
 
 @dataclass(frozen=True)
@@ -69,10 +76,13 @@ PROBES: dict[str, tuple[str, str, tuple[str, ...], str]] = {
     "java": ("java", "java", ("java", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp", "/opt/tlsmatrix/java",
                               "Probe"), "Java {v} JSSE (SunJSSE)"),
     "node": ("node", "node", ("node", "/opt/tlsmatrix/harness/probes/node/probe.mjs"), "Node.js {v} tls"),
-    "gnutls": ("gnutls", "gnutls", ("python3", "-u", "-m", "harness.probes.cliclient.gnutls"),
+    "gnutls": ("gnutls", "gnutls", ("/opt/tlsmatrix/bin/tlsmatrix-gnutls-probe",), "GnuTLS {v} (libgnutls) C probe"),
+    "gnutls-cli": ("gnutls", "gnutls-cli", ("python3", "-u", "-m", "harness.probes.cliclient.gnutls"),
                "GnuTLS {v} gnutls-cli, one process per handshake"),
-    "nss": ("nss", "nss", ("python3", "-u", "-m", "harness.probes.cliclient.nss"), "NSS {v} tstclnt"),
-    "curl": ("curl", "curl", ("python3", "-u", "-m", "harness.probes.cliclient.curl"), "curl {v} (on OpenSSL)"),
+    "nss": ("nss", "nss", ("/opt/tlsmatrix/bin/tlsmatrix-nss-probe",), "NSS {v} (libnss3/libssl3) C probe"),
+    "tstclnt": ("nss", "tstclnt", ("python3", "-u", "-m", "harness.probes.cliclient.nss"), "NSS {v} tstclnt"),
+    "libcurl": ("curl", "libcurl", ("/opt/tlsmatrix/bin/tlsmatrix-libcurl-probe",), "libcurl {v} (on OpenSSL) C probe"),
+    "curl": ("curl", "curl", ("python3", "-u", "-m", "harness.probes.cliclient.curl"), "curl {v} command (on OpenSSL)"),
     "openssl-cli": ("openssl", "openssl-cli", ("python3", "-u", "-m", "harness.probes.cliclient.openssl_cli"),
                     "openssl {v} s_client -verify_return_error"),
     "wolfssl": ("wolfssl", "wolfssl", ("/opt/tlsmatrix/bin/tlsmatrix-wolfssl-probe",), "wolfSSL {v} (libwolfssl)"),
@@ -83,12 +93,6 @@ def _image_spec(release: str) -> ClientImageSpec:
     go, jdk, _ = RELEASES[release]
     return ClientImageSpec(release, DOCKERFILE, SOURCES,
                            buildargs={"BASE": f"debian:{release}-slim", "GO": go, "JDK": jdk})
-
-
-def versioned_enabled() -> bool:
-    """The versioned columns are opt-in until their captured errors are classified (see the
-    registration block in harness/clients/__init__.py)."""
-    return os.environ.get("TLSMATRIX_VERSIONED_CLIENTS") == "1"
 
 
 #: image name (`tlsmatrix images clients-bullseye`) -> its spec
@@ -113,11 +117,15 @@ class Versioned:
         return PROBES[self.stack][2]
 
 
+#: command-line columns named by their tool, versioned by their library
+_LIBRARY = {"openssl-cli": "openssl", "gnutls-cli": "gnutls", "tstclnt": "nss", "libcurl": "curl"}
+
+
 def _columns() -> dict[str, Versioned]:
     out: dict[str, Versioned] = {}
     for stack, (_, prefix, _, _) in PROBES.items():
         for release, (_, _, versions) in RELEASES.items():
-            version = versions["openssl" if stack == "openssl-cli" else stack]
+            version = versions[_LIBRARY.get(stack, stack)]
             out[f"{prefix}@{version}"] = Versioned(f"{prefix}@{version}", stack, version, release)
     return out
 
@@ -151,12 +159,42 @@ def _stack(v: Versioned) -> Stack:
     family, _, _, description = PROBES[v.stack]
     return Stack(v.column, family, f"{description.format(v=v.version)}, Debian {v.release} (container)",
                  argv=(lambda: [*python_module(RELAY)(), v.column]), missing=lambda: image_missing(v),
-                 client_auth=v.stack in ("openssl", "go", "java", "node"))
+                 client_auth=v.stack in ("openssl", "go", "java", "node", "gnutls"))
 
 
 def versioned_clients() -> dict[str, Stack]:
     """The versioned client columns, for harness/clients CLIENTS."""
     return {name: _stack(v) for name, v in VERSIONED.items()}
+
+
+#: server stack -> (family, its program's argv in the release's image, description, extra run options,
+#: mTLS): the same server programs as the host's (harness/servers), in each release's image; TLS only
+#: (the Kubernetes app stays with the host's go server)
+SERVER_PROGRAMS: dict[str, tuple[str, tuple[str, ...], str, dict, bool]] = {
+    "openssl": ("openssl", ("python3", "-u", "-m", "harness.probes.pyssl.server"),
+                "OpenSSL {v} through CPython's ssl module", {}, True),
+    "go": ("go", ("/opt/tlsmatrix/bin/tlsmatrix-go-server",), "Go {v} crypto/tls server", {}, True),
+    "gnutls": ("gnutls", ("python3", "-u", "-m", "harness.probes.cliserver.gnutls"),
+               "GnuTLS {v} gnutls-serv, one per listener, behind a loopback relay", {}, False),
+    # selfserv binds through NSPR's loopback lookup, which needs IPv6 up inside the container
+    "nss": ("nss", ("python3", "-u", "-m", "harness.probes.cliserver.nss"), "NSS {v} selfserv, one per listener",
+            {"sysctls": {"net.ipv6.conf.all.disable_ipv6": "0"}}, False),
+}
+
+
+def _server(stack: str, release: str) -> Stack:
+    family, argv, description, run_options, client_auth = SERVER_PROGRAMS[stack]
+    version = RELEASES[release][2][stack]
+    image = replace(CLIENT_IMAGES[f"clients-{release}"], command=argv, run_options=run_options)
+    why = f"runs in Debian {release}'s image only: use --backend docker (the image: make images)"
+    return Stack(f"{stack}@{version}", family, f"{description.format(v=version)}, Debian {release} (container)",
+                 role="server", argv=lambda: list(argv), missing=lambda: why, image=image, client_auth=client_auth)
+
+
+def versioned_servers() -> dict[str, Stack]:
+    """The versioned server stacks (docker backend only), for harness/servers SERVERS: stack by
+    stack, oldest release first."""
+    return {s.name: s for s in (_server(stack, release) for stack in SERVER_PROGRAMS for release in RELEASES)}
 
 
 def describe(name: str, stack: Stack) -> dict[str, object]:
@@ -199,7 +237,8 @@ class Relay:
         self.name = f"tlsmatrix-client-{v.column.replace('@', '-')}-{uuid.uuid4().hex[:8]}"
         labels = {f"{LABEL_PREFIX}.managed": "true", f"{LABEL_PREFIX}.stack": v.column,
                   **Owner.me().labels(LABEL_PREFIX)}
-        argv = ["docker", "run", "--rm", "-i", "--network", "host", "--name", self.name,
+        network = os.environ.get(NETWORK_ENV) or "host"
+        argv = ["docker", "run", "--rm", "-i", "--network", network, "--name", self.name,
                 "--cap-drop", "ALL", "--security-opt", "no-new-privileges", "--user", "65534:65534",
                 *(a for k, val in labels.items() for a in ("--label", f"{k}={val}")), self.image.id, *v.argv]
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)

@@ -1,6 +1,7 @@
 """A long-lived client probe fed a batch of jobs, restarted if it breaks or hangs."""
 from __future__ import annotations
 
+import os
 import threading
 
 from ..jsonproc import DeadlineExceeded, JsonLineProcess, ProcessError
@@ -14,8 +15,9 @@ START_TIMEOUT = 30.0
 
 
 class ProbeSession:
-    def __init__(self, stack: Stack, grace: float = GRACE_SECONDS) -> None:
+    def __init__(self, stack: Stack, grace: float = GRACE_SECONDS, env: dict[str, str] | None = None) -> None:
         self.stack = stack
+        self.env = {**os.environ, **env} if env else None  # None: inherit ours
         self.grace = grace
         self.proc: JsonLineProcess | None = None
         self.info: StackInfo | None = None
@@ -30,7 +32,7 @@ class ProbeSession:
         with self._lock:
             if self.closed:
                 raise ProcessError("the session was closed", self.stack.argv(), None, "")
-            proc = JsonLineProcess(self.stack.argv(), cwd=str(PACKAGE_DIR.parent))
+            proc = JsonLineProcess(self.stack.argv(), cwd=str(PACKAGE_DIR.parent), env=self.env)
             self.proc = proc
         try:
             first = proc.receive(START_TIMEOUT)

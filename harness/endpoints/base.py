@@ -48,6 +48,9 @@ class Listener:
     host: str = LOOPBACK
     port: int | None = None
     error: str | None = None  # the server stack's own words when it cannot serve this chain
+    #: docker backend: (the run's internal network, the container's address there, the container port),
+    #: where the versioned client containers reach this listener
+    internal: tuple[str, str, int] | None = None
 
 
 class Endpoint(Protocol):

@@ -1,19 +1,21 @@
 """The docker backend: one container per server stack, one published port per listener.
 
 Containers run the same server programs as the process backend (docs/probe-contract.md,
-"Server programs inside containers"), configured by a read-only mounted file. Ports are
-published on 127.0.0.1 only; certificates are mounted read-only; containers run as uid
-65534 with every capability dropped, no-new-privileges and a read-only root filesystem.
-Every container carries the run label, so `tlsmatrix clean` can remove what a killed run
-left behind.
+"Server programs inside containers"). Nothing of the host is mounted: the configuration and the
+certificate files a container needs are copied into a volume of its own through the archive API
+before it starts, so a remote DOCKER_HOST works too. Each container is on the default bridge,
+its ports published on 127.0.0.1 only (for the host's client stacks), and on the run's own
+internal network (no route out), where the versioned client containers reach it directly.
+Containers run as uid 65534 with every capability dropped, no-new-privileges and a read-only
+root filesystem. Every container, volume and network carries the run label, so `tlsmatrix
+clean` (and the next run, after a kill -9) can remove what a run left behind.
 """
 from __future__ import annotations
 
+import io
 import json
-import os
 import queue
-import shutil
-import tempfile
+import tarfile
 import threading
 import time
 import uuid
@@ -22,8 +24,7 @@ from typing import Any, Iterable
 
 from ..images import IMAGES, LABEL_PREFIX, DockerUnavailable, ImageError, docker_client, image_for
 from ..model import ServerConfig, StackInfo
-from ..reaper import Owner, container_is_stale, owned_prefix
-from ..toolchain import results_dir
+from ..reaper import Owner, container_is_stale
 from .base import LOOPBACK, EndpointError, Listener, ListenerSpec, wait_ready
 
 READY_TIMEOUT = 60.0
@@ -34,23 +35,22 @@ LABEL_PID = f"{LABEL_PREFIX}.pid"
 LABEL_STACK = f"{LABEL_PREFIX}.stack"
 
 
+#: where a server container finds its configuration and certificate files (a volume of its own)
+FILES = "/run/tlsmatrix"
+
+
 class DockerRun:
-    """What all containers of one harness run share: the client, the run id, the config dir."""
+    """What all containers of one harness run share: the client, the run id, the internal network."""
 
     def __init__(self, pki_root: Path, client=None) -> None:
         self.client = client or docker_client()
         self.id = uuid.uuid4().hex[:12]
         clean(self.client, only_dead=True)  # containers (and their ports) of runs killed earlier
         self.pki_root = Path(pki_root).resolve()
-        # the container user (uid 65534) must traverse the mounted certificate cache (test keys only)
-        for d in (self.pki_root, self.pki_root / "nodes", self.pki_root / "chains"):
-            if d.is_dir():
-                os.chmod(d, 0o755)
-        base = results_dir() / "tmp"
-        base.mkdir(parents=True, exist_ok=True)
-        # the owner in the name lets a later run remove it after a kill -9 (harness/reaper.py)
-        self.dir = Path(tempfile.mkdtemp(prefix=f"{owned_prefix('docker')}{self.id}-", dir=base))
-        os.chmod(self.dir, 0o755)
+        self.network_name = f"tlsmatrix-{self.id}"
+        # internal: no route out of it; the run's containers (servers, versioned clients) talk here
+        self.network = self.client.networks.create(self.network_name, driver="bridge", internal=True,
+                                                   labels=self.labels)
 
     @property
     def labels(self) -> dict[str, str]:
@@ -60,7 +60,6 @@ class DockerRun:
     def close(self) -> None:
         """Remove every container of this run (also those whose endpoint object was lost)."""
         remove_containers(self.client, {LABEL_RUN: self.id})
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 class DockerEndpoint:
@@ -77,6 +76,7 @@ class DockerEndpoint:
         self.image_tag: str | None = None
         self.image_id: str | None = None
         self.command: list[str] = []
+        self.files: dict[str, Path] = {}  # path in the container's volume (relative) -> host file
 
     def __enter__(self) -> DockerEndpoint:
         try:
@@ -92,12 +92,15 @@ class DockerEndpoint:
     # -- start --
 
     def _container_path(self, path: Path) -> str:
+        """Where the container sees a certificate file (copied in by _copy_files)."""
         path = Path(path).resolve()
         try:
-            return "/pki/" + str(path.relative_to(self.run.pki_root))
+            relative = path.relative_to(self.run.pki_root)
         except ValueError:
             raise EndpointError(f"{path} is outside the certificate cache {self.run.pki_root}; "
-                                "the docker backend mounts only that directory") from None
+                                "the docker backend copies files only from there") from None
+        self.files[f"pki/{relative}"] = path
+        return f"{FILES}/pki/{relative}"
 
     def start(self) -> None:
         """Run the container and wait until every listener is published and ready (a real handshake
@@ -109,7 +112,7 @@ class DockerEndpoint:
         self.image_tag = image.tags[0] if image.tags else image.id
         self.image_id = image.id
         ports = {listener.spec.id: CONTAINER_PORT_BASE + i for i, listener in enumerate(self.listeners.values())}
-        self._run_container(image, self._write_config(ports), ports)
+        self._run_container(image, self._config(ports), ports)
         self._read_listeners()
         self._publish(ports)
         for listener in self.listeners.values():
@@ -119,39 +122,43 @@ class DockerEndpoint:
                 except EndpointError as exc:
                     raise EndpointError(self._describe(str(exc))) from None
 
-    def _write_config(self, ports: dict[str, int]) -> Path:
-        """The server contract's configuration, in a directory the container mounts read-only."""
+    def _config(self, ports: dict[str, int]) -> bytes:
+        """The server contract's configuration (its file paths as the container sees them)."""
         entries = [listener.spec.config(self._container_path, ports[lid]) for lid, listener in self.listeners.items()]
-        config_dir = self.run.dir / self.stack_name
-        config_dir.mkdir(parents=True, exist_ok=True)
-        os.chmod(config_dir, 0o755)
-        (config_dir / "config.json").write_text(json.dumps(
-            ServerConfig(host="0.0.0.0", container=True, listeners=entries).to_json()))
-        os.chmod(config_dir / "config.json", 0o644)
-        return config_dir
+        return json.dumps(ServerConfig(host="0.0.0.0", container=True, listeners=entries).to_json()).encode()
 
-    def _run_container(self, image: Any, config_dir: Path, ports: dict[str, int]) -> None:
-        self.command = self.command or ["--config", "/run/tlsmatrix/config.json"]
+    def _archive(self, config: bytes) -> bytes:
+        """A tar of the configuration and the certificate files (root-owned, world-readable)."""
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            members = [("config.json", config)] + [(name, path.read_bytes()) for name, path in sorted(self.files.items())]
+            for name, data in members:
+                info = tarfile.TarInfo(name)
+                info.size, info.mode = len(data), 0o644
+                tar.addfile(info, io.BytesIO(data))
+        return buf.getvalue()
+
+    def _run_container(self, image: Any, config: bytes, ports: dict[str, int]) -> None:
+        """Create the container, copy its files in, join the run's network, start it."""
+        spec = IMAGES[self.stack_name]
+        self.command = self.command or [*spec.command, "--config", f"{FILES}/config.json"]
+        client = self.run.client
+        name = f"tlsmatrix-{self.run.id}-{self.stack_name.replace('@', '-')}-{uuid.uuid4().hex[:6]}"
         try:
-            self.container = self.run.client.containers.run(
-                image.id,
-                command=self.command,
-                detach=True,
-                name=f"tlsmatrix-{self.run.id}-{self.stack_name}-{uuid.uuid4().hex[:6]}",
+            volume = client.volumes.create(f"{name}-files", labels={**self.run.labels, LABEL_STACK: self.stack_name})
+            self.container = client.containers.create(
+                image.id, command=self.command, name=name,
                 labels={**self.run.labels, LABEL_STACK: self.stack_name},
                 ports={f"{p}/tcp": (LOOPBACK, None) for p in ports.values()},
-                volumes={
-                    str(self.run.pki_root): {"bind": "/pki", "mode": "ro"},
-                    str(config_dir): {"bind": "/run/tlsmatrix", "mode": "ro"},
-                },
-                user="65534:65534",
-                cap_drop=["ALL"],
-                security_opt=["no-new-privileges"],
-                read_only=True,
-                tmpfs={"/tmp": "rw,size=64m,mode=1777"},
-                network_mode="bridge",
-                **IMAGES[self.stack_name].run_options,
-            )
+                # a volume, not a bind mount: the archive API may write to it although the root is read-only
+                volumes={volume.name: {"bind": FILES, "mode": "rw"}},
+                user="65534:65534", cap_drop=["ALL"], security_opt=["no-new-privileges"], read_only=True,
+                tmpfs={"/tmp": "rw,size=64m,mode=1777"}, network_mode="bridge", **spec.run_options)
+            self.container.put_archive(FILES, self._archive(config))
+            self.run.network.connect(self.container, aliases=[self.stack_name.replace("@", "-")])
+            self.container.start()
+        except EndpointError:
+            raise
         except Exception as exc:  # docker.errors.APIError, ImageNotFound
             raise EndpointError(self._describe(f"container failed to start: {exc}")) from None
 
@@ -179,9 +186,12 @@ class DockerEndpoint:
             raise EndpointError(self._describe(f"not ready within {self.ready_timeout:.0f}s")) from None
 
     def _publish(self, ports: dict[str, int]) -> None:
-        """Each bound listener's host port (published on loopback only)."""
+        """Each bound listener's host port (published on loopback only) and its address on the run's
+        internal network."""
         self.container.reload()
         published = self.container.ports or {}
+        networks = self.container.attrs.get("NetworkSettings", {}).get("Networks", {})
+        internal_ip = (networks.get(self.run.network_name) or {}).get("IPAddress") or None
         for lid, listener in self.listeners.items():
             if listener.error:
                 listener.port = None
@@ -194,6 +204,8 @@ class DockerEndpoint:
             if not host_ports:
                 raise EndpointError(self._describe(f"port {ports[lid]} was not published on {LOOPBACK}"))
             listener.port = int(host_ports[0]["HostPort"])
+            if internal_ip:
+                listener.internal = (self.run.network_name, internal_ip, ports[lid])
 
     def _log_lines(self) -> "queue.Queue[Any]":
         """JSON lines from the container's stdout, read in a thread (so reads can time out)."""
@@ -254,7 +266,7 @@ class DockerEndpoint:
     def close(self) -> None:
         if self.container is not None:
             try:
-                self.container.remove(force=True)
+                self.container.remove(force=True, v=True)
             except Exception:
                 pass  # already gone; DockerRun.close() sweeps by label anyway
             self.container = None
@@ -270,7 +282,7 @@ def remove_containers(client, labels: dict[str, str]) -> int:
             removed += 1
         except Exception:
             pass
-    for kind in ("networks", "volumes"):  # none are created today; swept in case a later version does
+    for kind in ("volumes", "networks"):  # the containers' file volumes, the run's internal network
         try:
             for obj in getattr(client, kind).list(filters=filters):
                 obj.remove()
@@ -280,17 +292,30 @@ def remove_containers(client, labels: dict[str, str]) -> int:
 
 
 def clean(client=None, only_dead: bool = False) -> int:
-    """Remove what crashed or killed runs left behind (`tlsmatrix clean`)."""
+    """Remove what crashed or killed runs left behind (`tlsmatrix clean`): their containers, then
+    their file volumes and internal networks; returns how many containers."""
     client = client or docker_client()
+    managed = {"label": [f"{LABEL_MANAGED}=true"]}
+
+    def stale(labels: dict[str, str] | None) -> bool:
+        return not only_dead or container_is_stale(labels or {}, LABEL_PREFIX)
+
+    removed = _remove([c for c in client.containers.list(all=True, filters=managed) if stale(c.labels)], force=True)
+    for kind, options in (("volumes", {"force": True}), ("networks", {})):
+        collection = getattr(client, kind, None)
+        if collection is not None:
+            _remove([o for o in collection.list(filters=managed) if stale(o.attrs.get("Labels"))], **options)
+    return removed
+
+
+def _remove(objects: list, **options: Any) -> int:
     removed = 0
-    for container in client.containers.list(all=True, filters={"label": [f"{LABEL_MANAGED}=true"]}):
-        if only_dead and not container_is_stale(container.labels or {}, LABEL_PREFIX):
-            continue
+    for obj in objects:
         try:
-            container.remove(force=True)
+            obj.remove(**options)
             removed += 1
         except Exception:
-            pass
+            pass  # gone already (another run's reaper got there first)
     return removed
 
 

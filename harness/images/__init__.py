@@ -235,7 +235,7 @@ def build_images(names: list[str] | None = None, log: Callable[[str], None] = pr
     client = client or docker_client(timeout=3600)
     from ..clients.containers import CLIENT_IMAGES
 
-    specs = {**IMAGES, **CLIENT_IMAGES} if names else all_images()  # a named client image builds when asked
+    specs = {**IMAGES, **CLIENT_IMAGES} if names else all_images()  # a versioned server names its release's image
     for name in names or []:
         if name not in specs:
             raise ImageError(f"unknown image {name!r} (known: {', '.join(specs)})")
@@ -280,12 +280,12 @@ def build_images(names: list[str] | None = None, log: Callable[[str], None] = pr
 
 
 def all_images() -> dict[str, ImageSpec]:
-    """The server stacks' images; the versioned client images (harness/clients/containers.py) too
-    while those columns are opted in (TLSMATRIX_VERSIONED_CLIENTS=1: about 15 minutes of cold build).
-    `tlsmatrix images clients-<release>` builds one of them explicitly."""
-    from ..clients.containers import CLIENT_IMAGES, versioned_enabled
+    """Every image once: the server stacks' own images, then one client image per Debian release
+    (harness/clients/containers.py), which the versioned server stacks (openssl@1.1.1, ...) run in too."""
+    from ..clients.containers import CLIENT_IMAGES
 
-    return {**IMAGES, **CLIENT_IMAGES} if versioned_enabled() else dict(IMAGES)
+    client_tags = {spec.tag for spec in CLIENT_IMAGES.values()}
+    return {**{n: s for n, s in IMAGES.items() if s.tag not in client_tags}, **CLIENT_IMAGES}
 
 
 def image_for(client, stack: str):

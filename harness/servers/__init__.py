@@ -49,3 +49,12 @@ SERVERS: dict[str, Stack] = registry(
     _rustls("ring"),
     _rustls("aws-lc-rs"),
 )
+
+# Versioned server stacks (issue 12): openssl, go, gnutls and nss of each Debian release
+# (openssl@1.1.1, go@1.24, ...), in the release's image: docker backend only.
+from ..clients.containers import versioned_servers  # noqa: E402
+
+VERSIONED_SERVERS = versioned_servers()
+SERVERS.update(VERSIONED_SERVERS)
+#: the server stacks the process backend can run (the versioned ones run in their release's image)
+HOST_SERVERS = [name for name in SERVERS if name not in VERSIONED_SERVERS]

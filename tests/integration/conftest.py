@@ -12,7 +12,7 @@ from harness.endpoints.base import ListenerSpec
 from harness.endpoints.process import ProcessEndpoint
 from harness.model import CertSpec, ChainSpec, KeySpec
 from harness.pki import ChainFiles
-from harness.servers import SERVERS
+from harness.servers import HOST_SERVERS, SERVERS
 
 from ..conftest import require_stack
 
@@ -73,7 +73,8 @@ def served(pki_cache, trustme_chain):
     files["trustme"] = trustme_chain.files
     out: dict[str, Served] = {}
     with contextlib.ExitStack() as stack:
-        for name, server in SERVERS.items():
+        for name in HOST_SERVERS:
+            server = SERVERS[name]
             if server.unavailable_reason():
                 continue
             specs = [ListenerSpec(f"{c}@{t}", f, t) for c, f in files.items() for t in (None, "1.2", "1.3")]

@@ -56,7 +56,7 @@ def test_version_and_list(cli_env):
     assert "scenarios/rustls-p521.toml" in out.stdout
     rows = {tuple(line.split()[:2]): line.split() for line in out.stdout.splitlines()
             if line.startswith(("client ", "server "))}
-    assert rows[("client", "rustls-ring")][3] == "yes" and rows[("client", "gnutls")][3] != "yes"  # the mTLS column
+    assert rows[("client", "rustls-ring")][3] == "yes" and rows[("client", "gnutls-cli")][3] != "yes"  # the mTLS column
     assert rows[("server", "rustls-ring")][3] == "yes" and rows[("server", "gnutls")][3] != "yes"
 
 

@@ -54,6 +54,12 @@ def ours(client, **labels) -> list:
     return client.containers.list(all=True, filters={"label": filters})
 
 
+def leftovers(client, pid: int) -> tuple[list, list]:
+    """The file volumes and internal networks a run (by its pid) left on the engine."""
+    filters = {"label": [LABEL, f"org.tlsmatrix.pid={pid}"]}
+    return client.volumes.list(filters=filters), client.networks.list(filters=filters)
+
+
 def spec(root, leaf):
     return ChainSpec(CertSpec(KeySpec.parse(root)), CertSpec(KeySpec.parse(leaf)))
 
@@ -92,12 +98,17 @@ def test_container_is_locked_down(client, pki_cache):
             assert "no-new-privileges" in host["SecurityOpt"]
             bindings = [b for v in host["PortBindings"].values() for b in v]
             assert bindings and all(b["HostIp"] == "127.0.0.1" for b in bindings)
-            assert all(not m["RW"] for m in attrs["Mounts"])
+            # nothing of the host inside: one volume of its own (files copied in), no bind mount
+            assert [m["Type"] for m in attrs["Mounts"]] == ["volume"], attrs["Mounts"]
+            assert set(attrs["NetworkSettings"]["Networks"]) == {"bridge", run.network_name}
+            assert client.networks.get(run.network_name).attrs["Internal"] is True
             assert attrs["Config"]["Labels"]["org.tlsmatrix.run"] == run.id
             assert ep.listeners["L0"].port and ep.info.stack == "OpenSSL"
         assert ours(client, run=run.id) == []
     finally:
         run.close()
+    assert not client.networks.list(names=[run.network_name])
+    assert not client.volumes.list(filters={"label": f"org.tlsmatrix.run={run.id}"})
 
 
 def test_failed_start_carries_image_command_and_log_tail(client, pki_cache):
@@ -198,7 +209,7 @@ def test_killed_run_is_cleaned_by_tlsmatrix_clean(client, tmp_path, pki_cache):
     # any other run on this engine may have reaped them first (they are a dead run's): hence "removed N"
     assert re.search(r"removed \d+ container\(s\)", r.stdout), r.stdout
     assert ours(client, pid=proc.pid) == []
-    assert list((tmp_path / "results" / "tmp").iterdir()) == []
+    assert leftovers(client, proc.pid) == ([], [])
 
 
 @pytest.mark.parametrize("backend", ["docker", "process"])
@@ -212,14 +223,14 @@ def test_killed_run_is_reaped_by_the_next_run(client, tmp_path, pki_cache, backe
     proc.kill()
     proc.wait(10)
     assert len(ours(client, pid=proc.pid)) == 2
-    run_dirs = list((tmp_path / "results" / "tmp").iterdir())
-    assert run_dirs
+    volumes, networks = leftovers(client, proc.pid)
+    assert len(volumes) == 2 and len(networks) == 1  # each container's file volume, the run's network
     env = dict(os.environ, TLSMATRIX_RESULTS_DIR=str(tmp_path / "results"), TLSMATRIX_PKI_CACHE=str(pki_cache.root))
     r = tlsmatrix("matrix", ROOT / "scenarios" / "rustls-p521.toml", "--backend", backend, "--clients", "openssl",
                   "--servers", "openssl", "--tls", "1.3", "--output", tmp_path / "next", "-q", env=env)
     assert r.returncode == 0, r.stderr
     assert ours(client, pid=proc.pid) == []
-    assert [d for d in run_dirs if d.exists()] == []
+    assert leftovers(client, proc.pid) == ([], [])
 
 
 def test_second_image_build_does_nothing(client):

@@ -7,26 +7,33 @@ from pathlib import Path
 import pytest
 
 from harness.classify import classify
-from harness.clients import CLIENTS
+from harness.clients import HOST_TLS_CLIENTS
 from harness.clients.session import ProbeSession
 from harness.endpoints.silent import SilentEndpoint
 from harness.model import Job, Outcome
-from harness.servers import SERVERS
+from harness.servers import HOST_SERVERS
 
 from .conftest import client_stack, server_for
 
 pytestmark = pytest.mark.integration
 
-CLIENT_NAMES = [n for n, c in CLIENTS.items() if c.needs_app is None]
+#: the host's stacks (the versioned ones in containers: tests/integration/test_versions.py)
+CLIENT_NAMES = HOST_TLS_CLIENTS
 
 #: measured limits of a client stack's defaults: (client, chain) → (outcome, text in its error)
 KNOWN_LIMITS = {
-    ("nss", "ed25519"): ({Outcome.UNSUPPORTED_ALGORITHM}, "SEC_ERROR_ADDING_CERT"),  # cannot import an Ed25519 CA
+    ("tstclnt", "ed25519"): ({Outcome.UNSUPPORTED_ALGORITHM}, "SEC_ERROR_ADDING_CERT"),  # cannot import an Ed25519 CA
     # offers no ed25519 by default: servers answer with an alert, except a rustls server on TLS 1.2,
     # which closes without one ("Connection closed abruptly": a transport fact, `connection`)
     ("boringssl", "ed25519"): ({Outcome.HANDSHAKE_FAILURE, Outcome.CONNECTION}, "curl: (35)"),
+    # NSS 3.87 (libssl3 in-process) offers no ed25519 scheme: the server's alert, or no common scheme found by
+    # the server (Go on TLS 1.2 signs anyway: NSS cannot extract the Ed25519 key), or a rustls server's close
+    # on TLS 1.2 without an alert (`connection`). tstclnt never gets this far (certutil refuses the CA).
+    ("nss", "ed25519"): ({Outcome.HANDSHAKE_FAILURE, Outcome.CONNECTION},
+                         ("SSL_ERROR_NO_CYPHER_OVERLAP", "SSL_ERROR_HANDSHAKE_FAILURE_ALERT",
+                          "SSL_ERROR_EXTRACT_PUBLIC_KEY_FAILURE", "PR_END_OF_FILE_ERROR")),
 }
-SERVER_NAMES = list(SERVERS)
+SERVER_NAMES = HOST_SERVERS
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +74,8 @@ def test_good_chains_succeed(sessions, served, client, server, tls, chain):
     c, raw = handshake(sessions(client), s.port(chain, tls), s.files[chain].ca_file, tls=tls)
     known = KNOWN_LIMITS.get((client, chain))
     if known:
-        assert c.outcome in known[0] and known[1] in raw.error, raw
+        texts = (known[1],) if isinstance(known[1], str) else known[1]
+        assert c.outcome in known[0] and any(t in raw.error for t in texts), raw
         return
     assert c.outcome is Outcome.OK, raw
     assert raw.negotiated["version"] == {"1.2": "TLSv1.2", "1.3": "TLSv1.3"}[tls]

@@ -263,7 +263,7 @@ def owned_dirs(root: Path) -> dict[Path, int]:
 def test_kill_9_leftovers_are_reaped_by_the_next_run(cli_env, tmp_path):
     """kill -9 of a run's whole process group (a CI timeout, the OOM killer) leaves the probes'
     and CLI servers' temporary directories; the next run removes them."""
-    for stack in (CLIENTS["gnutls"], CLIENTS["nss"], SERVERS["gnutls"], SERVERS["nss"]):
+    for stack in (CLIENTS["gnutls-cli"], CLIENTS["tstclnt"], SERVERS["gnutls"], SERVERS["nss"]):
         require_stack(stack)
     tmp = tmp_path / "tmp"
     tmp.mkdir()
@@ -298,16 +298,16 @@ def test_kill_9_leftovers_are_reaped_by_the_next_run(cli_env, tmp_path):
 
 def test_no_artefact_holds_a_local_path_or_the_hostname(cli_env, tmp_path):
     scenario = tmp_path / "leak.toml"
-    clients = ["openssl", "go"] + [c for c in ("nss",) if not CLIENTS[c].unavailable_reason()]
+    clients = ["openssl", "go"] + [c for c in ("tstclnt",) if not CLIENTS[c].unavailable_reason()]
     scenario.write_text('name = "leak"\n[axes]\ntls = ["1.3"]\nservers = ["openssl"]\n'
                         f'clients = {json.dumps(clients)}\n[[chain]]\nroot = ["P-256", "Ed25519"]\nleaf = "P-256"\n'
-                        '[[expect]]\noutcome = "ok"\n[[expect]]\nclient = "nss"\nroot = "Ed25519"\n'
+                        '[[expect]]\noutcome = "ok"\n[[expect]]\nclient = "tstclnt"\nroot = "Ed25519"\n'
                         'outcome = "unsupported_algorithm"\n')
     out = tmp_path / "run"
     for args in (["matrix", ROOT / "scenarios" / "rustls-p521.toml", "--clients", "openssl,go"], ["matrix", scenario]):
         r = tlsmatrix(*args, "--output", out / args[1].stem, "-q", env=cli_env)
         assert r.returncode == 0, r.stderr
-    if "nss" in clients:  # NSS quotes the CA file's path in its error: a real error text to redact
+    if "tstclnt" in clients:  # NSS quotes the CA file's path in its error: a real error text to redact
         data = json.loads((out / "leak" / "results.json").read_text())
         assert any("<pki>/chains/" in (r.get("error_detail") or "") + (r.get("error") or "") for r in data["results"])
     artefacts: dict[str, str] = {}

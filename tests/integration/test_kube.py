@@ -259,7 +259,7 @@ def test_probe_with_and_without_client_certificate(pki_cache, tmp_path):
     names = ["kube-0.93-rustls", "kube-0.94-aws-lc-rs", "kubernetes-python"]
     for name in names:
         require_stack(CLIENTS[name])
-    require_stack(CLIENTS["gnutls"])
+    require_stack(CLIENTS["gnutls-cli"])
     files = pki_cache.chain(ChainSpec(CertSpec(KeySpec("P-256")), CertSpec(KeySpec("P-256")),
                                       client_cert=KeySpec("P-521")))
 
@@ -275,7 +275,7 @@ def test_probe_with_and_without_client_certificate(pki_cache, tmp_path):
         port = ep.listeners["K"].port
         anonymous = probe(port)
         with_cert = probe(port, "--client-cert", str(files.client_cert_file), "--client-key", str(files.client_key_file))
-        names.append("gnutls")
+        names.append("gnutls-cli")
         gnutls = probe(port, "--client-cert", str(files.client_cert_file), "--client-key", str(files.client_key_file))
     for name in ("kube-0.93-rustls", "kube-0.94-aws-lc-rs", "kubernetes-python"):
         assert anonymous[name]["outcome"] == "ok" and "403" in anonymous[name]["error"], anonymous[name]
@@ -283,7 +283,7 @@ def test_probe_with_and_without_client_certificate(pki_cache, tmp_path):
     assert with_cert["kube-0.94-aws-lc-rs"]["outcome"] == "ok" and with_cert["kube-0.94-aws-lc-rs"]["error"] is None
     assert with_cert["kubernetes-python"]["negotiated"]["pods"] == 3
     assert with_cert["kube-0.93-rustls"]["outcome"] == "unsupported_algorithm"
-    assert gnutls["gnutls"]["outcome"] == "skipped" and "presents no client certificate" in gnutls["gnutls"]["error"]
+    assert gnutls["gnutls-cli"]["outcome"] == "skipped" and "presents no client certificate" in gnutls["gnutls-cli"]["error"]
 
 
 def test_probe_rejects_half_given_or_unreadable_client_credentials(tmp_path, pki_cache):

@@ -13,21 +13,21 @@ import pytest
 import trustme
 
 from harness.classify import classify
-from harness.clients import CLIENTS
+from harness.clients import CLIENTS, HOST_TLS_CLIENTS
 from harness.clients.session import ProbeSession
 from harness.endpoints.base import ListenerSpec
 from harness.endpoints.process import ProcessEndpoint
 from harness.model import CertSpec, ChainSpec, Job, KeySpec, Outcome
 from harness.runner import RunOptions, run_cells
-from harness.servers import SERVERS
+from harness.servers import HOST_SERVERS, SERVERS
 
 from ..conftest import require_stack
 from .conftest import run_scenario
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
-MTLS_SERVERS = [n for n, s in SERVERS.items() if s.client_auth]
-MTLS_CLIENTS = [n for n, c in CLIENTS.items() if c.client_auth and c.needs_app is None]
+MTLS_SERVERS = [n for n in HOST_SERVERS if SERVERS[n].client_auth]
+MTLS_CLIENTS = [n for n in HOST_TLS_CLIENTS if CLIENTS[n].client_auth]
 TLS = ["1.2", "1.3"]
 
 

@@ -24,7 +24,7 @@ from .conftest import CHAINS
 
 pytestmark = pytest.mark.integration
 DOCS = Path(__file__).resolve().parents[2] / "docs"
-CLIENT_STACKS = ("openssl", "rustls-ring", "go", "gnutls")
+CLIENT_STACKS = ("openssl", "rustls-ring", "go", "gnutls-cli", "libcurl")  # libcurl: the C probes' shared loop
 SERVER_STACKS = ("openssl", "go")
 
 

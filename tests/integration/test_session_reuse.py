@@ -26,7 +26,7 @@ pytestmark = pytest.mark.integration
 
 #: the long-lived in-process probes: one process keeps its library state across every job of a batch
 #: (the CLI stacks start one process per handshake, so nothing can carry over there)
-IN_PROCESS = ("openssl", "go", "java", "node", "boringssl", "wolfssl", "rustls-ring", "rustls-aws-lc-rs",
+IN_PROCESS = ("openssl", "go", "java", "node", "boringssl", "wolfssl", "nss", "libcurl", "gnutls", "rustls-ring", "rustls-aws-lc-rs",
               "rustls-ring@0.23.12", "rustls-ring@0.21.12", "rustls-ring@0.21.0")
 CLIENT_NAMES = [n for n in IN_PROCESS if n in CLIENTS]
 MTLS_CLIENTS = [n for n in CLIENT_NAMES if CLIENTS[n].client_auth]

@@ -48,6 +48,7 @@ def test_misbehaving_peer_corpus_is_captured_for_every_client_in_its_one_class()
     ("openssl", "error:0A000126:SSL routines:ssl3_read_n:unexpected eof while reading:../ssl/record/rec_layer_s3.c:318:", Outcome.CONNECTION),
     ("java", "Remote host terminated the handshake", Outcome.CONNECTION),
     ("gnutls", "*** Fatal error: Error in the pull function.", Outcome.CONNECTION),
+    ("gnutls", "The TLS connection was non-properly terminated.", Outcome.CONNECTION),
     ("curl", "curl: (35) OpenSSL SSL_connect: SSL_ERROR_SYSCALL in connection to localhost:443", Outcome.CONNECTION),
     ("boringssl", "Failed to perform, curl: (35) Recv failure: Connection reset by peer", Outcome.CONNECTION),
     ("nss", "tstclnt: read from socket failed: SSL_ERROR_RX_RECORD_TOO_LONG: SSL received a record that exceeded the maximum permissible length.", Outcome.NOT_TLS),
@@ -104,6 +105,14 @@ def test_tables_exist_for_every_client_family():
     ("openssl", "[SSL: TLSV1_ALERT_PROTOCOL_VERSION] tlsv1 alert protocol version (_ssl.c:1006)", "TLSV1_ALERT_PROTOCOL_VERSION"),
     ("go", "remote error: tls: handshake failure", "remote error: handshake failure"),
     ("go", "timeout: read tcp 1->2: i/o timeout", "timeout"),
+    ("gnutls", "Error in the certificate verification. | The certificate is NOT trusted. The certificate issuer is "
+               "unknown.", "The certificate issuer is unknown."),
+    ("gnutls", "- Status: The certificate is NOT trusted. The name in the certificate does not match the expected. | "
+               "*** PKI verification of server certificate failed... | *** Fatal error: Error in the certificate.",
+     "The name in the certificate does not match …"),
+    ("gnutls", "A TLS fatal alert has been received. | Handshake failed", "alert Handshake failed"),
+    ("gnutls", "*** Received alert [70]: Error in protocol version | *** Fatal error: A TLS fatal alert has been "
+               "received.", "alert Error in protocol version"),
 ])
 def test_short_forms(family, error, short):
     assert shorten(family, error) == short

@@ -6,7 +6,6 @@ import os
 import random
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -200,10 +199,8 @@ def test_fast_on_a_curves_sized_document():
                         records.append({"id": f"{chain['label']}|{t}|{s}|{c}", "scenario": "curves", "chain": chain,
                                         "server": s, "tls": t, "client": c, "outcome": o or "ok", "short_error": o})
     assert len(records) == 2744
-    started = time.perf_counter()
-    findings = explain({"results": records})
+    findings = explain({"results": records})  # its speed: `make bench` (no timed tests)
     text = render_explain(findings)
-    assert time.perf_counter() - started < 2.0
     assert {f.stack for f in findings} == set(rules), text
     assert all(f.exact for f in findings), text
     assert [t.conditions for t in finding(findings, "aws").terms] == [("leaf=P-521", "tls=1.2", "server=openssl")]

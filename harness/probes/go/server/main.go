@@ -23,6 +23,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/ioutil" // Go 1.15 (Debian bullseye) has no os.ReadFile
 	"log"
 	"net"
 	"net/http"
@@ -134,7 +135,7 @@ func main() {
 		input []byte
 	)
 	if *configPath != "" {
-		data, err := os.ReadFile(*configPath)
+		data, err := ioutil.ReadFile(*configPath)
 		if err != nil {
 			log.Printf("cannot read configuration: %v", err)
 			os.Exit(2)
@@ -184,7 +185,7 @@ func main() {
 	}
 
 	// Serve until stdin reaches EOF (the harness went away or closed it).
-	_, _ = io.Copy(io.Discard, in)
+	_, _ = io.Copy(ioutil.Discard, in)
 	log.Printf("stdin closed, exiting")
 	for _, ln := range listeners {
 		_ = ln.Close()
@@ -213,7 +214,7 @@ func startListener(host string, lc listenerConfig) (net.Listener, error) {
 	}
 	tcfg.Certificates = []tls.Certificate{cert}
 	if lc.ClientCAFile != "" {
-		pemData, err := os.ReadFile(lc.ClientCAFile)
+		pemData, err := ioutil.ReadFile(lc.ClientCAFile)
 		if err != nil {
 			return nil, fmt.Errorf("client_ca_file: %v", err)
 		}
