@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import subprocess
 import sys
 import time
@@ -124,15 +125,41 @@ def _java_commands(javac: str, out: Path) -> list[tuple[list[str], dict[str, str
 
 #: the JSON-lines loop every C probe links (harness/probes/cprobe: its changes must rebuild them)
 C_PROBE_LOOP = "cprobe"
+#: the C probes and how each links its library (words for gcc; `$(pkg-config …)` is expanded); the
+#: client image's Dockerfile links them the same way
+C_PROBE_LIBS = {"wolfssl": "-lwolfssl", "gnutls": "-lgnutls", "nss": "$(pkg-config --cflags --libs nss)",
+                "libcurl": "-lcurl -lssl -lcrypto"}
 
 
-def c_probe_commands(stack: str, *libs: str) -> Callable[[str, Path], list[tuple[list[str], dict[str, str]]]]:
+def c_probe_build_line(stack: str) -> str:
+    """The shell line that builds a C probe in a checkout (bundles' "Probe programs" table)."""
+    return (f"(cd harness/probes/{stack} && mkdir -p ../../../build/{stack} && gcc -O2 -I../{C_PROBE_LOOP} "
+            f"-o ../../../build/{stack}/tlsmatrix-{stack}-probe probe.c ../{C_PROBE_LOOP}/probe_loop.c "
+            f"{C_PROBE_LIBS[stack]})")
+
+
+def c_probe_commands(stack: str) -> Callable[[str, Path], list[tuple[list[str], dict[str, str]]]]:
     """gcc in the probe's directory: its probe.c and the shared loop, linked with the stack's library."""
     def commands(gcc: str, out: Path) -> list[tuple[list[str], dict[str, str]]]:
         (out / stack).mkdir(parents=True, exist_ok=True)
         return [([gcc, "-O2", "-Wall", f"-I../{C_PROBE_LOOP}", "-o", str(out / stack / f"tlsmatrix-{stack}-probe"),
-                  "probe.c", f"../{C_PROBE_LOOP}/probe_loop.c", *libs], {})]
+                  "probe.c", f"../{C_PROBE_LOOP}/probe_loop.c", *_expand_libs(stack)], {})]
     return commands
+
+
+def _expand_libs(stack: str) -> list[str]:
+    words = []
+    for part in re.split(r"(\$\([^)]*\))", C_PROBE_LIBS[stack]):
+        if part.startswith("$("):  # pkg-config: include dirs and libraries of NSS/NSPR
+            argv = part[2:-1].split()
+            proc = subprocess.run(argv, capture_output=True, text=True)
+            if proc.returncode != 0:
+                raise BuildError(f"building {stack} failed: `{' '.join(argv)}` exited {proc.returncode}\n"
+                                 f"{proc.stderr.strip()}")
+            words += proc.stdout.split()
+        else:
+            words += part.split()
+    return words
 
 
 def gcc_with(*packages: Debian) -> Callable[[], str | None]:
@@ -144,15 +171,6 @@ def gcc_with(*packages: Debian) -> Callable[[], str | None]:
         gcc = shutil.which("gcc")
         return gcc if gcc and all(p.installed() for p in packages) else None
     return find
-
-
-def _nss_commands(gcc: str, out: Path) -> list[tuple[list[str], dict[str, str]]]:
-    """The C probe build with `pkg-config --cflags --libs nss` (include dirs nss/ and nspr/, libssl3, libnss3, ...)."""
-    proc = subprocess.run(["pkg-config", "--cflags", "--libs", "nss"], capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise BuildError(f"building nss failed: `pkg-config --cflags --libs nss` exited {proc.returncode}\n"
-                         f"{proc.stderr.strip()}\n{in_checkout_hint(NSS_INSTALL_HINT)}")
-    return c_probe_commands("nss", *proc.stdout.split())(gcc, out)
 
 
 def _find_javac() -> str | None:
@@ -221,21 +239,21 @@ TARGETS: dict[str, Target] = {
     ),
     "wolfssl": Target(
         "wolfssl", PROBES_DIR / "wolfssl", ("wolfssl/tlsmatrix-wolfssl-probe",),
-        gcc_with(WOLFSSL_DEV), WOLFSSL_INSTALL_HINT, c_probe_commands("wolfssl", "-lwolfssl"), shared=(C_PROBE_LOOP,),
+        gcc_with(WOLFSSL_DEV), WOLFSSL_INSTALL_HINT, c_probe_commands("wolfssl"), shared=(C_PROBE_LOOP,),
         packages=(WOLFSSL_DEV, GCC),
     ),
     "nss": Target(
         "nss", PROBES_DIR / "nss", ("nss/tlsmatrix-nss-probe",),
-        gcc_with(NSS_DEV, PKG_CONFIG), NSS_INSTALL_HINT, _nss_commands, shared=(C_PROBE_LOOP,), packages=(NSS_DEV, PKG_CONFIG, GCC),
+        gcc_with(NSS_DEV, PKG_CONFIG), NSS_INSTALL_HINT, c_probe_commands("nss"), shared=(C_PROBE_LOOP,), packages=(NSS_DEV, PKG_CONFIG, GCC),
     ),
     "gnutls": Target(
         "gnutls", PROBES_DIR / "gnutls", ("gnutls/tlsmatrix-gnutls-probe",),
-        gcc_with(GNUTLS_DEV), GNUTLS_INSTALL_HINT, c_probe_commands("gnutls", "-lgnutls"), shared=(C_PROBE_LOOP,),
+        gcc_with(GNUTLS_DEV), GNUTLS_INSTALL_HINT, c_probe_commands("gnutls"), shared=(C_PROBE_LOOP,),
         packages=(GNUTLS_DEV, GCC),
     ),
     "libcurl": Target(
         "libcurl", PROBES_DIR / "libcurl", ("libcurl/tlsmatrix-libcurl-probe",),
-        gcc_with(LIBCURL_DEV, LIBSSL_DEV), LIBCURL_INSTALL_HINT, c_probe_commands("libcurl", "-lcurl", "-lssl", "-lcrypto"),
+        gcc_with(LIBCURL_DEV, LIBSSL_DEV), LIBCURL_INSTALL_HINT, c_probe_commands("libcurl"),
         shared=(C_PROBE_LOOP,), packages=(LIBCURL_DEV, LIBSSL_DEV, GCC),
     ),
 }

@@ -77,7 +77,8 @@ _OPENSSL: list[tuple[str, Outcome]] = [
     (r"certificate has expired|certificate is not yet valid", O.EXPIRED),
     (r"unable to get local issuer certificate|self[- ]signed certificate|unable to get issuer certificate|unable to verify the first certificate|certificate chain too long|invalid CA certificate|key usage does not include certificate signing|unsuitable certificate purpose", O.UNTRUSTED),
     (r"certificate signature failure|BAD_SIGNATURE|bad signature|SIGNATURE_FAILURE", O.BAD_SIGNATURE),
-    (r"unsupported algorithm|UNSUPPORTED_ALGORITHM|WRONG_CURVE|UNKNOWN_CERTIFICATE_TYPE|unknown (message digest|signature) algorithm|unsupported certificate", O.UNSUPPORTED_ALGORITHM),
+    # also the security level's refusals (a key too small, a SHA-1 signature): refused by policy
+    (r"unsupported algorithm|UNSUPPORTED_ALGORITHM|WRONG_CURVE|UNKNOWN_CERTIFICATE_TYPE|unknown (message digest|signature) algorithm|unsupported certificate|key too weak|digest algorithm too weak|md too weak|KEY_TOO_SMALL|MD_TOO_WEAK", O.UNSUPPORTED_ALGORITHM),
     (r"PROTOCOL_VERSION|UNSUPPORTED_PROTOCOL|WRONG_SSL_VERSION|NO_PROTOCOLS_AVAILABLE|unsupported protocol|alert protocol version", O.PROTOCOL_VERSION),
     (r"HANDSHAKE_FAILURE|NO_SHARED|NO_SUITABLE|ALERT_|WRONG_SIGNATURE_TYPE|NO_CIPHERS|alert handshake failure", O.HANDSHAKE_FAILURE),
     # a record header whose version is no TLS version at all: not a TLS peer (HTTP, MySQL, ...)
@@ -109,6 +110,7 @@ _NODE: list[tuple[str, Outcome]] = [
     (r"ERR_TLS_CERT_ALTNAME_INVALID|does not match certificate's altnames", O.HOSTNAME_MISMATCH),
     (r"CERT_HAS_EXPIRED|CERT_NOT_YET_VALID", O.EXPIRED),
     (r"CERT_SIGNATURE_FAILURE", O.BAD_SIGNATURE),
+    (r"key too weak|digest algorithm too weak|md too weak|KEY_TOO_SMALL|MD_TOO_WEAK", O.UNSUPPORTED_ALGORITHM),  # OpenSSL's security level
     (r"PROTOCOL_VERSION|UNSUPPORTED_PROTOCOL|alert protocol version", O.PROTOCOL_VERSION),
     (r"alert handshake failure", O.HANDSHAKE_FAILURE),
     (r"ERR_SSL_WRONG_VERSION_NUMBER|wrong version number", O.NOT_TLS),
@@ -141,8 +143,9 @@ _NSS: list[tuple[str, Outcome]] = [
     (r"SEC_ERROR_BAD_SIGNATURE|SSL_ERROR_BAD_HANDSHAKE_HASH_VALUE", O.BAD_SIGNATURE),
     (r"PROTOCOL_VERSION|SSL_ERROR_UNSUPPORTED_VERSION", O.PROTOCOL_VERSION),
     (r"SSL_ERROR_\w*ALERT|SSL_ERROR_NO_CYPHER_OVERLAP|HANDSHAKE_FAILURE", O.HANDSHAKE_FAILURE),
-    # no TLS content type, or a "record" longer than TLS allows (the plain-HTTP symptom)
-    (r"SSL_ERROR_RX_UNKNOWN_RECORD_TYPE|SSL_ERROR_RX_RECORD_TOO_LONG", O.NOT_TLS),
+    # no TLS content type, or a "record" longer than TLS allows (the plain-HTTP symptom); NSS 3.61 says
+    # "bad data from the server" for the same bytes (measured: the MySQL greeting, nss@3.61, tstclnt@3.61)
+    (r"SSL_ERROR_RX_UNKNOWN_RECORD_TYPE|SSL_ERROR_RX_RECORD_TOO_LONG|SSL_ERROR_BAD_SERVER", O.NOT_TLS),
     # transport facts before the generic SSL_ERROR_
     # (the nss C probe connects with the shared probe_tcp_connect: "connect to H:P: <strerror>")
     (r"PR_CONNECT_REFUSED_ERROR|PR_CONNECT_RESET_ERROR|PR_CONNECT_ABORTED_ERROR|PR_END_OF_FILE_ERROR|unable to connect|^connect to \S+: ", O.CONNECTION),
@@ -156,6 +159,7 @@ _CURL: list[tuple[str, Outcome]] = [
     (r"no alternative certificate subject name matches|subject name does not match|does not match target host", O.HOSTNAME_MISMATCH),
     (r"certificate has expired|certificate is not yet valid", O.EXPIRED),
     (r"certificate signature failure|BAD_SIGNATURE", O.BAD_SIGNATURE),
+    (r"key too weak|digest algorithm too weak|md too weak|KEY_TOO_SMALL|MD_TOO_WEAK", O.UNSUPPORTED_ALGORITHM),  # OpenSSL's security level
     (r"PROTOCOL_VERSION|UNSUPPORTED_PROTOCOL|alert protocol version|unsupported protocol", O.PROTOCOL_VERSION),
     (r"HANDSHAKE_FAILURE|alert handshake failure", O.HANDSHAKE_FAILURE),
     (r"WRONG_VERSION_NUMBER|wrong version number", O.NOT_TLS),

@@ -269,9 +269,11 @@ def _build_certificate(role, key, key_spec, issuer_key, issuer_cert, signer, ser
                 else _end_entity_extensions(role, key_spec, names)):
         builder = builder.add_extension(ext, critical=not isinstance(ext, (x509.ExtendedKeyUsage,
                                                                            x509.SubjectAlternativeName)))
-    certificate = builder.sign(issuer_key, signature_hash(signer))
-    if variant.get("ca_profile") == "x509-v1":
-        certificate = _as_version_1(certificate, issuer_key, signer)
+    sha1 = signer.signing_hash == "SHA-1"
+    certificate = builder.sign(issuer_key, hashes.SHA256() if sha1 else signature_hash(signer))
+    version_1 = variant.get("ca_profile") == "x509-v1"
+    if sha1 or version_1:
+        certificate = _resigned(certificate, issuer_key, signer, version_1)
     return certificate
 
 
@@ -329,13 +331,27 @@ def _end_entity_extensions(role: str, key_spec: KeySpec, names: tuple[str, ...])
     return extensions
 
 
-def _as_version_1(cert: x509.Certificate, issuer_key, signer: CertSpec) -> x509.Certificate:
-    """The same certificate as X.509 v1: ``cryptography`` only builds v3, so drop the version
-    and extensions fields from the DER to-be-signed part and sign it again."""
-    tbs = [(tag, whole) for tag, whole in _der_children(cert.tbs_certificate_bytes) if tag not in (0xA0, 0xA3)]
+#: the signature AlgorithmIdentifier of a SHA-1 signature (DER), by signer key family
+_SHA1_ALGORITHM = {"rsa": bytes.fromhex("300d06092a864886f70d0101050500"),  # sha1WithRSAEncryption, NULL
+                   "ecdsa": bytes.fromhex("300906072a8648ce3d0401")}  # ecdsa-with-SHA1
+
+
+def _resigned(cert: x509.Certificate, issuer_key, signer: CertSpec, version_1: bool) -> x509.Certificate:
+    """The same certificate signed again from its DER to-be-signed part, for what ``cryptography``
+    does not build: X.509 v1 (drop the version and extensions fields) and SHA-1 signatures (the
+    signature algorithm is rewritten in the to-be-signed part and outside it)."""
+    sha1 = signer.signing_hash == "SHA-1"
+    signature_algorithm = _der_children(cert.public_bytes(serialization.Encoding.DER))[1][1]
+    if sha1:
+        signature_algorithm = _SHA1_ALGORITHM[signer.key.family]
+    tbs = []
+    for tag, whole in _der_children(cert.tbs_certificate_bytes):
+        if version_1 and tag in (0xA0, 0xA3):
+            continue
+        if tag == 0x30 and not any(t == 0x30 for t, _ in tbs):  # the first SEQUENCE: the signature field
+            whole = signature_algorithm
+        tbs.append((tag, whole))
     tbs_der = _der(0x30, b"".join(whole for _, whole in tbs))
-    outer = _der_children(cert.public_bytes(serialization.Encoding.DER))
-    signature_algorithm = outer[1][1]
     if signer.key.family == "eddsa":
         signature = issuer_key.sign(tbs_der)
     elif signer.key.family == "ecdsa":

@@ -37,6 +37,14 @@ PEER_REPETITIONS = 5
 PEER_CASE_PREFIX = "peer: "
 
 
+#: (client, case) -> the outcome its own words support where a version cannot tell: Node 12 drops the
+#: server's alert when the peer closes right after it and reports the disconnected socket (ECONNRESET)
+STACK_LIMITS = {
+    ("node@12", "client TLS 1.3, server TLS 1.2"): "connection",
+    ("node@12", "peer: handshake_failure alert"): "connection",
+}
+
+
 def spec(root, leaf, expired=False):
     return ChainSpec(CertSpec(KeySpec.parse(root)), CertSpec(KeySpec.parse(leaf)), expired=expired)
 
@@ -148,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
                 raw = session.run(Job("1", "127.0.0.1", port, servername, str(ca_file), tls, timeout_ms))
                 assert not raw.ok, (client_name, case, raw)
                 records.append({"client": client_name, "family": client.family, "version": info.describe(),
-                                "case": case, "expected": expected, "error": raw.error,
+                                "case": case, "expected": STACK_LIMITS.get((client_name, case), expected),
+                                "error": raw.error,
                                 "error_detail": raw.error_detail})
 
             if peers_only:

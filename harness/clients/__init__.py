@@ -8,7 +8,7 @@ library (python-requests = openssl) would test nothing new. Adding one: docs/add
 """
 from __future__ import annotations
 
-from ..build import KUBE_REPORT_PROGRAMS, KUBE_VARIANTS, TARGETS, output_path
+from ..build import KUBE_REPORT_PROGRAMS, KUBE_VARIANTS, TARGETS, c_probe_build_line, output_path
 from ..native import curl_line, gnutls_line, nss_lines, python_line, s_client_line
 from ..stacks import Native, Reproduce, Stack, python_module, registry
 from ..toolchain import JAVA_INSTALL_HINT, JDK, PROBES_DIR, Debian, PythonPackage
@@ -33,6 +33,12 @@ _KUBE_DESCRIPTIONS = {
     "latest-rustls": "the newest kube, default features (ring)",
     "latest-aws-lc-rs": "the newest kube with the aws-lc-rs feature",
 }
+
+
+def _c_probe(name: str, family: str, description: str, client_auth: bool = False) -> Stack:
+    """A batch C probe on a TLS library (harness/probes/<name>/probe.c with the shared loop)."""
+    return Stack(name, family, description, build=name, client_auth=client_auth,
+                 reproduce=Reproduce(f"harness/probes/{name}/probe.c", c_probe_build_line(name)))
 
 
 def _kube(variant: str) -> Stack:
@@ -92,9 +98,11 @@ CLIENTS: dict[str, Stack] = registry(
           requires=(Debian("nodejs", ("node",), hint="install Node.js 20 (Debian: apt-get install {package})"),),
           client_auth=True,
           reproduce=Reproduce("harness/probes/node/probe.mjs", _NOTHING_TO_BUILD, "node harness/probes/node/probe.mjs")),
+    _c_probe("gnutls", "gnutls", "GnuTLS (libgnutls) through a small C probe", client_auth=True),
     Stack("gnutls-cli", "gnutls", "GnuTLS gnutls-cli, one process per handshake",
           module="harness.probes.cliclient.gnutls", requires=(Debian("gnutls-bin", ("gnutls-cli",)),),
           native=Native("`gnutls-cli`, as the probe ran it", gnutls_line)),
+    _c_probe("nss", "nss", "NSS (libnss3/libssl3) through a small C probe, no database, the CA file as the only anchor"),
     Stack("tstclnt", "nss", "NSS tstclnt with a throwaway certificate DB per CA, one process per handshake",
           module="harness.probes.cliclient.nss", requires=(Debian("libnss3-tools", ("tstclnt", "certutil")),),
           native=Native("NSS `tstclnt` with a throwaway certificate database in ./nssdb, as the probe ran it",
@@ -103,31 +111,14 @@ CLIENTS: dict[str, Stack] = registry(
           module="harness.probes.boringssl.client",
           requires=(PythonPackage("curl_cffi", "pip install 'tlsmatrix[boringssl]' (a checkout: `make setup`)"),),
           reproduce=Reproduce("harness/probes/boringssl/client.py", "pip install curl_cffi")),
+    _c_probe("libcurl", "curl", "libcurl (Debian's, on OpenSSL) through a small C probe, handshake only"),
     Stack("curl", "curl", "the system curl command (Debian's, on OpenSSL), one process per handshake",
           module="harness.probes.cliclient.curl", requires=(Debian("curl", ("curl",)),),
           native=Native("the system `curl`, as the probe ran it", curl_line)),
     Stack("openssl-cli", "openssl", "openssl s_client -verify_return_error",
           module="harness.probes.cliclient.openssl_cli", requires=(Debian("openssl", ("openssl",)),),
           native=Native("`openssl s_client`, as the probe ran it", s_client_line)),
-    Stack("wolfssl", "wolfssl", "wolfSSL (Debian's libwolfssl) through a small C probe", build="wolfssl",
-          reproduce=Reproduce("harness/probes/wolfssl/probe.c",
-                              "(cd harness/probes/wolfssl && gcc -O2 -o ../../../build/wolfssl/tlsmatrix-wolfssl-probe "
-                              "-I../cprobe probe.c ../cprobe/probe_loop.c -lwolfssl)")),
-    Stack("nss", "nss", "NSS (libnss3/libssl3) through a small C probe", build="nss",
-          reproduce=Reproduce("harness/probes/nss/probe.c",
-                              "(cd harness/probes/nss && mkdir -p ../../../build/nss && gcc -O2 -I../cprobe "
-                              "$(pkg-config --cflags nss) -o ../../../build/nss/tlsmatrix-nss-probe probe.c "
-                              "../cprobe/probe_loop.c $(pkg-config --libs nss))")),
-    Stack("gnutls", "gnutls", "GnuTLS (libgnutls) through a small C probe", build="gnutls", client_auth=True,
-          reproduce=Reproduce("harness/probes/gnutls/probe.c",
-                              "(cd harness/probes/gnutls && mkdir -p ../../../build/gnutls && gcc -O2 -I../cprobe "
-                              "-o ../../../build/gnutls/tlsmatrix-gnutls-probe probe.c ../cprobe/probe_loop.c "
-                              "-lgnutls)")),
-    Stack("libcurl", "curl", "libcurl (Debian's, on OpenSSL) through a small C probe, handshake only", build="libcurl",
-          reproduce=Reproduce("harness/probes/libcurl/probe.c",
-                              "(cd harness/probes/libcurl && mkdir -p ../../../build/libcurl && gcc -O2 -I../cprobe "
-                              "-o ../../../build/libcurl/tlsmatrix-libcurl-probe probe.c ../cprobe/probe_loop.c "
-                              "-lcurl -lssl -lcrypto)")),
+    _c_probe("wolfssl", "wolfssl", "wolfSSL (Debian's libwolfssl) through a small C probe"),
     Stack("kubernetes-python", "openssl",
           "the official Python Kubernetes client (urllib3 on OpenSSL) listing pods: the control",
           module="harness.probes.kubepy.client",
