@@ -26,14 +26,14 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from .clients import CLIENTS
+from .clients import CLIENTS, HOST_TLS_CLIENTS, TLS_CLIENTS
 from .clients.session import ProbeSession
 from .endpoints.base import ListenerSpec
 from .endpoints.process import ProcessEndpoint
 from .model import Job
 from .pki import CertificateCache
 from .scenarios import load_scenario
-from .servers import SERVERS
+from .servers import HOST_SERVERS, SERVERS
 from .stacks import Stack
 from .toolchain import pki_cache_dir, project_root, results_dir
 
@@ -233,9 +233,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--batch", type=int, default=200, help="handshakes per client in one batch")
     parser.add_argument("--repeat", type=int, default=3, help="batches per client; the median is reported")
     parser.add_argument("--single", type=int, default=20, help="handshakes per client, one process each")
-    parser.add_argument("--server", default="openssl", choices=list(SERVERS))
+    parser.add_argument("--server", default="openssl", choices=HOST_SERVERS)
     parser.add_argument("--clients", default="*",
-                        help="comma-separated client stacks or patterns (default: every stack that needs no app)")
+                        help="comma-separated client stacks or patterns (default: every host stack that needs no app; "
+                             "the versioned ones in containers by name or pattern, e.g. 'go@*')")
     parser.add_argument("--curves-runs", type=int, default=3, help="warm runs of curves.toml per backend (median)")
     parser.add_argument("--docker", choices=("auto", "yes", "no"), default="auto",
                         help="add the docker backend figures (auto: when an engine answers and images exist)")
@@ -250,8 +251,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def selected_clients(patterns: str) -> list[str]:
+    """The TLS client stacks the patterns name; a pattern without "@" names the host's stacks only."""
     wanted = [p.strip() for p in patterns.split(",") if p.strip()]
-    return [n for n, s in CLIENTS.items() if s.needs_app is None and any(fnmatch.fnmatchcase(n, p) for p in wanted)]
+    return [n for n in TLS_CLIENTS
+            if any(fnmatch.fnmatchcase(n, p) and (n in HOST_TLS_CLIENTS or "@" in p) for p in wanted)]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -59,10 +59,13 @@ _RUSTLS: list[tuple[str, Outcome]] = [
 ]
 
 _GO: list[tuple[str, Outcome]] = [
+    # Go >= 1.18 refuses SHA-1 signatures: "signed by unknown authority (possibly because of … insecure algorithm
+    # SHA1-RSA …)": the algorithm is the cause (measured: go@1.19, go@1.24 in scenarios/versions.toml)
+    (r"insecure algorithm", O.UNSUPPORTED_ALGORITHM),
     (r"x509: certificate signed by unknown authority|x509: certificate is not authorized to sign", O.UNTRUSTED),
     (r"x509: certificate is (valid for|not valid for any names)|x509: cannot validate certificate for", O.HOSTNAME_MISMATCH),
     (r"x509: certificate has expired or is not yet valid", O.EXPIRED),
-    (r"x509: cannot verify signature: algorithm unimplemented|x509: unsupported elliptic curve|x509: signature algorithm .* is not supported|unsupported public key|insecure algorithm", O.UNSUPPORTED_ALGORITHM),
+    (r"x509: cannot verify signature: algorithm unimplemented|x509: unsupported elliptic curve|x509: signature algorithm .* is not supported|unsupported public key", O.UNSUPPORTED_ALGORITHM),
     (r"x509: .*(verification error|signature)|tls: invalid signature by the server certificate|crypto/.*verification error", O.BAD_SIGNATURE),
     (r"protocol version not supported|tls: server selected unsupported protocol version|tls: no supported versions", O.PROTOCOL_VERSION),
     (r"remote error: tls: |tls: no (mutual|common)|tls: server chose an unconfigured|unsupported signature algorithm", O.HANDSHAKE_FAILURE),
@@ -84,7 +87,8 @@ _OPENSSL: list[tuple[str, Outcome]] = [
     # a record header whose version is no TLS version at all: not a TLS peer (HTTP, MySQL, ...)
     (r"WRONG_VERSION_NUMBER|wrong version number", O.NOT_TLS),
     # transport facts before the generic "SSL: " / "SSL routines" (issue 14: EOF flipped with them)
-    (r"[Cc]onnection refused|[Cc]onnection reset|EOF occurred|Broken pipe|UNEXPECTED_EOF|unexpected eof|Errno|errno=", O.CONNECTION),
+    # (CPython's "TLS/SSL connection has been closed (EOF)": the peer closed before the handshake)
+    (r"[Cc]onnection refused|[Cc]onnection reset|EOF occurred|Broken pipe|UNEXPECTED_EOF|unexpected eof|Errno|errno=|connection has been closed \(EOF\)", O.CONNECTION),
     (r"SSL: |SSL routines", O.HANDSHAKE_FAILURE),
 ]
 

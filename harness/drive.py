@@ -8,6 +8,8 @@ whoever called it, without a process-wide cleanup.
 """
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Hashable, Sequence
@@ -21,6 +23,9 @@ from .stacks import Stack
 
 #: why a client never ran a job
 UNAVAILABLE, START_FAILED = "unavailable", "probe failed to start"
+#: how many probes in containers (versioned stacks) run at once: 36 `docker run`s and their JVMs at
+#: once kept two cores so busy that probes missed the 30 s hello deadline (measured)
+CONTAINER_SLOTS = max(2, (os.cpu_count() or 2) * 2)
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,7 @@ class ClientDriver:
         self._sessions: list[ProbeSession] = []
         self._lock = threading.Lock()
         self._aborted = threading.Event()
+        self._container_slots = threading.BoundedSemaphore(CONTAINER_SLOTS)
 
     def run(self, batches: dict[str, Sequence[tuple[Hashable, Job]]], record: Record) -> dict[str, StackEntry]:
         workers = [threading.Thread(target=self._drive, args=(name, batch, record), daemon=True, name=f"client-{name}")
@@ -80,6 +86,10 @@ class ClientDriver:
 
     def _drive(self, name: str, batch: Sequence[tuple[Hashable, Job]], record: Record) -> None:
         client = self.clients[name]
+        with self._container_slots if client.container else contextlib.nullcontext():
+            self._drive_batch(client, name, batch, record)
+
+    def _drive_batch(self, client: Stack, name: str, batch: Sequence[tuple[Hashable, Job]], record: Record) -> None:
         why = client.unavailable_reason()
         if why:
             self.entries[name] = StackEntry(available=False, reason=why)

@@ -91,6 +91,8 @@ class Stack:
     native: Native | None = None  # bundles (clients): the stack's own command line
     image: ImageSpec | None = None  # servers: the docker backend's image
     apps: tuple[str, ...] = ()  # servers: what they can speak after the handshake (scenario `app`)
+    #: clients: the image the probe runs in (a versioned stack, harness/clients/containers.py), else None
+    container: str | None = None
 
     def __post_init__(self) -> None:
         # the program follows from the module or the build target; a descriptor writes argv only

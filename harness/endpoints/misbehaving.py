@@ -33,10 +33,10 @@ EXT_RENEGOTIATION_INFO, EXT_EXTENDED_MASTER_SECRET = 0xFF01, 0x0017
 RENEGOTIATION_SCSV = 0x00FF  # TLS_EMPTY_RENEGOTIATION_INFO_SCSV, the suite form of the extension
 
 #: Certificate message size of the oversized-chain behaviour. Over every client's limit (Java
-#: 32 KiB, Go and rustls 64 KiB, OpenSSL/BoringSSL 100 KiB, NSS and GnuTLS 128 KiB), so every
-#: stack refuses it for its size; a 64 KiB chain splits the stacks by their limits instead
-#: (docs/probe-contract.md).
-BIG_CHAIN_BYTES = 192 * 1024
+#: 32 KiB, Go up to 1.19 and rustls 64 KiB, OpenSSL/BoringSSL 100 KiB, NSS and GnuTLS 128 KiB,
+#: Go 1.24 256 KiB for a Certificate message), so every stack refuses it for its size; a 64 KiB
+#: chain splits the stacks by their limits instead (docs/probe-contract.md).
+BIG_CHAIN_BYTES = 320 * 1024
 
 #: TLS 1.2 suites the oversized-chain ServerHello may pick, the first one the client offers
 _TLS12_SUITES = (0xC02B, 0xC02F, 0xC02C, 0xC030, 0xCCA9, 0xCCA8, 0x009C, 0x002F)
@@ -246,9 +246,12 @@ def _truncated(c: Conn) -> None:
 
 
 def _wrong_version(c: Conn) -> None:
-    """Answer with an SSL 3.0 ServerHello, a version no client offers (an ancient server)."""
-    c.read_client_hello()
-    c.send(tls_records(HANDSHAKE, server_hello(SSL3, 0x002F), version=SSL3))
+    """Answer with an SSL 3.0 ServerHello, a version no client offers (an ancient server), with a
+    suite the client offered: only the version is wrong (a JDK that disabled TLS_RSA_* otherwise
+    reports the suite first)."""
+    hello = c.read_client_hello()
+    suite = next((s for s in _TLS12_SUITES if hello and s in hello.suites), 0x002F)
+    c.send(tls_records(HANDSHAKE, server_hello(SSL3, suite), version=SSL3))
     c.linger_until_client_closes()
 
 

@@ -62,6 +62,10 @@ def test_misbehaving_peer_corpus_is_captured_for_every_client_in_its_one_class()
     ("node", "EE certificate key too weak", Outcome.UNSUPPORTED_ALGORITHM),
     ("curl", "curl: (60) SSL certificate problem: CA certificate key too weak", Outcome.UNSUPPORTED_ALGORITHM),
     ("nss", "SSL_ERROR_BAD_SERVER: The client has encountered bad data from the server.", Outcome.NOT_TLS),
+    ("go", 'tls: failed to verify certificate: x509: certificate signed by unknown authority (possibly because of '
+           '"x509: cannot verify signature: insecure algorithm SHA1-RSA (temporarily override with GODEBUG=x509sha1=1)" '
+           'while trying to verify candidate authority certificate "tlsmatrix TEST-ONLY root CA RSA-2048 (root)")',
+     Outcome.UNSUPPORTED_ALGORITHM),
 ])
 def test_transport_facts_win_over_generic_prefixes(family, error, outcome):
     assert classify_error(family, error).outcome is outcome
