@@ -93,7 +93,11 @@ def test_schema_rejects_drifted_documents(mutate):
 def test_nightly_workflow_is_valid():
     path = ROOT / ".github" / "workflows" / "nightly.yml"
     workflow = yaml.safe_load(path.read_text())
-    assert set(workflow["jobs"]) == {"shard", "soak", "docker", "regress"}
+    assert set(workflow["jobs"]) == {"shard", "soak", "docker", "versions", "regress"}
+    versions = " ".join(str(s.get("run", "")) for s in workflow["jobs"]["versions"]["steps"])
+    assert "make images" in versions and "regress --backend docker scenarios/versions.toml" in versions
+    shard = workflow["jobs"]["shard"]["steps"]
+    assert any("actions/cache" in str(s.get("uses", "")) for s in shard)  # cargo registry and probe builds
     assert "pytest -m soak" in " ".join(str(s.get("run", "")) for s in workflow["jobs"]["soak"]["steps"])
     assert workflow["jobs"]["shard"]["strategy"]["matrix"]["shard"] == [1, 2, 3, 4]
     steps = " ".join(str(s.get("run", "")) for s in workflow["jobs"]["regress"]["steps"])
