@@ -19,9 +19,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def report(pki_cache):
-    for stack in [*CLIENTS.values(), *SERVERS.values()]:
-        require_stack(stack)
     scenario = load_scenario(ROOT / "scenarios" / "rustls-p521.toml", CLIENTS, SERVERS)
+    for stack in [*(CLIENTS[c] for c in scenario.clients), *(SERVERS[s] for s in scenario.servers)]:
+        require_stack(stack)
     report = run_cells(scenario.cells(), pki_cache, RunOptions(timeout_ms=5000))
     report.scenario = scenario
     return report

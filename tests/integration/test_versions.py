@@ -154,7 +154,7 @@ def test_docker_backend_versioned_servers_and_clients_over_the_internal_network(
     _require_images()
     scenario = tmp_path / "versions-docker.toml"
     scenario.write_text('name = "versions_docker"\n[axes]\ntls = ["1.2", "1.3"]\n'
-                        'servers = ["openssl@1.1.1", "openssl@3.5", "go@1.15", "gnutls@3.8", "nss@3.110"]\n'
+                        'servers = ["openssl@1.1.1", "openssl@3.5", "go@1.15", "gnutls@3.8", "nss@3.87"]\n'
                         'clients = ["openssl@1.1.1", "go@1.24", "openssl"]\n'
                         '[[chain]]\nroot = "P-256"\nleaf = "P-256"\n[[expect]]\noutcome = "ok"\n')
     env = dict(os.environ, TLSMATRIX_RESULTS_DIR=str(tmp_path / "results"), TLSMATRIX_PKI_CACHE=str(pki_cache.root))
@@ -162,14 +162,13 @@ def test_docker_backend_versioned_servers_and_clients_over_the_internal_network(
     assert r.returncode == 0, r.stdout + r.stderr
     data = json.loads((tmp_path / "out" / "results.json").read_text())
     assert {c["outcome"] for c in data["results"]} == {"ok"} and len(data["results"]) == 30
-    clients = data["stacks"]["clients"]
     for column in ("openssl@1.1.1", "go@1.24"):
-        image = clients[column]["info"]["details"]["image"]
+        image = data["clients"][column]["details"]["image"]
         assert image.startswith(VERSIONED[column].image) and "sha256:" in image
-    servers = data["stacks"]["servers"]
+    servers = data["servers"]
     assert servers["openssl@1.1.1"]["image"] == CLIENT_IMAGES["clients-bullseye"].tag
-    assert "1.1.1" in servers["openssl@1.1.1"]["info"]["version"]
-    assert "3.5" in servers["openssl@3.5"]["info"]["version"]
+    assert servers["openssl@1.1.1"]["version"].startswith("1.1.1")
+    assert servers["openssl@3.5"]["version"].startswith("3.5")
 
 
 def test_versioned_server_is_docker_only(tmp_path, pki_cache):
