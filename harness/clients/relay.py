@@ -65,13 +65,12 @@ class Relay:
         digest = hashlib.sha256(str(path).encode()).hexdigest()[:16]
         target = f"{IN_CONTAINER}/{digest}/{path.name}"
         try:
-            stat = path.stat()
+            key = (str(path), path.stat().st_mtime)
+            if key in self.copied:
+                return self.copied[key]
             data = path.read_bytes()
         except OSError:
             return target  # not readable here: the probe reports it as it would any missing file
-        key = (str(path), stat.st_mtime)
-        if key in self.copied:
-            return self.copied[key]
         buf = io.BytesIO()
         with tarfile.open(fileobj=buf, mode="w") as tar:
             for name, is_dir, mode in ((IN_CONTAINER.strip("/").split("/", 1)[1], True, 0o755),

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -8,9 +9,11 @@ import pytest
 import trustme
 
 from harness.clients import CLIENTS
+from harness.clients.session import ProbeSession
 from harness.endpoints.base import ListenerSpec
 from harness.endpoints.process import ProcessEndpoint
-from harness.model import CertSpec, ChainSpec, KeySpec
+from harness.classify import classify
+from harness.model import CertSpec, ChainSpec, Job, KeySpec
 from harness.pki import ChainFiles
 from harness.servers import HOST_SERVERS, SERVERS
 
@@ -102,3 +105,31 @@ def run_scenario(pki_cache, file_name: str):
     for name in [*scenario.clients, *scenario.servers]:
         require_stack(CLIENTS.get(name) or SERVERS[name])
     return run_cells(scenario.cells(), pki_cache, RunOptions(timeout_ms=10_000))
+
+
+@contextlib.contextmanager
+def probe_pool(stack_for):
+    """One long-lived probe per client stack (the batch mode under test), started on first use as
+    ``get(name)``, all closed at the end; ``stack_for(name)`` gives the descriptor (or skips)."""
+    opened: dict[str, ProbeSession] = {}
+
+    def get(name: str) -> ProbeSession:
+        if name not in opened:
+            session = ProbeSession(stack_for(name))
+            session.start()
+            opened[name] = session
+        return opened[name]
+
+    try:
+        yield get
+    finally:
+        for session in opened.values():
+            session.close()
+
+
+def handshake(session: ProbeSession, port: int, ca_file, servername="localhost", tls=None, timeout_ms=10_000):
+    """One job to a 127.0.0.1 listener through a running probe: (classification, raw answer)."""
+    job = Job(id=str(time.monotonic_ns()), host="127.0.0.1", port=port, servername=servername,
+              ca_file=str(ca_file), tls_version=tls, timeout_ms=timeout_ms)
+    raw = session.run(job)
+    return classify(session.stack.family, raw), raw

@@ -6,14 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from harness.classify import classify
 from harness.clients import HOST_TLS_CLIENTS
-from harness.clients.session import ProbeSession
 from harness.endpoints.silent import SilentEndpoint
-from harness.model import Job, Outcome
+from harness.model import Outcome
 from harness.servers import HOST_SERVERS
 
-from .conftest import client_stack, server_for
+from .conftest import client_stack, handshake, probe_pool, server_for
 
 pytestmark = pytest.mark.integration
 
@@ -39,25 +37,8 @@ SERVER_NAMES = HOST_SERVERS
 @pytest.fixture(scope="module")
 def sessions():
     """One long-lived probe per client stack for the whole module (the batch mode under test)."""
-    opened: dict[str, ProbeSession] = {}
-
-    def get(name: str) -> ProbeSession:
-        if name not in opened:
-            s = ProbeSession(client_stack(name))
-            s.start()
-            opened[name] = s
-        return opened[name]
-
-    yield get
-    for s in opened.values():
-        s.close()
-
-
-def handshake(session: ProbeSession, port: int, ca_file, servername="localhost", tls=None, timeout_ms=10_000):
-    job = Job(id=str(time.monotonic_ns()), host="127.0.0.1", port=port, servername=servername,
-              ca_file=str(ca_file), tls_version=tls, timeout_ms=timeout_ms)
-    raw = session.run(job)
-    return classify(session.stack.family, raw), raw
+    with probe_pool(client_stack) as get:
+        yield get
 
 
 @pytest.mark.parametrize("server", SERVER_NAMES)

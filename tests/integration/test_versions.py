@@ -11,18 +11,15 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from harness.classify import classify
 from harness.clients import CLIENTS
 from harness.clients.containers import CLIENT_IMAGES, VERSIONED, image_missing, versioned_clients
-from harness.clients.session import ProbeSession
-from harness.model import Job, Outcome
+from harness.model import Outcome
 
-from .conftest import server_for
+from .conftest import handshake, probe_pool, server_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
 
@@ -52,26 +49,12 @@ def _require(column: str) -> None:
 
 @pytest.fixture(scope="module")
 def sessions():
-    opened: dict[str, ProbeSession] = {}
+    def stack_for(name: str):
+        _require(name)  # skips (or fails under TLSMATRIX_REQUIRE_DOCKER) without the image
+        return STACKS[name]
 
-    def get(name: str) -> ProbeSession:
-        _require(name)
-        if name not in opened:
-            s = ProbeSession(STACKS[name])
-            s.start()
-            opened[name] = s
-        return opened[name]
-
-    yield get
-    for s in opened.values():
-        s.close()
-
-
-def handshake(session: ProbeSession, port: int, ca_file, servername="localhost", tls=None):
-    job = Job(id=str(time.monotonic_ns()), host="127.0.0.1", port=port, servername=servername,
-              ca_file=str(ca_file), tls_version=tls, timeout_ms=10_000)
-    raw = session.run(job)
-    return classify(session.stack.family, raw), raw
+    with probe_pool(stack_for) as get:
+        yield get
 
 
 @pytest.mark.parametrize("column", COLUMNS)
@@ -115,7 +98,7 @@ def test_no_container_of_a_probe_has_a_mount(sessions):
 
 
 def test_versioned_columns_are_registered_and_listed():
-    assert all(CLIENTS[c] is not None for c in COLUMNS)
+    assert set(COLUMNS) <= set(CLIENTS) and len(COLUMNS) == 36
     r = tlsmatrix("list", "--format", "json")
     assert r.returncode == 0, r.stderr
     rows = {row["name"]: row for row in json.loads(r.stdout)["clients"]}
