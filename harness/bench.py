@@ -172,6 +172,30 @@ def docker_start_costs(listeners: int) -> list[dict]:
     return rows
 
 
+def cold_setup() -> dict:
+    """``--cold-setup``: a clone of this checkout's HEAD in a temporary directory, then `make matrix` there
+    with nothing of this machine's builds to reuse: its own .venv (pip's cache off), build/ and cargo
+    home (every crate downloaded and compiled again). What it cannot make cold: the Debian packages
+    (apt) and the Rust toolchain already installed. The clone is removed afterwards."""
+    root = project_root()
+    with tempfile.TemporaryDirectory(prefix="tlsmatrix-cold-") as tmp:
+        clone = Path(tmp) / "tlsmatrix"
+        subprocess.run(["git", "clone", "--quiet", "--no-hardlinks", str(root), str(clone)], check=True)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("TLSMATRIX_", "VIRTUAL_ENV"))}
+        env.update(CARGO_HOME=str(Path(tmp) / "cargo-home"), PIP_NO_CACHE_DIR="1")
+        rustup_home = Path.home() / ".rustup"  # the toolchain stays; only its crate cache is new
+        env.setdefault("RUSTUP_HOME", str(rustup_home))
+        argv = ["make", "-C", str(clone), "matrix", "ARGS=-q"]
+        started = time.monotonic()
+        proc = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        wall = time.monotonic() - started
+        builds = [line for line in proc.stderr.splitlines() if line.startswith("[build]") and "built in" in line]
+    print(f"cold `make matrix` in a fresh clone: {wall:.0f}s, exit {proc.returncode}", file=sys.stderr)
+    return {"wall_s": round(wall, 1), "exit_code": proc.returncode, "builds": builds,
+            "commit": subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
+                                     text=True).stdout.strip()}
+
+
 def machine(args: argparse.Namespace) -> dict:
     """What the figures depend on: the CPUs, the software, and how busy the machine was."""
     model = None
@@ -241,8 +265,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--docker", choices=("auto", "yes", "no"), default="auto",
                         help="add the docker backend figures (auto: when an engine answers and images exist)")
     parser.add_argument("--docker-listeners", type=int, default=10)
-    parser.add_argument("--cold-setup-s", type=float, default=None,
-                        help="a measured cold setup (fresh clone → first `make matrix` done), recorded as is")
+    parser.add_argument("--cold-setup", action="store_true",
+                        help="also measure a cold setup: `make matrix` in a fresh clone with its own venv, build dir "
+                             "and cargo home (10+ minutes; the Debian packages are not made cold)")
     parser.add_argument("--output", type=Path, default=None, help="bench.json path (default: results/bench.json)")
     parser.add_argument("--serve-jobs", type=Path, metavar="PATH", default=None,
                         help="instead: start the bench's server, write --jobs job lines to PATH, serve until interrupted")
@@ -262,7 +287,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.serve_jobs is not None:
         return serve_jobs(args.serve_jobs, args.jobs, args.server)
     use_docker = docker_available(args.docker)
-    doc: dict = {"machine": machine(args), "stacks": [], "curves": [], "cold_setup_s": args.cold_setup_s}
+    doc: dict = {"machine": machine(args), "stacks": [], "curves": [], "cold_setup_s": None}
+    if args.cold_setup:  # first, while nothing else of the bench loads the machine
+        doc["cold_setup"] = cold_setup()
+        doc["cold_setup_s"] = doc["cold_setup"]["wall_s"]
     doc["stacks"] = stack_rates(selected_clients(args.clients), args.batch, args.single, args.repeat, args.server)
     layouts = docker_start_costs(args.docker_listeners) if use_docker else []
     doc["curves"] = curves_wall_time(args.curves_runs, ("process", "docker") if use_docker else ("process",))

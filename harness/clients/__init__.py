@@ -8,21 +8,18 @@ library (python-requests = openssl) would test nothing new. Adding one: docs/add
 """
 from __future__ import annotations
 
-from ..build import KUBE_REPORT_PROGRAMS, KUBE_VARIANTS, TARGETS, c_probe_build_line, output_path
+from ..build import KUBE_REPORT_PROGRAMS, KUBE_VARIANTS, TARGETS, c_probe_build_line, cargo_build_line, output_path
 from ..native import curl_line, gnutls_line, nss_lines, python_line, s_client_line
 from ..stacks import Native, Reproduce, Stack, python_module, registry
 from ..toolchain import JAVA_INSTALL_HINT, JDK, PROBES_DIR, Debian, PythonPackage
 
 
-def _rustls(name: str, target: str, description: str, feature: str = "ring", client_auth: bool = False) -> Stack:
-    """A rustls probe: the newest rustls (one Cargo project, a target per crypto provider ``feature``)
-    or a pinned version (a Cargo project of its own, built with ring)."""
+def _rustls(name: str, target: str, description: str, client_auth: bool = False) -> Stack:
+    """A rustls probe: the newest rustls (one Cargo project, a target per crypto provider) or a pinned
+    version (a Cargo project of its own, built with ring)."""
     project = TARGETS[target].sources.relative_to(PROBES_DIR).as_posix()
-    # the bundle's build line, into the target dir `tlsmatrix build` uses
-    build = (f"(cd harness/probes/{project} && cargo build --release --locked --no-default-features "
-             f"--features {feature} --target-dir ../../../build/{project}/{feature})")
     return Stack(name, "rustls", description, build=target, client_auth=client_auth,
-                 reproduce=Reproduce(f"harness/probes/{project}", build))
+                 reproduce=Reproduce(f"harness/probes/{project}", cargo_build_line(target)))
 
 
 _KUBE_DESCRIPTIONS = {
@@ -75,7 +72,7 @@ CLIENTS: dict[str, Stack] = registry(
     _rustls("rustls-ring", "rustls-ring",
             "rustls 0.23 (newest) with the ring crypto provider (kube-rs default)", client_auth=True),
     _rustls("rustls-aws-lc-rs", "rustls-aws-lc-rs",
-            "rustls 0.23 (newest) with the aws-lc-rs crypto provider (kube feature aws-lc-rs)", feature="aws-lc-rs",
+            "rustls 0.23 (newest) with the aws-lc-rs crypto provider (kube feature aws-lc-rs)",
             client_auth=True),
     _rustls("rustls-ring@0.23.12", "rustls-0.23.12",
             "rustls 0.23.12 + webpki 0.102.6 with ring (the original kube-rs report's pin)"),

@@ -22,10 +22,11 @@ def fake_curves(runs, backends=("process",)):
 def test_bench_json_has_the_documented_shape(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(bench, "stack_rates", fake_stacks)
     monkeypatch.setattr(bench, "curves_wall_time", fake_curves)
+    monkeypatch.setattr(bench, "cold_setup", lambda: {"wall_s": 540.0, "exit_code": 0, "builds": [], "commit": "c0ffee"})
     out = tmp_path / "bench.json"
-    assert bench.main(["--docker", "no", "--curves-runs", "2", "--cold-setup-s", "540", "--output", str(out)]) == 0
+    assert bench.main(["--docker", "no", "--curves-runs", "2", "--cold-setup", "--output", str(out)]) == 0
     doc = json.loads(out.read_text())
-    assert list(doc) == ["machine", "stacks", "curves", "cold_setup_s"]
+    assert list(doc) == ["machine", "stacks", "curves", "cold_setup_s", "cold_setup"]
     assert doc["machine"]["cpus"] and doc["machine"]["load_avg_end"] is not None
     for entry in doc["stacks"]:
         assert {"client", "batch_hs_per_s", "process_hs_per_s", "version"} <= set(entry)
