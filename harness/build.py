@@ -171,13 +171,15 @@ def _find_javac() -> str | None:
     return shutil.which("javac")
 
 
-def _go_commands(go: str, out: Path) -> list[tuple[list[str], dict[str, str]]]:
-    env = {"GOPROXY": "off", "GOFLAGS": "-mod=mod", "GOCACHE": str(out / "go" / "cache"), "CGO_ENABLED": "0",
-           "GOPATH": str(out / "go" / "gopath"), "GOTOOLCHAIN": "local"}
-    return [
-        ([go, "build", "-trimpath", "-o", str(out / "go" / f"tlsmatrix-go-{cmd}"), f"./{cmd}"], env)
-        for cmd in ("client", "server")
-    ]
+def _go_commands(directory: str, *programs: tuple[str, str]) -> Callable[[str, Path], list[tuple[list[str], dict[str, str]]]]:
+    """`go build` of each (package of the module, binary) into build/<directory>/: offline
+    (GOPROXY=off: standard library only) and static (CGO_ENABLED=0)."""
+    def commands(go: str, out: Path) -> list[tuple[list[str], dict[str, str]]]:
+        env = {"GOPROXY": "off", "GOFLAGS": "-mod=mod", "GOCACHE": str(out / "go" / "cache"), "CGO_ENABLED": "0",
+               "GOPATH": str(out / "go" / "gopath"), "GOTOOLCHAIN": "local"}
+        return [([go, "build", "-trimpath", "-o", str(out / directory / binary), f"./{package}"], env)
+                for package, binary in programs]
+    return commands
 
 
 #: the JSON-lines loop every Rust probe links (a path dependency: its changes must rebuild them)
@@ -196,7 +198,8 @@ TARGETS: dict[str, Target] = {
     },
     "go": Target(
         "go", PROBES_DIR / "go", ("go/tlsmatrix-go-client", "go/tlsmatrix-go-server"),
-        find_go, GO_INSTALL_HINT, _go_commands, packages=(GOLANG,),
+        find_go, GO_INSTALL_HINT, _go_commands("go", ("client", "tlsmatrix-go-client"), ("server", "tlsmatrix-go-server")),
+        packages=(GOLANG,),
     ),
     "rustls-0.23.12": Target(
         "rustls-0.23.12", PROBES_DIR / "rustls-0.23.12", (f"rustls-0.23.12/{_RUSTLS_PROBE}",),
@@ -226,6 +229,11 @@ TARGETS: dict[str, Target] = {
         (*(f"kube-report/{p}" for p in KUBE_REPORT_PROGRAMS), "kube-report/Cargo.lock"),
         find_cargo, CARGO_INSTALL_HINT, _cargo_commands("kube-report", KUBE_REPORT_PROGRAMS, with_lockfile=True,
                                                           flags=UNOPTIMIZED),
+    ),
+    # not a stack: the docker backend's relay (harness/endpoints/docker.py), one published port per container
+    "router": Target(
+        "router", PROBES_DIR / "router", ("router/tlsmatrix-router",),
+        find_go, GO_INSTALL_HINT, _go_commands("router", (".", "tlsmatrix-router")), packages=(GOLANG,),
     ),
     "java": Target(
         "java", PROBES_DIR / "java", ("java/Probe.class",),

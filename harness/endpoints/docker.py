@@ -1,11 +1,14 @@
-"""The docker backend: one container per server stack, one published port per listener.
+"""The docker backend: one container per server stack, one published port per container.
 
 Containers run the same server programs as the process backend (docs/probe-contract.md,
 "Server programs inside containers"). Nothing of the host is mounted: the configuration and the
 certificate files a container needs are copied into a volume of its own through the archive API
-before it starts, so a remote DOCKER_HOST works too. Each container is on the default bridge,
-its ports published on 127.0.0.1 only (for the host's client stacks), and on the run's own
-internal network (no route out), where the versioned client containers reach it directly.
+before it starts, so a remote DOCKER_HOST works too. Each container is on the default bridge and
+on the run's own internal network (no route out), where the versioned client containers reach
+its listeners directly. The host's client stacks reach them through one port published on
+127.0.0.1: a relay (harness/probes/router) listens on the host once per listener and passes
+each connection's bytes, unchanged, through that port to the listener (publishing a port per
+listener cost the daemon ~80 ms each, most of a run: docs/performance.md, "Docker").
 Containers run as uid 65534 with every capability dropped, no-new-privileges and a read-only
 root filesystem. Every container, volume and network carries the run label, so `tlsmatrix
 clean` (and the next run, after a kill -9) can remove what a run left behind.
@@ -15,6 +18,7 @@ from __future__ import annotations
 import io
 import json
 import queue
+import subprocess
 import tarfile
 import threading
 import time
@@ -29,6 +33,9 @@ from .base import LOOPBACK, EndpointError, Listener, ListenerSpec, wait_ready
 
 READY_TIMEOUT = 60.0
 CONTAINER_PORT_BASE = 20000
+#: the container's one published port: the relay's inside half (harness/probes/router)
+ROUTER_PORT = 19999
+ROUTER = "tlsmatrix-router"
 LABEL_MANAGED = f"{LABEL_PREFIX}.managed"
 LABEL_RUN = f"{LABEL_PREFIX}.run"
 LABEL_PID = f"{LABEL_PREFIX}.pid"
@@ -77,6 +84,7 @@ class DockerEndpoint:
         self.image_id: str | None = None
         self.command: list[str] = []
         self.files: dict[str, Path] = {}  # path in the container's volume (relative) -> host file
+        self.relay: subprocess.Popen | None = None  # the relay's outside half, on the host
 
     def __enter__(self) -> DockerEndpoint:
         try:
@@ -111,6 +119,7 @@ class DockerEndpoint:
             raise EndpointError(str(exc)) from None
         self.image_tag = image.tags[0] if image.tags else image.id
         self.image_id = image.id
+        self.files[ROUTER] = _router_program()
         ports = {listener.spec.id: CONTAINER_PORT_BASE + i for i, listener in enumerate(self.listeners.values())}
         self._run_container(image, self._config(ports), ports)
         self._read_listeners()
@@ -134,7 +143,7 @@ class DockerEndpoint:
             members = [("config.json", config)] + [(name, path.read_bytes()) for name, path in sorted(self.files.items())]
             for name, data in members:
                 info = tarfile.TarInfo(name)
-                info.size, info.mode = len(data), 0o644
+                info.size, info.mode = len(data), 0o755 if name == ROUTER else 0o644
                 tar.addfile(info, io.BytesIO(data))
         return buf.getvalue()
 
@@ -149,7 +158,7 @@ class DockerEndpoint:
             self.container = client.containers.create(
                 image.id, command=self.command, name=name,
                 labels={**self.run.labels, LABEL_STACK: self.stack_name},
-                ports={f"{p}/tcp": (LOOPBACK, None) for p in ports.values()},
+                ports={f"{ROUTER_PORT}/tcp": (LOOPBACK, None)},
                 # a volume, not a bind mount: the archive API may write to it although the root is read-only
                 volumes={volume.name: {"bind": FILES, "mode": "rw"}},
                 user="65534:65534", cap_drop=["ALL"], security_opt=["no-new-privileges"], read_only=True,
@@ -157,6 +166,7 @@ class DockerEndpoint:
             self.container.put_archive(FILES, self._archive(config))
             self.run.network.connect(self.container, aliases=[self.stack_name.replace("@", "-")])
             self.container.start()
+            self.container.exec_run([f"{FILES}/{ROUTER}", "inside", f"0.0.0.0:{ROUTER_PORT}"], detach=True)
         except EndpointError:
             raise
         except Exception as exc:  # docker.errors.APIError, ImageNotFound
@@ -186,26 +196,39 @@ class DockerEndpoint:
             raise EndpointError(self._describe(f"not ready within {self.ready_timeout:.0f}s")) from None
 
     def _publish(self, ports: dict[str, int]) -> None:
-        """Each bound listener's host port (published on loopback only) and its address on the run's
+        """Each bound listener's host port (the relay's, on loopback) and its address on the run's
         internal network."""
         self.container.reload()
-        published = self.container.ports or {}
+        binding = [b for b in (self.container.ports or {}).get(f"{ROUTER_PORT}/tcp") or []
+                   if b.get("HostIp") in (LOOPBACK, "")]
+        if not binding:
+            raise EndpointError(self._describe(f"port {ROUTER_PORT} was not published on {LOOPBACK}"))
         networks = self.container.attrs.get("NetworkSettings", {}).get("Networks", {})
         internal_ip = (networks.get(self.run.network_name) or {}).get("IPAddress") or None
+        bound = {}
         for lid, listener in self.listeners.items():
+            if listener.port is None and not listener.error:
+                listener.error = "the server did not report this listener"
             if listener.error:
                 listener.port = None
                 continue
-            if listener.port is None:
-                listener.error = "the server did not report this listener"
-                continue
-            binding = published.get(f"{ports[lid]}/tcp") or []
-            host_ports = [b for b in binding if b.get("HostIp") in (LOOPBACK, "")]
-            if not host_ports:
-                raise EndpointError(self._describe(f"port {ports[lid]} was not published on {LOOPBACK}"))
-            listener.port = int(host_ports[0]["HostPort"])
+            bound[lid] = ports[lid]
             if internal_ip:
                 listener.internal = (self.run.network_name, internal_ip, ports[lid])
+        host_ports = self._start_relay(int(binding[0]["HostPort"]), sorted(set(bound.values())))
+        for lid, port in bound.items():
+            self.listeners[lid].port = host_ports[port]
+
+    def _start_relay(self, published: int, ports: list[int]) -> dict[int, int]:
+        """The relay's outside half: container port -> its listener on the host's loopback."""
+        self.relay = subprocess.Popen([str(_router_program()), "outside", f"{LOOPBACK}:{published}", *map(str, ports)],
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        line = self.relay.stdout.readline()  # its first line, once every host listener is bound
+        try:
+            return {int(k): int(v) for k, v in json.loads(line)["ports"].items()}
+        except (ValueError, KeyError, TypeError):
+            why = f"the relay did not start: {line!r} {self.relay.stderr.read()!r}"
+            raise EndpointError(self._describe(why)) from None
 
     def _log_lines(self) -> "queue.Queue[Any]":
         """JSON lines from the container's stdout, read in a thread (so reads can time out)."""
@@ -264,12 +287,30 @@ class DockerEndpoint:
         return detail
 
     def close(self) -> None:
+        if self.relay is not None:  # its stdin closing ends it (as when the harness is killed)
+            self.relay.stdin.close()
+            try:
+                self.relay.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.relay.kill()
+                self.relay.wait()
+            self.relay = None
         if self.container is not None:
             try:
                 self.container.remove(force=True, v=True)
             except Exception:
                 pass  # already gone; DockerRun.close() sweeps by label anyway
             self.container = None
+
+
+def _router_program() -> Path:
+    """The relay program (the go build target), or EndpointError saying how to build it."""
+    from ..build import not_built, output_path
+
+    why = not_built("router")
+    if why:
+        raise EndpointError(f"the docker backend's relay is missing: {why}")
+    return output_path("router")
 
 
 def remove_containers(client, labels: dict[str, str]) -> int:

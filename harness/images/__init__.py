@@ -16,6 +16,9 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
 
@@ -194,6 +197,14 @@ def vendor_crates(cargo_project: str, log: Callable[[str], None]) -> Path:
     The build containers may not reach crates.io (air-gapped runners, TLS-intercepting
     proxies whose CA only the host trusts); the host's cargo can.
     """
+    with _VENDORING:  # images of one Cargo project (rustls-ring, rustls-aws-lc-rs) build at once
+        return _vendor(cargo_project, log)
+
+
+_VENDORING = threading.Lock()
+
+
+def _vendor(cargo_project: str, log: Callable[[str], None]) -> Path:
     from ..toolchain import find_cargo
 
     project = project_root() / cargo_project
@@ -229,9 +240,14 @@ def build_context(spec: ImageSpec, log: Callable[[str], None]):
     return fileobj
 
 
+#: images built at once: a build spends much of its time on apt downloads and single-threaded steps,
+#: which overlap the other builds' compiles (measured: docs/performance.md, "Cold setup")
+PARALLEL_BUILDS = 3
+
+
 def build_images(names: list[str] | None = None, log: Callable[[str], None] = print, force: bool = False,
                  client=None) -> dict[str, str]:
-    """Build (or find up to date) the images for ``names``; returns stack → built | cached."""
+    """Build (or find up to date) the images for ``names``, several at once; returns stack → built | cached."""
     client = client or docker_client(timeout=3600)
     from ..clients.containers import CLIENT_IMAGES
 
@@ -239,44 +255,47 @@ def build_images(names: list[str] | None = None, log: Callable[[str], None] = pr
     for name in names or []:
         if name not in specs:
             raise ImageError(f"unknown image {name!r} (known: {', '.join(specs)})")
-    status: dict[str, str] = {}
-    for name in names or list(specs):
-        spec = specs[name]
-        base = spec.buildargs.get("BASE", BASE_IMAGE)
+    todo = names or list(specs)
+    for base in dict.fromkeys(specs[n].buildargs.get("BASE", BASE_IMAGE) for n in todo):  # shared by several images
         ensure_base(client, log, release=base.split(":", 1)[1].removesuffix("-slim"))
-        digest = source_hash(spec, client.images.get(base).id)
-        existing = _get(client, spec.tag)
-        if not force and existing is not None and existing.labels.get(f"{LABEL_PREFIX}.source-hash") == digest:
-            status[name] = "cached"
-            log(f"[images] {spec.tag}: up to date")
-            continue
-        log(f"[images] {spec.tag}: building from {spec.dockerfile} ...")
-        labels = {
-            f"{LABEL_PREFIX}.stack": name,
-            f"{LABEL_PREFIX}.source-hash": digest,
-            "org.opencontainers.image.version": __version__,
-            "org.opencontainers.image.title": f"tlsmatrix {'server stack' if name in IMAGES else 'client stacks'} {name}",
-        }
-        tail: list[str] = []
-        try:
-            context = build_context(spec, log)
-            for chunk in client.api.build(fileobj=context, custom_context=True, dockerfile=spec.dockerfile, tag=spec.tag,
-                                          buildargs={"BASE": BASE_IMAGE, **spec.buildargs}, labels=labels, rm=True,
-                                          forcerm=True, decode=True):
-                text = chunk.get("stream") or chunk.get("status") or ""
-                if text.strip():
-                    tail.append(text.rstrip())
-                    del tail[:-30]
-                if "error" in chunk:
-                    raise ImageError(f"building {spec.tag} from {spec.dockerfile} failed: {chunk['error'].strip()}\n"
-                                     + "\n".join(tail))
-        except ImageError:
-            raise
-        except Exception as exc:  # docker.errors.APIError / BuildError
-            raise ImageError(f"building {spec.tag} from {spec.dockerfile} failed: {_short(exc)}\n" + "\n".join(tail)) from None
-        status[name] = "built"
-        log(f"[images] {spec.tag}: built")
-    return status
+    with ThreadPoolExecutor(PARALLEL_BUILDS) as pool:
+        return dict(zip(todo, pool.map(lambda n: _build_image(client, n, specs[n], log, force), todo)))
+
+
+def _build_image(client, name: str, spec: ImageSpec, log: Callable[[str], None], force: bool) -> str:
+    """One image: "cached" when its label carries the hash of its current sources, else built."""
+    digest = source_hash(spec, client.images.get(spec.buildargs.get("BASE", BASE_IMAGE)).id)
+    existing = _get(client, spec.tag)
+    if not force and existing is not None and existing.labels.get(f"{LABEL_PREFIX}.source-hash") == digest:
+        log(f"[images] {spec.tag}: up to date")
+        return "cached"
+    log(f"[images] {spec.tag}: building from {spec.dockerfile} ...")
+    started = time.monotonic()
+    labels = {
+        f"{LABEL_PREFIX}.stack": name,
+        f"{LABEL_PREFIX}.source-hash": digest,
+        "org.opencontainers.image.version": __version__,
+        "org.opencontainers.image.title": f"tlsmatrix {'server stack' if name in IMAGES else 'client stacks'} {name}",
+    }
+    tail: list[str] = []
+    try:
+        context = build_context(spec, log)
+        for chunk in client.api.build(fileobj=context, custom_context=True, dockerfile=spec.dockerfile, tag=spec.tag,
+                                      buildargs={"BASE": BASE_IMAGE, **spec.buildargs}, labels=labels, rm=True,
+                                      forcerm=True, decode=True):
+            text = chunk.get("stream") or chunk.get("status") or ""
+            if text.strip():
+                tail.append(text.rstrip())
+                del tail[:-30]
+            if "error" in chunk:
+                raise ImageError(f"building {spec.tag} from {spec.dockerfile} failed: {chunk['error'].strip()}\n"
+                                 + "\n".join(tail))
+    except ImageError:
+        raise
+    except Exception as exc:  # docker.errors.APIError / BuildError
+        raise ImageError(f"building {spec.tag} from {spec.dockerfile} failed: {_short(exc)}\n" + "\n".join(tail)) from None
+    log(f"[images] {spec.tag}: built in {time.monotonic() - started:.0f}s")
+    return "built"
 
 
 def all_images() -> dict[str, ImageSpec]:

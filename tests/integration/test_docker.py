@@ -86,10 +86,11 @@ def test_container_is_locked_down(client, pki_cache):
     from harness.endpoints.docker import DockerEndpoint, DockerRun
 
     need_images(client, "openssl")
-    files = pki_cache.chain(spec("P-256", "P-256"))
+    chains = [pki_cache.chain(spec("P-256", leaf)) for leaf in ("P-256", "P-384", "RSA-2048")]
     run = DockerRun(pki_cache.root, client)
     try:
-        with DockerEndpoint("openssl", [ListenerSpec("L0", files, "1.3")], run) as ep:
+        # readiness is a handshake that must present each listener's own leaf: through the relay too
+        with DockerEndpoint("openssl", [ListenerSpec(f"L{i}", c, "1.3") for i, c in enumerate(chains)], run) as ep:
             attrs = client.containers.get(ep.container.id).attrs
             host = attrs["HostConfig"]
             assert attrs["Config"]["User"] == "65534:65534"
@@ -98,13 +99,19 @@ def test_container_is_locked_down(client, pki_cache):
             assert "no-new-privileges" in host["SecurityOpt"]
             bindings = [b for v in host["PortBindings"].values() for b in v]
             assert bindings and all(b["HostIp"] == "127.0.0.1" for b in bindings)
+            assert list(host["PortBindings"]) == ["19999/tcp"]  # one published port, whatever the listeners
+            assert len({ep.listeners[f"L{i}"].port for i in range(3)}) == 3
+            relay = ep.relay
+            published = next(b["HostPort"] for b in attrs["NetworkSettings"]["Ports"]["19999/tcp"]
+                             if b["HostIp"] == "127.0.0.1")
+            assert relay.poll() is None and relay.args[1:3] == ["outside", f"127.0.0.1:{published}"]
             # nothing of the host inside: one volume of its own (files copied in), no bind mount
             assert [m["Type"] for m in attrs["Mounts"]] == ["volume"], attrs["Mounts"]
             assert set(attrs["NetworkSettings"]["Networks"]) == {"bridge", run.network_name}
             assert client.networks.get(run.network_name).attrs["Internal"] is True
             assert attrs["Config"]["Labels"]["org.tlsmatrix.run"] == run.id
             assert ep.listeners["L0"].port and ep.info.stack == "OpenSSL"
-        assert ours(client, run=run.id) == []
+        assert ours(client, run=run.id) == [] and relay.poll() is not None
     finally:
         run.close()
     assert not client.networks.list(names=[run.network_name])
@@ -177,6 +184,20 @@ def _start_cli(tmp_path, pki_cache):
     return proc
 
 
+def _relays(parent: int) -> list[int]:
+    """The docker relays (tlsmatrix-router outside) a harness process started."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            comm = stat.read_text().split("(", 1)[1].rsplit(")", 1)[0]
+        except (OSError, IndexError):
+            continue
+        if comm.startswith("tlsmatrix-rout") and int(fields[1]) == parent:
+            found.append(int(stat.parent.name))
+    return found
+
+
 def _wait_until(predicate, timeout=60.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -220,8 +241,11 @@ def test_killed_run_is_reaped_by_the_next_run(client, tmp_path, pki_cache, backe
     proc = _start_cli(tmp_path, pki_cache)
     labels = ours(client, pid=proc.pid)[0].labels
     assert {"org.tlsmatrix.boot", "org.tlsmatrix.started"} <= set(labels)  # pid + start time + boot id
+    relays = _relays(proc.pid)
+    assert len(relays) == 2  # one per server container
     proc.kill()
     proc.wait(10)
+    assert _wait_until(lambda: not any(Path(f"/proc/{pid}").exists() for pid in relays), 10)  # stdin EOF ends them
     assert len(ours(client, pid=proc.pid)) == 2
     volumes, networks = leftovers(client, proc.pid)
     assert len(volumes) == 2 and len(networks) == 1  # each container's file volume, the run's network

@@ -50,7 +50,7 @@ def test_program_and_build_target_exist(stack: Stack):
 
 
 def test_every_build_target_builds_a_stack():
-    used = {s.build for s in STACKS}
+    used = {s.build for s in STACKS} | {"router"}  # the router: the docker backend's relay, no stack
     assert set(TARGETS) <= used, f"targets no stack runs: {set(TARGETS) - used}"
 
 

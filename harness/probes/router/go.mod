@@ -1,0 +1,3 @@
+module tlsmatrix/router
+
+go 1.19
