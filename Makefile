@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 TLSMATRIX := $(BIN)/tlsmatrix
-# versions.toml needs the client images (make images, about 25 minutes cold): `make versions` runs it
+# versions.toml needs the client images (make images, about 11 minutes cold): `make versions` runs it
 SCENARIOS ?= $(filter-out scenarios/versions.toml,$(sort $(wildcard scenarios/*.toml)))
 BACKEND ?= process
 ARGS ?=

@@ -294,6 +294,8 @@ class DockerEndpoint:
             except subprocess.TimeoutExpired:
                 self.relay.kill()
                 self.relay.wait()
+            self.relay.stdout.close()
+            self.relay.stderr.close()
             self.relay = None
         if self.container is not None:
             try:
