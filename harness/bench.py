@@ -182,9 +182,9 @@ def cold_setup() -> dict:
         clone = Path(tmp) / "tlsmatrix"
         subprocess.run(["git", "clone", "--quiet", "--no-hardlinks", str(root), str(clone)], check=True)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("TLSMATRIX_", "VIRTUAL_ENV"))}
+        # a new cargo home (crate cache); the toolchain stays where rustup put it
         env.update(CARGO_HOME=str(Path(tmp) / "cargo-home"), PIP_NO_CACHE_DIR="1")
-        rustup_home = Path.home() / ".rustup"  # the toolchain stays; only its crate cache is new
-        env.setdefault("RUSTUP_HOME", str(rustup_home))
+        env.setdefault("RUSTUP_HOME", str(Path.home() / ".rustup"))
         argv = ["make", "-C", str(clone), "matrix", "ARGS=-q"]
         started = time.monotonic()
         proc = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

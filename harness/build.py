@@ -275,10 +275,10 @@ def not_built(target: str, index: int = 0) -> str | None:
     return f"probe not built ({path} missing): {'run `make probes`' if t.toolchain() else t.hint}"
 
 
-def _source_hash(target: Target, tool: str, out: Path) -> str:
+def _source_hash(target: Target, tool: str, commands: list[tuple[list[str], dict[str, str]]]) -> str:
     """Sources, toolchain version and build commands: a change of any of them rebuilds."""
     h = hashlib.sha256()
-    h.update(repr(target.commands(tool, out)).encode())
+    h.update(repr(commands).encode())
     for rel in target.shared:
         extra = PROBES_DIR / rel
         for path in sorted(extra.rglob("*") if extra.is_dir() else [extra]):
@@ -327,13 +327,14 @@ def _build_one(name: str, out: Path, log: Callable[[str], None], force: bool) ->
         log(f"[build] {name}: {why}")
         return why
     stamp = out / f"{name}.stamp"
-    digest = _source_hash(target, tool, out)
+    commands = target.commands(tool, out)  # once: a C probe's runs pkg-config
+    digest = _source_hash(target, tool, commands)
     if not force and stamp.exists() and stamp.read_text() == digest and all((out / o).exists() for o in target.outputs):
         log(f"[build] {name}: up to date")
         return "cached"
     log(f"[build] {name}: building with {tool} ...")
     started = time.monotonic()
-    for argv, extra_env in target.commands(tool, out):
+    for argv, extra_env in commands:
         proc = subprocess.run(argv, cwd=target.sources, env=dict(os.environ, **extra_env), capture_output=True, text=True)
         if proc.returncode != 0:
             tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-25:])

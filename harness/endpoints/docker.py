@@ -18,7 +18,6 @@ from __future__ import annotations
 import io
 import json
 import queue
-import subprocess
 import tarfile
 import threading
 import time
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ..images import IMAGES, LABEL_PREFIX, DockerUnavailable, ImageError, docker_client, image_for
+from ..jsonproc import JsonLineProcess, ProcessError
 from ..model import ServerConfig, StackInfo
 from ..reaper import Owner, container_is_stale
 from .base import LOOPBACK, EndpointError, Listener, ListenerSpec, wait_ready
@@ -84,7 +84,7 @@ class DockerEndpoint:
         self.image_id: str | None = None
         self.command: list[str] = []
         self.files: dict[str, Path] = {}  # path in the container's volume (relative) -> host file
-        self.relay: subprocess.Popen | None = None  # the relay's outside half, on the host
+        self.relay: JsonLineProcess | None = None  # the relay's outside half, on the host
 
     def __enter__(self) -> DockerEndpoint:
         try:
@@ -215,20 +215,20 @@ class DockerEndpoint:
             bound[lid] = ports[lid]
             if internal_ip:
                 listener.internal = (self.run.network_name, internal_ip, ports[lid])
-        host_ports = self._start_relay(int(binding[0]["HostPort"]), sorted(set(bound.values())))
+        host_ports = self._start_relay(int(binding[0]["HostPort"]), sorted(bound.values()))
         for lid, port in bound.items():
             self.listeners[lid].port = host_ports[port]
 
     def _start_relay(self, published: int, ports: list[int]) -> dict[int, int]:
         """The relay's outside half: container port -> its listener on the host's loopback."""
-        self.relay = subprocess.Popen([str(_router_program()), "outside", f"{LOOPBACK}:{published}", *map(str, ports)],
-                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        line = self.relay.stdout.readline()  # its first line, once every host listener is bound
         try:
-            return {int(k): int(v) for k, v in json.loads(line)["ports"].items()}
-        except (ValueError, KeyError, TypeError):
-            why = f"the relay did not start: {line!r} {self.relay.stderr.read()!r}"
-            raise EndpointError(self._describe(why)) from None
+            self.relay = JsonLineProcess([str(self.files[ROUTER]), "outside", f"{LOOPBACK}:{published}", *map(str, ports)])
+            line = self.relay.receive(timeout=self.ready_timeout)  # once every host listener is bound
+            return {int(k): int(v) for k, v in line["ports"].items()}
+        except ProcessError as exc:
+            raise EndpointError(self._describe(f"the relay did not start: {exc}")) from None
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise EndpointError(self._describe(f"the relay's first line has no ports: {line!r}")) from None
 
     def _log_lines(self) -> "queue.Queue[Any]":
         """JSON lines from the container's stdout, read in a thread (so reads can time out)."""
@@ -288,14 +288,7 @@ class DockerEndpoint:
 
     def close(self) -> None:
         if self.relay is not None:  # its stdin closing ends it (as when the harness is killed)
-            self.relay.stdin.close()
-            try:
-                self.relay.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.relay.kill()
-                self.relay.wait()
-            self.relay.stdout.close()
-            self.relay.stderr.close()
+            self.relay.close()
             self.relay = None
         if self.container is not None:
             try:

@@ -104,14 +104,14 @@ def test_container_is_locked_down(client, pki_cache):
             relay = ep.relay
             published = next(b["HostPort"] for b in attrs["NetworkSettings"]["Ports"]["19999/tcp"]
                              if b["HostIp"] == "127.0.0.1")
-            assert relay.poll() is None and relay.args[1:3] == ["outside", f"127.0.0.1:{published}"]
+            assert relay.proc.poll() is None and relay.argv[1:3] == ["outside", f"127.0.0.1:{published}"]
             # nothing of the host inside: one volume of its own (files copied in), no bind mount
             assert [m["Type"] for m in attrs["Mounts"]] == ["volume"], attrs["Mounts"]
             assert set(attrs["NetworkSettings"]["Networks"]) == {"bridge", run.network_name}
             assert client.networks.get(run.network_name).attrs["Internal"] is True
             assert attrs["Config"]["Labels"]["org.tlsmatrix.run"] == run.id
             assert ep.listeners["L0"].port and ep.info.stack == "OpenSSL"
-        assert ours(client, run=run.id) == [] and relay.poll() is not None
+        assert ours(client, run=run.id) == [] and relay.proc.poll() is not None
     finally:
         run.close()
     assert not client.networks.list(names=[run.network_name])
@@ -189,10 +189,10 @@ def _relays(parent: int) -> list[int]:
     found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            comm = stat.read_text().split("(", 1)[1].rsplit(")", 1)[0]
-        except (OSError, IndexError):
+            head, tail = stat.read_text().rsplit(")", 1)  # "pid (comm) state ppid ..."
+        except (OSError, ValueError):
             continue
+        comm, fields = head.split("(", 1)[1], tail.split()
         if comm.startswith("tlsmatrix-rout") and int(fields[1]) == parent:
             found.append(int(stat.parent.name))
     return found
