@@ -30,7 +30,8 @@ from .drive import START_FAILED, UNAVAILABLE, ClientDriver, Handshake
 from .errors import HarnessError, TlsmatrixWarning, UsageError
 from .model import Cell, ChainSpec, Job, Outcome, Result, parse_tls_version
 from .output import write_atomic, write_run_files
-from .pki import CertificateCache, load_ca_file, load_pem_certificates
+from .certread import read_certificate_file
+from .pki import CertificateCache
 from .reaper import owned_prefix, reap
 from .redact import Redactor
 from .runner import DEFAULT_TIMEOUT_MS, EndpointTarget, Endpoints, RunOptions, expand_cells, run_cells, serving
@@ -181,7 +182,7 @@ def probe(host: str, port: int, ca_file: str | os.PathLike, clients: Sequence[st
     pods through a generated kubeconfig; with ``client_cert``/``client_key`` stacks that can present a
     client certificate do, the others are ``skipped``."""
     ca = Path(ca_file)
-    load_ca_file(ca)  # fail early, naming the file
+    read_certificate_file(ca, "CA file")  # fail early, naming the file (malformed certificates are for the stacks)
     ca_file_without_key(ca)
     names = check_names(clients, CLIENTS, "client stack") or list(TLS_CLIENTS)
     version = parse_tls_version(tls) if tls else None
@@ -266,7 +267,14 @@ def _diagnose_target(ca: Path, host: str, port: int, servername: str, timeout_s:
         sent = fetch_chain(host, port, servername, timeout_s, client_cert)
     except (OSError, ValueError):
         return None
-    return diagnose(load_ca_file(ca), sent, servername) if sent else None
+    if not sent:
+        return None
+    try:
+        return diagnose(read_certificate_file(ca, "CA file"), sent, servername)
+    except Exception as exc:  # noqa: BLE001 - the handshake results matter more than their diagnosis
+        warnings.warn(f"the diagnosis failed ({type(exc).__name__}: {exc}); the results are kept without it",
+                      TlsmatrixWarning, stacklevel=2)
+        return None
 
 
 def _finding_for(findings: list[Finding] | None, entry: dict[str, Any]) -> str | None:
@@ -284,10 +292,10 @@ def diagnose_chain(ca_file: str | os.PathLike, host: str | None = None, port: in
     if (chain_file is None) == (host is None):
         raise UsageError("diagnose: give either HOST:PORT or --chain FILE")
     try:
-        ca = load_ca_file(ca_file)
+        ca = read_certificate_file(ca_file, "CA file")
         ca_file_without_key(Path(ca_file))
         if chain_file is not None:
-            return diagnose(ca, load_pem_certificates(chain_file, "chain file"), servername)
+            return diagnose(ca, read_certificate_file(chain_file, "chain file"), servername)
         if port is None:
             raise UsageError("diagnose: a host needs its port")
         servername = servername or host

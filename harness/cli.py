@@ -2,8 +2,8 @@
 schema | list | build | images | clean`` (the arguments: harness/cliargs.py; reference: docs/commands.md).
 
 Exit status: 0 all cells match their expectations (or, for ``probe``, it ran),
-1 some cell contradicts its expectation, 2 any harness error (bad input, broken setup, and
-unexpected exceptions: one line, the traceback only with ``--debug``).
+1 some cell contradicts its expectation, 2 any harness error (bad input, broken setup),
+3 an unexpected exception, i.e. a bug in tlsmatrix (one line, the traceback only with ``--debug``).
 
 This module parses arguments, calls the library (harness/api.py) and renders what it returns
 (harness/report/); the library owns the work and its cleanup.
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from . import api, validate
-from .cliargs import EXIT_ERROR, EXIT_MISMATCH, EXIT_OK, build_parser
+from .cliargs import EXIT_BUG, EXIT_ERROR, EXIT_MISMATCH, EXIT_OK, build_parser
 from .build import main as build_main
 from .clients import CLIENTS
 from .document import ResultsDocument, load_results
@@ -270,16 +270,16 @@ def _guarded(call, command: str, debug: bool) -> int:
         if debug:
             traceback.print_exc()
         return _fail(f"`tlsmatrix {command}`: {validate.describe_os_error(exc)}")
-    except Exception as exc:  # noqa: BLE001 - a bug: still one line and exit 2
+    except Exception as exc:  # noqa: BLE001 - a bug: still one line, and its own exit status (3)
         if debug:
             traceback.print_exc()
         first = (str(exc).splitlines() or [""])[0][:300]
         return _fail(f"unexpected {type(exc).__name__} in `tlsmatrix {command}`: {first} (a bug in tlsmatrix: "
-                     "rerun with --debug for the traceback and report it)")
+                     "rerun with --debug for the traceback and report it)", EXIT_BUG)
 
 
-def _fail(message: str) -> int:
+def _fail(message: str, status: int = EXIT_ERROR) -> int:
     if _SAVED:
         message += f" (the results were saved: {_SAVED[-1]})"
     print(f"tlsmatrix: error: {in_checkout_hint(message)}", file=sys.stderr)
-    return EXIT_ERROR
+    return status

@@ -18,7 +18,8 @@ from .servers import SERVERS
 from .toolchain import baseline_dir, results_dir
 from .validate import DEFAULT_MAX_CELLS, name_list, seconds
 
-EXIT_OK, EXIT_MISMATCH, EXIT_ERROR = 0, 1, 2
+#: 3: an exception tlsmatrix did not expect, i.e. a bug in tlsmatrix, never the input's fault (2)
+EXIT_OK, EXIT_MISMATCH, EXIT_ERROR, EXIT_BUG = 0, 1, 2, 3
 _TIMEOUT = seconds(0.001, 3600)
 DESCRIPTION = "Command line: ``tlsmatrix matrix | probe | diagnose | serve | report | explain | bundle | regress | list | build``."
 

@@ -28,9 +28,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cryptography.x509.oid import ExtensionOID, NameOID
 
+from .certread import ForeignCert, field_problems, is_unknown_algorithm, read_certificate_file, read_der, safe
 from .jsonmodel import JsonModel, attr
 from .model import NOT_MEASURED, Outcome, Result
-from .pki import load_pem_certificates
 
 
 @dataclass(frozen=True)
@@ -133,9 +133,12 @@ _SPKI = PublicFormat.SubjectPublicKeyInfo
 # --- names ------------------------------------------------------------------------------
 
 
-def canonical_name(name: x509.Name) -> tuple:
+def canonical_name(name: x509.Name | None) -> tuple | None:
     """The name as OpenSSL compares it (x509_name_canon): string types folded to text, ASCII
-    case folded, leading/trailing whitespace dropped and inner runs collapsed to one space."""
+    case folded, leading/trailing whitespace dropped and inner runs collapsed to one space.
+    None for a name that does not parse (see harness/certread.py)."""
+    if name is None:
+        return None
     return tuple(
         tuple(sorted((a.oid.dotted_string, " ".join(str(a.value).lower().split())) for a in rdn))
         for rdn in name.rdns
@@ -152,23 +155,31 @@ def _name_difference(issuer: x509.Name, subject: x509.Name) -> str:
     return "whitespace"
 
 
-def describe(cert: x509.Certificate) -> str:
-    return name_text(cert.subject)
+def describe(cert: x509.Certificate | None) -> str:
+    return name_text(safe(lambda: cert.subject)) if cert is not None else "(unparsable certificate)"
 
 
-def name_text(name: x509.Name) -> str:
-    cn = name.get_attributes_for_oid(NameOID.COMMON_NAME)
-    return f"CN={cn[0].value}" if cn else name.rfc4514_string() or "(empty name)"
+def name_text(name: x509.Name | None) -> str:
+    if name is None:
+        return "(unparsable name)"
+    cn = safe(lambda: name.get_attributes_for_oid(NameOID.COMMON_NAME), [])
+    return f"CN={cn[0].value}" if cn else safe(name.rfc4514_string) or "(empty name)"
+
+
+def subject_of(cert: x509.Certificate) -> x509.Name | None:
+    return safe(lambda: cert.subject)
+
+
+def issuer_of(cert: x509.Certificate) -> x509.Name | None:
+    return safe(lambda: cert.issuer)
 
 
 # --- certificate facts --------------------------------------------------------------------
 
 
 def _ext(cert: x509.Certificate, oid) -> x509.ExtensionType | None:
-    try:
-        return cert.extensions.get_extension_for_oid(oid).value
-    except x509.ExtensionNotFound:
-        return None
+    """The extension's value; None when absent or when the extensions do not parse (a finding)."""
+    return safe(lambda: cert.extensions.get_extension_for_oid(oid).value)
 
 
 def is_ca(cert: x509.Certificate) -> bool:
@@ -177,13 +188,15 @@ def is_ca(cert: x509.Certificate) -> bool:
 
 
 def is_self_issued(cert: x509.Certificate) -> bool:
-    return canonical_name(cert.issuer) == canonical_name(cert.subject)
+    issuer = canonical_name(issuer_of(cert))
+    return issuer is not None and issuer == canonical_name(subject_of(cert))
 
 
 def signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
-    """Whether ``issuer``'s key made ``cert``'s signature (names are not compared)."""
-    key = issuer.public_key()
+    """Whether ``issuer``'s key made ``cert``'s signature (names are not compared). False also
+    when the key or the signature's algorithm cannot be read (a finding of its own)."""
     try:
+        key = issuer.public_key()
         if isinstance(key, rsa.RSAPublicKey):
             key.verify(cert.signature, cert.tbs_certificate_bytes, cert.signature_algorithm_parameters,
                        cert.signature_hash_algorithm)
@@ -195,6 +208,8 @@ def signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
             return False
     except (InvalidSignature, ValueError, TypeError):
         return False
+    except Exception:  # noqa: BLE001 - an unknown or malformed algorithm (harness/certread.py)
+        return False
     return True
 
 
@@ -203,11 +218,22 @@ def signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
 
 @dataclass
 class _Place:
-    cert: x509.Certificate
+    given: ForeignCert
     where: str  # "chain[1]" or "CA file[0]"
 
+    @property
+    def cert(self) -> x509.Certificate:  # only places on a path: their DER parsed (see _usable)
+        assert self.given.cert is not None
+        return self.given.cert
+
     def label(self) -> str:
-        return f"{self.where} {describe(self.cert)}"
+        return f"{self.where} {describe(self.given.cert)}"
+
+
+def _usable(place: _Place) -> bool:
+    """A certificate a path can go through: it parses and so do its names."""
+    cert = place.given.cert
+    return cert is not None and subject_of(cert) is not None and issuer_of(cert) is not None
 
 
 @dataclass
@@ -224,13 +250,14 @@ def _issuer_of(place: _Place, pool: list[_Place]) -> _Place | None:
 
 
 def build_path(ca: list[_Place], sent: list[_Place]) -> _Path:
-    """Leaf → … → a CA-file certificate, the forgiving way (canonical names, any order)."""
-    anchors_der = {p.cert.public_bytes(Encoding.DER): p for p in ca}
+    """Leaf → … → a CA-file certificate, the forgiving way (canonical names, any order). Only
+    certificates that parse take part (callers pass :func:`_usable` ones; the leaf is sent[0])."""
+    anchors_der = {p.given.der: p for p in ca}
     links: list[tuple[_Place, _Place]] = []
     current = sent[0]
     for _ in range(len(sent) + len(ca) + 1):
-        if current.cert.public_bytes(Encoding.DER) in anchors_der:  # the certificate itself is trusted
-            return _Path(links, anchors_der[current.cert.public_bytes(Encoding.DER)], None, [])
+        if current.given.der in anchors_der:  # the certificate itself is trusted
+            return _Path(links, anchors_der[current.given.der], None, [])
         issuer = _issuer_of(current, ca) or _issuer_of(current, [p for p in sent if p is not current])
         if issuer is None:
             twins = [p for p in ca if canonical_name(p.cert.subject) == canonical_name(current.cert.issuer)]
@@ -268,8 +295,9 @@ def _aki_findings(path: _Path) -> list[Finding]:
     for cert, issuer in path.links:
         aki = _ext(cert.cert, ExtensionOID.AUTHORITY_KEY_IDENTIFIER)
         skid = _ext(issuer.cert, ExtensionOID.SUBJECT_KEY_IDENTIFIER)
-        own = skid.digest if skid else x509.SubjectKeyIdentifier.from_public_key(issuer.cert.public_key()).digest
-        if aki is not None and aki.key_identifier and aki.key_identifier != own:
+        own = skid.digest if skid else safe(
+            lambda: x509.SubjectKeyIdentifier.from_public_key(issuer.cert.public_key()).digest)
+        if aki is not None and own is not None and aki.key_identifier and aki.key_identifier != own:
             out.append(_finding("aki-mismatch",
                                 f"{cert.where}'s authorityKeyIdentifier {aki.key_identifier.hex()[:16]}… is not the "
                                 f"key identifier of {issuer.where}, which signed it.", [cert, issuer]))
@@ -346,11 +374,11 @@ def _order_findings(path: _Path, sent: list[_Place]) -> list[Finding]:
 
 def _same_subject_findings(ca: list[_Place]) -> list[Finding]:
     groups: dict[tuple, list[_Place]] = {}
-    for p in ca:
+    for p in filter(_usable, ca):
         groups.setdefault(canonical_name(p.cert.subject), []).append(p)
     out = []
     for places in groups.values():
-        keys = {p.cert.public_key().public_bytes(Encoding.DER, _SPKI) for p in places}
+        keys = {safe(lambda: p.cert.public_key().public_bytes(Encoding.DER, _SPKI)) for p in places} - {None}
         if len(keys) > 1:
             out.append(_finding("ca-file-same-subject", f"the CA file holds {len(places)} certificates named "
                                                         f"{describe(places[0].cert)} with different keys.", places))
@@ -361,14 +389,17 @@ def _expiry_findings(path: _Path, now: dt.datetime) -> list[Finding]:
     places = [cert for cert, _ in path.links] + ([path.anchor] if path.anchor else [])
     out = []
     for p in places:
-        if not p.cert.not_valid_before_utc <= now <= p.cert.not_valid_after_utc:
+        window = safe(lambda: (p.cert.not_valid_before_utc, p.cert.not_valid_after_utc))
+        if window and not window[0] <= now <= window[1]:
             out.append(_finding("expired-certificate", f"{p.where} is valid from {p.cert.not_valid_before_utc:%Y-%m-%d} "
                                                        f"to {p.cert.not_valid_after_utc:%Y-%m-%d}, not now.", [p]))
     return out
 
 
 def _key_name(cert: x509.Certificate) -> str:
-    key = cert.public_key()
+    key = safe(cert.public_key)
+    if key is None:
+        return "unknown"
     if isinstance(key, ec.EllipticCurvePublicKey):
         return {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}.get(key.curve.name, key.curve.name)
     if isinstance(key, rsa.RSAPublicKey):
@@ -390,7 +421,7 @@ def _key_findings(path: _Path, sent: list[_Place]) -> list[Finding]:
 
 
 def _hostname_findings(sent: list[_Place], servername: str | None) -> list[Finding]:
-    if not servername:
+    if not servername or safe(lambda: sent[0].cert.extensions) is None:  # unparsable: a finding of its own
         return []
     san = _ext(sent[0].cert, ExtensionOID.SUBJECT_ALTERNATIVE_NAME)
     try:
@@ -415,22 +446,52 @@ def _dns_match(host: str, pattern: str) -> bool:
 # --- entry points ---------------------------------------------------------------------------
 
 
-def diagnose(ca_certs: list[x509.Certificate], chain: list[x509.Certificate], servername: str | None = None,
-             now: dt.datetime | None = None) -> list[Finding]:
-    """Findings for a CA file's certificates and a presented chain (leaf first), causes first."""
+def diagnose(ca_certs: list[x509.Certificate | ForeignCert], chain: list[x509.Certificate | ForeignCert],
+             servername: str | None = None, now: dt.datetime | None = None) -> list[Finding]:
+    """Findings for a CA file's certificates and a presented chain (leaf first), causes first.
+    Certificates from outside may be malformed (harness/certread.py): each part that does not
+    parse is a finding, and the rest of the diagnosis goes on without that certificate."""
     if not ca_certs or not chain:
         raise ValueError("diagnosis needs at least one CA certificate and one chain certificate")
-    ca = [_Place(c, f"CA file[{i}]") for i, c in enumerate(ca_certs)]
-    sent = [_Place(c, f"chain[{i}]") for i, c in enumerate(chain)]
-    path = build_path(ca, sent)
+    ca = [_Place(_given(c), f"CA file[{i}]") for i, c in enumerate(ca_certs)]
+    sent = [_Place(_given(c), f"chain[{i}]") for i, c in enumerate(chain)]
+    found = _malformed_findings([*sent, *ca])
+    if not _usable(sent[0]):
+        return found  # no leaf to build a path from: what is wrong with it is the diagnosis
+    usable_ca, usable = list(filter(_usable, ca)), list(filter(_usable, sent))
+    path = build_path(usable_ca, usable)
     now = now or dt.datetime.now(dt.timezone.utc)
-    return [*_dead_end_findings(path, sent), *_name_findings(path), *_anchor_findings(path, ca, sent),
-            *_ca_findings(path), *_aki_findings(path), *_order_findings(path, sent), *_same_subject_findings(ca),
+    return [*found, *_dead_end_findings(path, sent), *_name_findings(path), *_anchor_findings(path, usable_ca, usable),
+            *_ca_findings(path), *_aki_findings(path), *_order_findings(path, usable), *_same_subject_findings(ca),
             *_expiry_findings(path, now), *_key_findings(path, sent), *_hostname_findings(sent, servername)]
 
 
+def _given(cert: x509.Certificate | ForeignCert) -> ForeignCert:
+    if isinstance(cert, ForeignCert):
+        return cert
+    return ForeignCert(cert.public_bytes(Encoding.DER), cert, field_problems(cert))
+
+
+def _malformed_findings(places: list[_Place]) -> list[Finding]:
+    """One finding per certificate with parts that do not parse (``unknown-algorithm`` when all
+    of them are algorithms cryptography does not implement, not broken bytes)."""
+    out = []
+    for p in places:
+        if not p.given.problems:
+            continue
+        unknown = all(is_unknown_algorithm(words) for _, words in p.given.problems)
+        parts = "; ".join(f"{name}: {words}" for name, words in p.given.problems)
+        if unknown:
+            out.append(_finding("unknown-algorithm", f"{p.where} uses an algorithm the diagnosis cannot read ({parts}); "
+                                                     "the cells show which stacks implement it.", [p]))
+        else:
+            out.append(_finding("malformed-certificate", f"{p.where} does not parse ({parts}). Stacks differ in "
+                                                         "what they tolerate: the cells show which reject it.", [p]))
+    return out
+
+
 def diagnose_files(ca_file: str | Path, chain_file: str | Path, servername: str | None = None) -> list[Finding]:
-    return diagnose(load_pem_certificates(ca_file, "CA file"), load_pem_certificates(chain_file, "chain file"),
+    return diagnose(read_certificate_file(ca_file, "CA file"), read_certificate_file(chain_file, "chain file"),
                     servername)
 
 
@@ -446,7 +507,7 @@ def with_finding(result: Result, findings: list[Finding]) -> Result:
 
 
 def fetch_chain(host: str, port: int, servername: str, timeout_s: float,
-                client_cert: tuple[str, str] | None = None) -> list[x509.Certificate]:
+                client_cert: tuple[str, str] | None = None) -> list[ForeignCert]:
     """The certificates a server sends, in its order. This handshake verifies nothing on
     purpose (it only looks at the chain) and decides no cell: the client stacks do that."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -460,7 +521,7 @@ def fetch_chain(host: str, port: int, servername: str, timeout_s: float,
             sslobj = getattr(tls, "_sslobj", tls)
             chain = sslobj.get_unverified_chain() if hasattr(sslobj, "get_unverified_chain") else None
             ders = [c.public_bytes(ssl._ssl.ENCODING_DER) for c in chain] if chain else [tls.getpeercert(True)]
-    return [x509.load_der_x509_certificate(d) for d in ders if d]
+    return [read_der(d) for d in ders if d]
 
 
 def render_findings(findings: list[Finding]) -> str:
