@@ -39,7 +39,7 @@ from .scenarios import Scenario, chain_specs, load_scenario, servername_problem
 from .servers import SERVERS
 from .toolchain import pki_cache_dir, resolve_scenario, scenarios_dir
 from .validate import (DEFAULT_MAX_CELLS, ca_file_without_key, check_cell_count, check_names, check_port, client_files,
-                       name_list, timeout_ms, writable_dir)
+                       name_list, server_key, timeout_ms, writable_dir)
 
 __all__ = ["run", "probe", "serve", "diagnose_chain", "load_results", "load_scenarios", "chain", "default_scenarios",
            "select_cells", "Serving", "ServedEndpoint", "DEFAULT_TIMEOUT", "DEFAULT_MAX_CELLS", "ResultsDocument"]
@@ -171,14 +171,16 @@ def _message(progress: Any, text: str) -> None:
 
 def probe(host: str, port: int, ca_file: str | os.PathLike, clients: Sequence[str] | str | None = None,
           servername: str | None = None, tls: str | None = None, client_cert: str | os.PathLike | None = None,
-          client_key: str | os.PathLike | None = None, timeout: float = DEFAULT_TIMEOUT) -> dict[str, Any]:
+          client_key: str | os.PathLike | None = None, timeout: float = DEFAULT_TIMEOUT,
+          save_chain: str | os.PathLike | None = None) -> dict[str, Any]:
     """Run client stacks (default: every plain-TLS one) against ``host:port``, trusting only ``ca_file``.
 
     Returns ``{"target", "servername", "ca_file", "tls", "client_cert_file", "timeout_ms", "tool",
     "results": [{"client", "outcome", "error", "short_error", "version", "negotiated", "elapsed_ms",
     "finding", ...}], "diagnosis": [...]}``: handshake failures are results, not errors; ``diagnosis``
     (None when the server sent no chain) names what in the chain breaks which stacks, and each failing
-    result names the ``finding`` that breaks its stack. Kubernetes clients (named in ``clients``) list
+    result names the ``finding`` that breaks its stack; ``save_chain`` writes that chain (PEM, as sent)
+    for :func:`replay`. Kubernetes clients (named in ``clients``) list
     pods through a generated kubeconfig; with ``client_cert``/``client_key`` stacks that can present a
     client certificate do, the others are ``skipped``."""
     ca = Path(ca_file)
@@ -197,8 +199,12 @@ def probe(host: str, port: int, ca_file: str | os.PathLike, clients: Sequence[st
               client_key_file=str(key) if key else None)
     with contextlib.ExitStack() as stack:
         results = _probe_clients(names, job, stack)
-    findings = _diagnose_target(ca, host, port, servername, job_timeout / 1000,
-                                (str(cert), str(key)) if cert else None)
+    sent = _fetch_target(host, port, servername, job_timeout / 1000, (str(cert), str(key)) if cert else None)
+    if save_chain is not None and sent:
+        from .certread import pem_of
+
+        write_atomic(Path(save_chain), pem_of(sent).decode("ascii"))
+    findings = _safe_diagnosis(read_certificate_file(ca, "CA file"), sent, servername) if sent else None
     for entry in results:
         entry["finding"] = _finding_for(findings, entry)
     return {"target": f"{host}:{port}", "servername": servername, "ca_file": str(ca), "tls": version,
@@ -260,20 +266,107 @@ def _probe_kubeconfig(job: Job, stack: contextlib.ExitStack) -> str:
         raise UsageError(str(exc)) from None
 
 
-def _diagnose_target(ca: Path, host: str, port: int, servername: str, timeout_s: float,
-                     client_cert: tuple[str, str] | None) -> list[Finding] | None:
-    """Findings for the chain the server sends (None: it sent none to a non-verifying handshake)."""
-    try:
-        sent = fetch_chain(host, port, servername, timeout_s, client_cert)
-    except (OSError, ValueError):
+# --- replay ---------------------------------------------------------------------------------------
+
+
+def replay(chain_file: str | os.PathLike, ca_file: str | os.PathLike, key_file: str | os.PathLike | None = None,
+           clients: Sequence[str] | str | None = None, servername: str | None = None, tls: str | None = None,
+           timeout: float = DEFAULT_TIMEOUT) -> dict[str, Any]:
+    """Serve ``chain_file`` exactly as given (leaf first, byte for byte; malformed certificates too)
+    and run client stacks against it, trusting only ``ca_file`` (``tlsmatrix replay``).
+
+    Without ``key_file`` a TEST-ONLY substitute key of the leaf's type signs the handshake: a stack
+    that accepts the chain then refuses that signature, and its cell is ``chain_ok`` (never ``ok``);
+    certificate verdicts come out as themselves. ``servername`` defaults to the leaf's first DNS
+    (or IP) name. Returns the shape of :func:`probe` (``results``, ``diagnosis``) plus ``replay``."""
+    from .endpoints.base import ListenerSpec
+    from .endpoints.process import ProcessEndpoint
+    from .replay import REPLAY_SERVER, write_files
+
+    chain = read_certificate_file(chain_file, "chain file")
+    ca = read_certificate_file(ca_file, "CA file")
+    ca_file_without_key(Path(ca_file))
+    key = server_key(Path(key_file), chain[0].der) if key_file is not None else None
+    names = check_names(clients, CLIENTS, "client stack") or list(TLS_CLIENTS)
+    version = parse_tls_version(tls) if tls else None
+    servername = servername or leaf_name(chain[0]) or "localhost"
+    if servername_problem(servername):
+        raise UsageError(f"--servername {servername!r}: {servername_problem(servername)}")
+    server = SERVERS[REPLAY_SERVER]
+    why = server.unavailable_reason()
+    if why:
+        raise HarnessError(f"replay needs the {REPLAY_SERVER} server stack: {why}")
+    reap()
+    with contextlib.ExitStack() as stack:
+        work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=owned_prefix("replay"))))
+        files, signer = write_files(work, chain, Path(ca_file).resolve(), key)
+        endpoint = stack.enter_context(ProcessEndpoint(server, [ListenerSpec("replay", files, version, replay=True)]))
+        listener = endpoint.listeners["replay"]
+        if listener.port is None:
+            raise HarnessError(f"the {REPLAY_SERVER} server cannot present this chain: {listener.error}")
+        job = Job(id="1", host=listener.host, port=listener.port, servername=servername, ca_file=str(files.ca_file),
+                  tls_version=version, timeout_ms=timeout_ms(timeout))
+        results = _probe_clients(names, job, stack)
+    for entry in results:
+        _replayed(entry, key_file is not None)
+    findings = _safe_diagnosis(ca, chain, servername)
+    for entry in results:
+        entry["finding"] = _finding_for(findings, entry)
+    return {"chain_file": str(chain_file), "ca_file": str(ca_file), "servername": servername, "tls": version,
+            "timeout_ms": job.timeout_ms, "tool": {"name": "tlsmatrix", "version": __version__},
+            "replay": {"server": REPLAY_SERVER, "server_version": endpoint.info.describe() if endpoint.info else None,
+                       "certificates": len(chain), "signed_with": signer},
+            "results": results, "diagnosis": [f.to_json() for f in findings] if findings is not None else None}
+
+
+def _replayed(entry: dict[str, Any], with_key: bool) -> None:
+    """A probe entry as replay reports it: ``chain_ok`` for a failure on the substitute key, ``skipped``
+    for a stack that cannot judge a chain without the server's key (harness/replay.py)."""
+    from .replay import not_judged, replay_outcome, signature_first
+
+    client, outcome = entry["client"], entry["outcome"]
+    if not with_key and signature_first(client) and outcome not in ("ok", "skipped"):
+        entry.update(outcome=Outcome.SKIPPED.value, error=not_judged(client, entry["error"]),
+                     short_error="needs --key")
+        return
+    entry["outcome"] = replay_outcome(CLIENTS[client].family, outcome, entry["error"], entry.get("error_detail"),
+                                      with_key)
+    if entry["outcome"] == Outcome.CHAIN_OK.value:
+        entry["short_error"] = "chain accepted (no server key)"
+
+
+def leaf_name(leaf) -> str | None:
+    """The first DNS (else IP) name of a leaf's subjectAltName: the name a client would have asked for."""
+    from cryptography import x509
+
+    from .certread import safe
+    from .diagnose import _ext
+
+    if leaf.cert is None:
         return None
-    if not sent:
+    san = _ext(leaf.cert, x509.oid.ExtensionOID.SUBJECT_ALTERNATIVE_NAME)
+    if san is None:
         return None
+    dns = [n for n in safe(lambda: san.get_values_for_type(x509.DNSName), []) if "*" not in n]
+    ips = safe(lambda: san.get_values_for_type(x509.IPAddress), [])
+    return dns[0] if dns else (str(ips[0]) if ips else None)
+
+
+def _safe_diagnosis(ca: list, chain: list, servername: str) -> list[Finding] | None:
     try:
-        return diagnose(read_certificate_file(ca, "CA file"), sent, servername)
+        return diagnose(ca, chain, servername)
     except Exception as exc:  # noqa: BLE001 - the handshake results matter more than their diagnosis
         warnings.warn(f"the diagnosis failed ({type(exc).__name__}: {exc}); the results are kept without it",
                       TlsmatrixWarning, stacklevel=2)
+        return None
+
+
+def _fetch_target(host: str, port: int, servername: str, timeout_s: float,
+                  client_cert: tuple[str, str] | None) -> list | None:
+    """The chain the server sends, as sent (None: it sent none to a non-verifying handshake)."""
+    try:
+        return fetch_chain(host, port, servername, timeout_s, client_cert)
+    except (OSError, ValueError):
         return None
 
 

@@ -197,6 +197,31 @@ _COMPILED = {family: [(re.compile(p), o, p) for p, o in table] for family, table
 _COMMON_COMPILED = [(re.compile(p), o, p) for p, o in _COMMON]
 
 
+#: The server's handshake signature (TLS 1.3 CertificateVerify, TLS 1.2 ServerKeyExchange) does not
+#: verify with the leaf's key, in each stack's own words: what a substitute key causes once the chain
+#: is accepted (tlsmatrix replay without the server's key; tests/integration/test_replay.py measures
+#: each stack). Never a certificate's signature: those say "certificate" (OpenSSL's
+#: X509_V_ERR_CERT_SIGNATURE_FAILURE, webpki's BadSignature during path building).
+_HANDSHAKE_SIGNATURE: dict[str, str] = {
+    "openssl": r"\[SSL: BAD_SIGNATURE\]|:bad signature|SSL routines::bad signature",
+    "node": r"ERR_SSL_BAD_SIGNATURE|bad signature",
+    "curl": r"bad signature|BAD_SIGNATURE",
+    "boringssl": r"BAD_SIGNATURE|bad signature",
+    "go": r"tls: invalid signature by the server certificate",
+    "rustls": r"handshake signature",  # the probe marks it: webpki says BadSignature for both
+    "java": r"(Invalid|Cannot verify) (the )?(CertificateVerify|ECDH ServerKeyExchange|DH ServerKeyExchange|ServerKeyExchange)? ?signature|signature verification failed",
+    "gnutls": r"GNUTLS_E_PK_SIG_VERIFY_FAILED|Public key signature verification has failed",
+    "nss": r"SEC_ERROR_BAD_SIGNATURE|SSL_ERROR_BAD_HANDSHAKE_HASH_VALUE",
+    "wolfssl": r"VERIFY_SIGN_ERROR|^-(322|246)$|sig(nature)? verify",
+}
+_HANDSHAKE_SIGNATURE_RX = {family: re.compile(p) for family, p in _HANDSHAKE_SIGNATURE.items()}
+
+
+def handshake_signature_failed(family: str, error: str, detail: str | None = None) -> bool:
+    rx = _HANDSHAKE_SIGNATURE_RX.get(family)
+    return bool(rx and (rx.search(error) or (detail and rx.search(detail))))
+
+
 #: A Kubernetes API that *answered* with 401/403: the TLS handshake (and the request) worked, the
 #: credentials did not (kube-rs "ApiError: … code: 403", the Python client's "(403)\nReason: Forbidden").
 #: A TLS matrix counts that as ok; the raw error stays on the cell.

@@ -67,8 +67,18 @@ def cmd_probe(args: argparse.Namespace) -> int:
     from .report.console import probe_table
 
     host, port = parse_target(args.target)
+    if args.save_chain:
+        writable_file(args.save_chain, "--save-chain")
     doc = api.probe(host, port, args.ca, args.clients, args.servername, args.tls, args.client_cert, args.client_key,
-                    args.timeout)
+                    args.timeout, save_chain=args.save_chain)
+    sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n" if args.format == "json" else probe_table(doc))
+    return EXIT_OK
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from .report.console import probe_table
+
+    doc = api.replay(args.chain, args.ca, args.key, args.clients, args.servername, args.tls, args.timeout)
     sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n" if args.format == "json" else probe_table(doc))
     return EXIT_OK
 

@@ -98,6 +98,19 @@ def _add_endpoint_commands(sub: Any) -> None:
     p.add_argument("--client-key", help="the client certificate's PEM private key")
     p.add_argument("--timeout", type=_TIMEOUT, default=DEFAULT_TIMEOUT_MS / 1000, help="seconds (default 10)")
     p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("--save-chain", metavar="FILE", help="write the chain the server sent (PEM, as sent) to FILE, "
+                                                        "for a bug report that `tlsmatrix replay` can run")
+
+    rp = sub.add_parser("replay", help="serve a chain exactly as given (no server key needed) to every client stack")
+    rp.add_argument("--chain", required=True, help="PEM file with the chain a server sends, leaf first, as given")
+    rp.add_argument("--ca", required=True, help="PEM file with the CA certificate(s) to trust (only these)")
+    rp.add_argument("--key", help="the leaf's private key (PEM), when you have it; without it a TEST-ONLY "
+                                  "substitute signs, and a chain every check accepts is `chain_ok`")
+    rp.add_argument("--servername", help="name to send (SNI) and verify (default: the leaf's first DNS/IP name)")
+    rp.add_argument("--clients", type=name_list, help=f"client stacks ({', '.join(CLIENTS)})")
+    rp.add_argument("--tls", help="pin TLS version 1.2 or 1.3")
+    rp.add_argument("--timeout", type=_TIMEOUT, default=DEFAULT_TIMEOUT_MS / 1000, help="seconds (default 10)")
+    rp.add_argument("--format", choices=("table", "json"), default="table")
 
     dg = sub.add_parser("diagnose", help="name the properties of a chain that break TLS stacks (no handshakes "
                                          "but one that fetches the chain)")

@@ -231,6 +231,9 @@ class Outcome(str, enum.Enum):
     """Normalized handshake outcome; the stack's raw error is kept beside it."""
 
     OK = "ok"
+    #: replay without the server's key: the client accepted the chain, then (rightly) refused the
+    #: substitute key's handshake signature (harness/replay.py). Never ``ok``: no handshake completed.
+    CHAIN_OK = "chain_ok"
     UNTRUSTED = "untrusted"
     UNSUPPORTED_ALGORITHM = "unsupported_algorithm"
     BAD_SIGNATURE = "bad_signature"
@@ -377,6 +380,8 @@ class ListenerConfig(JsonModel):
     port: int | None = attr(None, omit=True, doc="a fixed port (containers); absent: the OS chooses")
     app: str | None = attr(None, omit=True, doc="what the server speaks after the handshake")
     client_ca_file: str | None = attr(None, omit=True, doc="mTLS: require a client certificate from these CAs")
+    replay: bool | None = attr(None, omit=True, doc="present cert_file's blocks byte for byte, unparsed, and sign with "
+                                              "key_file even when it belongs to none of them (tlsmatrix replay)")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -11,9 +11,11 @@ def probe_table(doc: dict[str, Any]) -> str:
     """A probe document (``harness.probe``) as the table `tlsmatrix probe` prints, then its diagnosis."""
     from ..diagnose import Finding, render_findings
 
-    rows = [[r["client"], r["version"] or "", "ok" if r["outcome"] == "ok" else f"✗ {r['outcome']}",
+    rows = [[r["client"], r["version"] or "", r["outcome"] if r["outcome"] in ("ok", "chain_ok") else f"✗ {r['outcome']}",
              (r["error"] or "")[:90] + (f" [{r['finding']}]" if r["finding"] else "")] for r in doc["results"]]
-    head = f"{doc['target']} (servername {doc['servername']}, CA {doc['ca_file']}, TLS {doc['tls'] or 'any'})\n\n"
+    where = doc.get("target") or f"replay of {doc['chain_file']} ({doc['replay']['server']} server, signed with " \
+                                   f"{doc['replay']['signed_with']})"
+    head = f"{where} (servername {doc['servername']}, CA {doc['ca_file']}, TLS {doc['tls'] or 'any'})\n\n"
     table = tabulate(rows, headers=["client", "version", "outcome", "error"], disable_numparse=True) + "\n\n"
     findings = doc["diagnosis"]
     diagnosis = (render_findings([Finding.from_json(f) for f in findings]) if findings is not None else

@@ -158,7 +158,8 @@ static gnutls_certificate_credentials_t cached_trust(const char *ca_file, probe_
 
 static gnutls_priority_t prio_default, prio_12, prio_13;
 
-static void set_error(probe_result *r, gnutls_session_t session, int err) {
+/* status: the chain's verification status bits when known (see chain_status), else 0: the session's */
+static void set_error(probe_result *r, gnutls_session_t session, int err, unsigned status) {
     buf_t e = {0}, d = {0};
     buf_puts(&e, "");
     if (audit_lines.len) { buf_add(&e, audit_lines.p, audit_lines.len); buf_puts(&e, " | "); }
@@ -172,7 +173,7 @@ static void set_error(probe_result *r, gnutls_session_t session, int err) {
         buf_printf(&d, ", alert %d (%s)", (int)a, strname ? strname : "?");
     }
     if (err == GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR || err == GNUTLS_E_CERTIFICATE_ERROR) {
-        unsigned status = gnutls_session_get_verify_cert_status(session);
+        if (!status) status = gnutls_session_get_verify_cert_status(session);
         gnutls_datum_t out = {NULL, 0};
         if (status && gnutls_certificate_verification_status_print(
                           status, gnutls_certificate_type_get2(session, GNUTLS_CTYPE_SERVER), &out, 0) == 0 && out.data) {
@@ -186,6 +187,15 @@ static void set_error(probe_result *r, gnutls_session_t session, int err) {
     }
     r->error = e.p;
     r->error_detail = d.p;
+}
+
+/* GnuTLS checks a server's handshake signature before it verifies the chain (measured with
+ * tlsmatrix replay's substitute key). When that signature fails, verify the chain it received as
+ * the handshake would have (same name and purpose), so a bad chain is reported as what it is. */
+static unsigned chain_status(gnutls_session_t session, gnutls_typed_vdata_st *vdata) {
+    unsigned status = 0;
+    if (gnutls_certificate_verify_peers(session, vdata, 2, &status) != 0) return 0;
+    return status;
 }
 
 /* the negotiated parameters, as GnuTLS names them ("TLS1.3" is reported as "TLSv1.3") */
@@ -321,11 +331,17 @@ static void handshake(const probe_job *job, probe_result *r) {
             }
             continue;
         }
-        set_error(r, session, rc);
+        unsigned status = rc == GNUTLS_E_PK_SIG_VERIFY_FAILED ? chain_status(session, vdata) : 0;
+        set_error(r, session, status ? GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR : rc, status);
+        if (status) {
+            char *d = probe_strdup_printf("%s (recorded before GNUTLS_E_PK_SIG_VERIFY_FAILED)", r->error_detail);
+            free(r->error_detail);
+            r->error_detail = d;
+        }
         goto out;
     }
     if (job->client_cert_file && (rc = await_verdict(session, fd, job->deadline)) != 0) {
-        set_error(r, session, rc);
+        set_error(r, session, rc, 0);
         goto out;
     }
     r->ok = 1;

@@ -129,6 +129,21 @@ function negotiated(sock) {
   };
 }
 
+// Node judges the server's chain and name only once the handshake completed. When the handshake
+// failed on the server's signature (tlsmatrix replay's substitute key), the certificate had arrived:
+// report the verdict OpenSSL recorded for the chain, then Node's own name check, as a completed
+// handshake would have; null when both pass (the stack accepted the chain).
+function chainVerdict(sock, servername) {
+  const handle = sock._handle;
+  if (!handle || typeof handle.verifyError !== 'function') return null;
+  const chainErr = handle.verifyError();
+  if (chainErr) return { message: chainErr.message, code: chainErr.code };
+  const cert = sock.getPeerCertificate();
+  if (!cert || !cert.raw) return null;
+  const nameErr = tls.checkServerIdentity(servername, cert);
+  return nameErr ? { message: nameErr.message, code: nameErr.code } : null;
+}
+
 // Connect + handshake (+ the mTLS verdict) with verification on; resolves to the result line.
 function handshake(job, secureContext) {
   const { id, host, port, servername, timeoutMs, mtls } = job;
@@ -193,7 +208,11 @@ function handshake(job, secureContext) {
       sock.once('end', () => { clearTimeout(wait); accept(); });
       sock.once('close', () => { clearTimeout(wait); accept(); });
     });
-    sock.on('error', (err) => fail(err.message, err.code === undefined ? null : err.code));
+    sock.on('error', (err) => {
+      const verdict = err.code === 'ERR_SSL_BAD_SIGNATURE' ? chainVerdict(sock, servername) : null;
+      if (verdict) fail(verdict.message, `${verdict.code} (recorded before ${err.code})`);
+      else fail(err.message, err.code === undefined ? null : err.code);
+    });
     sock.once('close', () => fail('socket closed before the TLS handshake finished', null));
   });
 }

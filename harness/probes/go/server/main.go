@@ -20,6 +20,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"flag"
 	"fmt"
 	"io"
@@ -56,6 +57,11 @@ type listenerConfig struct {
 	// presented must verify, and a client without one is system:anonymous,
 	// which may not list pods (403 Forbidden).
 	ClientCAFile string `json:"client_ca_file"`
+	// Replay (tlsmatrix replay): present the certificate file's blocks byte
+	// for byte, unparsed (a malformed certificate is sent as it is), and sign
+	// the handshake with key_file even when it belongs to no certificate here
+	// (a substitute key: the reporter's server key is not in the bug report).
+	Replay bool `json:"replay"`
 }
 
 type config struct {
@@ -208,7 +214,7 @@ func startListener(host string, lc listenerConfig) (net.Listener, error) {
 			return nil, fmt.Errorf("unsupported tls_version %q", *lc.TLSVersion)
 		}
 	}
-	cert, err := tls.LoadX509KeyPair(lc.CertFile, lc.KeyFile)
+	cert, err := loadCertificate(lc)
 	if err != nil {
 		return nil, err
 	}
@@ -255,6 +261,44 @@ func startListener(host string, lc listenerConfig) (net.Listener, error) {
 	}
 	go acceptLoop(lc.ID, ln, tcfg)
 	return ln, nil
+}
+
+// loadCertificate reads the listener's chain and key. tls.LoadX509KeyPair
+// parses the leaf and checks that the key belongs to it; a replayed chain is
+// taken as given instead (crypto/tls sends Certificate.Certificate unparsed
+// and picks its signature scheme from the key alone).
+func loadCertificate(lc listenerConfig) (tls.Certificate, error) {
+	if !lc.Replay {
+		return tls.LoadX509KeyPair(lc.CertFile, lc.KeyFile)
+	}
+	var cert tls.Certificate
+	rest, err := ioutil.ReadFile(lc.CertFile)
+	if err != nil {
+		return cert, err
+	}
+	for {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		if block.Type == "CERTIFICATE" {
+			cert.Certificate = append(cert.Certificate, block.Bytes)
+		}
+	}
+	if len(cert.Certificate) == 0 {
+		return cert, fmt.Errorf("%s: no CERTIFICATE block", lc.CertFile)
+	}
+	keyPEM, err := ioutil.ReadFile(lc.KeyFile)
+	if err != nil {
+		return cert, err
+	}
+	block, _ := pem.Decode(keyPEM)
+	if block == nil {
+		return cert, fmt.Errorf("%s: no PEM key", lc.KeyFile)
+	}
+	cert.PrivateKey, err = x509.ParsePKCS8PrivateKey(block.Bytes)
+	return cert, err
 }
 
 // kubernetesAPI answers the few requests a client needs to list pods in "default":

@@ -314,6 +314,10 @@ fn run_job(job: &Job, start: Instant) -> Outcome {
     }
     match result {
         Err(HsError::Io(e)) => Err(io_err(e)),
+        // the signature check runs only once the chain was accepted (see the 0.23 probe)
+        Err(HsError::Tls(e @ rustls::Error::InvalidCertificate(_))) if verifier.recorded().is_some() => {
+            Err((e.to_string(), Some(format!("{e:?} (handshake signature)"))))
+        }
         Err(HsError::Tls(e)) => Err(tls_err(e)),
         Ok(()) => Ok(Negotiated {
             version: conn.protocol_version().map(version_name),

@@ -381,6 +381,12 @@ fn run_job(job: &Job, provider: &Arc<CryptoProvider>, start: Instant) -> Outcome
     }
     match result {
         Err(HsError::Io(e)) => Err(io_err(e)),
+        // rustls calls the signature check only after verify_server_cert accepted the chain, and
+        // webpki says BadSignature for a certificate and a handshake signature alike: mark the
+        // second (tlsmatrix replay's substitute key), in the detail only; the text stays rustls'.
+        Err(HsError::Tls(e @ rustls::Error::InvalidCertificate(_))) if verifier.recorded().is_some() => {
+            Err((e.to_string(), Some(format!("{e:?} (handshake signature)"))))
+        }
         Err(HsError::Tls(e)) => Err(tls_err(e)),
         Ok(()) => Ok(Negotiated {
             version: conn.protocol_version().map(version_name),

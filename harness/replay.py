@@ -1,0 +1,108 @@
+"""Replaying a chain tlsmatrix did not make (``tlsmatrix replay``), with or without its server key.
+
+A bug report carries public certificates (the server's chain, the cluster's CA), never the
+server's private key. A server stack presents the chain exactly as given (harness/probes/go/server:
+``replay``), byte for byte and in the given order, malformed certificates included. Without the
+key, a *substitute* key of the leaf's type signs the handshake: a client that accepts the chain
+then fails on the server's handshake signature (TLS 1.3 CertificateVerify, TLS 1.2
+ServerKeyExchange), and that failure, in the stack's own words, becomes ``chain_ok``: "the chain
+was accepted; the handshake could not complete without the server's key". Every other verdict
+(``untrusted``, ``expired``, ...) comes out as itself, since stacks judge the chain first.
+"""
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+from .certread import ForeignCert, pem_of, safe
+from .classify import handshake_signature_failed
+from .model import Outcome
+
+#: the server stack that can present a chain as given and sign with a key that is not the leaf's
+REPLAY_SERVER = "go"
+SUBSTITUTE_KEY_FILE = "substitute-key.TEST-ONLY.pem"
+CHAIN_OK_TEXT = "the chain was accepted; the handshake could not complete without the server's key"
+
+_CURVES = {"secp256r1": ec.SECP256R1, "secp384r1": ec.SECP384R1, "secp521r1": ec.SECP521R1}  # what Go can sign with
+
+
+@dataclass(frozen=True)
+class ReplayFiles:
+    """What a listener needs (the attributes of pki.ChainFiles a server reads)."""
+
+    ca_file: Path
+    cert_file: Path  # the chain as given, leaf first
+    key_file: Path  # the server's key, or a TEST-ONLY substitute
+    leaf_file: Path
+    client_cert_file: Path | None = None
+    client_key_file: Path | None = None
+
+
+def substitute_key(leaf: ForeignCert):
+    """A fresh TEST-ONLY key of the leaf's type (RSA of its size, its curve, Ed25519), so the server
+    offers the signature schemes the real one would; P-256 when the leaf's key is unreadable or of a
+    type the replay server cannot sign with (the client's error then says so)."""
+    key = safe(leaf.cert.public_key) if leaf.cert is not None else None
+    if isinstance(key, rsa.RSAPublicKey):
+        return rsa.generate_private_key(65537, max(key.key_size, 1024))
+    if isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name in _CURVES:
+        return ec.generate_private_key(_CURVES[key.curve.name]())
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return ed25519.Ed25519PrivateKey.generate()
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def describe_key(private_key) -> str:
+    public = private_key.public_key()
+    if isinstance(public, rsa.RSAPublicKey):
+        return f"RSA-{public.key_size}"
+    if isinstance(public, ec.EllipticCurvePublicKey):
+        return {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}[public.curve.name]
+    return "Ed25519"
+
+
+def write_files(directory: Path, chain: list[ForeignCert], ca_file: Path, key=None) -> tuple[ReplayFiles, str]:
+    """The chain as given, its leaf, and the key (the user's, or a substitute) as PKCS#8 for the server.
+    Returns the files and how the handshake is signed ("the given key" / "a substitute P-256 key")."""
+    cert_file, leaf_file = directory / "chain.pem", directory / "leaf.pem"
+    cert_file.write_bytes(pem_of(chain))
+    leaf_file.write_bytes(pem_of(chain[:1]))
+    signer = "the given key" if key is not None else None
+    key = key if key is not None else substitute_key(chain[0])
+    path = directory / (SUBSTITUTE_KEY_FILE if signer is None else "server-key.pem")
+    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                       serialization.NoEncryption()))
+    return ReplayFiles(ca_file, cert_file, path, leaf_file), signer or f"a substitute {describe_key(key)} key (TEST-ONLY)"
+
+
+#: client stacks that check the server's handshake signature before they judge the chain, with no
+#: API left to ask for the chain's verdict (command-line tools; curl-impersonate). Measured: a leaf
+#: without its intermediate, replayed without the key, is "bad signature" for them, not untrusted
+#: (tests/integration/test_replay.py). Node and the gnutls library probe ask their stack instead.
+SIGNATURE_FIRST = ("gnutls-cli", "gnutls-cli@*", "tstclnt", "tstclnt@*", "boringssl")
+
+
+def signature_first(client: str) -> bool:
+    return any(fnmatch.fnmatchcase(client, pattern) for pattern in SIGNATURE_FIRST)
+
+
+def not_judged(client: str, error: str | None) -> str:
+    return (f"{client} checks the server's handshake signature before it judges the chain, so without the "
+            f"server's key it cannot say what it thinks of the chain (replay with --key); it said: {error}")
+
+
+def replay_outcome(family: str, outcome: str, error: str | None, detail: str | None, with_key: bool) -> str:
+    """``chain_ok`` for a failure on the substitute key's handshake signature; anything else as it is."""
+    if with_key or outcome not in _SIGNATURE_CLASSES:  # a certificate verdict stays what it is
+        return outcome
+    if handshake_signature_failed(family, error or "", detail):
+        return Outcome.CHAIN_OK.value
+    return outcome
+
+
+#: the classes a failed handshake signature falls in, per stack table (harness/classify.py)
+_SIGNATURE_CLASSES = {Outcome.BAD_SIGNATURE.value, Outcome.HANDSHAKE_FAILURE.value}
