@@ -245,7 +245,7 @@ def _probe_entry(name: str, h: Handshake) -> dict[str, Any]:
     if h.not_run == START_FAILED:
         entry.update(short_error=None, error_detail=h.error_detail)
         return entry
-    entry.update(error_detail=h.error_detail, version=h.info.describe() if h.info else None,
+    entry.update(error_detail=h.error_detail, code=h.code, version=h.info.describe() if h.info else None,
                  stack=h.info.to_json() if h.info else None, negotiated=h.negotiated, elapsed_ms=h.elapsed_ms)
     return entry
 
@@ -281,7 +281,7 @@ def replay(chain_file: str | os.PathLike, ca_file: str | os.PathLike, key_file: 
     (or IP) name. Returns the shape of :func:`probe` (``results``, ``diagnosis``) plus ``replay``."""
     from .endpoints.base import ListenerSpec
     from .endpoints.process import ProcessEndpoint
-    from .replay import REPLAY_SERVER, write_files
+    from .replay import REPLAY_SERVER, replay_entry, write_files
 
     chain = read_certificate_file(chain_file, "chain file")
     ca = read_certificate_file(ca_file, "CA file")
@@ -308,7 +308,7 @@ def replay(chain_file: str | os.PathLike, ca_file: str | os.PathLike, key_file: 
                   tls_version=version, timeout_ms=timeout_ms(timeout))
         results = _probe_clients(names, job, stack)
     for entry in results:
-        _replayed(entry, key_file is not None)
+        replay_entry(entry, CLIENTS[entry["client"]].family, key_file is not None)
     findings = _safe_diagnosis(ca, chain, servername)
     for entry in results:
         entry["finding"] = _finding_for(findings, entry)
@@ -317,22 +317,6 @@ def replay(chain_file: str | os.PathLike, ca_file: str | os.PathLike, key_file: 
             "replay": {"server": REPLAY_SERVER, "server_version": endpoint.info.describe() if endpoint.info else None,
                        "certificates": len(chain), "signed_with": signer},
             "results": results, "diagnosis": [f.to_json() for f in findings] if findings is not None else None}
-
-
-def _replayed(entry: dict[str, Any], with_key: bool) -> None:
-    """A probe entry as replay reports it: ``chain_ok`` for a failure on the substitute key, ``skipped``
-    for a stack that cannot judge a chain without the server's key (harness/replay.py)."""
-    from .replay import not_judged, replay_outcome, signature_first
-
-    client, outcome = entry["client"], entry["outcome"]
-    if not with_key and signature_first(client) and outcome not in ("ok", "skipped"):
-        entry.update(outcome=Outcome.SKIPPED.value, error=not_judged(client, entry["error"]),
-                     short_error="needs --key")
-        return
-    entry["outcome"] = replay_outcome(CLIENTS[client].family, outcome, entry["error"], entry.get("error_detail"),
-                                      with_key)
-    if entry["outcome"] == Outcome.CHAIN_OK.value:
-        entry["short_error"] = "chain accepted (no server key)"
 
 
 def leaf_name(leaf) -> str | None:

@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass
 
 from .model import HandshakeResult, Outcome
+from .nativecodes import native_code
 
 O = Outcome
 
@@ -26,12 +27,180 @@ O = Outcome
 class Classification:
     outcome: Outcome
     short: str | None  # a few words for a matrix cell, e.g. "BadSignature"
-    rule: str | None  # the pattern that matched; None when nothing did (fallback)
+    rule: str | None  # the code or pattern that matched; None when nothing did (fallback)
+    code: str | None = None  # the stack's own code (harness/nativecodes.py), whether or not it decided
+
+
+# --- by code: each stack's own verdict names, first -----------------------------------------------
+# Only codes whose meaning is settled are here; a code that needs its text to say why (Go's
+# UnknownAuthorityError "possibly because of … insecure algorithm") is left to the text tables.
+# docs/probe-contract.md lists, per class, every stack's codes.
+
+
+def _codes(table: dict[Outcome, str]) -> dict[str, Outcome]:
+    return {code: outcome for outcome, codes in table.items() for code in codes.split()}
+
+
+_X509_V_ERR = _codes({
+    O.UNTRUSTED: "UNABLE_TO_GET_ISSUER_CERT UNABLE_TO_GET_ISSUER_CERT_LOCALLY UNABLE_TO_VERIFY_LEAF_SIGNATURE "
+                 "DEPTH_ZERO_SELF_SIGNED_CERT SELF_SIGNED_CERT_IN_CHAIN CERT_UNTRUSTED CERT_REJECTED "
+                 "SUBJECT_ISSUER_MISMATCH AKID_SKID_MISMATCH AKID_ISSUER_SERIAL_MISMATCH INVALID_CA "
+                 "KEYUSAGE_NO_CERTSIGN PATH_LOOP CERT_CHAIN_TOO_LONG NO_ISSUER_PUBLIC_KEY NO_EXPLICIT_POLICY",
+    O.EXPIRED: "CERT_HAS_EXPIRED CERT_NOT_YET_VALID",
+    O.HOSTNAME_MISMATCH: "HOSTNAME_MISMATCH IP_ADDRESS_MISMATCH EMAIL_MISMATCH",
+    O.BAD_SIGNATURE: "CERT_SIGNATURE_FAILURE UNABLE_TO_DECRYPT_CERT_SIGNATURE",
+    O.UNSUPPORTED_ALGORITHM: "EE_KEY_TOO_SMALL CA_KEY_TOO_SMALL CA_MD_TOO_WEAK UNSUPPORTED_SIGNATURE_ALGORITHM "
+                             "SIGNATURE_ALGORITHM_MISMATCH EC_KEY_EXPLICIT_PARAMS UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY",
+    O.KEY_USAGE: "INVALID_PURPOSE KEYUSAGE_NO_DIGITAL_SIGNATURE KU_KEY_CERT_SIGN_INVALID_FOR_NON_CA "
+                 "CA_CERT_MISSING_KEY_USAGE",
+    O.BASIC_CONSTRAINTS: "PATH_LENGTH_EXCEEDED PATHLEN_INVALID_FOR_NON_CA PATHLEN_WITHOUT_KU_KEY_CERT_SIGN "
+                         "CA_BCONS_NOT_CRITICAL INVALID_NON_CA",
+    O.NAME_CONSTRAINTS: "PERMITTED_VIOLATION EXCLUDED_VIOLATION SUBTREE_MINMAX UNSUPPORTED_CONSTRAINT_TYPE "
+                        "UNSUPPORTED_CONSTRAINT_SYNTAX UNSUPPORTED_NAME_SYNTAX",
+    O.CRITICAL_EXTENSION: "UNHANDLED_CRITICAL_EXTENSION",
+    # X509_V_FLAG_X509_STRICT's profile checks and fields that do not parse
+    O.MALFORMED_CERTIFICATE: "ERROR_IN_CERT_NOT_BEFORE_FIELD ERROR_IN_CERT_NOT_AFTER_FIELD INVALID_EXTENSION "
+                             "SIGNATURE_ALGORITHM_INCONSISTENCY ISSUER_NAME_EMPTY SUBJECT_NAME_EMPTY "
+                             "MISSING_AUTHORITY_KEY_IDENTIFIER MISSING_SUBJECT_KEY_IDENTIFIER EMPTY_SUBJECT_ALT_NAME "
+                             "EMPTY_SUBJECT_SAN_NOT_CRITICAL AUTHORITY_KEY_IDENTIFIER_CRITICAL "
+                             "SUBJECT_KEY_IDENTIFIER_CRITICAL EXTENSIONS_REQUIRE_VERSION_3",
+})
+_OPENSSL_CODES = {f"X509_V_ERR_{code}": outcome for code, outcome in _X509_V_ERR.items()}
+
+_OPENSSL_CODES.update(_codes({
+    O.KEY_USAGE: "SSL_R_KEY_USAGE_BIT_INCORRECT",
+    O.MALFORMED_CERTIFICATE: "EVP_R_DECODE_ERROR X509V3_R_INVALID_CERTIFICATE ASN1_R_TOO_LONG ASN1_R_HEADER_TOO_LONG "
+                             "ASN1_R_WRONG_TAG ASN1_R_NESTED_ASN1_ERROR ASN1_R_DECODE_ERROR ASN1_R_BAD_OBJECT_HEADER "
+                             "ASN1_R_NOT_ENOUGH_DATA ASN1_R_ILLEGAL_PADDING ASN1_R_TOO_SMALL",
+}))
+
+_WEBPKI_CODES = _codes({
+    # a CA that may not sign (not a CA, X.509 v1) breaks the path like a missing one
+    O.UNTRUSTED: "UnknownIssuer EndEntityUsedAsCa UnsupportedCertVersion Other(EndEntityUsedAsCa) "
+                 "Other(UnsupportedCertVersion) Other(MaximumPathBuildCallsExceeded) Other(MaximumSignatureChecksExceeded) "
+                 "Other(MaximumPathDepthExceeded)",
+    O.EXPIRED: "Expired NotValidYet",
+    O.HOSTNAME_MISMATCH: "NotValidForName",
+    O.BAD_SIGNATURE: "BadSignature",
+    O.UNSUPPORTED_ALGORITHM: "UnsupportedSignatureAlgorithm UnsupportedSignatureAlgorithmForPublicKey "
+                             "Other(UnsupportedSignatureAlgorithm) Other(UnsupportedSignatureAlgorithmForPublicKey)",
+    O.KEY_USAGE: "InvalidPurpose Other(RequiredEkuNotFound)",
+    O.BASIC_CONSTRAINTS: "Other(CaUsedAsEndEntity) Other(PathLenConstraintViolated)",
+    O.NAME_CONSTRAINTS: "Other(NameConstraintViolation) Other(UnsupportedNameType) UnsupportedNameType "
+                        "Other(MalformedNameConstraint) Other(MaximumNameConstraintComparisonsExceeded) "
+                        "Other(InvalidNetworkMaskConstraint)",
+    O.CRITICAL_EXTENSION: "UnhandledCriticalExtension Other(UnsupportedCriticalExtension) UnsupportedCriticalExtension",
+    O.MALFORMED_CERTIFICATE: "BadEncoding Other(BadDer) Other(BadDerTime) Other(MalformedExtensions) "
+                             "Other(ExtensionValueInvalid) Other(EmptyEkuExtension) Other(InvalidSerialNumber) "
+                             "Other(TrailingData) Other(InvalidCertValidity) Other(MalformedDnsIdentifier)",
+})
+
+_GO_CODES = _codes({
+    O.UNTRUSTED: "x509.CertificateInvalidError(NotAuthorizedToSign) x509.CertificateInvalidError(NameMismatch) "
+                 "x509.ConstraintViolationError",
+    O.EXPIRED: "x509.CertificateInvalidError(Expired)",
+    O.HOSTNAME_MISMATCH: "x509.HostnameError",
+    O.UNSUPPORTED_ALGORITHM: "x509.InsecureAlgorithmError",
+    O.KEY_USAGE: "x509.CertificateInvalidError(IncompatibleUsage) x509.CertificateInvalidError(CANotAuthorizedForExtKeyUsage)",
+    O.BASIC_CONSTRAINTS: "x509.CertificateInvalidError(TooManyIntermediates)",
+    O.NAME_CONSTRAINTS: "x509.CertificateInvalidError(CANotAuthorizedForThisName) "
+                        "x509.CertificateInvalidError(NameConstraintsWithoutSANs) "
+                        "x509.CertificateInvalidError(UnconstrainedName) x509.CertificateInvalidError(TooManyConstraints)",
+    O.CRITICAL_EXTENSION: "x509.UnhandledCriticalExtension",
+})
+
+_JAVA_CODES = _codes({
+    # INVALID_KEY_USAGE is a CA without keyCertSign here (the leaf's usage is checked after path validation)
+    O.UNTRUSTED: "CertPathValidatorException.NO_TRUST_ANCHOR CertPathValidatorException.NAME_CHAINING "
+                 "CertPathValidatorException.NOT_CA_CERT CertPathValidatorException.INVALID_KEY_USAGE "
+                 "CertPathValidatorException.INVALID_POLICY SunCertPathBuilderException",
+    O.EXPIRED: "CertPathValidatorException.EXPIRED CertPathValidatorException.NOT_YET_VALID "
+               "CertificateExpiredException CertificateNotYetValidException",
+    O.BAD_SIGNATURE: "CertPathValidatorException.INVALID_SIGNATURE",
+    O.UNSUPPORTED_ALGORITHM: "CertPathValidatorException.ALGORITHM_CONSTRAINED",
+    O.BASIC_CONSTRAINTS: "CertPathValidatorException.PATH_TOO_LONG",
+    O.NAME_CONSTRAINTS: "CertPathValidatorException.INVALID_NAME",
+    O.CRITICAL_EXTENSION: "CertPathValidatorException.UNRECOGNIZED_CRIT_EXT",
+})
+
+#: GnuTLS' verification status bits, in the order their class wins when several are set
+_GNUTLS_STATUS_BITS = _codes({
+    O.EXPIRED: "EXPIRED NOT_ACTIVATED",
+    O.HOSTNAME_MISMATCH: "UNEXPECTED_OWNER",
+    O.BAD_SIGNATURE: "SIGNATURE_FAILURE",
+    O.UNSUPPORTED_ALGORITHM: "INSECURE_ALGORITHM",
+    O.KEY_USAGE: "PURPOSE_MISMATCH",
+    O.CRITICAL_EXTENSION: "UNKNOWN_CRIT_EXTENSIONS",
+    # "violates the signer's constraints": name constraints, path length or keyUsage, GnuTLS does not say
+    O.UNTRUSTED: "SIGNER_NOT_FOUND SIGNER_NOT_CA SIGNER_CONSTRAINTS_FAILURE MISMATCH",
+})
+_GNUTLS_CODES = _codes({
+    O.MALFORMED_CERTIFICATE: "GNUTLS_E_ASN1_DER_ERROR GNUTLS_E_ASN1_DER_OVERFLOW GNUTLS_E_ASN1_TAG_ERROR "
+                             "GNUTLS_E_ASN1_VALUE_NOT_VALID GNUTLS_E_ASN1_GENERIC_ERROR GNUTLS_E_ASN1_ELEMENT_NOT_FOUND "
+                             "GNUTLS_E_X509_CERTIFICATE_ERROR GNUTLS_E_CERTIFICATE_TIME_ERROR "
+                             "GNUTLS_E_X509_DUPLICATE_EXTENSION GNUTLS_E_CERTIFICATE_ERROR",
+    O.CRITICAL_EXTENSION: "GNUTLS_E_X509_UNSUPPORTED_CRITICAL_EXTENSION",
+    O.KEY_USAGE: "GNUTLS_E_KEY_USAGE_VIOLATION",
+    O.UNSUPPORTED_ALGORITHM: "GNUTLS_E_UNKNOWN_PK_ALGORITHM GNUTLS_E_X509_UNSUPPORTED_ATTRIBUTE "
+                             "GNUTLS_E_UNSUPPORTED_SIGNATURE_ALGORITHM GNUTLS_E_ECC_UNSUPPORTED_CURVE",
+})
+
+_NSS_CODES = _codes({
+    # NSS names a CA without keyCertSign and a leaf's wrong keyUsage alike (INADEQUATE_KEY_USAGE): the
+    # first is what the scenarios measure, so it stays with "a CA that may not sign"
+    O.UNTRUSTED: "SEC_ERROR_UNKNOWN_ISSUER SEC_ERROR_UNTRUSTED_ISSUER SEC_ERROR_CA_CERT_INVALID "
+                 "SEC_ERROR_UNTRUSTED_CERT SEC_ERROR_INADEQUATE_KEY_USAGE",
+    O.EXPIRED: "SEC_ERROR_EXPIRED_CERTIFICATE SEC_ERROR_EXPIRED_ISSUER_CERTIFICATE SEC_ERROR_CERT_NOT_VALID_YET "
+               "SEC_ERROR_INVALID_TIME",
+    O.HOSTNAME_MISMATCH: "SSL_ERROR_BAD_CERT_DOMAIN",
+    O.KEY_USAGE: "SEC_ERROR_INADEQUATE_CERT_TYPE",
+    O.BASIC_CONSTRAINTS: "SEC_ERROR_PATH_LEN_CONSTRAINT_INVALID",
+    O.NAME_CONSTRAINTS: "SEC_ERROR_CERT_NOT_IN_NAME_SPACE",
+    O.CRITICAL_EXTENSION: "SEC_ERROR_UNKNOWN_CRITICAL_EXTENSION",
+    O.MALFORMED_CERTIFICATE: "SEC_ERROR_BAD_DER SEC_ERROR_EXTENSION_VALUE_INVALID SEC_ERROR_CERT_BAD_ACCESS_LOCATION "
+                             "SEC_ERROR_BAD_DATA SEC_ERROR_INVALID_ARGS SEC_ERROR_EXTENSION_NOT_FOUND",
+})
+
+_WOLFSSL_CODES = _codes({
+    O.UNTRUSTED: "ASN_NO_SIGNER_E NOT_CA_ERROR ASN_SELF_SIGNED_E",
+    O.EXPIRED: "ASN_AFTER_DATE_E ASN_BEFORE_DATE_E",
+    O.HOSTNAME_MISMATCH: "DOMAIN_NAME_MISMATCH IPADDR_MISMATCH",
+    O.BAD_SIGNATURE: "ASN_SIG_CONFIRM_E",
+    O.UNSUPPORTED_ALGORITHM: "ASN_SIG_OID_E ASN_SIG_KEY_E ASN_SIG_HASH_E ECC_CURVE_OID_E NOT_COMPILED_IN "
+                             "ASN_ECC_KEY_E",
+    O.KEY_USAGE: "EXTKEYUSAGE_E KEYUSAGE_E EXTKEYUSE_AUTH_E KEYUSE_SIGNATURE_E",
+    O.BASIC_CONSTRAINTS: "ASN_PATHLEN_INV_E ASN_PATHLEN_SIZE_E",
+    O.NAME_CONSTRAINTS: "ASN_NAME_INVALID_E",
+    O.CRITICAL_EXTENSION: "ASN_CRIT_EXT_E",
+    O.MALFORMED_CERTIFICATE: "ASN_PARSE_E ASN_GETINT_E ASN_OBJECT_ID_E ASN_EXPECT_0_E ASN_BITSTR_E ASN_TAG_NULL_E "
+                             "ASN_VERSION_E ASN_TIME_E ASN_DATE_SZ_E ASN_INPUT_E ASN_ALT_NAME_E ASN_UNKNOWN_OID_E "
+                             "ALT_NAME_E ASN_RSA_KEY_E BUFFER_E",
+})
+
+CODE_TABLES: dict[str, dict[str, Outcome]] = {
+    "openssl": _OPENSSL_CODES, "node": _OPENSSL_CODES, "curl": _OPENSSL_CODES, "boringssl": _OPENSSL_CODES,
+    "rustls": _WEBPKI_CODES, "go": _GO_CODES, "java": _JAVA_CODES, "gnutls": _GNUTLS_CODES, "nss": _NSS_CODES,
+    "wolfssl": _WOLFSSL_CODES, "kube": {**_OPENSSL_CODES, **_WEBPKI_CODES},
+}
+
+
+def classify_code(family: str, code: str | None) -> Outcome | None:
+    """The class a stack's own code settles, or None (no code, or one that needs its text)."""
+    if not code:
+        return None
+    if family == "gnutls" and code.startswith("GNUTLS_CERT_"):
+        bits = code.removeprefix("GNUTLS_CERT_").split("|")
+        return next((o for bit, o in _GNUTLS_STATUS_BITS.items() if bit in bits), None)
+    return CODE_TABLES.get(family, {}).get(code)
 
 
 # Errors that the probe contract defines the same way for every stack.
 _COMMON: list[tuple[str, Outcome]] = [
     (r"^timeout:", O.TIMEOUT),
+    # the stack refused a certificate of the CA file (not: the file could not be read); each probe says
+    # "probe: cannot load/parse/use … CA file/ca_file …" with its stack's words after it
+    (r"^probe: cannot (?:load|parse|use) (?:certificate #\d+ (?:in|of) )?(?:the )?(?:CA file|ca_file)"
+     r"(?!.*(?:[Nn]o such file|Permission denied|Is a directory|ENOENT|EACCES|EISDIR|FileNotFound))", O.CA_FILE_REJECTED),
     (r"^probe:", O.PROBE_ERROR),
     # the program under test aborted (a panic, a fatal signal): a result, not a probe failure
     (r"^crash:", O.CRASH),
@@ -59,6 +228,9 @@ _RUSTLS: list[tuple[str, Outcome]] = [
 ]
 
 _GO: list[tuple[str, Outcome]] = [
+    # crypto/tls parses the server's certificates before it verifies them
+    (r"tls: failed to parse certificate from server", O.MALFORMED_CERTIFICATE),
+    (r"x509: certificate relies on legacy Common Name field", O.HOSTNAME_MISMATCH),
     # Go >= 1.18 refuses SHA-1 signatures: "signed by unknown authority (possibly because of … insecure algorithm
     # SHA1-RSA …)": the algorithm is the cause (measured: go@1.19, go@1.24 in scenarios/versions.toml)
     (r"insecure algorithm", O.UNSUPPORTED_ALGORITHM),
@@ -75,7 +247,22 @@ _GO: list[tuple[str, Outcome]] = [
     (r"tls: ", O.HANDSHAKE_FAILURE),
 ]
 
+#: OpenSSL's own words for the certificate verdicts the tables below did not know before issue 19
+#: (x509-limbo's corpus): Node reports some of them with the code UNSPECIFIED, openssl s_client by number
+_OPENSSL_VERDICTS: list[tuple[str, Outcome]] = [
+    (r"unhandled critical extension", O.CRITICAL_EXTENSION),
+    (r"(permitted|excluded) subtree violation|name constraints minimum and maximum not supported|"
+     r"unsupported name constraint type|unsupported or invalid name (constraint|syntax)", O.NAME_CONSTRAINTS),
+    (r"path length constraint exceeded|[Pp]athlen", O.BASIC_CONSTRAINTS),
+    (r"KEY_USAGE_BIT_INCORRECT|key usage bit incorrect", O.KEY_USAGE),
+    (r"asn1 encoding routines|ASN\.1 encoding routines|X509 V3 routines::invalid certificate|couldn't get X509-issuer "
+     r"name|digital envelope routines::decode error|DECODE_ERROR", O.MALFORMED_CERTIFICATE),
+    # X509_V_ERR_UNSPECIFIED: no verdict named, the chain was refused (a name-constraint budget, ...)
+    (r"unspecified certificate verification error|unknown certificate verification error", O.UNTRUSTED),
+]
+
 _OPENSSL: list[tuple[str, Outcome]] = [
+    *_OPENSSL_VERDICTS,
     (r"[Hh]ostname mismatch|IP address mismatch|certificate is not valid for", O.HOSTNAME_MISMATCH),
     (r"certificate has expired|certificate is not yet valid", O.EXPIRED),
     (r"unable to get local issuer certificate|self[- ]signed certificate|unable to get issuer certificate|unable to verify the first certificate|certificate chain too long|invalid CA certificate|key usage does not include certificate signing|unsuitable certificate purpose", O.UNTRUSTED),
@@ -93,6 +280,13 @@ _OPENSSL: list[tuple[str, Outcome]] = [
 ]
 
 _JAVA: list[tuple[str, Outcome]] = [
+    # Java's certificate parser refusing a name or a constraint it cannot decode (x509-limbo: an
+    # underscore in a DNS SAN, an otherName constraint) is a parse failure of the server's certificate
+    (r"Failed to parse server certificates|CertificateParsingException|Contains non-LDH ASCII characters|"
+     r"Unsupported handshake message: certificate", O.MALFORMED_CERTIFICATE),
+    (r"name constraints check failed", O.NAME_CONSTRAINTS),
+    (r"KeyUsage does not allow|Extended key usage does not permit", O.KEY_USAGE),
+    (r"[Uu]nrecognized critical extension", O.CRITICAL_EXTENSION),
     (r"PKIX path building failed|unable to find valid certification path|SunCertPathBuilderException", O.UNTRUSTED),
     # a path whose CA may not sign, or that does not reach the anchor, is no trusted path either
     (r"basic constraints check failed|key usage check failed|does not chain with any of the trust anchors|TrustAnchor with subject .* (is not a CA|does not have keyCertSign)", O.UNTRUSTED),
@@ -109,6 +303,7 @@ _JAVA: list[tuple[str, Outcome]] = [
 ]
 
 _NODE: list[tuple[str, Outcome]] = [
+    *_OPENSSL_VERDICTS,
     (r"UNABLE_TO_GET_ISSUER_CERT_LOCALLY|UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED_CERT_IN_CHAIN|DEPTH_ZERO_SELF_SIGNED_CERT|UNABLE_TO_GET_ISSUER_CERT", O.UNTRUSTED),
     (r"INVALID_CA|invalid CA certificate|KEYUSAGE_NO_CERTSIGN|key usage does not include certificate signing|INVALID_PURPOSE|unsuitable certificate purpose", O.UNTRUSTED),
     (r"ERR_TLS_CERT_ALTNAME_INVALID|does not match certificate's altnames", O.HOSTNAME_MISMATCH),
@@ -159,6 +354,7 @@ _NSS: list[tuple[str, Outcome]] = [
 # libcurl's messages, for the system curl (OpenSSL), curl-impersonate (BoringSSL) and the libcurl C probe
 # (its error is curl's error buffer without the command's "curl: (N) " prefix; error_detail "CURLcode=N (…)")
 _CURL: list[tuple[str, Outcome]] = [
+    *_OPENSSL_VERDICTS,
     (r"unable to get local issuer certificate|self.signed certificate|unable to get issuer certificate|unable to verify the first certificate|invalid CA certificate|key usage does not include certificate signing|unsuitable certificate purpose", O.UNTRUSTED),
     (r"no alternative certificate subject name matches|subject name does not match|does not match target host", O.HOSTNAME_MISMATCH),
     (r"certificate has expired|certificate is not yet valid", O.EXPIRED),
@@ -202,17 +398,20 @@ _COMMON_COMPILED = [(re.compile(p), o, p) for p, o in _COMMON]
 #: is accepted (tlsmatrix replay without the server's key; tests/integration/test_replay.py measures
 #: each stack). Never a certificate's signature: those say "certificate" (OpenSSL's
 #: X509_V_ERR_CERT_SIGNATURE_FAILURE, webpki's BadSignature during path building).
+#: an RSA signature made with another key fails inside the RSA code, with whatever check comes first
+#: ("last octet invalid", "data too large for modulus", "salt length recovery failed", ...)
+_RSA_PADDING = r"[Rr][Ss][Aa] routines:|ERR_SSL_(FIRST_OCTET|LAST_OCTET|DATA_TOO_LARGE|PADDING|SLEN)"
 _HANDSHAKE_SIGNATURE: dict[str, str] = {
-    "openssl": r"\[SSL: BAD_SIGNATURE\]|:bad signature|SSL routines::bad signature",
-    "node": r"ERR_SSL_BAD_SIGNATURE|bad signature",
-    "curl": r"bad signature|BAD_SIGNATURE",
-    "boringssl": r"BAD_SIGNATURE|bad signature",
+    "openssl": r"\[SSL: BAD_SIGNATURE\]|:bad signature|SSL routines::bad signature|" + _RSA_PADDING,
+    "node": r"ERR_SSL_BAD_SIGNATURE|bad signature|" + _RSA_PADDING,
+    "curl": r"bad signature|BAD_SIGNATURE|" + _RSA_PADDING,
+    "boringssl": r"BAD_SIGNATURE|bad signature|" + _RSA_PADDING,
     "go": r"tls: invalid signature by the server certificate",
     "rustls": r"handshake signature",  # the probe marks it: webpki says BadSignature for both
     "java": r"(Invalid|Cannot verify) (the )?(CertificateVerify|ECDH ServerKeyExchange|DH ServerKeyExchange|ServerKeyExchange)? ?signature|signature verification failed",
     "gnutls": r"GNUTLS_E_PK_SIG_VERIFY_FAILED|Public key signature verification has failed",
     "nss": r"SEC_ERROR_BAD_SIGNATURE|SSL_ERROR_BAD_HANDSHAKE_HASH_VALUE",
-    "wolfssl": r"VERIFY_SIGN_ERROR|^-(322|246)$|sig(nature)? verify",
+    "wolfssl": r"verify problem based on signature|^-330$|Bad padding|^-193$",  # VERIFY_SIGN_ERROR, BAD_PADDING_E
 }
 _HANDSHAKE_SIGNATURE_RX = {family: re.compile(p) for family, p in _HANDSHAKE_SIGNATURE.items()}
 
@@ -229,18 +428,23 @@ _API_REFUSAL = re.compile(r"(?s)^ApiError: .*?(?:code: (40[13])\b|\b(Unauthorize
 
 
 def classify_error(family: str, error: str, detail: str | None = None) -> Classification:
-    """Classify one raw error text (and the probe's structured detail) from a stack of ``family``."""
+    """Classify one raw error (text and the probe's structured detail) from a stack of ``family``:
+    the contract's prefixes, then the stack's own code, then its words."""
     for rx, outcome, pattern in _COMMON_COMPILED:
         if rx.search(error):
             return Classification(outcome, shorten(family, error), pattern)
     m = _API_REFUSAL.search(error)
     if m:
-        code = m.group(1) or m.group(3) or {"Unauthorized": "401", "Forbidden": "403"}[m.group(2)]
-        return Classification(O.OK, f"TLS ok; API answered HTTP {code}", _API_REFUSAL.pattern)
+        status = m.group(1) or m.group(3) or {"Unauthorized": "401", "Forbidden": "403"}[m.group(2)]
+        return Classification(O.OK, f"TLS ok; API answered HTTP {status}", _API_REFUSAL.pattern)
+    code = native_code(family, error, detail)
+    by_code = classify_code(family, code)
+    if by_code is not None:
+        return Classification(by_code, shorten(family, error), f"code {code}", code)
     for rx, outcome, pattern in _COMPILED.get(family, []):
         if rx.search(error) or (detail and rx.search(detail)):
-            return Classification(outcome, shorten(family, error), pattern)
-    return Classification(O.HANDSHAKE_FAILURE, shorten(family, error), None)
+            return Classification(outcome, shorten(family, error), pattern, code)
+    return Classification(O.HANDSHAKE_FAILURE, shorten(family, error), None, code)
 
 
 def classify(family: str, result: HandshakeResult, client_cert: bool = False) -> Classification:

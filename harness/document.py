@@ -90,6 +90,10 @@ class CellRecord(JsonModel):
     error: str | None = attr(None, doc="the stack's own error text")
     short_error: str | None = None
     error_detail: str | None = None
+    code: str | None = attr(None, omit=True, doc="the stack's own code for the error: X509_V_ERR_* (OpenSSL, "
+                                                  "Node, curl), webpki's CertificateError variant, Go's error type, "
+                                                  "Java's CertPathValidatorException reason, GnuTLS' status bits, "
+                                                  "NSS' PRErrorCode name, wolfSSL's error name")
     negotiated: dict[str, Any] | None = attr(None, schema=NEGOTIATED_SCHEMA)
     elapsed_ms: float | None = None
     client_version: str | None = None
@@ -110,6 +114,7 @@ class CellRecord(JsonModel):
         return cls(id=c.id, index=c.index, scenario=c.scenario, chain=ChainRecord.of(c.chain), server=c.server,
                    tls=c.tls, client=c.client, servername=c.servername, outcome=result.outcome.value,
                    error=result.error, short_error=result.short_error, error_detail=result.error_detail,
+                   code=result.code,
                    negotiated=result.negotiated, elapsed_ms=result.elapsed_ms, client_version=result.client_version,
                    server_version=result.server_version, expected=expected, verdict=result.verdict,
                    attempts=result.attempts, app=c.app or None, finding=result.finding or None)

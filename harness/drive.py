@@ -36,6 +36,7 @@ class Handshake:
     error: str | None = None
     short_error: str | None = None
     error_detail: str | None = None
+    code: str | None = None  # the stack's own code for the error (harness/nativecodes.py)
     negotiated: dict[str, Any] | None = None
     elapsed_ms: float | None = None
     attempts: int = 1
@@ -128,6 +129,6 @@ class ClientDriver:
             raw = session.run(job)
             c = classify(client.family, raw, client_cert=job.client_cert_file is not None)
             attempts = 2
-        return Handshake(c.outcome, error=raw.error, short_error=c.short, error_detail=raw.error_detail,
+        return Handshake(c.outcome, error=raw.error, short_error=c.short, error_detail=raw.error_detail, code=c.code,
                          negotiated=raw.negotiated, elapsed_ms=raw.elapsed_ms, attempts=attempts,
                          info=session.info or info)

@@ -239,6 +239,19 @@ class Outcome(str, enum.Enum):
     BAD_SIGNATURE = "bad_signature"
     HOSTNAME_MISMATCH = "hostname_mismatch"
     EXPIRED = "expired"
+    #: RFC 5280 keyUsage / extendedKeyUsage: the certificate may not be used for TLS server authentication
+    #: (a CA whose keyUsage lacks keyCertSign breaks the path: ``untrusted``, as the stacks say)
+    KEY_USAGE = "key_usage"
+    #: RFC 5280 nameConstraints: a name outside what a CA may issue for, or a constraint the stack refuses
+    NAME_CONSTRAINTS = "name_constraints"
+    #: RFC 5280 basicConstraints beyond "is a CA": pathLenConstraint exceeded, a CA certificate as the leaf
+    BASIC_CONSTRAINTS = "basic_constraints"
+    #: a critical extension the stack does not process (RFC 5280 4.2: it must then reject the certificate)
+    CRITICAL_EXTENSION = "critical_extension"
+    #: the certificate does not parse (DER, a field, an extension's value) or breaks RFC 5280's structure
+    MALFORMED_CERTIFICATE = "malformed_certificate"
+    #: the stack refuses a certificate of the CA file itself (a trust anchor it cannot load)
+    CA_FILE_REJECTED = "ca_file_rejected"
     HANDSHAKE_FAILURE = "handshake_failure"
     PROTOCOL_VERSION = "protocol_version"
     TIMEOUT = "timeout"
@@ -402,6 +415,7 @@ class Result:
     error: str | None = None
     short_error: str | None = None
     error_detail: str | None = None
+    code: str | None = None  # the stack's own code for the error (X509_V_ERR_…, webpki's variant, …)
     negotiated: dict[str, Any] | None = None
     elapsed_ms: float | None = None
     client_version: str | None = None

@@ -95,13 +95,33 @@ def not_judged(client: str, error: str | None) -> str:
             f"server's key it cannot say what it thinks of the chain (replay with --key); it said: {error}")
 
 
-def replay_outcome(family: str, outcome: str, error: str | None, detail: str | None, with_key: bool) -> str:
-    """``chain_ok`` for a failure on the substitute key's handshake signature; anything else as it is."""
-    if with_key or outcome not in _SIGNATURE_CLASSES:  # a certificate verdict stays what it is
-        return outcome
-    if handshake_signature_failed(family, error or "", detail):
-        return Outcome.CHAIN_OK.value
-    return outcome
+def replay_entry(entry: dict, family: str, with_key: bool) -> None:
+    """A probe entry as replay reports it (in place): ``chain_ok`` for a refusal of the substitute
+    key's signature, ``skipped`` when such a refusal says nothing of the chain; verdicts unchanged."""
+    client = entry["client"]
+    if with_key or not signature_failure(family, entry["outcome"], entry["error"], entry.get("error_detail")):
+        return
+    if signature_first(client):
+        entry.update(outcome=Outcome.SKIPPED.value, error=not_judged(client, entry["error"]), short_error="needs --key")
+        return
+    entry.update(outcome=Outcome.CHAIN_OK.value, short_error="chain accepted (no server key)")
+    if name_after_handshake(client):
+        entry["short_error"] = "chain accepted; name not judged (no server key)"
+        entry["note"] = f"{client} checks the server name only after the handshake: this chain_ok says nothing of the name"
+
+
+#: client stacks that check the server *name* only after the handshake (curl's OpenSSL backend):
+#: their chain_ok says the chain was accepted; whether the name would have been is not judged
+NAME_AFTER_HANDSHAKE = ("curl", "curl@*", "libcurl", "libcurl@*")
+
+
+def name_after_handshake(client: str) -> bool:
+    return any(fnmatch.fnmatchcase(client, pattern) for pattern in NAME_AFTER_HANDSHAKE)
+
+
+def signature_failure(family: str, outcome: str, error: str | None, detail: str | None) -> bool:
+    """The stack refused the server's handshake signature (what a substitute key causes), not a certificate."""
+    return outcome in _SIGNATURE_CLASSES and handshake_signature_failed(family, error or "", detail)
 
 
 #: the classes a failed handshake signature falls in, per stack table (harness/classify.py)

@@ -382,7 +382,7 @@ def _result(cell: Cell, client: str, h: Handshake, running: Endpoints) -> Result
     if h.not_run is not None:
         return Result(cell, h.outcome, error=h.error, error_detail=h.error_detail, short_error=h.short_error)
     ep = running.endpoints[cell.server]
-    return Result(cell, h.outcome, error=h.error, short_error=h.short_error, error_detail=h.error_detail,
+    return Result(cell, h.outcome, error=h.error, short_error=h.short_error, error_detail=h.error_detail, code=h.code,
                   negotiated=h.negotiated, elapsed_ms=h.elapsed_ms,
                   client_version=h.info.describe() if h.info else None,
                   server_version=ep.info.describe() if ep.info else None, attempts=h.attempts)

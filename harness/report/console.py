@@ -12,7 +12,8 @@ def probe_table(doc: dict[str, Any]) -> str:
     from ..diagnose import Finding, render_findings
 
     rows = [[r["client"], r["version"] or "", r["outcome"] if r["outcome"] in ("ok", "chain_ok") else f"✗ {r['outcome']}",
-             (r["error"] or "")[:90] + (f" [{r['finding']}]" if r["finding"] else "")] for r in doc["results"]]
+             (r.get("note") or r["error"] or "")[:90] + (f" [{r['finding']}]" if r["finding"] else "")]
+            for r in doc["results"]]
     where = doc.get("target") or f"replay of {doc['chain_file']} ({doc['replay']['server']} server, signed with " \
                                    f"{doc['replay']['signed_with']})"
     head = f"{where} (servername {doc['servername']}, CA {doc['ca_file']}, TLS {doc['tls'] or 'any'})\n\n"

@@ -192,10 +192,9 @@ static void set_error(probe_result *r, gnutls_session_t session, int err, unsign
 /* GnuTLS checks a server's handshake signature before it verifies the chain (measured with
  * tlsmatrix replay's substitute key). When that signature fails, verify the chain it received as
  * the handshake would have (same name and purpose), so a bad chain is reported as what it is. */
-static unsigned chain_status(gnutls_session_t session, gnutls_typed_vdata_st *vdata) {
-    unsigned status = 0;
-    if (gnutls_certificate_verify_peers(session, vdata, 2, &status) != 0) return 0;
-    return status;
+static int chain_status(gnutls_session_t session, gnutls_typed_vdata_st *vdata, unsigned *status) {
+    *status = 0;
+    return gnutls_certificate_verify_peers(session, vdata, 2, status);
 }
 
 /* the negotiated parameters, as GnuTLS names them ("TLS1.3" is reported as "TLSv1.3") */
@@ -331,9 +330,12 @@ static void handshake(const probe_job *job, probe_result *r) {
             }
             continue;
         }
-        unsigned status = rc == GNUTLS_E_PK_SIG_VERIFY_FAILED ? chain_status(session, vdata) : 0;
-        set_error(r, session, status ? GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR : rc, status);
-        if (status) {
+        unsigned status = 0;
+        int vrc = rc == GNUTLS_E_PK_SIG_VERIFY_FAILED ? chain_status(session, vdata, &status) : 0;
+        /* the chain could not even be verified (a malformed certificate): that error is the verdict */
+        int err = vrc < 0 ? vrc : status ? GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR : rc;
+        set_error(r, session, err, status);
+        if (err != rc) {
             char *d = probe_strdup_printf("%s (recorded before GNUTLS_E_PK_SIG_VERIFY_FAILED)", r->error_detail);
             free(r->error_detail);
             r->error_detail = d;

@@ -500,7 +500,10 @@ public final class Probe {
         java.util.IdentityHashMap<Throwable, Boolean> seen = new java.util.IdentityHashMap<>();
         for (Throwable t = e; t != null && !seen.containsKey(t) && parts.size() < 16; t = t.getCause()) {
             seen.put(t, true);
-            parts.add(t.toString());
+            // the validator's own verdict: BasicReason/PKIXReason (EXPIRED, NO_TRUST_ANCHOR, ...)
+            String reason = t instanceof java.security.cert.CertPathValidatorException
+                    ? " [reason=" + ((java.security.cert.CertPathValidatorException) t).getReason() + "]" : "";
+            parts.add(t.toString() + reason);
         }
         return String.join(" <- ", parts);
     }

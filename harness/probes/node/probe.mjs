@@ -133,6 +133,8 @@ function negotiated(sock) {
 // failed on the server's signature (tlsmatrix replay's substitute key), the certificate had arrived:
 // report the verdict OpenSSL recorded for the chain, then Node's own name check, as a completed
 // handshake would have; null when both pass (the stack accepted the chain).
+// (an RSA signature by another key fails in the RSA code: ERR_SSL_LAST_OCTET_INVALID, ...SLEN_RECOVERY_FAILED)
+const SIGNATURE_ERRORS = /^ERR_SSL_(BAD_SIGNATURE|FIRST_OCTET_INVALID|LAST_OCTET_INVALID|DATA_TOO_LARGE\w*|\w*PADDING\w*|SLEN_\w+)$/;
 function chainVerdict(sock, servername) {
   const handle = sock._handle;
   if (!handle || typeof handle.verifyError !== 'function') return null;
@@ -209,7 +211,7 @@ function handshake(job, secureContext) {
       sock.once('close', () => { clearTimeout(wait); accept(); });
     });
     sock.on('error', (err) => {
-      const verdict = err.code === 'ERR_SSL_BAD_SIGNATURE' ? chainVerdict(sock, servername) : null;
+      const verdict = SIGNATURE_ERRORS.test(String(err.code)) ? chainVerdict(sock, servername) : null;
       if (verdict) fail(verdict.message, `${verdict.code} (recorded before ${err.code})`);
       else fail(err.message, err.code === undefined ? null : err.code);
     });
