@@ -23,11 +23,19 @@ from .text import clean, clip
 #: outcome → (abbreviation shown in the cell, CSS class, one-line meaning for the legend)
 OUTCOMES: "OrderedDict[str, tuple[str, str, str]]" = OrderedDict([
     ("ok", ("ok", "o-ok", "handshake and verification succeeded")),
+    ("chain_ok", ("chain", "o-chainok", "replay without the server's key: the chain was accepted, the handshake "
+                                        "could not complete")),
     ("untrusted", ("untr", "o-untrusted", "chain not trusted (unknown issuer, no path)")),
     ("unsupported_algorithm", ("alg", "o-alg", "a signature or key algorithm the stack does not implement")),
     ("bad_signature", ("sig", "o-sig", "a signature did not verify")),
     ("hostname_mismatch", ("name", "o-name", "certificate does not match the server name")),
     ("expired", ("exp", "o-exp", "certificate outside its validity window")),
+    ("key_usage", ("ku", "o-ku", "keyUsage / extendedKeyUsage forbid TLS server authentication")),
+    ("name_constraints", ("nc", "o-nc", "a CA's nameConstraints exclude the name (or the stack refuses the constraint)")),
+    ("basic_constraints", ("bc", "o-bc", "basicConstraints: path length exceeded, a CA certificate as the leaf")),
+    ("critical_extension", ("crit", "o-crit", "a critical extension the stack does not process")),
+    ("malformed_certificate", ("malf", "o-malf", "a certificate that does not parse (DER, a field, an extension)")),
+    ("ca_file_rejected", ("ca!", "o-cafile", "the stack refuses a certificate of the CA file itself")),
     ("handshake_failure", ("hs", "o-hs", "handshake aborted (no common algorithm, alert)")),
     ("protocol_version", ("ver", "o-ver", "no common TLS version")),
     ("timeout", ("t/o", "o-timeout", "no answer in time")),
@@ -97,6 +105,8 @@ def _cell_title(r: CellRecord) -> str:
         lines.append("error: " + clip(r.error, TITLE_ERROR_WIDTH))
     if r.error_detail and r.error_detail != r.error:
         lines.append("detail: " + clip(r.error_detail, TITLE_ERROR_WIDTH))
+    if r.code:
+        lines.append(f"code: {r.code}")
     if _negotiated(r):
         lines.append("negotiated: " + _negotiated(r))
     versions = [f"{who}: {v}" for who, v in (("client", r.client_version), ("server", r.server_version)) if v]
@@ -139,7 +149,8 @@ def _cell_panel(r: CellRecord) -> str:
     ]
     items += [(term, value, pre) for term, value, pre in (
         ("expected", expected, False), ("why", why, False), ("error", r.error, True),
-        ("error detail", r.error_detail, True), ("negotiated", _negotiated(r), False)) if value]
+        ("error detail", r.error_detail, True), ("code", r.code, False), ("negotiated", _negotiated(r), False))
+        if value]
     items.append(("client version", r.client_version or "?", False))
     items.append(("server version", r.server_version or "?", False))
     items.append(("chain", _chain_text(r), False))
@@ -370,10 +381,12 @@ td.cell .panel{position:fixed;right:1em;bottom:1em;width:min(46em,92vw);max-heig
 td.cell.mismatch,.swatch.mismatch{outline:3px solid #000;outline-offset:-3px;font-weight:700}
 td.cell.unexpected,.swatch.unexpected{outline:1px dashed #000;outline-offset:-2px}
 td.cell.off{background:transparent;color:#afb8c1;outline:none;font-weight:normal}
-.o-ok{background:#4caf50;color:#fff}.o-untrusted{background:#e76f51;color:#fff}.o-alg{background:#f4a261;color:#1b1f24}
+.o-ok{background:#4caf50;color:#fff}.o-chainok{background:#95d5b2;color:#1b1f24}.o-untrusted{background:#e76f51;color:#fff}.o-alg{background:#f4a261;color:#1b1f24}
 .o-sig{background:#c1121f;color:#fff}.o-name{background:#e9c46a;color:#1b1f24}.o-exp{background:#b5838d;color:#fff}
 .o-hs{background:#7b2cbf;color:#fff}.o-ver{background:#c77dff;color:#1b1f24}.o-timeout{background:#457b9d;color:#fff}
 .o-conn{background:#1d3557;color:#fff}.o-nottls{background:#264653;color:#fff}.o-crash{background:#6a040f;color:#fff}.o-probe{background:#6c757d;color:#fff}.o-srv{background:#343a40;color:#fff}
+.o-ku{background:#f28482;color:#1b1f24}.o-nc{background:#e5989b;color:#1b1f24}.o-bc{background:#d62828;color:#fff}
+.o-crit{background:#9d0208;color:#fff}.o-malf{background:#370617;color:#fff}.o-cafile{background:#495057;color:#fff}
 .o-skipped{background:#e9ecef;color:#6c757d}.o-other{background:#adb5bd;color:#1b1f24}
 ul.mm li{margin:.2em 0}footer{margin-top:2em;color:var(--muted)}
 h3{margin:.8em 0 .3em}.testkeys{display:inline-block}

@@ -43,6 +43,8 @@ def _describe(r: CellRecord) -> str:
         lines.append(f"error: {r.error}")
     if r.error_detail:
         lines.append(f"error_detail: {r.error_detail}")
+    if r.code:
+        lines.append(f"code: {r.code}")
     if r.negotiated and any(r.negotiated.values()):
         lines.append("negotiated: " + " ".join(f"{k}={v}" for k, v in r.negotiated.items() if v))
     lines.append(f"client_version: {r.client_version or '?'}")
