@@ -68,7 +68,8 @@ _X509_V_ERR = _codes({
 _OPENSSL_CODES = {f"X509_V_ERR_{code}": outcome for code, outcome in _X509_V_ERR.items()}
 
 _OPENSSL_CODES.update(_codes({
-    O.KEY_USAGE: "SSL_R_KEY_USAGE_BIT_INCORRECT",
+    # TLS 1.2 with an ECDSA leaf whose keyUsage OpenSSL could not read as allowing signatures
+    O.KEY_USAGE: "SSL_R_KEY_USAGE_BIT_INCORRECT SSL_R_ECC_CERT_NOT_FOR_SIGNING ERR_SSL_ECC_CERT_NOT_FOR_SIGNING",
     O.MALFORMED_CERTIFICATE: "EVP_R_DECODE_ERROR X509V3_R_INVALID_CERTIFICATE ASN1_R_TOO_LONG ASN1_R_HEADER_TOO_LONG "
                              "ASN1_R_WRONG_TAG ASN1_R_NESTED_ASN1_ERROR ASN1_R_DECODE_ERROR ASN1_R_BAD_OBJECT_HEADER "
                              "ASN1_R_NOT_ENOUGH_DATA ASN1_R_ILLEGAL_PADDING ASN1_R_TOO_SMALL",
@@ -319,12 +320,18 @@ _NODE: list[tuple[str, Outcome]] = [
 ]
 
 _GNUTLS: list[tuple[str, Outcome]] = [
+    # gnutls-cli prints the verification status without its bits (the gnutls probe has them: by code)
+    (r"does not match the intended purpose", O.KEY_USAGE),
+    (r"ASN1 parser: |Error in DER parsing", O.MALFORMED_CERTIFICATE),
+    (r"unknown critical extension|critical extension.*not supported", O.CRITICAL_EXTENSION),
     (r"issuer is unknown|signer not found|issuer is not a CA|violates the signer's constraints", O.UNTRUSTED),
     (r"name in the certificate does not match", O.HOSTNAME_MISMATCH),
     (r"expired certificate|has expired|not yet activated", O.EXPIRED),
     (r"insecure algorithm|[Uu]nsupported (signature|public key|certificate|elliptic)|algorithm is not supported", O.UNSUPPORTED_ALGORITHM),
     (r"signature (verification )?(has )?failed|signature is invalid|Public key signature verification", O.BAD_SIGNATURE),
     (r"Received alert \[70\]|[Pp]rotocol version|unsupported version", O.PROTOCOL_VERSION),
+    # GNUTLS_E_CERTIFICATE_ERROR without a verification status: the certificate could not be processed
+    (r"Fatal error: Error in the certificate\.$|^Error in the certificate\.", O.MALFORMED_CERTIFICATE),
     # gnutls-cli: "*** Received alert [40]: Handshake failed"; the library (gnutls probe): gnutls_strerror | alert name
     (r"Received alert|A TLS fatal alert has been received", O.HANDSHAKE_FAILURE),
     (r"Received record packet of unknown type", O.NOT_TLS),

@@ -56,6 +56,18 @@ DEFECTS: dict[str, Defect] = {d.id: d for d in (
            finding="expired-certificate"),
     Defect("wrong-ca", "the CA file holds another root with the same subject and a different key (another "
            "cluster's CA: every kubeadm CA is named \"kubernetes\")"),
+    # certificate verdicts beyond the path (issue 19: what x509-limbo's corpus shows, as chains of our own)
+    Defect("leaf-eku-client-auth", "the leaf's extendedKeyUsage is clientAuth only (no serverAuth)",
+           finding="leaf-key-usage"),
+    Defect("name-constraints-violation", "the CA's nameConstraints permit only DNS names under example.com; the "
+           "leaf is named localhost", finding="name-constraints"),
+    Defect("path-length-exceeded", "the first intermediate has pathLenConstraint 0 and issues another "
+           "intermediate", min_intermediates=2),
+    Defect("unknown-critical-extension", "the leaf carries a critical extension of an OID no stack knows",
+           finding="critical-extension"),
+    Defect("ca-as-leaf", "the leaf says basicConstraints CA:TRUE (a CA certificate serving TLS)"),
+    Defect("malformed-san", "the leaf's subjectAltName extension holds bytes that are not a GeneralNames "
+           "SEQUENCE", finding="malformed-certificate"),
 )}
 
 

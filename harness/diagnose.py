@@ -122,6 +122,30 @@ KNOWLEDGE: dict[str, tuple[tuple[str, ...], str]] = {
     "unsupported-key@signer-Ed25519": (
         _NSS,
         "NSS 3.87 cannot import an Ed25519 trust anchor."),
+    # measured: scenarios/certificate-verdicts.toml (its baseline; tests/unit/test_diagnose.py)
+    "leaf-key-usage": (
+        ("*",),
+        "Every stack rejects a leaf whose extendedKeyUsage lacks serverAuth (key_usage: OpenSSL "
+        "X509_V_ERR_INVALID_PURPOSE, webpki InvalidPurpose, Go IncompatibleUsage, NSS INADEQUATE_CERT_TYPE)."),
+    "name-constraints": (
+        ("*",),
+        "Every stack enforces a CA's nameConstraints on the server name (GnuTLS says only that the chain "
+        "\"violates the signer's constraints\")."),
+    "path-length-exceeded": (
+        ("*",),
+        "Every stack enforces pathLenConstraint (wolfSSL reports it as no signer found, GnuTLS as the signer's "
+        "constraints)."),
+    "critical-extension": (
+        ("*",),
+        "Every stack rejects a certificate with a critical extension it does not know (RFC 5280 4.2)."),
+    "malformed-certificate": (
+        ("*",),
+        "Every stack measured refuses a leaf whose subjectAltName does not parse, each in its own words "
+        "(malformed_certificate, untrusted, hostname_mismatch); other malformed parts depend on the stack."),
+    "ca-as-leaf": (
+        (*_WEBPKI, *_NSS),
+        "rustls (webpki: CaUsedAsEndEntity) and NSS (INADEQUATE_CERT_TYPE) refuse a CA certificate as the server's "
+        "certificate; OpenSSL, Go, Java, GnuTLS and wolfSSL accept it."),
     "unsupported-key@leaf-Ed25519": (
         (*_NSS, "boringssl"),
         "NSS and BoringSSL do not offer ed25519 handshake signatures by default."),
@@ -420,6 +444,68 @@ def _key_findings(path: _Path, sent: list[_Place]) -> list[Finding]:
     return out
 
 
+def _usage_findings(path: _Path, sent: list[_Place]) -> list[Finding]:
+    """The leaf's extendedKeyUsage without serverAuth; a CA certificate as the leaf."""
+    leaf, out = sent[0], []
+    eku = _ext(leaf.cert, ExtensionOID.EXTENDED_KEY_USAGE)
+    server_auth = (x509.oid.ExtendedKeyUsageOID.SERVER_AUTH, x509.oid.ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE)
+    if eku is not None and not any(u in eku for u in server_auth):
+        uses = ", ".join(getattr(u, "_name", u.dotted_string) for u in eku) or "none"
+        out.append(_finding("leaf-key-usage", f"the leaf's extendedKeyUsage ({uses}) does not include serverAuth.",
+                            [leaf]))
+    if is_ca(leaf.cert) and path.links:
+        out.append(_finding("ca-as-leaf", "the leaf is a CA certificate (basicConstraints CA:TRUE).", [leaf]))
+    return out
+
+
+def _constraint_findings(path: _Path, servername: str | None) -> list[Finding]:
+    """CAs on the path whose pathLenConstraint or DNS nameConstraints the chain below them breaks."""
+    out = []
+    cas = [issuer for _, issuer in path.links]
+    for depth, ca in enumerate(cas):
+        bc = _ext(ca.cert, ExtensionOID.BASIC_CONSTRAINTS)
+        below = sum(1 for c in cas[:depth] if not is_self_issued(c.cert))  # intermediates under this CA
+        if bc is not None and bc.path_length is not None and below > bc.path_length:
+            out.append(_finding("path-length-exceeded", f"{ca.where} allows {bc.path_length} intermediate(s) below "
+                                                         f"it (pathLenConstraint); the path has {below}.", [ca]))
+        nc = _ext(ca.cert, ExtensionOID.NAME_CONSTRAINTS)
+        name = (servername or "").lower()
+        if nc is not None and name and not _ip(name) and not _dns_allowed(name, nc):
+            out.append(_finding("name-constraints", f"{ca.where}'s nameConstraints do not allow the name {name!r}.",
+                                [ca]))
+    return out
+
+
+def _ip(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
+def _dns_allowed(name: str, nc: x509.NameConstraints) -> bool:
+    def within(subtree: str) -> bool:
+        subtree = subtree.lower().lstrip(".")
+        return name == subtree or name.endswith("." + subtree)
+    permitted = [g.value for g in nc.permitted_subtrees or () if isinstance(g, x509.DNSName)]
+    excluded = [g.value for g in nc.excluded_subtrees or () if isinstance(g, x509.DNSName)]
+    return (not permitted or any(map(within, permitted))) and not any(map(within, excluded))
+
+
+def _critical_findings(path: _Path, sent: list[_Place]) -> list[Finding]:
+    """Critical extensions cryptography does not know (RFC 5280 4.2: a stack that does not must reject)."""
+    places = [sent[0], *(issuer for _, issuer in path.links)]
+    out = []
+    for p in places:
+        unknown = [e.oid.dotted_string for e in safe(lambda: list(p.cert.extensions), [])
+                   if e.critical and isinstance(e.value, x509.UnrecognizedExtension)]
+        if unknown:
+            out.append(_finding("critical-extension", f"{p.where} has critical extension(s) {', '.join(unknown)} "
+                                                       "that are not among RFC 5280's.", [p]))
+    return out
+
+
 def _hostname_findings(sent: list[_Place], servername: str | None) -> list[Finding]:
     if not servername or safe(lambda: sent[0].cert.extensions) is None:  # unparsable: a finding of its own
         return []
@@ -463,7 +549,9 @@ def diagnose(ca_certs: list[x509.Certificate | ForeignCert], chain: list[x509.Ce
     now = now or dt.datetime.now(dt.timezone.utc)
     return [*found, *_dead_end_findings(path, sent), *_name_findings(path), *_anchor_findings(path, usable_ca, usable),
             *_ca_findings(path), *_aki_findings(path), *_order_findings(path, usable), *_same_subject_findings(ca),
-            *_expiry_findings(path, now), *_key_findings(path, sent), *_hostname_findings(sent, servername)]
+            *_expiry_findings(path, now), *_key_findings(path, sent), *_usage_findings(path, usable),
+            *_constraint_findings(path, servername), *_critical_findings(path, usable),
+            *_hostname_findings(sent, servername)]
 
 
 def _given(cert: x509.Certificate | ForeignCert) -> ForeignCert:
@@ -485,8 +573,7 @@ def _malformed_findings(places: list[_Place]) -> list[Finding]:
             out.append(_finding("unknown-algorithm", f"{p.where} uses an algorithm the diagnosis cannot read ({parts}); "
                                                      "the cells show which stacks implement it.", [p]))
         else:
-            out.append(_finding("malformed-certificate", f"{p.where} does not parse ({parts}). Stacks differ in "
-                                                         "what they tolerate: the cells show which reject it.", [p]))
+            out.append(_finding("malformed-certificate", f"{p.where} does not parse ({parts}).", [p]))
     return out
 
 

@@ -104,7 +104,8 @@ class CertificateCache:
         for i, inter in enumerate(spec.intermediates):
             d = self._node(role=f"intermediate{i}", cert=inter, issuer=issuer_dir, issuer_spec=issuer_spec,
                            expired=i == last and spec.defect == "expired-intermediate", names=(),
-                           variant=_ca_variant(spec.defect) if i == last else {})
+                           variant=_ca_variant(spec.defect) if i == last else
+                           {"ca_profile": "path-length-0"} if i == 0 and spec.defect == "path-length-exceeded" else {})
             inter_dirs.append(d)
             issuer_dir, issuer_spec = d, inter
         leaf_dir = self._node(role="leaf", cert=spec.leaf, issuer=issuer_dir, issuer_spec=issuer_spec,
@@ -266,9 +267,8 @@ def _build_certificate(role, key, key_spec, issuer_key, issuer_cert, signer, ser
         aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key())
     builder = builder.add_extension(aki, critical=False)
     for ext in (_ca_extensions(variant.get("ca_profile")) if role in ("root", "intermediate")
-                else _end_entity_extensions(role, key_spec, names)):
-        builder = builder.add_extension(ext, critical=not isinstance(ext, (x509.ExtendedKeyUsage,
-                                                                           x509.SubjectAlternativeName)))
+                else _end_entity_extensions(role, key_spec, names, variant.get("ee_profile"))):
+        builder = builder.add_extension(ext, critical=_critical(ext))
     sha1 = signer.signing_hash == "SHA-1"
     certificate = builder.sign(issuer_key, hashes.SHA256() if sha1 else signature_hash(signer))
     version_1 = variant.get("ca_profile") == "x509-v1"
@@ -303,10 +303,26 @@ def _issuer_name(ca_subject: x509.Name, style: str | None) -> x509.Name:
     return x509.Name(attrs)
 
 
+#: under IANA's enterprise number for documentation (RFC 5612: 32473): no stack knows it. Small arcs:
+#: Go's and GnuTLS' parsers refuse an OID arc beyond 64 bits (a UUID arc) as malformed
+UNKNOWN_EXTENSION_OID = x509.ObjectIdentifier("1.3.6.1.4.1.32473.19.1")
+#: what the malformed-san defect puts where the GeneralNames SEQUENCE belongs: an OCTET STRING
+MALFORMED_SAN = bytes.fromhex("0409") + b"localhost"
+
+
+def _critical(ext: x509.ExtensionType) -> bool:
+    if isinstance(ext, x509.UnrecognizedExtension):
+        return ext.oid == UNKNOWN_EXTENSION_OID
+    return not isinstance(ext, (x509.ExtendedKeyUsage, x509.SubjectAlternativeName, x509.NameConstraints))
+
+
 def _ca_extensions(profile: str | None) -> list[x509.ExtensionType]:
     extensions: list[x509.ExtensionType] = []
     if profile != "no-basic-constraints":
-        extensions.append(x509.BasicConstraints(ca=True, path_length=None))
+        extensions.append(x509.BasicConstraints(ca=True, path_length=0 if profile == "path-length-0" else None))
+    if profile == "name-constraints":  # non-critical: some stacks refuse a critical one they cannot process
+        extensions.append(x509.NameConstraints(permitted_subtrees=[x509.DNSName("example.com")],
+                                               excluded_subtrees=None))
     extensions.append(x509.KeyUsage(
         digital_signature=True, content_commitment=False, key_encipherment=False, data_encipherment=False,
         key_agreement=False, key_cert_sign=profile != "no-key-cert-sign", crl_sign=True, encipher_only=False,
@@ -315,10 +331,12 @@ def _ca_extensions(profile: str | None) -> list[x509.ExtensionType]:
     return extensions
 
 
-def _end_entity_extensions(role: str, key_spec: KeySpec, names: tuple[str, ...]) -> list[x509.ExtensionType]:
-    usage = ExtendedKeyUsageOID.CLIENT_AUTH if role == "client" else ExtendedKeyUsageOID.SERVER_AUTH
+def _end_entity_extensions(role: str, key_spec: KeySpec, names: tuple[str, ...],
+                           profile: str | None = None) -> list[x509.ExtensionType]:
+    client_only = role == "client" or profile == "eku-client-auth"
+    usage = ExtendedKeyUsageOID.CLIENT_AUTH if client_only else ExtendedKeyUsageOID.SERVER_AUTH
     extensions: list[x509.ExtensionType] = [
-        x509.BasicConstraints(ca=False, path_length=None),
+        x509.BasicConstraints(ca=profile == "ca", path_length=None),
         x509.KeyUsage(
             digital_signature=True, content_commitment=False, key_encipherment=key_spec.family == "rsa",
             data_encipherment=False, key_agreement=False, key_cert_sign=False, crl_sign=False,
@@ -326,8 +344,12 @@ def _end_entity_extensions(role: str, key_spec: KeySpec, names: tuple[str, ...])
         ),
         x509.ExtendedKeyUsage([usage]),
     ]
-    if names:
+    if profile == "malformed-san":
+        extensions.append(x509.UnrecognizedExtension(x509.oid.ExtensionOID.SUBJECT_ALTERNATIVE_NAME, MALFORMED_SAN))
+    elif names:
         extensions.append(x509.SubjectAlternativeName([_general_name(n) for n in names]))
+    if profile == "unknown-critical":
+        extensions.append(x509.UnrecognizedExtension(UNKNOWN_EXTENSION_OID, b"\x05\x00"))
     return extensions
 
 
@@ -388,17 +410,22 @@ def _der(tag: int, content: bytes) -> bytes:
 def _ca_variant(defect: str | None) -> dict[str, str]:
     """Node variant of the leaf's issuer for the defects that change a CA's contents."""
     profile = {"ca-no-basic-constraints": "no-basic-constraints", "ca-x509-v1": "x509-v1",
-               "ca-no-key-cert-sign": "no-key-cert-sign"}.get(defect or "")
+               "ca-no-key-cert-sign": "no-key-cert-sign", "name-constraints-violation": "name-constraints"
+               }.get(defect or "")
     return {"ca_profile": profile} if profile else {}
 
 
+#: defects that change the leaf: its node variant
+_LEAF_VARIANTS: dict[str, dict[str, str]] = {
+    "issuer-name-string-type": {"issuer_name": "string-type"}, "issuer-name-case": {"issuer_name": "case"},
+    "issuer-name-whitespace": {"issuer_name": "whitespace"}, "aki-mismatch": {"aki": "mismatch"},
+    "leaf-eku-client-auth": {"ee_profile": "eku-client-auth"}, "ca-as-leaf": {"ee_profile": "ca"},
+    "unknown-critical-extension": {"ee_profile": "unknown-critical"}, "malformed-san": {"ee_profile": "malformed-san"},
+}
+
+
 def _leaf_variant(defect: str | None) -> dict[str, str]:
-    """Node variant of the leaf for the defects that change how the leaf names its CA."""
-    style = {"issuer-name-string-type": "string-type", "issuer-name-case": "case",
-             "issuer-name-whitespace": "whitespace"}.get(defect or "")
-    if style:
-        return {"issuer_name": style}
-    return {"aki": "mismatch"} if defect == "aki-mismatch" else {}
+    return _LEAF_VARIANTS.get(defect or "", {})
 
 
 def _general_name(name: str) -> x509.GeneralName:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Protocol
 
-from ..certread import split_pem
+from ..certread import read_der, split_pem
 from ..errors import TlsmatrixError
 from ..model import ListenerConfig, StackInfo
 from ..pki import ChainFiles
@@ -99,6 +99,11 @@ def handshake_presents(host: str, port: int, leaf_file: str, tls: str | None, ti
         raise EndpointError(f"{host}:{port} presented a different certificate than the one configured")
 
 
+def _as_given(listener: Listener) -> bool:
+    """A listener whose chain OpenSSL's readiness client may refuse: replayed, or with a malformed leaf."""
+    return listener.spec.replay or bool(read_der(split_pem(Path(listener.spec.chain.leaf_file).read_bytes())[0]).problems)
+
+
 def wait_ready(listener: Listener, timeout: float) -> None:
     """Retry the readiness handshake until it succeeds or ``timeout`` passes."""
     assert listener.port is not None
@@ -118,10 +123,10 @@ def wait_ready(listener: Listener, timeout: float) -> None:
                 # P-521 client key) answers with an alert. It is up and speaking TLS; whether it
                 # accepts the certificate is what the cells measure.
                 return
-            if listener.spec.replay and not isinstance(exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError)):
+            if _as_given(listener) and not isinstance(exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError)):
                 # a replayed chain signed with a substitute key fails even this unverified handshake
-                # (OpenSSL always checks the handshake signature), as may a malformed leaf: the server
-                # answered in TLS, so it is up; what the chain does is what the cells measure
+                # (OpenSSL always checks the handshake signature), as does a leaf that does not parse:
+                # the server answered in TLS, so it is up; what the chain does is what the cells measure
                 return
             last = exc
             time.sleep(0.1)

@@ -269,8 +269,32 @@ func startListener(host string, lc listenerConfig) (net.Listener, error) {
 // and picks its signature scheme from the key alone).
 func loadCertificate(lc listenerConfig) (tls.Certificate, error) {
 	if !lc.Replay {
-		return tls.LoadX509KeyPair(lc.CertFile, lc.KeyFile)
+		cert, err := tls.LoadX509KeyPair(lc.CertFile, lc.KeyFile)
+		if err == nil || !leafUnparsable(lc.CertFile) {
+			return cert, err
+		}
+		// a chain whose leaf does not parse (a malformed-certificate defect): serve it as given,
+		// the clients' verdicts on it are what the cells measure
 	}
+	return loadAsGiven(lc)
+}
+
+// leafUnparsable reports whether the first certificate of the file does not parse.
+func leafUnparsable(certFile string) bool {
+	data, err := ioutil.ReadFile(certFile)
+	if err != nil {
+		return false
+	}
+	block, _ := pem.Decode(data)
+	if block == nil {
+		return false
+	}
+	_, err = x509.ParseCertificate(block.Bytes)
+	return err != nil
+}
+
+// loadAsGiven reads the certificate blocks unparsed and the PKCS#8 key, which need not match.
+func loadAsGiven(lc listenerConfig) (tls.Certificate, error) {
 	var cert tls.Certificate
 	rest, err := ioutil.ReadFile(lc.CertFile)
 	if err != nil {
