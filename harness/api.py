@@ -169,55 +169,112 @@ def _message(progress: Any, text: str) -> None:
 # --- probe ---------------------------------------------------------------------------------------
 
 
-def probe(host: str, port: int, ca_file: str | os.PathLike, clients: Sequence[str] | str | None = None,
-          servername: str | None = None, tls: str | None = None, client_cert: str | os.PathLike | None = None,
-          client_key: str | os.PathLike | None = None, timeout: float = DEFAULT_TIMEOUT,
-          save_chain: str | os.PathLike | None = None) -> dict[str, Any]:
+def probe(host: str | None = None, port: int | None = None, ca_file: str | os.PathLike | None = None,
+          clients: Sequence[str] | str | None = None, servername: str | None = None, tls: str | None = None,
+          client_cert: str | os.PathLike | None = None, client_key: str | os.PathLike | None = None,
+          timeout: float = DEFAULT_TIMEOUT, save_chain: str | os.PathLike | None = None,
+          kubeconfig: str | os.PathLike | None = None, context: str | None = None) -> dict[str, Any]:
     """Run client stacks (default: every plain-TLS one) against ``host:port``, trusting only ``ca_file``.
 
     Returns ``{"target", "servername", "ca_file", "tls", "client_cert_file", "timeout_ms", "tool",
-    "results": [{"client", "outcome", "error", "short_error", "version", "negotiated", "elapsed_ms",
+    "results": [{"client", "outcome", "error", "code", "short_error", "version", "negotiated", "elapsed_ms",
     "finding", ...}], "diagnosis": [...]}``: handshake failures are results, not errors; ``diagnosis``
     (None when the server sent no chain) names what in the chain breaks which stacks, and each failing
     result names the ``finding`` that breaks its stack; ``save_chain`` writes that chain (PEM, as sent)
-    for :func:`replay`. Kubernetes clients (named in ``clients``) list
-    pods through a generated kubeconfig; with ``client_cert``/``client_key`` stacks that can present a
-    client certificate do, the others are ``skipped``."""
-    ca = Path(ca_file)
-    read_certificate_file(ca, "CA file")  # fail early, naming the file (malformed certificates are for the stacks)
-    ca_file_without_key(ca)
-    names = check_names(clients, CLIENTS, "client stack") or list(TLS_CLIENTS)
-    version = parse_tls_version(tls) if tls else None
-    check_port(port, f"{host}:{port}")
-    servername = host if servername is None else servername
-    if servername_problem(servername):
-        raise UsageError(f"--servername {servername!r}: {servername_problem(servername)}")
-    job_timeout = timeout_ms(timeout)
-    cert, key = client_files(client_cert, client_key)
-    job = Job(id="1", host=host, port=port, servername=servername, ca_file=str(ca.resolve()), tls_version=version,
-              timeout_ms=job_timeout, client_cert_file=str(cert) if cert else None,
-              client_key_file=str(key) if key else None)
+    for :func:`replay`. Kubernetes clients (named in ``clients``) list pods through a kubeconfig; with
+    ``client_cert``/``client_key`` stacks that can present a client certificate do, the others are
+    ``skipped``. ``kubeconfig`` (and ``context``) supplies what is not given: the server, its CA, the
+    server name, the client certificate and key, and the token the Kubernetes clients send; its
+    credentials stay in private temporary files and appear in no output."""
     with contextlib.ExitStack() as stack:
-        results = _probe_clients(names, job, stack)
-    sent = _fetch_target(host, port, servername, job_timeout / 1000, (str(cert), str(key)) if cert else None)
-    if save_chain is not None and sent:
-        from .certread import pem_of
+        kube = _kube_target(kubeconfig, context, stack)
+        target = _Target.of(host, port, ca_file, servername, client_cert, client_key, kube)
+        names = check_names(clients, CLIENTS, "client stack") or list(TLS_CLIENTS)
+        version = parse_tls_version(tls) if tls else None
+        job = target.job(version, timeout_ms(timeout))
+        results = _probe_clients(names, job, stack, kube.kubeconfig if kube else None)
+        sent = _fetch_target(target.host, target.port, target.servername, job.timeout_ms / 1000, target.client_pair)
+        if save_chain is not None and sent:
+            from .certread import pem_of
 
-        write_atomic(Path(save_chain), pem_of(sent).decode("ascii"))
-    findings = _safe_diagnosis(read_certificate_file(ca, "CA file"), sent, servername) if sent else None
+            write_atomic(Path(save_chain), pem_of(sent).decode("ascii"))
+        findings = _safe_diagnosis(read_certificate_file(target.ca, "CA file"), sent, target.servername) if sent else None
     for entry in results:
         entry["finding"] = _finding_for(findings, entry)
-    return {"target": f"{host}:{port}", "servername": servername, "ca_file": str(ca), "tls": version,
-            "client_cert_file": str(cert) if cert else None, "timeout_ms": job_timeout,
-            "tool": {"name": "tlsmatrix", "version": __version__}, "results": results,
-            "diagnosis": [f.to_json() for f in findings] if findings is not None else None}
+    return {"target": f"{target.host}:{target.port}", "servername": target.servername, "ca_file": target.shown_ca,
+            "tls": version, "client_cert_file": target.shown_cert, "timeout_ms": job.timeout_ms,
+            **(kube.describe() if kube else {}), "tool": {"name": "tlsmatrix", "version": __version__},
+            "results": results, "diagnosis": [f.to_json() for f in findings] if findings is not None else None}
 
 
-def _probe_clients(names: list[str], job: Job, stack: contextlib.ExitStack) -> list[dict[str, Any]]:
-    """One entry per client, in the order of ``names``: the runner's drive loop, one job per client."""
+@dataclass(frozen=True)
+class _Target:
+    """Where `probe` goes, checked: from the arguments, or else from the kubeconfig's context."""
+
+    host: str
+    port: int
+    servername: str
+    ca: Path
+    cert: Path | None
+    key: Path | None
+    shown_ca: str  # what the output says (a kubeconfig's CA is a private temporary file)
+    shown_cert: str | None
+
+    @classmethod
+    def of(cls, host, port, ca_file, servername, client_cert, client_key, kube) -> "_Target":
+        if kube is not None:
+            host, port = host or kube.host, port or kube.port
+            servername = servername or kube.servername
+            if not client_cert and kube.client_cert_file:
+                client_cert, client_key = kube.client_cert_file, kube.client_key_file
+        if host is None or port is None or ca_file is None and kube is None:
+            raise UsageError("probe: give HOST:PORT and --ca, or --kubeconfig")
+        ca = Path(ca_file) if ca_file is not None else kube.ca_file
+        read_certificate_file(ca, "CA file")  # fail early, naming the file (malformed certificates are for the stacks)
+        ca_file_without_key(ca)
+        check_port(port, f"{host}:{port}")
+        servername = host if servername is None else servername
+        if servername_problem(servername):
+            raise UsageError(f"--servername {servername!r}: {servername_problem(servername)}")
+        cert, key = client_files(client_cert, client_key)
+        from_kube = f"{kube.source} (context {kube.context})" if kube else None
+        shown_cert = None if cert is None else from_kube if kube and cert == kube.client_cert_file else str(cert)
+        return cls(host, port, servername, ca.resolve(), cert, key, str(ca_file) if ca_file else from_kube, shown_cert)
+
+    @property
+    def client_pair(self) -> tuple[str, str] | None:
+        return (str(self.cert), str(self.key)) if self.cert else None
+
+    def job(self, version: str | None, timeout: int) -> Job:
+        return Job(id="1", host=self.host, port=self.port, servername=self.servername, ca_file=str(self.ca),
+                   tls_version=version, timeout_ms=timeout, client_cert_file=str(self.cert) if self.cert else None,
+                   client_key_file=str(self.key) if self.key else None)
+
+
+def _kube_target(kubeconfig: str | os.PathLike | None, context: str | None, stack: contextlib.ExitStack):
+    """The kubeconfig's context, its credentials in a private directory removed with ``stack``."""
+    if kubeconfig is None:
+        if context is not None:
+            raise UsageError("--context goes with --kubeconfig")
+        return None
+    from .kubeconfig import KubeconfigError, read_kubeconfig
+
+    reap()  # the owner in the name lets a later run remove it after a kill -9
+    private = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=owned_prefix("kubeconfig"))))
+    os.chmod(private, 0o700)
+    try:
+        return read_kubeconfig(kubeconfig, context, private)
+    except KubeconfigError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _probe_clients(names: list[str], job: Job, stack: contextlib.ExitStack,
+                   kubeconfig: Path | None = None) -> list[dict[str, Any]]:
+    """One entry per client, in the order of ``names``: the runner's drive loop, one job per client.
+    The Kubernetes clients load ``kubeconfig`` (else one written for the job)."""
     entries: dict[str, dict[str, Any]] = {}
     batches: dict[str, list[tuple[str, Job]]] = {}
-    kubeconfig = None
+    kubeconfig = str(kubeconfig) if kubeconfig else None
     for name in names:
         client = CLIENTS[name]
         if job.client_cert_file and not client.client_auth:
@@ -269,16 +326,31 @@ def _probe_kubeconfig(job: Job, stack: contextlib.ExitStack) -> str:
 # --- replay ---------------------------------------------------------------------------------------
 
 
-def replay(chain_file: str | os.PathLike, ca_file: str | os.PathLike, key_file: str | os.PathLike | None = None,
-           clients: Sequence[str] | str | None = None, servername: str | None = None, tls: str | None = None,
-           timeout: float = DEFAULT_TIMEOUT) -> dict[str, Any]:
+def replay(chain_file: str | os.PathLike, ca_file: str | os.PathLike | None = None,
+           key_file: str | os.PathLike | None = None, clients: Sequence[str] | str | None = None,
+           servername: str | None = None, tls: str | None = None, timeout: float = DEFAULT_TIMEOUT,
+           kubeconfig: str | os.PathLike | None = None, context: str | None = None) -> dict[str, Any]:
     """Serve ``chain_file`` exactly as given (leaf first, byte for byte; malformed certificates too)
     and run client stacks against it, trusting only ``ca_file`` (``tlsmatrix replay``).
 
     Without ``key_file`` a TEST-ONLY substitute key of the leaf's type signs the handshake: a stack
     that accepts the chain then refuses that signature, and its cell is ``chain_ok`` (never ``ok``);
     certificate verdicts come out as themselves. ``servername`` defaults to the leaf's first DNS
-    (or IP) name. Returns the shape of :func:`probe` (``results``, ``diagnosis``) plus ``replay``."""
+    (or IP) name. With ``kubeconfig`` the CA file and the server name default to its context's.
+    Returns the shape of :func:`probe` (``results``, ``diagnosis``) plus ``replay``."""
+    with contextlib.ExitStack() as stack:
+        kube = _kube_target(kubeconfig, context, stack)
+        if kube is not None:
+            ca_file, servername = ca_file or kube.ca_file, servername or kube.servername
+        if ca_file is None:
+            raise UsageError("replay: give --ca (or --kubeconfig)")
+        doc = _replay(chain_file, ca_file, key_file, clients, servername, tls, timeout)
+    if kube is not None:  # its CA was a private temporary file: name where it came from
+        doc.update(ca_file=f"{kube.source} (context {kube.context})", **kube.describe())
+    return doc
+
+
+def _replay(chain_file, ca_file, key_file, clients, servername, tls, timeout) -> dict[str, Any]:
     from .endpoints.base import ListenerSpec
     from .endpoints.process import ProcessEndpoint
     from .replay import REPLAY_SERVER, replay_entry, write_files
@@ -360,15 +432,22 @@ def _finding_for(findings: list[Finding] | None, entry: dict[str, Any]) -> str |
     return next((f.id for f in findings if f.affects_client(entry["client"])), None)
 
 
-def diagnose_chain(ca_file: str | os.PathLike, host: str | None = None, port: int | None = None,
+def diagnose_chain(ca_file: str | os.PathLike | None = None, host: str | None = None, port: int | None = None,
                    chain_file: str | os.PathLike | None = None, servername: str | None = None,
-                   timeout: float = 10.0) -> list[Finding]:
+                   timeout: float = 10.0, kubeconfig: str | os.PathLike | None = None,
+                   context: str | None = None) -> list[Finding]:
     """What in a chain breaks which TLS stacks (``tlsmatrix diagnose``): the chain a server sends
     (``host``, ``port``; one handshake that verifies nothing) or a PEM file (``chain_file``, leaf first),
-    against the CA file a client trusts. An empty list: no finding."""
-    if (chain_file is None) == (host is None):
-        raise UsageError("diagnose: give either HOST:PORT or --chain FILE")
-    try:
+    against the CA file a client trusts (or the server and CA of a ``kubeconfig`` context). An empty
+    list: no finding. Malformed certificates are findings, never errors."""
+    with contextlib.ExitStack() as stack:
+        kube = _kube_target(kubeconfig, context, stack)
+        if kube is not None and chain_file is None:
+            host, port = host or kube.host, port or kube.port
+            servername = servername or kube.servername
+        ca_file = ca_file if ca_file is not None else kube.ca_file if kube else None
+        if ca_file is None or (chain_file is None) == (host is None):
+            raise UsageError("diagnose: give --ca (or --kubeconfig) and either HOST:PORT or --chain FILE")
         ca = read_certificate_file(ca_file, "CA file")
         ca_file_without_key(Path(ca_file))
         if chain_file is not None:
@@ -376,12 +455,13 @@ def diagnose_chain(ca_file: str | os.PathLike, host: str | None = None, port: in
         if port is None:
             raise UsageError("diagnose: a host needs its port")
         servername = servername or host
-        sent = fetch_chain(host, port, servername, timeout)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    except OSError as exc:
-        raise UsageError(f"{host}:{port}: cannot fetch the server's chain: {exc}") from None
-    return diagnose(ca, sent, servername)
+        try:
+            sent = fetch_chain(host, port, servername, timeout,
+                               (str(kube.client_cert_file), str(kube.client_key_file)) if kube and kube.client_cert_file
+                               else None)
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"{host}:{port}: cannot fetch the server's chain: {exc}") from None
+        return diagnose(ca, sent, servername)
 
 
 # --- serve ---------------------------------------------------------------------------------------

@@ -66,11 +66,13 @@ def _wrote(progress: Progress, out: Path, data: ResultsDocument) -> None:
 def cmd_probe(args: argparse.Namespace) -> int:
     from .report.console import probe_table
 
-    host, port = parse_target(args.target)
+    host, port = parse_target(args.target) if args.target else (None, None)
+    if not args.kubeconfig and not (args.target and args.ca):
+        raise UsageError("probe: give HOST:PORT and --ca, or --kubeconfig FILE")
     if args.save_chain:
         writable_file(args.save_chain, "--save-chain")
     doc = api.probe(host, port, args.ca, args.clients, args.servername, args.tls, args.client_cert, args.client_key,
-                    args.timeout, save_chain=args.save_chain)
+                    args.timeout, save_chain=args.save_chain, kubeconfig=args.kubeconfig, context=args.context)
     sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n" if args.format == "json" else probe_table(doc))
     return EXIT_OK
 
@@ -78,7 +80,8 @@ def cmd_probe(args: argparse.Namespace) -> int:
 def cmd_replay(args: argparse.Namespace) -> int:
     from .report.console import probe_table
 
-    doc = api.replay(args.chain, args.ca, args.key, args.clients, args.servername, args.tls, args.timeout)
+    doc = api.replay(args.chain, args.ca, args.key, args.clients, args.servername, args.tls, args.timeout,
+                     kubeconfig=args.kubeconfig, context=args.context)
     sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n" if args.format == "json" else probe_table(doc))
     return EXIT_OK
 
@@ -86,10 +89,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
 def cmd_diagnose(args: argparse.Namespace) -> int:
     from .diagnose import render_findings
 
-    if bool(args.chain) == bool(args.target):
+    if args.chain and args.target:
         raise UsageError("diagnose: give either HOST:PORT or --chain FILE")
     host, port = parse_target(args.target) if args.target else (None, None)
-    findings = api.diagnose_chain(args.ca, host, port, args.chain, args.servername, args.timeout)
+    findings = api.diagnose_chain(args.ca, host, port, args.chain, args.servername, args.timeout,
+                                  kubeconfig=args.kubeconfig, context=args.context)
     if args.format == "json":
         sys.stdout.write(json.dumps({"diagnosis": [f.to_json() for f in findings]}, indent=2) + "\n")
     else:

@@ -88,8 +88,10 @@ def _add_run_commands(sub: Any) -> None:
 
 def _add_endpoint_commands(sub: Any) -> None:
     p = sub.add_parser("probe", help="run every client stack against an existing endpoint")
-    p.add_argument("target", help="HOST:PORT")
-    p.add_argument("--ca", required=True, help="PEM file with the CA certificate(s) to trust (only these)")
+    p.add_argument("target", nargs="?", help="HOST:PORT (default with --kubeconfig: the context's server)")
+    p.add_argument("--ca", help="PEM file with the CA certificate(s) to trust (only these; default with "
+                                "--kubeconfig: the cluster's certificate-authority)")
+    _kubeconfig_options(p)
     p.add_argument("--servername", help="name to send (SNI) and verify (default: HOST)")
     p.add_argument("--clients", type=name_list, help=f"client stacks ({', '.join(CLIENTS)})")
     p.add_argument("--tls", help="pin TLS version 1.2 or 1.3")
@@ -103,7 +105,8 @@ def _add_endpoint_commands(sub: Any) -> None:
 
     rp = sub.add_parser("replay", help="serve a chain exactly as given (no server key needed) to every client stack")
     rp.add_argument("--chain", required=True, help="PEM file with the chain a server sends, leaf first, as given")
-    rp.add_argument("--ca", required=True, help="PEM file with the CA certificate(s) to trust (only these)")
+    rp.add_argument("--ca", help="PEM file with the CA certificate(s) to trust (only these; or --kubeconfig)")
+    _kubeconfig_options(rp)
     rp.add_argument("--key", help="the leaf's private key (PEM), when you have it; without it a TEST-ONLY "
                                   "substitute signs, and a chain every check accepts is `chain_ok`")
     rp.add_argument("--servername", help="name to send (SNI) and verify (default: the leaf's first DNS/IP name)")
@@ -115,11 +118,19 @@ def _add_endpoint_commands(sub: Any) -> None:
     dg = sub.add_parser("diagnose", help="name the properties of a chain that break TLS stacks (no handshakes "
                                          "but one that fetches the chain)")
     dg.add_argument("target", nargs="?", help="HOST:PORT whose chain to fetch (or --chain)")
-    dg.add_argument("--ca", required=True, help="the CA file a client would trust (PEM)")
+    dg.add_argument("--ca", help="the CA file a client would trust (PEM; default with --kubeconfig: the cluster's)")
+    _kubeconfig_options(dg)
     dg.add_argument("--chain", help="PEM file with the chain a server sends, leaf first (instead of HOST:PORT)")
     dg.add_argument("--servername", help="name to check the leaf against (default: HOST)")
     dg.add_argument("--timeout", type=_TIMEOUT, default=10.0, help="seconds for fetching the chain")
     dg.add_argument("--format", choices=("table", "json"), default="table")
+
+
+def _kubeconfig_options(p: Any) -> None:
+    p.add_argument("--kubeconfig", metavar="FILE", help="take the server, its CA, the server name and the client "
+                                                        "credentials from a kubeconfig, as kubectl does (they "
+                                                        "appear in no output)")
+    p.add_argument("--context", help="the kubeconfig context (default: its current-context)")
 
 
 def _add_results_commands(sub: Any) -> None:

@@ -13,6 +13,7 @@ import base64
 import os
 import re
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -129,3 +130,123 @@ def remove_kubeconfigs(directory: str | Path) -> int:
     except OSError:
         pass  # not empty (someone else's files) or gone already
     return removed
+
+
+# --- a user's kubeconfig (`--kubeconfig FILE [--context NAME]`), read as kubectl reads it ---------------
+
+
+@dataclass(frozen=True)
+class KubeTarget:
+    """The API server a kubeconfig context points at, and the files the client stacks need. The
+    credentials (client key, token) live only in ``private_dir`` files, removed with it; nothing
+    here is meant for output but ``describe()``."""
+
+    source: Path
+    context: str
+    host: str
+    port: int
+    servername: str
+    ca_file: Path
+    client_cert_file: Path | None
+    client_key_file: Path | None
+    kubeconfig: Path  # the chosen context alone, CA and certificates inline: what the Kubernetes clients load
+
+    def describe(self) -> dict:
+        return {"kubeconfig": str(self.source), "context": self.context}
+
+
+def read_kubeconfig(path: str | Path, context: str | None, private_dir: str | Path) -> KubeTarget:
+    """The context ``context`` (default: current-context) of the kubeconfig at ``path``. Relative file
+    names are relative to the kubeconfig's directory, as for kubectl. Errors name the file and key."""
+    path, private_dir = Path(path), Path(private_dir)
+    doc = _load_yaml(path)
+    name = context or doc.get("current-context")
+    if not name:
+        raise KubeconfigError(f"kubeconfig {path}: no current-context; choose one with --context")
+    ctx = _named(doc, "contexts", name, path).get("context") or {}
+    cluster = _named(doc, "clusters", ctx.get("cluster"), path).get("cluster") or {}
+    user = _named(doc, "users", ctx.get("user"), path, optional=True).get("user") or {} if ctx.get("user") else {}
+    host, port = _server(cluster.get("server"), path, name)
+    ca = _material(cluster, "certificate-authority", path, private_dir / "ca.pem")
+    if ca is None:
+        raise KubeconfigError(f"kubeconfig {path}: context {name!r}: its cluster has no certificate-authority(-data); "
+                              "tlsmatrix trusts only the CA it is given (add --ca CA.pem)")
+    cert = _material(user, "client-certificate", path, private_dir / "client.pem")
+    key = _material(user, "client-key", path, private_dir / "client-key.pem")
+    if (cert is None) != (key is None):
+        raise KubeconfigError(f"kubeconfig {path}: user {ctx.get('user')!r}: client-certificate and client-key go together")
+    servername = cluster.get("tls-server-name") or host
+    derived = {"apiVersion": "v1", "kind": "Config", "current-context": name, "preferences": {},
+               "clusters": [{"name": name, "cluster": {**_inline(cluster, "certificate-authority", ca), "server":
+                                                       server_url(host, port)}}],
+               "users": [{"name": name, "user": _inline(_inline(user, "client-certificate", cert), "client-key", key)}],
+               "contexts": [{"name": name, "context": {**ctx, "cluster": name, "user": name}}]}
+    kube = write_kubeconfig(private_dir / "kubeconfig.yaml", derived, note=f"context {name} of {path.name}")
+    return KubeTarget(path, name, host, port, servername, ca, cert, key, kube)
+
+
+def _load_yaml(path: Path) -> dict:
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise KubeconfigError(f"cannot read kubeconfig {path}: {exc.strerror or exc}") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise KubeconfigError(f"kubeconfig {path} is not YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(doc, dict):
+        raise KubeconfigError(f"kubeconfig {path}: not a kubeconfig (expected a mapping with clusters, users, contexts)")
+    return doc
+
+
+def _named(doc: dict, key: str, name: object, path: Path, optional: bool = False) -> dict:
+    entries = doc.get(key) or []
+    for entry in entries if isinstance(entries, list) else []:
+        if isinstance(entry, dict) and entry.get("name") == name:
+            return entry
+    if optional:
+        return {}
+    known = ", ".join(str(e.get("name")) for e in entries if isinstance(e, dict)) or "none"
+    raise KubeconfigError(f"kubeconfig {path}: {key} has no entry named {name!r} (known: {known})")
+
+
+def _server(url: object, path: Path, context: str) -> tuple[str, int]:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(str(url or ""))
+    try:
+        port = parts.port or 443
+    except ValueError:
+        port = -1
+    if parts.scheme != "https" or not parts.hostname or not 0 < port < 65536:
+        raise KubeconfigError(f"kubeconfig {path}: context {context!r}: cluster server {url!r} is not an https://HOST[:PORT] URL")
+    return parts.hostname, port
+
+
+def _material(section: dict, key: str, path: Path, target: Path) -> Path | None:
+    """``key-data`` (base64) written to ``target`` (0600), or the file ``key`` names; None when neither."""
+    data = section.get(f"{key}-data")
+    if data:
+        try:
+            raw = base64.b64decode(str(data), validate=True)
+        except (ValueError, TypeError):
+            raise KubeconfigError(f"kubeconfig {path}: {key}-data is not base64") from None
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(raw)
+        return target
+    named = section.get(key)
+    if not named:
+        return None
+    file = Path(str(named)).expanduser()
+    file = file if file.is_absolute() else path.parent / file
+    if not file.is_file():
+        raise KubeconfigError(f"kubeconfig {path}: {key} {named!r}: no such file ({file})")
+    return file.resolve()
+
+
+def _inline(section: dict, key: str, file: Path | None) -> dict:
+    """``section`` with ``key`` as ``key-data`` from ``file`` (the derived kubeconfig names no local path)."""
+    out = {k: v for k, v in section.items() if k not in (key, f"{key}-data")}
+    if file is not None:
+        out[f"{key}-data"] = base64.b64encode(file.read_bytes()).decode("ascii")
+    return out
