@@ -256,7 +256,8 @@ _OPENSSL_VERDICTS: list[tuple[str, Outcome]] = [
      r"unsupported name constraint type|unsupported or invalid name (constraint|syntax)", O.NAME_CONSTRAINTS),
     (r"path length constraint exceeded|[Pp]athlen", O.BASIC_CONSTRAINTS),
     (r"KEY_USAGE_BIT_INCORRECT|key usage bit incorrect", O.KEY_USAGE),
-    (r"asn1 encoding routines|ASN\.1 encoding routines|X509 V3 routines::invalid certificate|couldn't get X509-issuer "
+    # CPython names the library when OpenSSL gives no reason: "[SSL] ASN1 lib" (a certificate that does not parse)
+    (r"\[SSL\] ASN1 lib|asn1 encoding routines|ASN\.1 encoding routines|X509 V3 routines::invalid certificate|couldn't get X509-issuer "
      r"name|digital envelope routines::decode error|DECODE_ERROR", O.MALFORMED_CERTIFICATE),
     # X509_V_ERR_UNSPECIFIED: no verdict named, the chain was refused (a name-constraint budget, ...)
     (r"unspecified certificate verification error|unknown certificate verification error", O.UNTRUSTED),

@@ -30,6 +30,7 @@ from cryptography.x509.oid import ExtensionOID, NameOID
 
 from .certread import ForeignCert, field_problems, is_unknown_algorithm, read_certificate_file, read_der, safe
 from .jsonmodel import JsonModel, attr
+from .tlswire import certificates_sent
 from .model import NOT_MEASURED, Outcome, Result
 
 
@@ -595,8 +596,21 @@ def with_finding(result: Result, findings: list[Finding]) -> Result:
 
 def fetch_chain(host: str, port: int, servername: str, timeout_s: float,
                 client_cert: tuple[str, str] | None = None) -> list[ForeignCert]:
-    """The certificates a server sends, in its order. This handshake verifies nothing on
-    purpose (it only looks at the chain) and decides no cell: the client stacks do that."""
+    """The certificates a server sends, in its order, as sent. This handshake verifies nothing on
+    purpose (it only looks at the chain) and decides no cell: the client stacks do that. When
+    OpenSSL cannot take the chain apart (a certificate that does not parse), a TLS 1.2 ClientHello
+    of our own reads the Certificate message unparsed (harness/tlswire.py)."""
+    try:
+        return _fetch_with_openssl(host, port, servername, timeout_s, client_cert)
+    except ssl.SSLError:
+        ders = certificates_sent(host, port, servername if not _ip(servername or "") else None, timeout_s)
+        if not ders:
+            raise
+        return [read_der(d) for d in ders]
+
+
+def _fetch_with_openssl(host: str, port: int, servername: str, timeout_s: float,
+                        client_cert: tuple[str, str] | None) -> list[ForeignCert]:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE

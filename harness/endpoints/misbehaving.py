@@ -23,11 +23,9 @@ from typing import Callable
 from ..model import Outcome
 from .base import LOOPBACK
 
-# TLS numbers (RFC 5246 §6.2.1, §7.4; RFC 8446 §4, §5.1)
-HANDSHAKE, ALERT = 22, 21
-CLIENT_HELLO, SERVER_HELLO, CERTIFICATE = 1, 2, 11
-MAX_FRAGMENT = 1 << 14  # a record carries at most 2^14 bytes of plaintext
-SSL3, TLS12 = 0x0300, 0x0303
+from ..tlswire import ALERT, CERTIFICATE, CLIENT_HELLO, HANDSHAKE, SERVER_HELLO, SSL3, TLS12, handshake_message, tls_records
+from ..tlswire import extension as _extension
+
 FATAL, HANDSHAKE_FAILURE_ALERT = 2, 40
 EXT_RENEGOTIATION_INFO, EXT_EXTENDED_MASTER_SECRET = 0xFF01, 0x0017
 RENEGOTIATION_SCSV = 0x00FF  # TLS_EMPTY_RENEGOTIATION_INFO_SCSV, the suite form of the extension
@@ -42,24 +40,7 @@ BIG_CHAIN_BYTES = 320 * 1024
 _TLS12_SUITES = (0xC02B, 0xC02F, 0xC02C, 0xC030, 0xCCA9, 0xCCA8, 0x009C, 0x002F)
 
 
-# --- TLS bytes -------------------------------------------------------------------------------
-
-def tls_records(content_type: int, payload: bytes, version: int = TLS12) -> bytes:
-    """``payload`` as records of at most 2^14 bytes each (what a real peer must send)."""
-    out = b""
-    for i in range(0, max(len(payload), 1), MAX_FRAGMENT):
-        chunk = payload[i:i + MAX_FRAGMENT]
-        out += struct.pack("!BHH", content_type, version, len(chunk)) + chunk
-    return out
-
-
-def handshake_message(msg_type: int, body: bytes) -> bytes:
-    return bytes([msg_type]) + len(body).to_bytes(3, "big") + body
-
-
-def _extension(ext_type: int, data: bytes) -> bytes:
-    return struct.pack("!HH", ext_type, len(data)) + data
-
+# --- TLS bytes (the common ones: harness/tlswire.py) ----------------------------------------------
 
 def server_hello(version: int, suite: int, extensions: bytes = b"") -> bytes:
     """A ServerHello handshake message: empty session id (no resumption), no compression.

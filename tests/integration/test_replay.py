@@ -142,3 +142,24 @@ def test_bad_input_is_exit_2_naming_the_file(tmp_path, capsys, pki_cache):
     assert cli.main(["replay", "--chain", str(files.cert_file), "--ca", str(files.ca_file),
                      "--key", str(other.key_file)]) == 2
     assert "does not belong to the chain's leaf" in capsys.readouterr().err
+
+
+def test_a_live_server_sending_a_malformed_certificate_is_diagnosed_and_saved(pki_cache, tmp_path):
+    """OpenSSL cannot take such a chain apart; our own TLS 1.2 ClientHello reads it as sent."""
+    from harness.endpoints.base import ListenerSpec
+    from harness.endpoints.process import ProcessEndpoint
+    from harness.replay import write_files
+
+    files = pki_cache.chain(ChainSpec(P256, P256, intermediates=(P256,)))
+    leaf, inter = read_certificate_file(files.cert_file, "chain")
+    sent = [leaf, read_der(inter.der[:-20])]
+    given, _ = write_files(tmp_path, sent, files.ca_file)
+    with ProcessEndpoint(SERVERS["go"], [ListenerSpec("m", given, None, replay=True)]) as ep:
+        port = ep.listeners["m"].port
+        doc = api.probe("127.0.0.1", port, files.ca_file, clients=_available(["openssl", "go"]),
+                        servername="localhost", save_chain=tmp_path / "saved.pem")
+        findings = api.diagnose_chain(files.ca_file, "127.0.0.1", port, servername="localhost")
+    assert [c.der for c in read_certificate_file(tmp_path / "saved.pem", "saved")] == [c.der for c in sent]
+    assert doc["diagnosis"][0]["id"] == "malformed-certificate" and findings[0].id == "malformed-certificate"
+    assert {r["client"]: r["outcome"] for r in doc["results"]} == {"openssl": "malformed_certificate",
+                                                                    "go": "malformed_certificate"}
