@@ -159,7 +159,7 @@ _NSS_CODES = _codes({
     O.NAME_CONSTRAINTS: "SEC_ERROR_CERT_NOT_IN_NAME_SPACE",
     O.CRITICAL_EXTENSION: "SEC_ERROR_UNKNOWN_CRITICAL_EXTENSION",
     O.MALFORMED_CERTIFICATE: "SEC_ERROR_BAD_DER SEC_ERROR_EXTENSION_VALUE_INVALID SEC_ERROR_CERT_BAD_ACCESS_LOCATION "
-                             "SEC_ERROR_BAD_DATA SEC_ERROR_INVALID_ARGS SEC_ERROR_EXTENSION_NOT_FOUND",
+                             "SEC_ERROR_BAD_DATA",
 })
 
 _WOLFSSL_CODES = _codes({
@@ -202,6 +202,10 @@ _COMMON: list[tuple[str, Outcome]] = [
     # "probe: cannot load/parse/use … CA file/ca_file …" with its stack's words after it
     (r"^probe: cannot (?:load|parse|use) (?:certificate #\d+ (?:in|of) )?(?:the )?(?:CA file|ca_file)"
      r"(?!.*(?:[Nn]o such file|Permission denied|Is a directory|ENOENT|EACCES|EISDIR|FileNotFound))", O.CA_FILE_REJECTED),
+    # the same refusal in the words of the probes that hand the CA file to a tool or a library call
+    # (gnutls-cli, the nss probe, certutil for tstclnt, curl and curl-impersonate: CURLE_SSL_CACERT_BADFILE)
+    (r"^\*?\*?\*? ?Error setting the x509 trust file|^CERT_NewTempCertificate: NSS refused CA certificate|"
+     r"^certutil: could not decode certificate|curl: \(77\)", O.CA_FILE_REJECTED),
     (r"^probe:", O.PROBE_ERROR),
     # the program under test aborted (a panic, a fatal signal): a result, not a probe failure
     (r"^crash:", O.CRASH),
@@ -438,14 +442,14 @@ _API_REFUSAL = re.compile(r"(?s)^ApiError: .*?(?:code: (40[13])\b|\b(Unauthorize
 def classify_error(family: str, error: str, detail: str | None = None) -> Classification:
     """Classify one raw error (text and the probe's structured detail) from a stack of ``family``:
     the contract's prefixes, then the stack's own code, then its words."""
+    code = native_code(family, error, detail)
     for rx, outcome, pattern in _COMMON_COMPILED:
         if rx.search(error):
-            return Classification(outcome, shorten(family, error), pattern)
+            return Classification(outcome, shorten(family, error), pattern, code)
     m = _API_REFUSAL.search(error)
     if m:
         status = m.group(1) or m.group(3) or {"Unauthorized": "401", "Forbidden": "403"}[m.group(2)]
-        return Classification(O.OK, f"TLS ok; API answered HTTP {status}", _API_REFUSAL.pattern)
-    code = native_code(family, error, detail)
+        return Classification(O.OK, f"TLS ok; API answered HTTP {status}", _API_REFUSAL.pattern, code)
     by_code = classify_code(family, code)
     if by_code is not None:
         return Classification(by_code, shorten(family, error), f"code {code}", code)

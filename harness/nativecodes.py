@@ -178,8 +178,8 @@ def _node(error: str, detail: str) -> str | None:
     if not m:
         return None
     code = m.group(1)  # Node names verification results by their X509_V_ERR name without the prefix
-    if code == "UNSPECIFIED":  # Node's table lacks the newer X509_V_ERR codes: the message says which
-        return None
+    if code == "UNSPECIFIED":  # Node's own code where its table lacks the X509_V_ERR name: the message says
+        return code
     return "X509_V_ERR_" + code if code in X509_V_ERR.values() else code
 
 

@@ -21,7 +21,9 @@ from pathlib import Path
 
 import trustme
 
+from harness.certread import pem_of, read_certificate_file, read_der
 from harness.clients import CLIENTS
+from harness.defects import DEFECTS
 from harness.clients.session import ProbeSession
 from harness.endpoints.base import ListenerSpec
 from harness.endpoints.misbehaving import BEHAVIOURS, MisbehavingEndpoint
@@ -43,6 +45,9 @@ STACK_LIMITS = {
     ("node@12", "client TLS 1.3, server TLS 1.2"): "connection",
     ("node@12", "peer: handshake_failure alert"): "connection",
 }
+
+
+P256 = CertSpec(KeySpec("P-256"))
 
 
 def spec(root, leaf, expired=False):
@@ -114,7 +119,34 @@ def capture_cases(other_ca: Path) -> list[tuple]:
          ring + ["rustls-aws-lc-rs", "boringssl"]),
         ("Ed25519 CA", "ed25519", "openssl", None, "localhost", None, "unsupported_algorithm", ["tstclnt"]),
         ("Ed25519 leaf", "ed25519", "openssl", None, "localhost", None, "handshake_failure", ["boringssl"]),
+        *_verdict_cases(),
     ]
+    return cases
+
+
+#: the host columns the certificate-verdict cases run on (scenarios/certificate-verdicts.toml measured them)
+_VERDICT_CLIENTS = ["openssl", "rustls-ring", "rustls-aws-lc-rs", "rustls-ring@0.21.12", "go", "java", "node",
+                    "gnutls", "gnutls-cli", "nss", "tstclnt", "boringssl", "libcurl", "curl", "openssl-cli", "wolfssl"]
+#: (defect, the class every stack gives, exceptions measured) for capture_cases
+_VERDICTS = [
+    ("leaf-eku-client-auth", "key_usage", {}),
+    ("name-constraints-violation", "name_constraints", {"gnutls": "untrusted", "gnutls-cli": "untrusted"}),
+    ("path-length-exceeded", "basic_constraints", {"gnutls": "untrusted", "gnutls-cli": "untrusted", "wolfssl": "untrusted"}),
+    ("unknown-critical-extension", "critical_extension", {}),
+]
+
+
+def _verdict_cases() -> list[tuple]:
+    """The certificate verdicts (issue 19), and a CA file with a certificate that does not parse."""
+    cases = [(f"defect {d}", d, "go", "1.3", "localhost", None, {c: exceptions.get(c, outcome) for c in _VERDICT_CLIENTS},
+              _VERDICT_CLIENTS) for d, outcome, exceptions in _VERDICTS]
+    cases.append(("defect ca-as-leaf", "ca-as-leaf", "go", "1.3", "localhost", None,
+                  {"rustls-ring": "basic_constraints", "rustls-aws-lc-rs": "basic_constraints",
+                   "rustls-ring@0.21.12": "basic_constraints", "nss": "key_usage", "tstclnt": "key_usage"},
+                  ["rustls-ring", "rustls-aws-lc-rs", "rustls-ring@0.21.12", "nss", "tstclnt"]))
+    refusing = [c for c in _VERDICT_CLIENTS if c not in ("node", "wolfssl", "openssl-cli")]
+    cases.append(("malformed certificate in the CA file", "good", "go", "1.3", "localhost", "BAD_CA",
+                  "ca_file_rejected", refusing))
     return cases
 
 
@@ -128,7 +160,12 @@ def main(argv: list[str] | None = None) -> int:
     chains = {n: cache.chain(s) for n, s in {
         "good": spec("P-256", "P-256"), "expired": spec("P-256", "P-256", True),
         "p521ca": spec("P-521", "P-256"), "p521leaf": spec("P-256", "P-521"), "ed25519": spec("Ed25519", "Ed25519"),
+        **{d: ChainSpec(P256, P256, intermediates=(P256,) * max(1, DEFECTS[d].min_intermediates), defect=d)
+           for d in [*(v[0] for v in _VERDICTS), "ca-as-leaf"]},
     }.items()}
+    bad_ca = tmp / "ca-with-a-malformed-certificate.pem"  # a root cut short, then the real root
+    root = read_certificate_file(chains["good"].ca_file, "CA file")[0]
+    bad_ca.write_bytes(pem_of([read_der(root.der[:-30]), root]))
     cases = capture_cases(other_ca)
     records = []
     with contextlib.ExitStack() as stack:
@@ -167,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
                 if only and client_name not in only:
                     continue
                 port = endpoints[server].listeners[f"{chain}@{tls}"].port
-                run(case, port, ca_override or chains[chain].ca_file, name,
+                run(case, port, bad_ca if ca_override == "BAD_CA" else ca_override or chains[chain].ca_file, name,
                     "1.3" if case.startswith("client TLS 1.3") else tls,
                     expected=expected[client_name] if isinstance(expected, dict) else expected)
             run("silent peer", silent.port, chains["good"].ca_file, timeout_ms=500, expected="timeout")
