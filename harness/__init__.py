@@ -24,7 +24,7 @@ from .errors import HarnessError, TlsmatrixError, TlsmatrixWarning, UsageError  
 #: name -> module; imported on first use, so `import harness` (which every probe program does, as
 #: ``python -m harness.probes...``) stays as cheap as it was
 _LAZY = {
-    "run": ".api", "probe": ".api", "serve": ".api", "diagnose_chain": ".api", "load_results": ".api",
+    "run": ".api", "probe": ".api", "replay": ".api", "serve": ".api", "diagnose_chain": ".api", "load_results": ".api",
     "load_scenarios": ".api", "chain": ".api", "default_scenarios": ".api", "Serving": ".api",
     "ServedEndpoint": ".api", "DEFAULT_TIMEOUT": ".api", "ResultsDocument": ".document", "CellRecord": ".document",
 }

@@ -2,6 +2,7 @@
 
 - :func:`run` runs scenarios and returns their :class:`~harness.document.ResultsDocument`;
 - :func:`probe` runs client stacks against an endpoint of yours (your cluster's API server);
+- :func:`replay` serves a chain from a bug report as given (no server key needed) to every client stack;
 - :func:`serve` keeps a scenario's (or a chain's) endpoints up while a ``with`` block runs;
 - :func:`diagnose_chain` names the chain properties that break TLS stacks;
 - :func:`load_results` reads a results document back; :func:`chain` makes a chain spec.
@@ -41,7 +42,7 @@ from .toolchain import pki_cache_dir, resolve_scenario, scenarios_dir
 from .validate import (DEFAULT_MAX_CELLS, ca_file_without_key, check_cell_count, check_names, check_port, client_files,
                        name_list, server_key, timeout_ms, writable_dir)
 
-__all__ = ["run", "probe", "serve", "diagnose_chain", "load_results", "load_scenarios", "chain", "default_scenarios",
+__all__ = ["run", "probe", "replay", "serve", "diagnose_chain", "load_results", "load_scenarios", "chain", "default_scenarios",
            "select_cells", "Serving", "ServedEndpoint", "DEFAULT_TIMEOUT", "DEFAULT_MAX_CELLS", "ResultsDocument"]
 
 #: seconds a handshake may take before it counts as ``timeout``
