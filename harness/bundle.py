@@ -537,6 +537,8 @@ def _cell_section(data: ResultsDocument, n: int, cell: _Cell, with_keys: bool) -
         out += ["- raw error (the stack's own text):", "", _fence(r.error), ""]
         if r.error_detail and r.error_detail != r.error:
             out += ["  structured detail:", "", _fence(r.error_detail), ""]
+        if r.code:
+            out += [f"- the stack's own code: `{r.code}` (the outcome is decided by it first)", ""]
     else:
         out += ["- no error: the handshake succeeded", ""]
     for w in cell.warnings:
