@@ -412,7 +412,9 @@ _COMMON_COMPILED = [(re.compile(p), o, p) for p, o in _COMMON]
 #: X509_V_ERR_CERT_SIGNATURE_FAILURE, webpki's BadSignature during path building).
 #: an RSA signature made with another key fails inside the RSA code, with whatever check comes first
 #: ("last octet invalid", "data too large for modulus", "salt length recovery failed", ...)
-_RSA_PADDING = r"[Rr][Ss][Aa] routines:|ERR_SSL_(FIRST_OCTET|LAST_OCTET|DATA_TOO_LARGE|PADDING|SLEN)"
+_RSA_PADDING = (r"[Rr][Ss][Aa] routines:|ERR_SSL_(FIRST_OCTET|LAST_OCTET|DATA_TOO_LARGE|PADDING|SLEN)"
+                # OpenSSL 3.5 (trixie: node@20, curl@8.14) says it from the provider: any key type
+                r"|provider signature failure|PROVIDER_SIGNATURE_FAILURE")
 _HANDSHAKE_SIGNATURE: dict[str, str] = {
     "openssl": r"\[SSL: BAD_SIGNATURE\]|:bad signature|SSL routines::bad signature|" + _RSA_PADDING,
     "node": r"ERR_SSL_BAD_SIGNATURE|bad signature|" + _RSA_PADDING,

@@ -9,6 +9,7 @@ a wrong name, an issuer name that differs from the CA's subject only in string t
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -163,3 +164,27 @@ def test_a_live_server_sending_a_malformed_certificate_is_diagnosed_and_saved(pk
     assert doc["diagnosis"][0]["id"] == "malformed-certificate" and findings[0].id == "malformed-certificate"
     assert {r["client"]: r["outcome"] for r in doc["results"]} == {"openssl": "malformed_certificate",
                                                                     "go": "malformed_certificate"}
+
+
+@pytest.mark.docker
+def test_versioned_columns_replay_the_reports_chain(pki_cache, tmp_path):
+    """Every release column (bullseye, bookworm, trixie images) judges a replayed chain too: OpenSSL 1.1.1
+    to 3.5 (3.5 says "provider signature failure"), Java 11 to 21, Node 12 to 20 accept the issuer name
+    in another string type; webpki, Go 1.15 to 1.24, GnuTLS, NSS and wolfSSL do not."""
+    from harness.clients.containers import VERSIONED, image_missing
+
+    columns = list(VERSIONED)
+    for column in columns:
+        why = image_missing(VERSIONED[column])
+        if why:
+            if os.environ.get("TLSMATRIX_REQUIRE_DOCKER") == "1":
+                pytest.fail(f"{column}: {why}")
+            pytest.skip(f"{column}: {why}")
+    spec = ChainSpec(P256, P256, intermediates=(P256,), defect="issuer-name-string-type")
+    chain, ca = public_files(pki_cache, spec, tmp_path)
+    got = outcomes(api.replay(chain, ca, clients=columns))
+    canonical = ("openssl@", "java@", "node@", "libcurl@", "curl@", "openssl-cli@")
+    for column in columns:
+        expected = ("skipped" if signature_first(column) else
+                    "chain_ok" if column.startswith(canonical) else "untrusted")
+        assert got[column] == expected, (column, got[column])

@@ -133,8 +133,9 @@ function negotiated(sock) {
 // failed on the server's signature (tlsmatrix replay's substitute key), the certificate had arrived:
 // report the verdict OpenSSL recorded for the chain, then Node's own name check, as a completed
 // handshake would have; null when both pass (the stack accepted the chain).
-// (an RSA signature by another key fails in the RSA code: ERR_SSL_LAST_OCTET_INVALID, ...SLEN_RECOVERY_FAILED)
-const SIGNATURE_ERRORS = /^ERR_SSL_(BAD_SIGNATURE|FIRST_OCTET_INVALID|LAST_OCTET_INVALID|DATA_TOO_LARGE\w*|\w*PADDING\w*|SLEN_\w+)$/;
+// (an RSA signature by another key fails in the RSA code: ERR_SSL_LAST_OCTET_INVALID, ...SLEN_RECOVERY_FAILED;
+// OpenSSL 3.5 reports any key type's from its provider: ERR_SSL_PROVIDER_SIGNATURE_FAILURE)
+const SIGNATURE_ERRORS = /^ERR_SSL_(BAD_SIGNATURE|PROVIDER_SIGNATURE_FAILURE|FIRST_OCTET_INVALID|LAST_OCTET_INVALID|DATA_TOO_LARGE\w*|\w*PADDING\w*|SLEN_\w+)$/;
 function chainVerdict(sock, servername) {
   const handle = sock._handle;
   if (!handle || typeof handle.verifyError !== 'function') return null;
