@@ -103,7 +103,7 @@ def test_an_expired_leaf_and_a_wrong_name_come_out_as_themselves(pki_cache, tmp_
 
 
 def test_the_reports_unknown_issuer_from_public_certificates_alone(pki_cache, tmp_path):
-    """The intermediate's issuer name differs from the CA's subject only in string type."""
+    """The leaf's issuer name differs from its CA's subject (an intermediate) only in string type."""
     spec = ChainSpec(P256, P256, intermediates=(P256,), defect="issuer-name-string-type")
     chain, ca = public_files(pki_cache, spec, tmp_path)
     doc = api.replay(chain, ca, clients=_available(["openssl", "java", "rustls-ring", "rustls-aws-lc-rs", "go"]))
@@ -111,6 +111,19 @@ def test_the_reports_unknown_issuer_from_public_certificates_alone(pki_cache, tm
                              "rustls-aws-lc-rs": "untrusted", "go": "untrusted"}
     rustls = next(r for r in doc["results"] if r["client"] == "rustls-ring")
     assert rustls["error"] == "invalid peer certificate: UnknownIssuer" and rustls["finding"] == "issuer-name-encoding"
+
+
+@pytest.mark.parametrize("intermediates", [0, 1])
+def test_the_diagnosis_predicts_which_stacks_an_issuer_name_encoding_breaks(pki_cache, tmp_path, intermediates):
+    """Where the issuer is a trust anchor every exact-bytes stack fails; GnuTLS forgives a sent intermediate."""
+    from harness.diagnose import Finding
+
+    spec = ChainSpec(P256, P256, intermediates=(P256,) * intermediates, defect="issuer-name-string-type")
+    chain, ca = public_files(pki_cache, spec, tmp_path)
+    doc = api.replay(chain, ca, clients=_available(JUDGING))
+    (finding,) = [Finding.from_json(f) for f in doc["diagnosis"]]
+    for client, outcome in outcomes(doc).items():
+        assert outcome == ("untrusted" if finding.affects_client(client) else "chain_ok"), (client, outcome)
 
 
 def test_a_malformed_certificate_is_served_as_given_and_every_result_kept(pki_cache, tmp_path):
@@ -180,7 +193,7 @@ def test_versioned_columns_replay_the_reports_chain(pki_cache, tmp_path):
             if os.environ.get("TLSMATRIX_REQUIRE_DOCKER") == "1":
                 pytest.fail(f"{column}: {why}")
             pytest.skip(f"{column}: {why}")
-    spec = ChainSpec(P256, P256, intermediates=(P256,), defect="issuer-name-string-type")
+    spec = ChainSpec(P256, P256, defect="issuer-name-string-type")  # root → leaf, as in the README
     chain, ca = public_files(pki_cache, spec, tmp_path)
     got = outcomes(api.replay(chain, ca, clients=columns))
     canonical = ("openssl@", "java@", "node@", "libcurl@", "curl@", "openssl-cli@")
