@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -58,7 +59,9 @@ def _words(exc: BaseException) -> str:
 def read_der(der: bytes) -> ForeignCert:
     """Parse one certificate's DER, never raising."""
     try:
-        cert = x509.load_der_x509_certificate(der)
+        with warnings.catch_warnings():  # e.g. a serial number that is not positive: tolerated, said elsewhere
+            warnings.simplefilter("ignore")
+            cert = x509.load_der_x509_certificate(der)
     except Exception as exc:  # noqa: BLE001 - foreign bytes: whatever the parser says is a finding
         return ForeignCert(der, None, (("certificate", _words(exc)),))
     return ForeignCert(der, cert, field_problems(cert))
@@ -79,11 +82,13 @@ _FIELDS: tuple[tuple[str, Callable[[x509.Certificate], Any]], ...] = (
 
 def field_problems(cert: x509.Certificate) -> tuple[tuple[str, str], ...]:
     out = []
-    for name, read in _FIELDS:
-        try:
-            read(cert)
-        except Exception as exc:  # noqa: BLE001 - see the module docstring
-            out.append((name, _words(exc)))
+    with warnings.catch_warnings():  # cryptography warns of what it tolerates (a 7-letter country name)
+        warnings.simplefilter("ignore")
+        for name, read in _FIELDS:
+            try:
+                read(cert)
+            except Exception as exc:  # noqa: BLE001 - see the module docstring
+                out.append((name, _words(exc)))
     return tuple(out)
 
 
@@ -141,7 +146,9 @@ def pem_of(certs: list[ForeignCert]) -> bytes:
 
 
 def safe(read: Callable[[], Any], default: Any = None) -> Any:
-    try:
-        return read()
-    except Exception:  # noqa: BLE001 - see the module docstring
-        return default
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return read()
+        except Exception:  # noqa: BLE001 - see the module docstring
+            return default

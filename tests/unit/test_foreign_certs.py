@@ -224,3 +224,33 @@ def test_read_der_reads_a_der_file(chains, tmp_path):
     path.write_bytes(ca[0])
     (cert,) = read_certificate_file(path, "CA file")
     assert cert.der == ca[0] and not cert.problems
+
+
+# --- real public certificates: the roots of certifi's CA bundle (Mozilla's), every encoder of the web PKI ---
+
+def _public_roots() -> list[bytes]:
+    certifi = pytest.importorskip("certifi")
+    return [c.der for c in read_certificate_file(certifi.where(), "certifi bundle")]
+
+
+def test_every_real_public_root_reads_without_a_problem():
+    roots = _public_roots()
+    assert len(roots) > 100
+    problems = {i: read_der(der).problems for i, der in enumerate(roots) if read_der(der).problems}
+    assert not problems  # real certificates parse: a finding here would be tlsmatrix's bug
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(which=st.integers(0, 10_000), kind=st.sampled_from(KINDS), pick=st.integers(0, 10_000),
+       byte=st.integers(0, 255), as_chain=st.booleans())
+def test_no_mutation_of_a_real_public_certificate_escapes(chains, which, kind, pick, byte, as_chain):
+    roots = _public_roots()
+    mutant = read_der(_mutate(roots[which % len(roots)], kind, pick, byte))
+    ca, sent = chains[0]
+    if as_chain:  # a server that sends it, or it stands in the CA file
+        findings = diagnose([read_der(d) for d in ca], [mutant, *map(read_der, sent[1:])], "localhost")
+    else:
+        findings = diagnose([mutant, *map(read_der, ca)], [read_der(d) for d in sent], "localhost")
+    assert all(isinstance(f, Finding) for f in findings)
+    if mutant.problems:
+        assert any(f.id in ("malformed-certificate", "unknown-algorithm") for f in findings)
