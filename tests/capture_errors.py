@@ -23,6 +23,7 @@ import trustme
 
 from harness.certread import pem_of, read_certificate_file, read_der
 from harness.clients import CLIENTS
+from harness.clients.containers import VERSIONED
 from harness.defects import DEFECTS
 from harness.clients.session import ProbeSession
 from harness.endpoints.base import ListenerSpec
@@ -124,14 +125,21 @@ def capture_cases(other_ca: Path) -> list[tuple]:
     return cases
 
 
-#: the host columns the certificate-verdict cases run on (scenarios/certificate-verdicts.toml measured them)
-_VERDICT_CLIENTS = ["openssl", "rustls-ring", "rustls-aws-lc-rs", "rustls-ring@0.21.12", "go", "java", "node",
-                    "gnutls", "gnutls-cli", "nss", "tstclnt", "boringssl", "libcurl", "curl", "openssl-cli", "wolfssl"]
-#: (defect, the class every stack gives, exceptions measured) for capture_cases
+#: the columns the certificate-verdict cases run on: scenarios/certificate-verdicts.toml measured the host
+#: ones, the same chains on the release columns (tls 1.3) the others
+_HOST_VERDICT_CLIENTS = ["openssl", "rustls-ring", "rustls-aws-lc-rs", "rustls-ring@0.21.12", "go", "java", "node",
+                         "gnutls", "gnutls-cli", "nss", "tstclnt", "boringssl", "libcurl", "curl", "openssl-cli",
+                         "wolfssl"]
+_VERDICT_CLIENTS = [*_HOST_VERDICT_CLIENTS, *VERSIONED]
+_GNUTLS_ALL = [c for c in _VERDICT_CLIENTS if c.startswith("gnutls")]
+#: (defect, the class every stack gives, exceptions measured) for capture_cases. GnuTLS names no
+#: constraint ("violates the signer's constraints"), tstclnt 3.110 says unknown issuer, wolfSSL before
+#: 5.7 finds no signer for a path too long
 _VERDICTS = [
     ("leaf-eku-client-auth", "key_usage", {}),
-    ("name-constraints-violation", "name_constraints", {"gnutls": "untrusted", "gnutls-cli": "untrusted"}),
-    ("path-length-exceeded", "basic_constraints", {"gnutls": "untrusted", "gnutls-cli": "untrusted", "wolfssl": "untrusted"}),
+    ("name-constraints-violation", "name_constraints", dict.fromkeys([*_GNUTLS_ALL, "tstclnt@3.110"], "untrusted")),
+    ("path-length-exceeded", "basic_constraints",
+     dict.fromkeys([*_GNUTLS_ALL, "tstclnt@3.110", "wolfssl", "wolfssl@4.6", "wolfssl@5.5"], "untrusted")),
     ("unknown-critical-extension", "critical_extension", {}),
 ]
 
@@ -140,11 +148,12 @@ def _verdict_cases() -> list[tuple]:
     """The certificate verdicts (issue 19), and a CA file with a certificate that does not parse."""
     cases = [(f"defect {d}", d, "go", "1.3", "localhost", None, {c: exceptions.get(c, outcome) for c in _VERDICT_CLIENTS},
               _VERDICT_CLIENTS) for d, outcome, exceptions in _VERDICTS]
+    nss = [c for c in _VERDICT_CLIENTS if c.split("@")[0] in ("nss", "tstclnt")]
     cases.append(("defect ca-as-leaf", "ca-as-leaf", "go", "1.3", "localhost", None,
                   {"rustls-ring": "basic_constraints", "rustls-aws-lc-rs": "basic_constraints",
-                   "rustls-ring@0.21.12": "basic_constraints", "nss": "key_usage", "tstclnt": "key_usage"},
-                  ["rustls-ring", "rustls-aws-lc-rs", "rustls-ring@0.21.12", "nss", "tstclnt"]))
-    refusing = [c for c in _VERDICT_CLIENTS if c not in ("node", "wolfssl", "openssl-cli")]
+                   "rustls-ring@0.21.12": "basic_constraints", **dict.fromkeys(nss, "key_usage")},
+                  ["rustls-ring", "rustls-aws-lc-rs", "rustls-ring@0.21.12", *nss]))
+    refusing = [c for c in _HOST_VERDICT_CLIENTS if c not in ("node", "wolfssl", "openssl-cli")]
     cases.append(("malformed certificate in the CA file", "good", "go", "1.3", "localhost", "BAD_CA",
                   "ca_file_rejected", refusing))
     return cases
