@@ -25,13 +25,13 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from . import __version__
 from .clients import CLIENTS, TLS_CLIENTS
-from .diagnose import Finding, diagnose, fetch_chain
+from .diagnose import Finding, diagnose, fetch_chain, leaf_name
 from .document import ResultsDocument, load_results
 from .drive import START_FAILED, UNAVAILABLE, ClientDriver, Handshake
 from .errors import HarnessError, TlsmatrixWarning, UsageError
 from .model import Cell, ChainSpec, Job, Outcome, Result, parse_tls_version
 from .output import write_atomic, write_run_files
-from .certread import read_certificate_file
+from .certread import pem_of, read_certificate_file
 from .pki import CertificateCache
 from .reaper import owned_prefix, reap
 from .redact import Redactor
@@ -196,10 +196,8 @@ def probe(host: str | None = None, port: int | None = None, ca_file: str | os.Pa
         results = _probe_clients(names, job, stack, kube.kubeconfig if kube else None)
         sent = _fetch_target(target.host, target.port, target.servername, job.timeout_ms / 1000, target.client_pair)
         if save_chain is not None and sent:
-            from .certread import pem_of
-
             write_atomic(Path(save_chain), pem_of(sent).decode("ascii"))
-        findings = _safe_diagnosis(read_certificate_file(target.ca, "CA file"), sent, target.servername) if sent else None
+        findings = _safe_diagnosis(target.ca_certs, sent, target.servername) if sent else None
     for entry in results:
         entry["finding"] = _finding_for(findings, entry)
     return {"target": f"{target.host}:{target.port}", "servername": target.servername, "ca_file": target.shown_ca,
@@ -216,6 +214,7 @@ class _Target:
     port: int
     servername: str
     ca: Path
+    ca_certs: list  # what the CA file holds (read once: checked now, diagnosed later)
     cert: Path | None
     key: Path | None
     shown_ca: str  # what the output says (a kubeconfig's CA is a private temporary file)
@@ -231,7 +230,7 @@ class _Target:
         if host is None or port is None or ca_file is None and kube is None:
             raise UsageError("probe: give HOST:PORT and --ca, or --kubeconfig")
         ca = Path(ca_file) if ca_file is not None else kube.ca_file
-        read_certificate_file(ca, "CA file")  # fail early, naming the file (malformed certificates are for the stacks)
+        ca_certs = read_certificate_file(ca, "CA file")  # fail early, naming the file; malformed ones: the stacks'
         ca_file_without_key(ca)
         check_port(port, f"{host}:{port}")
         servername = host if servername is None else servername
@@ -240,7 +239,8 @@ class _Target:
         cert, key = client_files(client_cert, client_key)
         from_kube = f"{kube.source} (context {kube.context})" if kube else None
         shown_cert = None if cert is None else from_kube if kube and cert == kube.client_cert_file else str(cert)
-        return cls(host, port, servername, ca.resolve(), cert, key, str(ca_file) if ca_file else from_kube, shown_cert)
+        return cls(host, port, servername, ca.resolve(), ca_certs, cert, key, str(ca_file) if ca_file else from_kube,
+                   shown_cert)
 
     @property
     def client_pair(self) -> tuple[str, str] | None:
@@ -390,23 +390,6 @@ def _replay(chain_file, ca_file, key_file, clients, servername, tls, timeout) ->
             "replay": {"server": REPLAY_SERVER, "server_version": endpoint.info.describe() if endpoint.info else None,
                        "certificates": len(chain), "signed_with": signer},
             "results": results, "diagnosis": [f.to_json() for f in findings] if findings is not None else None}
-
-
-def leaf_name(leaf) -> str | None:
-    """The first DNS (else IP) name of a leaf's subjectAltName: the name a client would have asked for."""
-    from cryptography import x509
-
-    from .certread import safe
-    from .diagnose import _ext
-
-    if leaf.cert is None:
-        return None
-    san = _ext(leaf.cert, x509.oid.ExtensionOID.SUBJECT_ALTERNATIVE_NAME)
-    if san is None:
-        return None
-    dns = [n for n in safe(lambda: san.get_values_for_type(x509.DNSName), []) if "*" not in n]
-    ips = safe(lambda: san.get_values_for_type(x509.IPAddress), [])
-    return dns[0] if dns else (str(ips[0]) if ips else None)
 
 
 def _safe_diagnosis(ca: list, chain: list, servername: str) -> list[Finding] | None:

@@ -65,15 +65,14 @@ _X509_V_ERR = _codes({
                              "EMPTY_SUBJECT_SAN_NOT_CRITICAL AUTHORITY_KEY_IDENTIFIER_CRITICAL "
                              "SUBJECT_KEY_IDENTIFIER_CRITICAL EXTENSIONS_REQUIRE_VERSION_3",
 })
-_OPENSSL_CODES = {f"X509_V_ERR_{code}": outcome for code, outcome in _X509_V_ERR.items()}
-
-_OPENSSL_CODES.update(_codes({
+#: the verification results by name, then the library's reasons (LIB_R_*, Node's ERR_SSL_*)
+_OPENSSL_CODES = {**{f"X509_V_ERR_{code}": outcome for code, outcome in _X509_V_ERR.items()}, **_codes({
     # TLS 1.2 with an ECDSA leaf whose keyUsage OpenSSL could not read as allowing signatures
     O.KEY_USAGE: "SSL_R_KEY_USAGE_BIT_INCORRECT SSL_R_ECC_CERT_NOT_FOR_SIGNING ERR_SSL_ECC_CERT_NOT_FOR_SIGNING",
     O.MALFORMED_CERTIFICATE: "EVP_R_DECODE_ERROR X509V3_R_INVALID_CERTIFICATE ASN1_R_TOO_LONG ASN1_R_HEADER_TOO_LONG "
                              "ASN1_R_WRONG_TAG ASN1_R_NESTED_ASN1_ERROR ASN1_R_DECODE_ERROR ASN1_R_BAD_OBJECT_HEADER "
                              "ASN1_R_NOT_ENOUGH_DATA ASN1_R_ILLEGAL_PADDING ASN1_R_TOO_SMALL",
-}))
+})}
 
 _WEBPKI_CODES = _codes({
     # a CA that may not sign (not a CA, X.509 v1) breaks the path like a missing one

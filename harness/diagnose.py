@@ -430,8 +430,11 @@ def _expiry_findings(path: _Path, now: dt.datetime) -> list[Finding]:
 
 def _key_name(cert: x509.Certificate) -> str:
     key = safe(cert.public_key)
-    if key is None:
-        return "unknown"
+    return "unknown" if key is None else key_name(key)
+
+
+def key_name(key) -> str:
+    """A public key's type as tlsmatrix names key types (P-256, RSA-2048, Ed25519; else cryptography's name)."""
     if isinstance(key, ec.EllipticCurvePublicKey):
         return {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}.get(key.curve.name, key.curve.name)
     if isinstance(key, rsa.RSAPublicKey):
@@ -512,6 +515,16 @@ def _critical_findings(path: _Path, sent: list[_Place]) -> list[Finding]:
             out.append(_finding("critical-extension", f"{p.where} has critical extension(s) {', '.join(unknown)} "
                                                        "that are not among RFC 5280's.", [p]))
     return out
+
+
+def leaf_name(leaf: ForeignCert) -> str | None:
+    """The first DNS (else IP) name of a leaf's subjectAltName: the name a client would have asked for."""
+    san = _ext(leaf.cert, ExtensionOID.SUBJECT_ALTERNATIVE_NAME) if leaf.cert is not None else None
+    if san is None:
+        return None
+    dns = [n for n in safe(lambda: san.get_values_for_type(x509.DNSName), []) if "*" not in n]
+    ips = safe(lambda: san.get_values_for_type(x509.IPAddress), [])
+    return dns[0] if dns else (str(ips[0]) if ips else None)
 
 
 def _hostname_findings(sent: list[_Place], servername: str | None) -> list[Finding]:

@@ -165,7 +165,7 @@ def read_kubeconfig(path: str | Path, context: str | None, private_dir: str | Pa
         raise KubeconfigError(f"kubeconfig {path}: no current-context; choose one with --context")
     ctx = _named(doc, "contexts", name, path).get("context") or {}
     cluster = _named(doc, "clusters", ctx.get("cluster"), path).get("cluster") or {}
-    user = _named(doc, "users", ctx.get("user"), path, optional=True).get("user") or {} if ctx.get("user") else {}
+    user = (_named(doc, "users", ctx["user"], path).get("user") or {}) if ctx.get("user") else {}
     host, port = _server(cluster.get("server"), path, name)
     ca = _material(cluster, "certificate-authority", path, private_dir / "ca.pem")
     if ca is None:
@@ -197,13 +197,11 @@ def _load_yaml(path: Path) -> dict:
     return doc
 
 
-def _named(doc: dict, key: str, name: object, path: Path, optional: bool = False) -> dict:
+def _named(doc: dict, key: str, name: object, path: Path) -> dict:
     entries = doc.get(key) or []
     for entry in entries if isinstance(entries, list) else []:
         if isinstance(entry, dict) and entry.get("name") == name:
             return entry
-    if optional:
-        return {}
     known = ", ".join(str(e.get("name")) for e in entries if isinstance(e, dict)) or "none"
     raise KubeconfigError(f"kubeconfig {path}: {key} has no entry named {name!r} (known: {known})")
 

@@ -144,6 +144,7 @@ _OPENSSL_LIBS = {"ssl": "SSL", "asn1 encoding": "ASN1", "asn.1 encoding": "ASN1"
 _PYSSL = re.compile(r"SSLError library=(\w+) reason=(\w+)")
 _RUSTLS = re.compile(r"^(\w+)\((.*)\)")
 _RUSTLS_CONTEXT = re.compile(r"(\w+?)(?:Context)?\s*\{.*$")
+_RUSTLS_OTHER_ERROR = re.compile(r"OtherError\((.*)\)")  # rustls >= 0.23 wraps webpki's error once more
 _GO_TYPE = re.compile(r"(?:^| > )\*?((?:x509|tls|asn1)\.\w+(?:\((?!host=)[^)]*\))?)")
 _JAVA_REASON = re.compile(r"\[reason=(\w+)\]")
 _JAVA_CLASS = re.compile(r"(?:^|<- )([\w.$]+?(?:Exception|Error))\b")
@@ -198,7 +199,7 @@ def _rustls(error: str, detail: str) -> str | None:
     if not m:
         m = re.search(r"invalid peer certificate: (\w+)", error)  # kube-rs prints only the text
         return _RUSTLS_CONTEXT.sub(r"\1", m.group(1)) if m else None
-    outer, inner = m.group(1), m.group(2).replace("OtherError(", "(").replace("((", "(").replace("))", ")")
+    outer, inner = m.group(1), _RUSTLS_OTHER_ERROR.sub(r"\1", m.group(2))
     inner = _RUSTLS_CONTEXT.sub(r"\1", inner)
     return inner if outer == "InvalidCertificate" else f"{outer}({inner})"
 

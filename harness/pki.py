@@ -445,19 +445,19 @@ def _cert_sha256(path: Path) -> str:
 
 
 def load_pem_certificates(path: str | Path, what: str = "CA file") -> list[x509.Certificate]:
-    """The certificates of a user's PEM file (a CA file, a chain); errors name ``what`` and the file."""
-    path = Path(path)
+    """The certificates of a PEM file that must all parse (a client certificate tlsmatrix presents);
+    errors name ``what``, the file and, for a certificate that does not parse, the parser's words.
+    Files from outside that may hold anything are read with harness/certread.py instead."""
+    from .certread import CertificateFileError, read_certificate_file
+
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise PKIError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
-    try:
-        certs = x509.load_pem_x509_certificates(data)
-    except ValueError as exc:
-        raise PKIError(f"{what} {path} holds no PEM certificate: {exc}") from None
-    if not certs:
-        raise PKIError(f"{what} {path} holds no PEM certificate")
-    return certs
+        certs = read_certificate_file(path, what)
+    except CertificateFileError as exc:
+        raise PKIError(str(exc)) from None
+    broken = next((c for c in certs if c.cert is None), None)
+    if broken is not None:
+        raise PKIError(f"{what} {path}: a certificate does not parse ({broken.problems[0][1]})")
+    return [c.cert for c in certs]
 
 
 def load_ca_file(path: str | Path) -> list[x509.Certificate]:

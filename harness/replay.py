@@ -16,18 +16,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from .certread import ForeignCert, pem_of, safe
 from .classify import handshake_signature_failed
-from .model import Outcome
+from .diagnose import key_name
+from .model import KEY_NAMES, KeySpec, Outcome
+from .pki import generate_private_key
 
 #: the server stack that can present a chain as given and sign with a key that is not the leaf's
 REPLAY_SERVER = "go"
 SUBSTITUTE_KEY_FILE = "substitute-key.TEST-ONLY.pem"
-CHAIN_OK_TEXT = "the chain was accepted; the handshake could not complete without the server's key"
-
-_CURVES = {"secp256r1": ec.SECP256R1, "secp384r1": ec.SECP384R1, "secp521r1": ec.SECP521R1}  # what Go can sign with
 
 
 @dataclass(frozen=True)
@@ -47,22 +46,10 @@ def substitute_key(leaf: ForeignCert):
     offers the signature schemes the real one would; P-256 when the leaf's key is unreadable or of a
     type the replay server cannot sign with (the client's error then says so)."""
     key = safe(leaf.cert.public_key) if leaf.cert is not None else None
-    if isinstance(key, rsa.RSAPublicKey):
+    if isinstance(key, rsa.RSAPublicKey):  # any size, not only the sizes scenarios name
         return rsa.generate_private_key(65537, max(key.key_size, 1024))
-    if isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name in _CURVES:
-        return ec.generate_private_key(_CURVES[key.curve.name]())
-    if isinstance(key, ed25519.Ed25519PublicKey):
-        return ed25519.Ed25519PrivateKey.generate()
-    return ec.generate_private_key(ec.SECP256R1())
-
-
-def describe_key(private_key) -> str:
-    public = private_key.public_key()
-    if isinstance(public, rsa.RSAPublicKey):
-        return f"RSA-{public.key_size}"
-    if isinstance(public, ec.EllipticCurvePublicKey):
-        return {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}[public.curve.name]
-    return "Ed25519"
+    name = key_name(key) if key is not None else None
+    return generate_private_key(KeySpec(name if name in KEY_NAMES else "P-256"))
 
 
 def write_files(directory: Path, chain: list[ForeignCert], ca_file: Path, key=None) -> tuple[ReplayFiles, str]:
@@ -76,7 +63,7 @@ def write_files(directory: Path, chain: list[ForeignCert], ca_file: Path, key=No
     path = directory / (SUBSTITUTE_KEY_FILE if signer is None else "server-key.pem")
     path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                        serialization.NoEncryption()))
-    return ReplayFiles(ca_file, cert_file, path, leaf_file), signer or f"a substitute {describe_key(key)} key (TEST-ONLY)"
+    return ReplayFiles(ca_file, cert_file, path, leaf_file), signer or f"a substitute {key_name(key.public_key())} key (TEST-ONLY)"
 
 
 #: client stacks that check the server's handshake signature before they judge the chain, with no
@@ -86,8 +73,12 @@ def write_files(directory: Path, chain: list[ForeignCert], ca_file: Path, key=No
 SIGNATURE_FIRST = ("gnutls-cli", "gnutls-cli@*", "tstclnt", "tstclnt@*", "boringssl")
 
 
+def _listed(client: str, patterns: tuple[str, ...]) -> bool:
+    return any(fnmatch.fnmatchcase(client, pattern) for pattern in patterns)
+
+
 def signature_first(client: str) -> bool:
-    return any(fnmatch.fnmatchcase(client, pattern) for pattern in SIGNATURE_FIRST)
+    return _listed(client, SIGNATURE_FIRST)
 
 
 def not_judged(client: str, error: str | None) -> str:
@@ -116,7 +107,7 @@ NAME_AFTER_HANDSHAKE = ("curl", "curl@*", "libcurl", "libcurl@*")
 
 
 def name_after_handshake(client: str) -> bool:
-    return any(fnmatch.fnmatchcase(client, pattern) for pattern in NAME_AFTER_HANDSHAKE)
+    return _listed(client, NAME_AFTER_HANDSHAKE)
 
 
 def signature_failure(family: str, outcome: str, error: str | None, detail: str | None) -> bool:

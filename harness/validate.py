@@ -158,7 +158,7 @@ def server_key(key_path: Path, leaf_der: bytes | None):
         key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
     except TypeError:
         raise InputError(f"--key {key_path}: the key is encrypted; give an unencrypted PEM key") from None
-    except (ValueError, OSError, Exception) as exc:  # noqa: BLE001 - e.g. UnsupportedAlgorithm: an input error
+    except Exception as exc:  # noqa: BLE001 - ValueError, OSError, UnsupportedAlgorithm: all an input error
         raise InputError(f"--key {key_path}: not a usable PEM private key ({_first_line(exc)})") from None
     spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     try:

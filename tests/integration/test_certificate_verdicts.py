@@ -35,10 +35,10 @@ def test_no_certificate_verdict_is_a_negotiation_class(report):
 def test_coded_stacks_decide_by_their_code(report):
     """The library probes carry a code on every verdict; classification used it where it settles the class."""
     coded = {"openssl", "rustls-ring", "rustls-aws-lc-rs", "go", "java", "nss", "wolfssl", "libcurl", "curl"}
-    for r in report.results:
-        if r.outcome.value in ("key_usage", "name_constraints", "basic_constraints", "critical_extension") \
-                and r.cell.client in coded:
-            assert r.code, (r.cell.id, r.error)
+    verdicts = [r for r in report.results if r.cell.client in coded and r.outcome.value in
+                ("key_usage", "name_constraints", "basic_constraints", "critical_extension")]
+    assert len(verdicts) >= 60  # 9 stacks × 4 defects × 2 TLS versions, but for a few that say untrusted
+    assert [(r.cell.id, r.error) for r in verdicts if not r.code] == []
 
 
 def test_the_diagnosis_names_the_defect_of_every_failing_cell(report):

@@ -75,16 +75,12 @@ def _mutate(der: bytes, kind: str, pick: int, byte: int) -> bytes:
 def _duplicate_extension(der: bytes) -> bytes:
     """The certificate with its first extension twice, lengths fixed up: only the duplicate is wrong."""
     cert = x509.load_der_x509_certificate(der)
-    ext_der = cert.extensions[0].value.public_bytes()
+    value = cert.extensions[0].value.public_bytes()
     oid = cert.extensions[0].oid
-    from cryptography.hazmat.primitives import hashes  # noqa: F401 - a readable builder below
-
-    # find the Extension SEQUENCE: OID bytes followed (possibly after BOOLEAN) by OCTET STRING ext_der
-    marker = ext_der
-    at = der.index(marker)
-    # walk back to the Extension SEQUENCE that contains it
+    at = der.index(value)
+    # the Extension SEQUENCE around that value: its OID, (a BOOLEAN,) an OCTET STRING holding it
     for off, hdr, length in _elements(der):
-        if der[off] == 0x30 and off < at < off + hdr + length and off + hdr + length >= at + len(marker) \
+        if der[off] == 0x30 and off < at < off + hdr + length and off + hdr + length >= at + len(value) \
                 and der[off + hdr] == 0x06 and _oid_at(der, off + hdr) == oid.dotted_string:
             ext = der[off:off + hdr + length]
             return _grow_parents(der, off, ext)
