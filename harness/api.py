@@ -35,12 +35,13 @@ from .certread import pem_of, read_certificate_file
 from .pki import CertificateCache
 from .reaper import owned_prefix, reap
 from .redact import Redactor
-from .runner import DEFAULT_TIMEOUT_MS, EndpointTarget, Endpoints, RunOptions, expand_cells, run_cells, serving
+from .runner import (DEFAULT_TIMEOUT_MS, EndpointTarget, Endpoints, RunOptions, expand_cells, run_cells, serving,
+                     unservable)
 from .scenarios import Scenario, chain_specs, load_scenario, servername_problem
 from .servers import SERVERS
 from .toolchain import pki_cache_dir, resolve_scenario, scenarios_dir
 from .validate import (DEFAULT_MAX_CELLS, ca_file_without_key, check_cell_count, check_names, check_port, client_files,
-                       name_list, server_key, timeout_ms, writable_dir)
+                       name_list, timeout_ms, writable_dir)
 
 __all__ = ["run", "probe", "replay", "serve", "diagnose_chain", "load_results", "load_scenarios", "chain", "default_scenarios",
            "select_cells", "Serving", "ServedEndpoint", "DEFAULT_TIMEOUT", "DEFAULT_MAX_CELLS", "ResultsDocument"]
@@ -354,12 +355,13 @@ def replay(chain_file: str | os.PathLike, ca_file: str | os.PathLike | None = No
 def _replay(chain_file, ca_file, key_file, clients, servername, tls, timeout) -> dict[str, Any]:
     from .endpoints.base import ListenerSpec
     from .endpoints.process import ProcessEndpoint
-    from .replay import REPLAY_SERVER, replay_entry, write_files
+    from .given import given_chain, write_given
+    from .replay import REPLAY_SERVER, replay_entry
 
+    ca_file_without_key(Path(ca_file))
+    spec = given_chain(Path(chain_file), Path(ca_file), Path(key_file) if key_file is not None else None)
     chain = read_certificate_file(chain_file, "chain file")
     ca = read_certificate_file(ca_file, "CA file")
-    ca_file_without_key(Path(ca_file))
-    key = server_key(Path(key_file), chain[0].der) if key_file is not None else None
     names = check_names(clients, CLIENTS, "client stack") or list(TLS_CLIENTS)
     version = parse_tls_version(tls) if tls else None
     servername = servername or leaf_name(chain[0]) or "localhost"
@@ -372,7 +374,7 @@ def _replay(chain_file, ca_file, key_file, clients, servername, tls, timeout) ->
     reap()
     with contextlib.ExitStack() as stack:
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=owned_prefix("replay"))))
-        files, signer = write_files(work, chain, Path(ca_file).resolve(), key)
+        files, signer = write_given(spec, work)
         endpoint = stack.enter_context(ProcessEndpoint(server, [ListenerSpec("replay", files, version, replay=True)]))
         listener = endpoint.listeners["replay"]
         if listener.port is None:
@@ -539,7 +541,8 @@ def _serve_targets(scenario: ScenarioArg | None, chains: Sequence[str | ChainSpe
     chosen = _chosen_chains(sc, chains)
     targets = [EndpointTarget(server, spec, version, sc.app, sc.servername)
                for spec in chosen for server in sc.servers if server_names is None or server in server_names
-               for version in sc.tls_versions if versions is None or version in versions]
+               for version in sc.tls_versions if versions is None or version in versions
+               if unservable(spec, server) is None]  # a keyless given chain: the go server only
     if not targets:
         raise UsageError("the selection leaves no endpoint to serve (check --servers/--tls against the scenario)")
     return sc.name, targets

@@ -43,7 +43,7 @@ from .clients import CLIENTS
 from .clients.containers import VERSIONED
 from .errors import TlsmatrixError
 from .document import CellRecord, ChainInfo, DocumentError, ResultsDocument, StackEntry, load_results
-from .model import CertRecord, ChainRecord, Job, ListenerConfig, ServerConfig
+from .model import ACCEPTED, CertRecord, ChainRecord, Job, ListenerConfig, ServerConfig
 from .native import NativeCell, s_client_line
 from .native import is_ip as _is_ip
 from .pki import EXPIRED_FROM, EXPIRED_UNTIL, ORGANIZATION, VALID_FROM, VALID_UNTIL
@@ -84,7 +84,7 @@ def _load(results_path_or_dir: str | Path) -> tuple[ResultsDocument, Path]:
 
 def default_cells(data: ResultsDocument) -> list[str]:
     """Ids of every cell whose outcome is not ok or whose verdict is mismatch."""
-    return [r.id for r in data.cells if r.outcome != "ok" or r.verdict == "mismatch"]
+    return [r.id for r in data.cells if r.outcome not in ACCEPTED or r.verdict == "mismatch"]
 
 
 def _select(data: ResultsDocument, cell_ids: list[str] | None) -> list[CellRecord]:
@@ -182,6 +182,10 @@ def _chain_dir(recorded: str, pki_cache: Path | None) -> Path:
 
 def _gather(cell: _Cell, chains: dict[str, ChainInfo], with_keys: bool, pki_cache: Path | None = None) -> None:
     label = cell.spec.label
+    if cell.spec.given is not None:
+        cell.warnings.append(f"this chain was {cell.spec.given.describe()}: tlsmatrix did not make it, so there is "
+                             "no regenerate.sh; its public files are in this bundle as given, and `tlsmatrix replay "
+                             "--chain chain.pem --ca ca.pem` serves them again (without the key: chain_ok)")
     if cell.spec.defect and not with_keys:
         cell.warnings.append(f"this chain has the defect {cell.spec.defect!r} (harness/defects.py), which "
                              "regenerate.sh does NOT rebuild (the openssl command line cannot write most of them): "
@@ -476,7 +480,7 @@ set -eu
 cd "$(dirname "$0")"
 for d in cells/*/; do
   echo "== $d"
-  sh "$d/regenerate.sh"
+  if [ -f "$d/regenerate.sh" ]; then sh "$d/regenerate.sh"; else echo "given chain: its files are here as given"; fi
 done
 """
 
@@ -522,7 +526,8 @@ def _cell_section(data: ResultsDocument, n: int, cell: _Cell, with_keys: bool) -
     spec = cell.spec
     server = r.server
     here = f"cells/{cell.dirname}"
-    files_dir = here if with_keys else f"{here}/regenerated"
+    given = spec.given is not None
+    files_dir = here if with_keys or given else f"{here}/regenerated"
     out = [
         f"## {n}. `{r.id}`",
         "",
@@ -543,7 +548,10 @@ def _cell_section(data: ResultsDocument, n: int, cell: _Cell, with_keys: bool) -
         out += ["- no error: the handshake succeeded", ""]
     for w in cell.warnings:
         out += [f"> **warning:** {w}", ""]
-    if with_keys:
+    if given and not with_keys:
+        server_block = (f"cd {here}\ntlsmatrix replay --chain chain.pem --ca ca.pem --servername "
+                        f"{shlex.quote(r.servername)} --clients {r.client}")
+    elif with_keys:
         server_block = f"cd {here}\n{s_server_line(cell)}"
     else:
         server_block = (f"cd {here}\nsh regenerate.sh     # no keys in this bundle: an EQUIVALENT chain, new keys\n"
@@ -738,7 +746,8 @@ def write_bundle(results_path_or_dir: str | Path, cell_ids: list[str] | None, ou
         members[f"{base}/cell.json"] = _json_bytes(cell.record.to_json())
         members[f"{base}/job.json"] = _json_bytes(probe_job(cell.record))
         members[f"{base}/server-config.json"] = _json_bytes(server_config(cell.record))
-        members[f"{base}/regenerate.sh"] = regenerate_script(cell).encode()
+        if cell.spec.given is None:  # a given chain cannot be rebuilt: its public files are there as given
+            members[f"{base}/regenerate.sh"] = regenerate_script(cell).encode()
     members["versions.json"] = _json_bytes({
         "tool": data.tool.to_json(), "started": data.run.started,
         "machine": data.run.machine.to_json() if data.run.machine else None,

@@ -31,7 +31,7 @@ from cryptography.x509.oid import ExtensionOID, NameOID
 from .certread import ForeignCert, field_problems, is_unknown_algorithm, read_certificate_file, read_der, safe
 from .jsonmodel import JsonModel, attr
 from .tlswire import certificates_sent
-from .model import NOT_MEASURED, Outcome, Result
+from .model import ACCEPTED, NOT_MEASURED, Outcome, Result
 
 
 @dataclass(frozen=True)
@@ -605,7 +605,7 @@ def diagnose_files(ca_file: str | Path, chain_file: str | Path, servername: str 
 
 def with_finding(result: Result, findings: list[Finding]) -> Result:
     """The result, naming the first finding that breaks its client stack when the cell failed."""
-    if result.outcome in NOT_MEASURED or result.outcome is Outcome.OK:
+    if result.outcome in NOT_MEASURED or result.outcome in ACCEPTED:
         return result
     found = next((f.id for f in findings if f.affects_client(result.cell.client)), None)
     return dataclasses.replace(result, finding=found) if found else result

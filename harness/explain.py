@@ -37,7 +37,7 @@ from itertools import combinations
 from typing import Any, Iterable
 
 from .document import CellRecord, ResultsDocument
-from .model import KEY_NAMES, ChainRecord, KeySpec
+from .model import ACCEPTED, KEY_NAMES, ChainRecord, KeySpec
 
 #: at most this many conditions per term
 MAX_CONDITIONS = 3
@@ -302,7 +302,7 @@ def _solve(kind: str, stack: str, p: _Problem, order: dict[str, int], left_out: 
 
 
 def _failed(record: CellRecord) -> bool:
-    return record.outcome != "ok"
+    return record.outcome not in ACCEPTED
 
 
 def _value_order(records: list[CellRecord]) -> dict[str, int]:

@@ -5,6 +5,7 @@ jobs become results. No I/O happens in this module.
 """
 from __future__ import annotations
 
+import dataclasses
 import enum
 import hashlib
 import json
@@ -25,6 +26,10 @@ class SpecError(TlsmatrixError, ValueError):
 #: canonical key names, in the order reports list them
 #: RSA-1024 is there to ask which stacks still accept a weak key (OpenSSL security levels, Go, Java policies)
 KEY_NAMES: tuple[str, ...] = ("RSA-1024", "RSA-2048", "RSA-3072", "RSA-4096", "P-256", "P-384", "P-521", "Ed25519")
+
+#: how records name a key of a chain tlsmatrix did not make when it is none of KEY_NAMES (P-192, RSA-1536, Ed448…)
+OTHER_KEY = "other"
+RECORD_KEY_NAMES = (*KEY_NAMES, OTHER_KEY)
 
 _KEY_ALIASES: dict[str, str] = {}
 for _bits in (1024, 2048, 3072, 4096):
@@ -65,7 +70,7 @@ class KeySpec:
             return "rsa"
         if self.name.startswith("P-"):
             return "ecdsa"
-        return "eddsa"
+        return "eddsa" if self.name == "Ed25519" else OTHER_KEY
 
     @property
     def rsa_bits(self) -> int:
@@ -74,7 +79,7 @@ class KeySpec:
     @property
     def default_hash(self) -> str | None:
         """The hash a signer of this key type uses unless told otherwise (None: Ed25519 is pure)."""
-        return {"P-384": "SHA-384", "P-521": "SHA-512", "Ed25519": None}.get(self.name, "SHA-256")
+        return {"P-384": "SHA-384", "P-521": "SHA-512", "Ed25519": None, OTHER_KEY: None}.get(self.name, "SHA-256")
 
     def __str__(self) -> str:
         return self.name
@@ -115,6 +120,21 @@ class CertSpec:
 
 
 @dataclass(frozen=True)
+class GivenChain:
+    """A chain from files tlsmatrix did not make (a bug report's ``chain.pem`` + ``ca.pem``): served as
+    given, byte for byte; without ``key_file`` a substitute key signs (harness/replay.py, ``chain_ok``).
+    Its identity is the files' contents, not their paths."""
+
+    chain_file: str  # as the scenario wrote it (relative to the scenario file) ...
+    ca_file: str
+    key_file: str | None
+    chain_sha256: str  # ... and what it held
+    ca_sha256: str
+    #: where the files are on this machine (not part of the chain's identity or of any record)
+    paths: tuple[str, str, str | None] = dataclasses.field(compare=False, repr=False, default=("", "", None))
+
+
+@dataclass(frozen=True)
 class ChainSpec:
     """A root, optional intermediates and a leaf. The root is the trust anchor."""
 
@@ -127,6 +147,8 @@ class ChainSpec:
     client_cert: KeySpec | None = None
     #: a named chain defect (harness/defects.py), None for a well-formed chain
     defect: str | None = None
+    #: a chain from files (root/intermediates/leaf then describe what the files hold), None: pki makes it
+    given: GivenChain | None = None
 
     @property
     def signers(self) -> tuple[CertSpec, ...]:
@@ -140,6 +162,8 @@ class ChainSpec:
     def label(self) -> str:
         if self.name:
             return self.name
+        if self.given is not None:
+            return f"given {self.given.chain_file}"
         parts = [self.root.label(), *(i.label() for i in self.intermediates), self.leaf.key.name]
         text = " → ".join(parts)
         if self.client_cert is not None:
@@ -167,7 +191,7 @@ class ChainSpec:
 class CertRecord(JsonModel):
     """A signer of the chain: its key type and the hash it signs with (null: Ed25519 signs pure)."""
 
-    key: str = attr(enum=KEY_NAMES)
+    key: str = attr(enum=RECORD_KEY_NAMES)
     hash: str | None = attr(None, enum=HASH_NAMES)
 
     @property
@@ -182,7 +206,28 @@ class CertRecord(JsonModel):
 class KeyRecord(JsonModel):
     """A certificate that signs nothing in the chain (the leaf, the mTLS client certificate): its key type."""
 
-    key: str = attr(enum=KEY_NAMES)
+    key: str = attr(enum=RECORD_KEY_NAMES)
+
+
+@dataclass(frozen=True, kw_only=True)
+class GivenRecord(JsonModel):
+    """Where a chain tlsmatrix did not make comes from: the files as the scenario names them, their contents' digests."""
+
+    chain_file: str = attr(doc="the certificates the server presents, as given (relative to the scenario file)")
+    ca_file: str = attr(doc="the trust anchor(s) the clients get")
+    key_file: str | None = attr(None, doc="the server's key (null: a TEST-ONLY substitute key signs, and a "
+                                          "client that accepts the chain answers chain_ok)")
+    chain_sha256: str
+    ca_sha256: str
+
+    @classmethod
+    def of(cls, given: GivenChain) -> GivenRecord:
+        return cls(chain_file=given.chain_file, ca_file=given.ca_file, key_file=given.key_file,
+                   chain_sha256=given.chain_sha256, ca_sha256=given.ca_sha256)
+
+    def describe(self) -> str:
+        key = f"key {self.key_file}" if self.key_file else "no server key (a substitute signs: chain_ok)"
+        return f"given as {self.chain_file} + CA {self.ca_file}, {key}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -199,6 +244,8 @@ class ChainRecord(JsonModel):
                                          "root (absent: the server asks for no client certificate)")
     defect: str | None = attr(None, omit=True, enum=DEFECTS,
                               doc="a chain defect (harness/defects.py; absent: a well-formed chain)")
+    given: GivenRecord | None = attr(None, omit=True, doc="a chain from files tlsmatrix did not make (absent: "
+                                     "tlsmatrix made it); root, intermediates and leaf describe what the files hold")
 
     @classmethod
     def of(cls, spec: ChainSpec) -> ChainRecord:
@@ -207,7 +254,7 @@ class ChainRecord(JsonModel):
                    intermediates=[CertRecord(key=i.key.name, hash=i.signing_hash) for i in spec.intermediates],
                    leaf=KeyRecord(key=spec.leaf.key.name), expired=spec.expired,
                    client_cert=KeyRecord(key=spec.client_cert.name) if spec.client_cert else None,
-                   defect=spec.defect)
+                   defect=spec.defect, given=GivenRecord.of(spec.given) if spec.given else None)
 
     @property
     def signers(self) -> list[CertRecord]:
@@ -221,6 +268,8 @@ class ChainRecord(JsonModel):
             parts.append(f"client certificate {self.client_cert.key} (mTLS, issued by the root)")
         if self.defect:
             parts.append(f"defect {self.defect}")
+        if self.given:
+            parts.append(self.given.describe())
         return ", ".join(parts) + (" (expired)" if self.expired else "")
 
 
@@ -277,6 +326,9 @@ class Outcome(str, enum.Enum):
     def __str__(self) -> str:
         return self.value
 
+
+#: outcomes where the client accepted the chain (chain_ok: replayed without the server's key)
+ACCEPTED = frozenset({Outcome.OK, Outcome.CHAIN_OK})
 
 #: outcomes that say nothing about the client's TLS behaviour
 NOT_MEASURED = frozenset({Outcome.SKIPPED, Outcome.SERVER_ERROR, Outcome.PROBE_ERROR})

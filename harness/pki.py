@@ -69,6 +69,25 @@ class ChainFiles:
         return _cert_sha256(self.client_cert_file) if self.client_cert_file else None
 
 
+#: the server's key in a chain directory (a pki-made chain's TEST-ONLY key, or a replayed chain's)
+LEAF_KEY_FILE = "TEST-ONLY-leaf-key.pem"
+
+
+def chain_files(spec: ChainSpec, chain_dir: Path, client: bool = False) -> ChainFiles:
+    """The files of a chain directory (pki-made or given: harness/given.py)."""
+    return ChainFiles(
+        spec=spec,
+        ca_file=chain_dir / "ca.pem",
+        cert_file=chain_dir / "chain.pem",
+        key_file=chain_dir / LEAF_KEY_FILE,
+        leaf_file=chain_dir / "leaf.pem",
+        leaf_sha256=_cert_sha256(chain_dir / "leaf.pem"),
+        root_sha256=_cert_sha256(chain_dir / "ca.pem"),
+        client_cert_file=chain_dir / "client.pem" if client else None,
+        client_key_file=chain_dir / "TEST-ONLY-client-key.pem" if client else None,
+    )
+
+
 def generate_private_key(spec: KeySpec):
     if spec.family == "rsa":
         return rsa.generate_private_key(public_exponent=65537, key_size=spec.rsa_bits)
@@ -119,30 +138,27 @@ class CertificateCache:
         chain_dir = self.root / "chains" / f"{spec.fingerprint}-{_digest(str(leaf_dir) + str(client_dir or ''))[:8]}"
         if not (chain_dir / "chain.pem").exists():
             ca_dirs, sent_dirs = self._placement(spec, root_dir, inter_dirs, leaf_dir)
-            tmp = self._tmpdir()
-            try:
-                (tmp / "ca.pem").write_bytes(b"".join((d / "cert.pem").read_bytes() for d in ca_dirs))
-                (tmp / "chain.pem").write_bytes(b"".join((d / "cert.pem").read_bytes() for d in sent_dirs))
-                shutil.copyfile(leaf_dir / "cert.pem", tmp / "leaf.pem")
-                shutil.copyfile(leaf_dir / "TEST-ONLY-key.pem", tmp / "TEST-ONLY-leaf-key.pem")
-                if client_dir is not None:
-                    shutil.copyfile(client_dir / "cert.pem", tmp / "client.pem")
-                    shutil.copyfile(client_dir / "TEST-ONLY-key.pem", tmp / "TEST-ONLY-client-key.pem")
-                (tmp / "spec.json").write_text(json.dumps(spec.to_json(), indent=2, ensure_ascii=False))
-                self._publish(tmp, chain_dir)
-            finally:
-                shutil.rmtree(tmp, ignore_errors=True)
-        return ChainFiles(
-            spec=spec,
-            ca_file=chain_dir / "ca.pem",
-            cert_file=chain_dir / "chain.pem",
-            key_file=chain_dir / "TEST-ONLY-leaf-key.pem",
-            leaf_file=chain_dir / "leaf.pem",
-            leaf_sha256=_cert_sha256(chain_dir / "leaf.pem"),
-            root_sha256=_cert_sha256(chain_dir / "ca.pem"),
-            client_cert_file=chain_dir / "client.pem" if client_dir else None,
-            client_key_file=chain_dir / "TEST-ONLY-client-key.pem" if client_dir else None,
-        )
+            files = {"ca.pem": b"".join((d / "cert.pem").read_bytes() for d in ca_dirs),
+                     "chain.pem": b"".join((d / "cert.pem").read_bytes() for d in sent_dirs),
+                     "leaf.pem": (leaf_dir / "cert.pem").read_bytes(),
+                     LEAF_KEY_FILE: (leaf_dir / "TEST-ONLY-key.pem").read_bytes(),
+                     "spec.json": json.dumps(spec.to_json(), indent=2, ensure_ascii=False).encode()}
+            if client_dir is not None:
+                files |= {"client.pem": (client_dir / "cert.pem").read_bytes(),
+                          "TEST-ONLY-client-key.pem": (client_dir / "TEST-ONLY-key.pem").read_bytes()}
+            self.publish(chain_dir, files)
+        return chain_files(spec, chain_dir, client=client_dir is not None)
+
+    def publish(self, final: Path, files: dict[str, bytes]) -> None:
+        """Write ``files`` (name → bytes) into ``final`` at once: a
+        concurrent run sees the whole directory or none of it."""
+        tmp = self._tmpdir()
+        try:
+            for name, data in files.items():
+                (tmp / name).write_bytes(data)
+            self._publish(tmp, final)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
 
     def _placement(self, spec: ChainSpec, root: Path, inters: list[Path], leaf: Path) -> tuple[list[Path], list[Path]]:
         """Which certificates go into the CA file and which the server sends, in order (the
@@ -440,8 +456,11 @@ def _digest(text: str) -> str:
 
 
 def _cert_sha256(path: Path) -> str:
-    cert = x509.load_pem_x509_certificate(path.read_bytes())
-    return cert.fingerprint(hashes.SHA256()).hex()
+    """The SHA-256 of the file's first certificate's DER, as given (a replayed leaf need not parse)."""
+    from .certread import split_pem
+
+    first = split_pem(path.read_bytes())[0]
+    return hashlib.sha256(first).hexdigest() if isinstance(first, bytes) else ""
 
 
 def load_pem_certificates(path: str | Path, what: str = "CA file") -> list[x509.Certificate]:

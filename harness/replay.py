@@ -12,58 +12,12 @@ was accepted; the handshake could not complete without the server's key". Every 
 from __future__ import annotations
 
 import fnmatch
-from dataclasses import dataclass
-from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-
-from .certread import ForeignCert, pem_of, safe
 from .classify import handshake_signature_failed
-from .diagnose import key_name
-from .model import KEY_NAMES, KeySpec, Outcome
-from .pki import generate_private_key
+from .model import Outcome
 
 #: the server stack that can present a chain as given and sign with a key that is not the leaf's
 REPLAY_SERVER = "go"
-SUBSTITUTE_KEY_FILE = "substitute-key.TEST-ONLY.pem"
-
-
-@dataclass(frozen=True)
-class ReplayFiles:
-    """What a listener needs (the attributes of pki.ChainFiles a server reads)."""
-
-    ca_file: Path
-    cert_file: Path  # the chain as given, leaf first
-    key_file: Path  # the server's key, or a TEST-ONLY substitute
-    leaf_file: Path
-    client_cert_file: Path | None = None
-    client_key_file: Path | None = None
-
-
-def substitute_key(leaf: ForeignCert):
-    """A fresh TEST-ONLY key of the leaf's type (RSA of its size, its curve, Ed25519), so the server
-    offers the signature schemes the real one would; P-256 when the leaf's key is unreadable or of a
-    type the replay server cannot sign with (the client's error then says so)."""
-    key = safe(leaf.cert.public_key) if leaf.cert is not None else None
-    if isinstance(key, rsa.RSAPublicKey):  # any size, not only the sizes scenarios name
-        return rsa.generate_private_key(65537, max(key.key_size, 1024))
-    name = key_name(key) if key is not None else None
-    return generate_private_key(KeySpec(name if name in KEY_NAMES else "P-256"))
-
-
-def write_files(directory: Path, chain: list[ForeignCert], ca_file: Path, key=None) -> tuple[ReplayFiles, str]:
-    """The chain as given, its leaf, and the key (the user's, or a substitute) as PKCS#8 for the server.
-    Returns the files and how the handshake is signed ("the given key" / "a substitute P-256 key")."""
-    cert_file, leaf_file = directory / "chain.pem", directory / "leaf.pem"
-    cert_file.write_bytes(pem_of(chain))
-    leaf_file.write_bytes(pem_of(chain[:1]))
-    signer = "the given key" if key is not None else None
-    key = key if key is not None else substitute_key(chain[0])
-    path = directory / (SUBSTITUTE_KEY_FILE if signer is None else "server-key.pem")
-    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption()))
-    return ReplayFiles(ca_file, cert_file, path, leaf_file), signer or f"a substitute {key_name(key.public_key())} key (TEST-ONLY)"
 
 
 #: client stacks that check the server's handshake signature before they judge the chain, with no
@@ -89,16 +43,22 @@ def not_judged(client: str, error: str | None) -> str:
 def replay_entry(entry: dict, family: str, with_key: bool) -> None:
     """A probe entry as replay reports it (in place): ``chain_ok`` for a refusal of the substitute
     key's signature, ``skipped`` when such a refusal says nothing of the chain; verdicts unchanged."""
-    client = entry["client"]
-    if with_key or not signature_failure(family, entry["outcome"], entry["error"], entry.get("error_detail")):
-        return
+    if not with_key:
+        entry.update(without_key(entry["client"], family, entry["outcome"], entry["error"], entry.get("error_detail")))
+
+
+def without_key(client: str, family: str, outcome: str, error: str | None, detail: str | None) -> dict[str, str]:
+    """What changes in a client's answer to a chain served with a substitute key (nothing when the
+    answer is a verdict on the chain): outcome, error, short_error and note."""
+    if not signature_failure(family, outcome, error, detail):
+        return {}
     if signature_first(client):
-        entry.update(outcome=Outcome.SKIPPED.value, error=not_judged(client, entry["error"]), short_error="needs --key")
-        return
-    entry.update(outcome=Outcome.CHAIN_OK.value, short_error="chain accepted (no server key)")
+        return {"outcome": Outcome.SKIPPED.value, "error": not_judged(client, error), "short_error": "needs --key"}
     if name_after_handshake(client):
-        entry["short_error"] = "chain accepted; name not judged (no server key)"
-        entry["note"] = f"{client} checks the server name only after the handshake: this chain_ok says nothing of the name"
+        return {"outcome": Outcome.CHAIN_OK.value, "short_error": "chain accepted; name not judged (no server key)",
+                "note": f"{client} checks the server name only after the handshake: this chain_ok says nothing "
+                        "of the name"}
+    return {"outcome": Outcome.CHAIN_OK.value, "short_error": "chain accepted (no server key)"}
 
 
 #: client stacks that check the server *name* only after the handshake (curl's OpenSSL backend):

@@ -33,9 +33,11 @@ from .endpoints.process import ProcessEndpoint
 from .errors import HarnessError
 from .kubeconfig import KubeconfigError, write_endpoint_kubeconfig
 from .model import Cell, ChainSpec, Job, Outcome, Result, StackInfo
+from .given import cached_given
 from .pki import CertificateCache, ChainFiles
 from .reaper import owned_prefix, reap
 from .reaper import wait as wait_for_reaper
+from .replay import REPLAY_SERVER, without_key
 from .servers import SERVERS
 from .stacks import Stack
 
@@ -208,8 +210,9 @@ def certificates(targets: Iterable[Target], cache: CertificateCache) -> dict[str
     """Every chain the targets serve, made (or found in the cache) once: chain fingerprint → files."""
     files: dict[str, ChainFiles] = {}
     for target in targets:
-        if target.chain.fingerprint not in files:
-            files[target.chain.fingerprint] = cache.chain(target.chain)
+        chain = target.chain
+        if chain.fingerprint not in files:
+            files[chain.fingerprint] = cached_given(chain, cache) if chain.given else cache.chain(chain)
     return files
 
 
@@ -232,10 +235,11 @@ def start_endpoints(targets: Iterable[Target], chain_files: dict[str, ChainFiles
     specs_by_server: dict[str, list[ListenerSpec]] = defaultdict(list)
     for target in targets:
         key = _listener_key(target)
-        if key not in listener_of:
+        if key not in listener_of and unservable(target.chain, target.server) is None:
             listener_of[key] = lid = f"L{len(listener_of)}"
-            specs_by_server[target.server].append(
-                ListenerSpec(lid, chain_files[target.chain.fingerprint], target.tls, target.app))
+            specs_by_server[target.server].append(ListenerSpec(
+                lid, chain_files[target.chain.fingerprint], target.tls, target.app,
+                replay=target.chain.given is not None and target.server == REPLAY_SERVER))
     running = Endpoints({}, listener_of, {}, {}, chain_files)
     docker_run = _docker_run(cache, stack) if options.backend == "docker" and specs_by_server else None
     running.network = docker_run.network_name if docker_run is not None else None
@@ -368,6 +372,9 @@ class _Run:
 
     def drive(self, jobs: dict[str, list[tuple[Cell, Job]]], running: Endpoints) -> None:
         def record(client: str, cell: Any, h: Handshake) -> None:
+            given = cell.chain.given
+            if given is not None and given.key_file is None and h.not_run is None:
+                h = _without_key(client, self.options.clients[client].family, h)
             self.record(_result(cell, client, h, running))
 
         driver = ClientDriver(self.options.clients, retry_timeouts=self.options.retry_timeouts,
@@ -386,6 +393,26 @@ def _result(cell: Cell, client: str, h: Handshake, running: Endpoints) -> Result
                   negotiated=h.negotiated, elapsed_ms=h.elapsed_ms,
                   client_version=h.info.describe() if h.info else None,
                   server_version=ep.info.describe() if ep.info else None, attempts=h.attempts)
+
+
+def _without_key(client: str, family: str, h: Handshake) -> Handshake:
+    """A client's answer to a chain served with a substitute key (harness/replay.py): a refused
+    handshake signature is ``chain_ok`` (or ``skipped`` for a stack that says nothing of the chain)."""
+    changed = without_key(client, family, h.outcome.value, h.error, h.error_detail)
+    if not changed:
+        return h
+    error = changed.get("error", h.error)
+    if "note" in changed:
+        error = f"{error} ({changed['note']})"
+    return dataclasses.replace(h, outcome=Outcome(changed["outcome"]), error=error, short_error=changed["short_error"])
+
+
+def unservable(chain: ChainSpec, server: str) -> str | None:
+    """Why ``server`` cannot serve ``chain`` at all (None: it can, or tries)."""
+    if chain.given is not None and chain.given.key_file is None and server != REPLAY_SERVER:
+        return (f"the chain {chain.label!r} comes without its server key: only the {REPLAY_SERVER} server presents "
+                "a chain signed by a substitute key (key_file in the scenario serves it from every server)")
+    return None
 
 
 def _plan_jobs(run: _Run, running: Endpoints, started: str,
@@ -417,6 +444,10 @@ def _plan_jobs(run: _Run, running: Endpoints, started: str,
 def _refused(cell: Cell, running: Endpoints, options: RunOptions) -> Result | None:
     """The result of a cell that never reaches its client: no server, a chain the server cannot serve,
     or a client certificate the client cannot present."""
+    why = unservable(cell.chain, cell.server)
+    if why is not None:
+        return Result(cell, Outcome.SKIPPED, error=f"server stack {cell.server}: {why}",
+                      short_error="no server key: go server only")
     if cell.server in running.skipped:
         return Result(cell, Outcome.SKIPPED, error=f"server stack {cell.server}: {running.skipped[cell.server]}",
                       short_error=f"server {cell.server} not available")

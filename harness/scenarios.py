@@ -19,6 +19,11 @@ A scenario file looks like this (see ``scenarios/`` for real ones)::
                                        # issued by the root; the server requires it
     defect = ["none", "missing-intermediate"]  # optional: chain defects (harness/defects.py)
 
+    [[chain]]                          # or a chain tlsmatrix did not make (a bug report's files),
+    name = "reporter"                  # relative to this file; served as given, byte for byte;
+    chain_file = "reporter/chain.pem"  # without key_file a TEST-ONLY substitute key signs and a
+    ca_file = "reporter/ca.pem"        # client that accepts the chain answers chain_ok
+
     [[expect]]                         # last matching rule wins
     client = "rustls-ring"
     signer = "P-521"                   # matchers: client server tls chain root leaf signer key hash client_cert defect
@@ -66,6 +71,8 @@ _TOP_KEYS = {"name", "title", "description", "notes", "axes", "chain", "expect",
 APPS = served_apps(SERVERS)
 _AXES_KEYS = {"tls", "servers", "clients"}
 _CHAIN_KEYS = {"name", "root", "intermediates", "leaf", "expired", "client_cert", "defect"}
+#: a chain tlsmatrix did not make (harness/given.py): served as given; without key_file, chain_ok
+_GIVEN_CHAIN_KEYS = {"name", "chain_file", "ca_file", "key_file"}
 _EXPECT_KEYS = set(MATCH_KEYS) | {"outcome", "why"}
 #: matchers that look at the chain (the others each look at one axis: client, server, tls)
 CHAIN_MATCH_KEYS = tuple(k for k in MATCH_KEYS if k not in ("client", "server", "tls"))
@@ -238,7 +245,7 @@ def parse_scenario(
     )
     servers = _names(axes.get("servers", list(DEFAULT_SERVERS)), "axes.servers", known_servers, "server stack", fail)
     clients = _names(axes.get("clients", list(DEFAULT_CLIENTS)), "axes.clients", known_clients, "client stack", fail)
-    chains = _chains(data, fail)
+    chains = _chains(data, fail, path.parent if path else Path("."))
     app = data.get("app")
     _check_stacks(chains, servers, clients, app, known_clients, known_servers, fail)
     rules, warnings = _rules(data, (chains, servers, tls_versions, clients), known_clients, known_servers,
@@ -276,7 +283,7 @@ def _header(data: dict[str, Any], path: Path | None, fail) -> str:
     return name.strip()
 
 
-def _chains(data: dict[str, Any], fail) -> list[ChainSpec]:
+def _chains(data: dict[str, Any], fail, base: Path) -> list[ChainSpec]:
     chain_tables = data.get("chain")
     if chain_tables is None:
         raise fail("chain", "missing: a scenario needs at least one [[chain]] table")
@@ -284,7 +291,7 @@ def _chains(data: dict[str, Any], fail) -> list[ChainSpec]:
         raise fail("chain", "must be one or more [[chain]] tables")
     chains: list[ChainSpec] = []
     for i, table in enumerate(chain_tables):
-        chains.extend(_parse_chain(table, f"chain[{i}]", fail))
+        chains.extend(_parse_chain(table, f"chain[{i}]", fail, base))
     seen: dict[str, str] = {}
     for chain in chains:
         if chain.label in seen:
@@ -367,9 +374,11 @@ def _shown(patterns: tuple[str, ...]) -> str:
     return repr(patterns[0]) if len(patterns) == 1 else repr(list(patterns))
 
 
-def _parse_chain(table: Any, key: str, fail) -> list[ChainSpec]:
+def _parse_chain(table: Any, key: str, fail, base: Path) -> list[ChainSpec]:
     if not isinstance(table, dict):
         raise fail(key, f"must be a table, got {table!r}")
+    if "chain_file" in table:
+        return [_given_chain(table, key, fail, base)]
     _reject_unknown(table, _CHAIN_KEYS, key + ".", fail)
     for required in ("root", "leaf"):
         if required not in table:
@@ -400,6 +409,31 @@ def _parse_chain(table: Any, key: str, fail) -> list[ChainSpec]:
         ChainSpec(root=r, leaf=l, intermediates=intermediates, expired=expired, name=name, client_cert=c, defect=d)
         for r, l, c, d in itertools.product(roots, leaves, clients, defects)
     ]
+
+
+def _given_chain(table: dict[str, Any], key: str, fail, base: Path) -> ChainSpec:
+    """A chain from files (``chain_file``, ``ca_file``, optional ``key_file``; relative to the scenario file)."""
+    from .certread import CertificateFileError
+    from .given import given_chain
+    from .validate import InputError
+
+    _reject_unknown(table, _GIVEN_CHAIN_KEYS, key + ".", fail)
+    if "ca_file" not in table:
+        raise fail(f"{key}.ca_file", "missing: a chain from files needs the CA file its clients trust")
+    written = [table.get(k) for k in ("chain_file", "ca_file", "key_file")]
+    for k, value in zip(("chain_file", "ca_file", "key_file"), written):
+        if value is not None and (not isinstance(value, str) or not value):
+            raise fail(f"{key}.{k}", f"must be a file name (relative to the scenario file), got {value!r}")
+    name = table.get("name")
+    if name is not None and not isinstance(name, str):
+        raise fail(f"{key}.name", f"must be a string, got {name!r}")
+    paths = [base / v if v else None for v in written]
+    try:
+        return given_chain(paths[0], paths[1], paths[2], written=tuple(written), name=name,
+                           key_flag="key_file")
+    except (CertificateFileError, InputError) as exc:
+        field = "key_file" if isinstance(exc, InputError) else "ca_file" if "CA file" in str(exc) else "chain_file"
+        raise fail(f"{key}.{field}", str(exc)) from None
 
 
 def _defect(value: Any, key: str, intermediates: int, fail) -> str | None:
@@ -534,4 +568,4 @@ def _check_known(values: Iterable[str], known: Iterable[str], key: str, what: st
 def chain_specs(table: dict[str, Any], where: str = "chain") -> list[ChainSpec]:
     """The chains of one ``[[chain]]`` table given as a mapping (``{"root": "P-521", "leaf": "P-256"}``;
     list values are product axes), checked as a scenario file's are (``harness.chain`` uses it)."""
-    return _parse_chain(table, where, lambda key, message: ScenarioError(f"{key}: {message}"))
+    return _parse_chain(table, where, lambda key, message: ScenarioError(f"{key}: {message}"), Path("."))

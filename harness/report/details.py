@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..document import CellRecord, ResultsDocument, ScenarioInfo
+from ..model import ACCEPTED
 from .table import MISMATCH_MARK, mismatches, render_table, rows, stack_versions, summarize
 from .text import clean as _clean
 from .text import clip as _clip
@@ -65,7 +66,7 @@ def _table(sub: ResultsDocument, plan: _Plan) -> str:
     keys = list(table_rows)
     notes = []
     if plan.drop_ok_rows:
-        failing = [k for k in keys if any(r.outcome != "ok" for r in table_rows[k].values())]
+        failing = [k for k in keys if any(r.outcome not in ACCEPTED for r in table_rows[k].values())]
         # with no failing row at all, a few rows still show the table's columns
         kept = failing or keys[:3]
         if len(kept) < len(keys):

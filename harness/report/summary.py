@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from ..document import CellRecord, ResultsDocument
+from ..model import ACCEPTED
 from ..explain import Finding, explain
 from .text import clip, join_names
 
@@ -69,4 +70,4 @@ def always_ok(cells: list[CellRecord]) -> list[str]:
     for r in cells:
         if r.outcome not in NOT_MEASURED:
             measured.setdefault(r.client, []).append(r.outcome)
-    return [c for c, outcomes in measured.items() if all(o == "ok" for o in outcomes)]
+    return [c for c, outcomes in measured.items() if all(o in ACCEPTED for o in outcomes)]

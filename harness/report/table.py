@@ -12,9 +12,12 @@ from typing import Any
 from tabulate import tabulate
 
 from ..document import CellRecord, ResultsDocument
+from ..model import ACCEPTED
 from .text import join_names, shorten
 
 OK_MARK = "ok"
+#: chain_ok: the chain was accepted, the handshake could not complete without the server's key
+CHAIN_OK_MARK = "chain✓"
 FAIL_MARK = "✗"
 MISMATCH_MARK = "⚠"
 NOTE_WIDTH = 150
@@ -55,6 +58,9 @@ def cell_text(r: CellRecord, notes: Footnotes | None = None, compact: bool = Fal
         text = OK_MARK
         if r.error and notes is not None and not compact:  # e.g. the API answered 403 after a good handshake
             text += f" [{notes.ref(r)}]"
+    elif outcome == "chain_ok":
+        text = CHAIN_OK_MARK + (str(notes.ref(r)) if compact and notes is not None else
+                                f" [{notes.ref(r)}]" if notes is not None else "")
     elif compact and notes is not None:
         text = ("—" if outcome == "skipped" else FAIL_MARK) + str(notes.ref(r))
     else:
@@ -153,7 +159,7 @@ def summarize(data: ResultsDocument | dict[str, Any]) -> str:
             reason = next((r.error for r in mine if r.error), "")
             skipped_clients.append(f"{client} ({reason})")
             continue
-        failed = [r for r in measured if r.outcome != "ok"]
+        failed = [r for r in measured if r.outcome not in ACCEPTED]
         if not failed:
             clean.append(client)
             continue

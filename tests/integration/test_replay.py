@@ -162,12 +162,14 @@ def test_a_live_server_sending_a_malformed_certificate_is_diagnosed_and_saved(pk
     """OpenSSL cannot take such a chain apart; our own TLS 1.2 ClientHello reads it as sent."""
     from harness.endpoints.base import ListenerSpec
     from harness.endpoints.process import ProcessEndpoint
-    from harness.replay import write_files
+    from harness.given import given_chain, write_given
 
     files = pki_cache.chain(ChainSpec(P256, P256, intermediates=(P256,)))
     leaf, inter = read_certificate_file(files.cert_file, "chain")
     sent = [leaf, read_der(inter.der[:-20])]
-    given, _ = write_files(tmp_path, sent, files.ca_file)
+    (tmp_path / "sent.pem").write_bytes(pem_of(sent))
+    (tmp_path / "served").mkdir()
+    given, _ = write_given(given_chain(tmp_path / "sent.pem", files.ca_file), tmp_path / "served")
     with ProcessEndpoint(SERVERS["go"], [ListenerSpec("m", given, None, replay=True)]) as ep:
         port = ep.listeners["m"].port
         doc = api.probe("127.0.0.1", port, files.ca_file, clients=_available(["openssl", "go"]),
