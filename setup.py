@@ -1,6 +1,6 @@
 """What pyproject.toml cannot say: the scenarios and baselines at the top of the checkout ship
 inside the package (``harness/_data/scenarios``, ``harness/_data/baseline``), so an installed
-tlsmatrix has them wherever it runs (harness/toolchain.py scenarios_dir, baseline_dir)."""
+tlsmatrix has them wherever it runs (harness/stacks/toolchain.py scenarios_dir, baseline_dir)."""
 from setuptools import find_namespace_packages, setup
 
 setup(

@@ -19,14 +19,14 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-from .errors import HarnessError, TlsmatrixError, TlsmatrixWarning, UsageError  # noqa: E402 - light, no imports
+from .model.errors import HarnessError, TlsmatrixError, TlsmatrixWarning, UsageError  # noqa: E402 - light, no imports
 
 #: name -> module; imported on first use, so `import harness` (which every probe program does, as
 #: ``python -m harness.probes...``) stays as cheap as it was
 _LAZY = {
     "run": ".api", "probe": ".api", "replay": ".api", "serve": ".api", "diagnose_chain": ".api", "load_results": ".api",
     "load_scenarios": ".api", "chain": ".api", "default_scenarios": ".api", "Serving": ".api",
-    "ServedEndpoint": ".api", "DEFAULT_TIMEOUT": ".api", "ResultsDocument": ".document", "CellRecord": ".document",
+    "ServedEndpoint": ".api", "DEFAULT_TIMEOUT": ".api", "ResultsDocument": ".model.document", "CellRecord": ".model.document",
 }
 
 __all__ = ["__version__", "TlsmatrixError", "UsageError", "HarnessError", "TlsmatrixWarning", *_LAZY]

@@ -1,6 +1,6 @@
 """The library: what ``tlsmatrix`` does, as functions (docs/library.md has examples).
 
-- :func:`run` runs scenarios and returns their :class:`~harness.document.ResultsDocument`;
+- :func:`run` runs scenarios and returns their :class:`~harness.model.document.ResultsDocument`;
 - :func:`probe` runs client stacks against an endpoint of yours (your cluster's API server);
 - :func:`replay` serves a chain from a bug report as given (no server key needed) to every client stack;
 - :func:`serve` keeps a scenario's (or a chain's) endpoints up while a ``with`` block runs;
@@ -24,24 +24,24 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from . import __version__
-from .clients import CLIENTS, TLS_CLIENTS
-from .diagnose import Finding, diagnose, fetch_chain, leaf_name
-from .document import ResultsDocument, load_results
-from .drive import START_FAILED, UNAVAILABLE, ClientDriver, Handshake
-from .errors import HarnessError, TlsmatrixWarning, UsageError
-from .model import Cell, ChainSpec, Job, Outcome, Result, parse_tls_version
+from .stacks.clients import CLIENTS, TLS_CLIENTS
+from .certs.diagnose import Finding, diagnose, fetch_chain, leaf_name
+from .model.document import ResultsDocument, load_results
+from .running.drive import START_FAILED, UNAVAILABLE, ClientDriver, Handshake
+from .model.errors import HarnessError, TlsmatrixWarning, UsageError
+from .model.core import Cell, ChainSpec, Job, Outcome, Result, parse_tls_version
 from .output import write_atomic, write_run_files
-from .certread import pem_of, read_certificate_file
-from .pki import CertificateCache
-from .reaper import owned_prefix, reap
-from .redact import Redactor
-from .runner import (DEFAULT_TIMEOUT_MS, EndpointTarget, Endpoints, RunOptions, expand_cells, run_cells, serving,
-                     unservable)
-from .scenarios import Scenario, chain_specs, load_scenario, servername_problem
-from .servers import SERVERS
-from .toolchain import pki_cache_dir, resolve_scenario, scenarios_dir
-from .validate import (DEFAULT_MAX_CELLS, ca_file_without_key, check_cell_count, check_names, check_port, client_files,
-                       name_list, timeout_ms, writable_dir)
+from .certs.certread import pem_of, read_certificate_file
+from .certs.pki import CertificateCache
+from .running.reaper import owned_prefix, reap
+from .model.redact import Redactor
+from .running.runner import (DEFAULT_TIMEOUT_MS, EndpointTarget, Endpoints, RunOptions, expand_cells, run_cells, serving,
+    unservable)
+from .running.scenarios import Scenario, chain_specs, load_scenario, servername_problem
+from .stacks.servers import SERVERS
+from .stacks.toolchain import pki_cache_dir, resolve_scenario, scenarios_dir
+from .validate import (DEFAULT_MAX_CELLS, ca_file_without_key, check_cell_count, check_names, check_port,
+    client_files, name_list, timeout_ms, writable_dir)
 
 __all__ = ["run", "probe", "replay", "serve", "diagnose_chain", "load_results", "load_scenarios", "chain", "default_scenarios",
            "select_cells", "Serving", "ServedEndpoint", "DEFAULT_TIMEOUT", "DEFAULT_MAX_CELLS", "ResultsDocument"]
@@ -63,8 +63,8 @@ def default_scenarios() -> list[Path]:
 def load_scenarios(scenarios: ScenarioArg | Iterable[ScenarioArg] | None = None,
                    allow_unmatched_expect: bool = False) -> list[Scenario]:
     """Scenario files (paths; ``scenarios/rustls-p521.toml`` or ``rustls-p521`` find the shipped ones from
-    any directory) or loaded :class:`~harness.scenarios.Scenario` s; None: :func:`default_scenarios`.
-    Problems that do not stop a run are :class:`~harness.errors.TlsmatrixWarning` s."""
+    any directory) or loaded :class:`~harness.running.scenarios.Scenario` s; None: :func:`default_scenarios`.
+    Problems that do not stop a run are :class:`~harness.model.errors.TlsmatrixWarning` s."""
     if scenarios is None:
         items: list[Any] = list(default_scenarios())
     elif isinstance(scenarios, (str, os.PathLike, Scenario)):
@@ -115,7 +115,7 @@ def run(scenarios: ScenarioArg | Iterable[ScenarioArg] | None = None, clients: S
     ``matrix.html`` there (and the kubeconfigs of Kubernetes endpoints in ``kubeconfig/``) and returns
     the document as written: local paths replaced by ``<pki>``, ``<run>``, ... Without ``output`` nothing
     is written but certificates (``pki_cache``, default ``$TLSMATRIX_PKI_CACHE`` or the user cache).
-    ``progress(result, done, total)`` is called as cells finish (``harness.progress.Progress`` draws a
+    ``progress(result, done, total)`` is called as cells finish (``harness.running.progress.Progress`` draws a
     bar). ``shard="K/N"`` runs cell i when i mod N = K-1. Inputs are checked before any work starts."""
     loaded = load_scenarios(scenarios, allow_unmatched_expect)
     cells = select_cells(loaded, clients, servers, tls, shard, max_cells)
@@ -125,7 +125,7 @@ def run(scenarios: ScenarioArg | Iterable[ScenarioArg] | None = None, clients: S
     _message(progress, f"tlsmatrix {__version__}: {len(cells)} cells from {len(loaded)} scenario(s)")
     kube_dir = None
     if out_dir is not None and any(c.app == "kubernetes" for c in cells):
-        from .kubeconfig import remove_kubeconfigs
+        from .certs.kubeconfig import remove_kubeconfigs
 
         kube_dir = out_dir / "kubeconfig"  # what the Kubernetes clients of this run read
         remove_kubeconfigs(kube_dir)  # a previous run's files name ports that are gone
@@ -143,7 +143,7 @@ def select_cells(scenarios: list[Scenario], clients: Sequence[str] | str | None 
                  servers: Sequence[str] | str | None = None, tls: Sequence[str] | str | None = None,
                  shard: str | None = None, max_cells: int = DEFAULT_MAX_CELLS) -> list[Cell]:
     """The cells a run of these scenarios would run, numbered; checked names, count and shard."""
-    from .merge import select_shard
+    from .report.merge import select_shard
 
     client_names = check_names(clients, CLIENTS, "client stack")
     server_names = check_names(servers, SERVERS, "server stack")
@@ -259,7 +259,7 @@ def _kube_target(kubeconfig: str | os.PathLike | None, context: str | None, stac
         if context is not None:
             raise UsageError("--context goes with --kubeconfig")
         return None
-    from .kubeconfig import KubeconfigError, read_kubeconfig
+    from .certs.kubeconfig import KubeconfigError, read_kubeconfig
 
     reap()  # the owner in the name lets a later run remove it after a kill -9
     private = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=owned_prefix("kubeconfig"))))
@@ -311,7 +311,7 @@ def _probe_entry(name: str, h: Handshake) -> dict[str, Any]:
 
 def _probe_kubeconfig(job: Job, stack: contextlib.ExitStack) -> str:
     """What the Kubernetes clients read: the same server, CA, name and client certificate."""
-    from .kubeconfig import KubeconfigError, kubeconfig_document, write_kubeconfig
+    from .certs.kubeconfig import KubeconfigError, kubeconfig_document, write_kubeconfig
 
     reap()  # the owner in the name lets a later run remove it after a kill -9
     kube_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=owned_prefix("probe"))))
@@ -353,10 +353,10 @@ def replay(chain_file: str | os.PathLike, ca_file: str | os.PathLike | None = No
 
 
 def _replay(chain_file, ca_file, key_file, clients, servername, tls, timeout) -> dict[str, Any]:
-    from .endpoints.base import ListenerSpec
-    from .endpoints.process import ProcessEndpoint
-    from .given import given_chain, write_given
-    from .replay import REPLAY_SERVER, replay_entry
+    from .running.endpoints.base import ListenerSpec
+    from .running.endpoints.process import ProcessEndpoint
+    from .certs.given import given_chain, write_given
+    from .stacks.replay import REPLAY_SERVER, replay_entry
 
     ca_file_without_key(Path(ca_file))
     spec = given_chain(Path(chain_file), Path(ca_file), Path(key_file) if key_file is not None else None)
@@ -583,7 +583,7 @@ def _serve_output(output: str | os.PathLike | None, stack: contextlib.ExitStack)
 
 
 def _remove_serve_output(out_dir: Path) -> None:
-    from .kubeconfig import remove_kubeconfigs
+    from .certs.kubeconfig import remove_kubeconfigs
 
     remove_kubeconfigs(out_dir / "kubeconfig")
     (out_dir / "endpoints.json").unlink(missing_ok=True)
@@ -592,7 +592,7 @@ def _remove_serve_output(out_dir: Path) -> None:
 
 
 def _served(target: EndpointTarget, running: Endpoints, out_dir: Path) -> ServedEndpoint:
-    from .kubeconfig import KubeconfigError, write_endpoint_kubeconfig
+    from .certs.kubeconfig import KubeconfigError, write_endpoint_kubeconfig
 
     files = running.files[target.chain.fingerprint]
     endpoint = ServedEndpoint(

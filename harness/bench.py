@@ -26,16 +26,16 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from .clients import CLIENTS, HOST_TLS_CLIENTS, TLS_CLIENTS
-from .clients.session import ProbeSession
-from .endpoints.base import ListenerSpec
-from .endpoints.process import ProcessEndpoint
-from .model import Job
-from .pki import CertificateCache
-from .scenarios import load_scenario
-from .servers import HOST_SERVERS, SERVERS
+from .stacks.clients import CLIENTS, HOST_TLS_CLIENTS, TLS_CLIENTS
+from .running.session import ProbeSession
+from .running.endpoints.base import ListenerSpec
+from .running.endpoints.process import ProcessEndpoint
+from .model.core import Job
+from .certs.pki import CertificateCache
+from .running.scenarios import load_scenario
+from .stacks.servers import HOST_SERVERS, SERVERS
 from .stacks import Stack
-from .toolchain import pki_cache_dir, project_root, results_dir
+from .stacks.toolchain import pki_cache_dir, project_root, results_dir
 
 
 def bench_jobs(endpoint_specs: list[ListenerSpec], endpoint: ProcessEndpoint) -> list[Job]:
@@ -142,8 +142,8 @@ def curves_wall_time(runs: int, backends: tuple[str, ...] = ("process",)) -> lis
 
 def docker_start_costs(listeners: int) -> list[dict]:
     """One container serving N listeners vs N containers serving one each (the lifecycle choice)."""
-    from .endpoints.docker import DockerEndpoint, DockerRun
-    from .model import CertSpec, ChainSpec, KeySpec
+    from .running.endpoints.docker import DockerEndpoint, DockerRun
+    from .model.core import CertSpec, ChainSpec, KeySpec
 
     cache = CertificateCache(pki_cache_dir())
     keys = ["P-256", "P-384", "P-521", "RSA-2048", "Ed25519"]
@@ -217,7 +217,7 @@ def docker_available(choice: str) -> bool:
     if choice != "auto":
         return choice == "yes"
     try:
-        from .images import docker_client, image_for
+        from .stacks.images import docker_client, image_for
 
         client = docker_client()
         image_for(client, "openssl")

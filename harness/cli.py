@@ -25,21 +25,21 @@ from typing import Any, Sequence
 
 from . import api, validate
 from .cliargs import EXIT_BUG, EXIT_ERROR, EXIT_MISMATCH, EXIT_OK, build_parser
-from .build import main as build_main
-from .clients import CLIENTS
-from .document import ResultsDocument, load_results
-from .errors import HarnessError, TlsmatrixError, TlsmatrixWarning, UsageError  # noqa: F401 - HarnessError: tests
-from .jsonproc import stopped_count
-from .merge import merge
+from .stacks.build import main as build_main
+from .stacks.clients import CLIENTS
+from .model.document import ResultsDocument, load_results
+from .model.errors import HarnessError, TlsmatrixError, TlsmatrixWarning, UsageError  # noqa: F401 - HarnessError: tests
+from .running.jsonproc import stopped_count
+from .report.merge import merge
 from .output import SAVED as _SAVED
 from .output import save_results as _save_results  # noqa: F401 - the fallback tests call it here
 from .output import write_run_files
-from .progress import Progress
-from .redact import Redactor
-from .regress import baseline_scenarios, compare, load_baselines, render_changes, write_baselines
+from .running.progress import Progress
+from .model.redact import Redactor
+from .report.regress import baseline_scenarios, compare, load_baselines, render_changes, write_baselines
 from .report.formats import render
-from .servers import SERVERS
-from .toolchain import in_checkout_hint, pki_cache_dir, results_dir, scenarios_dir
+from .stacks.servers import SERVERS
+from .stacks.toolchain import in_checkout_hint, pki_cache_dir, results_dir, scenarios_dir
 from .validate import parse_target, writable_dir, writable_file
 
 # --- commands --------------------------------------------------------------------------------
@@ -87,7 +87,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
-    from .diagnose import render_findings
+    from .certs.diagnose import render_findings
 
     if args.chain and args.target:
         raise UsageError("diagnose: give either HOST:PORT or --chain FILE")
@@ -127,7 +127,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from .explain import explain, render_explain
+    from .report.explain import explain, render_explain
 
     findings = explain(load_results(args.results))
     sys.stdout.write((render_explain(findings).rstrip() + "\n") if findings else "Every stack agrees on every cell.\n")
@@ -135,7 +135,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_bundle(args: argparse.Namespace) -> int:
-    from .bundle import write_bundle
+    from .report.bundle import write_bundle
 
     writable_file(args.output, "--output")
     path = write_bundle(args.results, args.cells, Path(args.output), with_keys=args.with_keys,
@@ -154,7 +154,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             print(package)
         return EXIT_OK
     if args.format == "json":  # {"clients": [...], "servers": [...], "scenarios": [...]}
-        from .clients.containers import list_json
+        from .stacks.clients.containers import list_json
 
         print(json.dumps(list_json(CLIENTS, SERVERS, api.default_scenarios()), indent=2))
         return EXIT_OK
@@ -198,7 +198,7 @@ def cmd_regress(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from .schema import render_schema
+    from .model.schema import render_schema
 
     sys.stdout.write(render_schema())
     return EXIT_OK
@@ -206,9 +206,9 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 def cmd_clean(args: argparse.Namespace) -> int:
     """Remove containers (and temporary run directories) that crashed or killed runs left."""
-    from .endpoints.docker import clean
-    from .images import DockerUnavailable
-    from .reaper import reap_run_dirs
+    from .running.endpoints.docker import clean
+    from .stacks.images import DockerUnavailable
+    from .running.reaper import reap_run_dirs
 
     removed_dirs = reap_run_dirs(args.all)
     try:
@@ -240,7 +240,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv[:1] == ["build"]:
         return _guarded(lambda: build_main(argv[1:]), "build", debug)
     if argv[:1] == ["images"]:
-        from .images import main as images_main
+        from .stacks.images import main as images_main
 
         return _guarded(lambda: images_main(argv[1:]), "images", debug)
     args = build_parser().parse_args(argv)

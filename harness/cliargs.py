@@ -10,12 +10,12 @@ import os
 from typing import Any
 
 from . import __version__, validate
-from .clients import CLIENTS
+from .stacks.clients import CLIENTS
 from .report.formats import REPORT_FORMATS
-from .runner import BACKENDS, DEFAULT_TIMEOUT_MS
-from .scenarios import UNMATCHED_EXPECT_FLAG
-from .servers import SERVERS
-from .toolchain import baseline_dir, results_dir
+from .running.runner import BACKENDS, DEFAULT_TIMEOUT_MS
+from .running.scenarios import UNMATCHED_EXPECT_FLAG
+from .stacks.servers import SERVERS
+from .stacks.toolchain import baseline_dir, results_dir
 from .validate import DEFAULT_MAX_CELLS, name_list, seconds
 
 #: 3: an exception tlsmatrix did not expect, i.e. a bug in tlsmatrix, never the input's fault (2)
@@ -162,7 +162,7 @@ def _add_setup_commands(sub: Any) -> None:
     ls.add_argument("--missing", action="store_true", help="with --packages: only those not installed here")
     ls.add_argument("--format", choices=("table", "json"), default="table",
                     help="json: {clients: [{name, available, version, runs_in, image}], servers, scenarios}")
-    # parsed by harness/build.py and harness/images (main() hands them the rest of the line)
+    # parsed by harness/stacks/build.py and harness/images (main() hands them the rest of the line)
     sub.add_parser("build", help="build the compiled probes (Rust, Go)", add_help=False)
     sub.add_parser("images", help="build the server-stack images for --backend docker", add_help=False)
 

@@ -11,8 +11,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from .document import ResultsDocument
-from .errors import HarnessError
+from .model.document import ResultsDocument
+from .model.errors import HarnessError
 from .validate import describe_os_error
 
 #: results.json files written by this process, newest last (where a later error says the results are)

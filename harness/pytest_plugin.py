@@ -87,8 +87,8 @@ class ScenarioFile(pytest.File):
     @classmethod
     def of(cls, session: pytest.Session, given: str) -> "ScenarioFile":
         from .api import load_scenarios
-        from .errors import TlsmatrixError
-        from .toolchain import resolve_scenario
+        from .model.errors import TlsmatrixError
+        from .stacks.toolchain import resolve_scenario
 
         path = resolve_scenario(given).absolute()
         try:
@@ -104,7 +104,7 @@ class ScenarioFile(pytest.File):
         return node
 
     def collect(self) -> list["CellItem"]:
-        from .runner import expand_cells
+        from .running.runner import expand_cells
 
         xdist = self.config.pluginmanager.hasplugin("xdist")
         items = []
@@ -186,10 +186,10 @@ class _Cells:
         return self.records[cell_id]
 
     def _run(self, scenario: Any, cells: list[Any]) -> None:
-        from .errors import TlsmatrixError
-        from .pki import CertificateCache
-        from .runner import RunOptions, run_cells
-        from .toolchain import pki_cache_dir
+        from .model.errors import TlsmatrixError
+        from .certs.pki import CertificateCache
+        from .running.runner import RunOptions, run_cells
+        from .stacks.toolchain import pki_cache_dir
 
         options = RunOptions(timeout_ms=int(self.config.getoption("tlsmatrix_timeout") * 1000),
                              backend=self.config.getoption("tlsmatrix_backend"))
@@ -225,8 +225,8 @@ def _start_endpoint(stack: contextlib.ExitStack, request: pytest.FixtureRequest,
                     client_cert: str | None = None, expired: bool = False, defect: str | None = None,
                     backend: str | None = None) -> Any:
     from . import api
-    from .endpoints.base import EndpointError
-    from .servers import SERVERS
+    from .running.endpoints.base import EndpointError
+    from .stacks.servers import SERVERS
 
     spec = api.chain(root=root, leaf=leaf, intermediates=intermediates, client_cert=client_cert, expired=expired,
                      defect=defect)

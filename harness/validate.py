@@ -11,7 +11,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from .errors import TlsmatrixError, UsageError
+from .model.errors import TlsmatrixError, UsageError
 
 
 class InputError(TlsmatrixError):
@@ -67,7 +67,7 @@ def name_list(text: str) -> list[str]:
 
 def shard(text: str) -> str:
     """An argparse type: K/N, checked before the scenarios are read."""
-    from .merge import ShardError, parse_shard
+    from .report.merge import ShardError, parse_shard
 
     try:
         parse_shard(text)
@@ -202,7 +202,7 @@ def check_names(names: list[str] | str | None, known: dict, what: str) -> list[s
 
 def check_cell_count(scenarios: list, clients, servers, tls, shard: str | None, limit: int) -> None:
     """--max-cells, counted before any cell is expanded or certificate generated."""
-    from .merge import parse_shard
+    from .report.merge import parse_shard
 
     counts = {s.name: s.cell_count(clients, servers, tls) for s in scenarios}
     total = sum(counts.values())
@@ -244,7 +244,7 @@ def check_port(port: int, target: str) -> None:
 def client_files(client_cert: str | Path | None, client_key: str | Path | None) -> tuple[Path | None, Path | None]:
     """The client certificate and key to present (both or neither), readable, a certificate and the
     unencrypted key that belongs to it; resolved, since probes run in other directories."""
-    from .pki import load_ca_file
+    from .certs.pki import load_ca_file
 
     if bool(client_cert) != bool(client_key):
         raise UsageError("--client-cert and --client-key go together")

@@ -21,18 +21,18 @@ from pathlib import Path
 
 import trustme
 
-from harness.certread import pem_of, read_certificate_file, read_der
-from harness.clients import CLIENTS
-from harness.clients.containers import VERSIONED
-from harness.defects import DEFECTS
-from harness.clients.session import ProbeSession
-from harness.endpoints.base import ListenerSpec
-from harness.endpoints.misbehaving import BEHAVIOURS, MisbehavingEndpoint
-from harness.endpoints.process import ProcessEndpoint
-from harness.endpoints.silent import SilentEndpoint
-from harness.model import CertSpec, ChainSpec, Job, KeySpec
-from harness.pki import CertificateCache
-from harness.servers import SERVERS
+from harness.certs.certread import pem_of, read_certificate_file, read_der
+from harness.stacks.clients import CLIENTS
+from harness.stacks.clients.containers import VERSIONED
+from harness.model.defects import DEFECTS
+from harness.running.session import ProbeSession
+from harness.running.endpoints.base import ListenerSpec
+from harness.running.endpoints.misbehaving import BEHAVIOURS, MisbehavingEndpoint
+from harness.running.endpoints.process import ProcessEndpoint
+from harness.running.endpoints.silent import SilentEndpoint
+from harness.model.core import CertSpec, ChainSpec, Job, KeySpec
+from harness.certs.pki import CertificateCache
+from harness.stacks.servers import SERVERS
 
 OUT = Path(__file__).resolve().parent / "data" / "errors.json"
 #: the corpus runs this often per stack, so a wording that varies between runs (EOF or reset) is caught

@@ -9,7 +9,7 @@ from tabulate import tabulate
 
 def probe_table(doc: dict[str, Any]) -> str:
     """A probe document (``harness.probe``) as the table `tlsmatrix probe` prints, then its diagnosis."""
-    from ..diagnose import Finding, render_findings
+    from ..certs.diagnose import Finding, render_findings
 
     rows = [[r["client"], r["version"] or "", r["outcome"] if r["outcome"] in ("ok", "chain_ok") else f"✗ {r['outcome']}",
              (r.get("note") or r["error"] or "")[:90] + (f" [{r['finding']}]" if r["finding"] else "")]
@@ -38,7 +38,7 @@ def serve_table(serving: Any, duration: float | None) -> str:
 
 def stacks_table(clients: dict, servers: dict, scenarios: list[Path], root: Path) -> str:
     """`tlsmatrix list`: every stack, available or why not (and how to install it), then the scenarios."""
-    from ..scenarios import ScenarioError, load_scenario
+    from ..running.scenarios import ScenarioError, load_scenario
 
     rows = []
     for kind, registry in (("client", clients), ("server", servers)):

@@ -14,8 +14,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from ..document import CellRecord, ResultsDocument, ScenarioInfo
-from ..model import ACCEPTED
+from ..model.document import CellRecord, ResultsDocument, ScenarioInfo
+from ..model.core import ACCEPTED
 from .table import MISMATCH_MARK, mismatches, render_table, rows, stack_versions, summarize
 from .text import clean as _clean
 from .text import clip as _clip

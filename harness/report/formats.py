@@ -1,7 +1,7 @@
 """A results document in each output format (`tlsmatrix report --format`, `tlsmatrix matrix --format`)."""
 from __future__ import annotations
 
-from ..document import ResultsDocument
+from ..model.document import ResultsDocument
 
 REPORT_FORMATS = ("table", "markdown", "html", "junit", "json")
 
@@ -27,7 +27,7 @@ def render(data: ResultsDocument, fmt: str) -> str:
 
 def markdown_report(data: ResultsDocument) -> str:
     """The comment-sized Markdown report plus the computed explanation (``matrix.md``)."""
-    from ..explain import explain, render_explain
+    from .explain import explain, render_explain
     from .details import render_markdown_report
 
     text = render_markdown_report(data)
@@ -39,7 +39,7 @@ def markdown_report(data: ResultsDocument) -> str:
 
 def explain_text(data: ResultsDocument) -> str:
     """The differential explanation printed at the end of a matrix (empty when nothing differs)."""
-    from ..explain import explain, render_explain
+    from .explain import explain, render_explain
 
     findings = explain(data)
     return ("\nExplain (computed from the results):\n" + render_explain(findings).rstrip() + "\n") if findings else ""

@@ -15,7 +15,7 @@ import json
 from collections import Counter, OrderedDict
 from typing import Any
 
-from ..document import CellRecord, ResultsDocument, StackEntry
+from ..model.document import CellRecord, ResultsDocument, StackEntry
 from .overview import overview
 from .table import mismatches, rows, stack_versions
 from .text import clean, clip

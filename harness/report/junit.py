@@ -10,7 +10,7 @@ import re
 import xml.etree.ElementTree as ET
 from typing import Any
 
-from ..document import CellRecord, ResultsDocument, ScenarioInfo
+from ..model.document import CellRecord, ResultsDocument, ScenarioInfo
 
 #: characters XML 1.0 cannot carry, not even as character references
 _INVALID_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")

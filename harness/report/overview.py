@@ -11,8 +11,8 @@ from __future__ import annotations
 import html
 from collections import Counter, OrderedDict
 
-from ..document import CellRecord, ResultsDocument, ScenarioInfo
-from ..explain import Finding
+from ..model.document import CellRecord, ResultsDocument, ScenarioInfo
+from .explain import Finding
 from .summary import explain_summary
 from .text import clean
 

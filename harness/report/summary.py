@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from ..document import CellRecord, ResultsDocument
-from ..model import ACCEPTED
-from ..explain import Finding, explain
+from ..model.document import CellRecord, ResultsDocument
+from ..model.core import ACCEPTED
+from .explain import Finding, explain
 from .text import clip, join_names
 
 #: outcomes that say nothing about the client (it is not counted as failing or as fine)

@@ -1,6 +1,6 @@
 """The matrix as a table (tabulate: terminal and GitHub Markdown) plus a summary of what differs.
 
-Everything here works on the results document (harness.document), so ``tlsmatrix report
+Everything here works on the results document (harness.model.document), so ``tlsmatrix report
 results.json`` renders exactly what the run printed.
 """
 from __future__ import annotations
@@ -11,8 +11,8 @@ from typing import Any
 
 from tabulate import tabulate
 
-from ..document import CellRecord, ResultsDocument
-from ..model import ACCEPTED
+from ..model.document import CellRecord, ResultsDocument
+from ..model.core import ACCEPTED
 from .text import join_names, shorten
 
 OK_MARK = "ok"

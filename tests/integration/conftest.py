@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 import trustme
 
-from harness.clients import CLIENTS
-from harness.clients.session import ProbeSession
-from harness.endpoints.base import ListenerSpec
-from harness.endpoints.process import ProcessEndpoint
-from harness.classify import classify
-from harness.model import CertSpec, ChainSpec, Job, KeySpec
-from harness.pki import ChainFiles
-from harness.servers import HOST_SERVERS, SERVERS
+from harness.stacks.clients import CLIENTS
+from harness.running.session import ProbeSession
+from harness.running.endpoints.base import ListenerSpec
+from harness.running.endpoints.process import ProcessEndpoint
+from harness.stacks.classify import classify
+from harness.model.core import CertSpec, ChainSpec, Job, KeySpec
+from harness.certs.pki import ChainFiles
+from harness.stacks.servers import HOST_SERVERS, SERVERS
 
 from ..conftest import require_stack
 
@@ -98,8 +98,8 @@ def client_stack(name: str):
 
 def run_scenario(pki_cache, file_name: str):
     """Every cell of a shipped scenario, run for real (skipped or failed when a stack is missing)."""
-    from harness.runner import RunOptions, run_cells
-    from harness.scenarios import load_scenario
+    from harness.running.runner import RunOptions, run_cells
+    from harness.running.scenarios import load_scenario
 
     scenario = load_scenario(Path(__file__).resolve().parents[2] / "scenarios" / file_name, CLIENTS, SERVERS)
     for name in [*scenario.clients, *scenario.servers]:

@@ -1,4 +1,4 @@
-"""harness.bundle on a real run, and the bundle's own commands replayed for real."""
+"""harness.report.bundle on a real run, and the bundle's own commands replayed for real."""
 from __future__ import annotations
 
 import json
@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.build import output_path
-from harness.bundle import KEY_FILE, BundleError, write_bundle
-from harness.clients import CLIENTS
+from harness.stacks.build import output_path
+from harness.report.bundle import KEY_FILE, BundleError, write_bundle
+from harness.stacks.clients import CLIENTS
 
 from ..conftest import require_stack
 

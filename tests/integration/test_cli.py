@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.clients import CLIENTS, TLS_CLIENTS
+from harness.stacks.clients import CLIENTS, TLS_CLIENTS
 
 from .conftest import server_for
 

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from harness.clients import CLIENTS
-from harness.endpoints.base import EndpointError, ListenerSpec
-from harness.images import IMAGES, DockerUnavailable, ImageSpec, docker_client, image_for
-from harness.model import CertSpec, ChainSpec, KeySpec
-from harness.runner import HarnessError, RunOptions, run_cells
-from harness.scenarios import load_scenario
-from harness.servers import SERVERS
+from harness.stacks.clients import CLIENTS
+from harness.running.endpoints.base import EndpointError, ListenerSpec
+from harness.stacks.images import IMAGES, DockerUnavailable, ImageSpec, docker_client, image_for
+from harness.model.core import CertSpec, ChainSpec, KeySpec
+from harness.running.runner import HarnessError, RunOptions, run_cells
+from harness.running.scenarios import load_scenario
+from harness.stacks.servers import SERVERS
 
 from ..conftest import require_stack
 
@@ -83,7 +83,7 @@ def test_same_outcomes_as_the_process_backend(client, pki_cache, scenario_file):
 
 
 def test_container_is_locked_down(client, pki_cache):
-    from harness.endpoints.docker import DockerEndpoint, DockerRun
+    from harness.running.endpoints.docker import DockerEndpoint, DockerRun
 
     need_images(client, "openssl")
     chains = [pki_cache.chain(spec("P-256", leaf)) for leaf in ("P-256", "P-384", "RSA-2048")]
@@ -119,7 +119,7 @@ def test_container_is_locked_down(client, pki_cache):
 
 
 def test_failed_start_carries_image_command_and_log_tail(client, pki_cache):
-    from harness.endpoints.docker import DockerEndpoint, DockerRun
+    from harness.running.endpoints.docker import DockerEndpoint, DockerRun
 
     need_images(client, "openssl")
     files = pki_cache.chain(spec("P-256", "P-256"))
@@ -258,7 +258,7 @@ def test_killed_run_is_reaped_by_the_next_run(client, tmp_path, pki_cache, backe
 
 
 def test_second_image_build_does_nothing(client):
-    from harness.images import build_images
+    from harness.stacks.images import build_images
 
     need_images(client, "openssl", "go")
     assert build_images(["openssl", "go"], log=lambda m: None, client=client) == {"openssl": "cached", "go": "cached"}
@@ -269,9 +269,9 @@ def test_serve_in_containers_hands_out_working_kubeconfigs(client, tmp_path, pki
     kubeconfig (mTLS), and SIGTERM removes the container and the files."""
     import json
 
-    from harness.classify import classify
-    from harness.clients.session import ProbeSession
-    from harness.model import Job, Outcome
+    from harness.stacks.classify import classify
+    from harness.running.session import ProbeSession
+    from harness.model.core import Job, Outcome
 
     need_images(client, "go")
     require_stack(CLIENTS["kubernetes-python"])

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from harness import api
-from harness.bundle import write_bundle
-from harness.clients import CLIENTS
-from harness.model import CertSpec, ChainSpec, KeySpec
-from harness.servers import SERVERS
+from harness.report.bundle import write_bundle
+from harness.stacks.clients import CLIENTS
+from harness.model.core import CertSpec, ChainSpec, KeySpec
+from harness.stacks.servers import SERVERS
 
 from ..conftest import require_stack
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.clients import HOST_TLS_CLIENTS
-from harness.endpoints.silent import SilentEndpoint
-from harness.model import Outcome
-from harness.servers import HOST_SERVERS
+from harness.stacks.clients import HOST_TLS_CLIENTS
+from harness.running.endpoints.silent import SilentEndpoint
+from harness.model.core import Outcome
+from harness.stacks.servers import HOST_SERVERS
 
 from .conftest import client_stack, handshake, probe_pool, server_for
 

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.clients import CLIENTS
-from harness.reaper import owner_of
-from harness.servers import SERVERS
+from harness.stacks.clients import CLIENTS
+from harness.running.reaper import owner_of
+from harness.stacks.servers import SERVERS
 
 from ..conftest import require_stack
 from .test_cli import ROOT, cli_env, processes_with, tlsmatrix, wait_gone  # noqa: F401 - cli_env is a fixture

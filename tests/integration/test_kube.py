@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from harness.classify import classify
-from harness.clients import CLIENTS
-from harness.clients.session import ProbeSession
-from harness.endpoints.base import ListenerSpec
-from harness.endpoints.process import ProcessEndpoint
-from harness.model import Job, Outcome
-from harness.runner import RunOptions, run_cells
-from harness.servers import SERVERS
+from harness.stacks.classify import classify
+from harness.stacks.clients import CLIENTS
+from harness.running.session import ProbeSession
+from harness.running.endpoints.base import ListenerSpec
+from harness.running.endpoints.process import ProcessEndpoint
+from harness.model.core import Job, Outcome
+from harness.running.runner import RunOptions, run_cells
+from harness.stacks.servers import SERVERS
 
 from ..conftest import require_stack
 from .conftest import run_scenario, spec
@@ -211,7 +211,7 @@ def test_serve_hands_out_kubeconfigs_that_real_clients_read(tmp_path):
 def test_matrix_writes_the_kubeconfigs_its_clients_read(pki_cache, tmp_path):
     import yaml
 
-    from harness.model import CertSpec, ChainSpec, KeySpec, Cell
+    from harness.model.core import CertSpec, ChainSpec, KeySpec, Cell
 
     require_stack(CLIENTS["kubernetes-python"])
     require_stack(SERVERS["go"])
@@ -230,7 +230,7 @@ def test_without_a_client_certificate_the_api_refuses_after_a_good_handshake(pki
     """As on a real cluster: no credentials → 403 Forbidden, which is TLS ok, with the API's words kept."""
     require_stack(CLIENTS[client])
     require_stack(SERVERS["go"])
-    from harness.model import CertSpec, ChainSpec, KeySpec
+    from harness.model.core import CertSpec, ChainSpec, KeySpec
 
     files = pki_cache.chain(ChainSpec(CertSpec(KeySpec("P-256")), CertSpec(KeySpec("P-256")),
                                       client_cert=KeySpec("P-256")))
@@ -254,7 +254,7 @@ def test_probe_with_and_without_client_certificate(pki_cache, tmp_path):
     import subprocess
     import sys
 
-    from harness.model import CertSpec, ChainSpec, KeySpec
+    from harness.model.core import CertSpec, ChainSpec, KeySpec
 
     names = ["kube-0.93-rustls", "kube-0.94-aws-lc-rs", "kubernetes-python"]
     for name in names:
@@ -305,7 +305,7 @@ def test_a_client_certificate_from_another_ca_fails_for_every_kubernetes_client(
     """The mTLS negative control: the API server refuses a client certificate it cannot verify."""
     import trustme
 
-    from harness.model import CertSpec, ChainSpec, KeySpec
+    from harness.model.core import CertSpec, ChainSpec, KeySpec
 
     require_stack(CLIENTS[client])
     require_stack(SERVERS["go"])

@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.clients import CLIENTS, TLS_CLIENTS
-from harness.endpoints.base import ListenerSpec
-from harness.endpoints.process import ProcessEndpoint
-from harness.model import CertSpec, ChainSpec, KeySpec
-from harness.servers import SERVERS
+from harness.stacks.clients import CLIENTS, TLS_CLIENTS
+from harness.running.endpoints.base import ListenerSpec
+from harness.running.endpoints.process import ProcessEndpoint
+from harness.model.core import CertSpec, ChainSpec, KeySpec
+from harness.stacks.servers import SERVERS
 
 from ..conftest import require_stack
 

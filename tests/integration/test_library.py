@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 import harness
-from harness.clients import CLIENTS
-from harness.scenarios import load_scenario
-from harness.servers import SERVERS
+from harness.stacks.clients import CLIENTS
+from harness.running.scenarios import load_scenario
+from harness.stacks.servers import SERVERS
 
 from ..conftest import require_stack
 

@@ -1,6 +1,6 @@
 """The misbehaving-peer corpus: every client stack × every peer behaviour × 5 repetitions.
 
-Each behaviour has one documented class (harness/endpoints/misbehaving.py, docs/probe-contract.md
+Each behaviour has one documented class (harness/running/endpoints/misbehaving.py, docs/probe-contract.md
 "Outcome classes"); every stack must land in it on every repetition, with its own words kept as the
 raw error. Flips between runs (an EOF that is sometimes a reset) must not flip the class.
 """
@@ -10,11 +10,11 @@ import time
 
 import pytest
 
-from harness.classify import classify
-from harness.clients import CLIENTS
-from harness.clients.session import ProbeSession
-from harness.endpoints.misbehaving import BEHAVIOURS, MisbehavingEndpoint
-from harness.model import Job, Outcome
+from harness.stacks.classify import classify
+from harness.stacks.clients import CLIENTS
+from harness.running.session import ProbeSession
+from harness.running.endpoints.misbehaving import BEHAVIOURS, MisbehavingEndpoint
+from harness.model.core import Job, Outcome
 
 from ..capture_errors import STACK_LIMITS
 from .conftest import CHAINS, client_stack

@@ -1,5 +1,5 @@
 """The probe contract's schemas (docs/probe-*.schema.json, generated from harness.model) against what
-real programs write: client probes driven through harness/clients/session.py, server programs through
+real programs write: client probes driven through harness/running/session.py, server programs through
 the process backend, every line recorded on its way and validated."""
 from __future__ import annotations
 
@@ -9,15 +9,15 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from harness.clients import CLIENTS
-from harness.clients import session as session_module
-from harness.clients.session import ProbeSession
-from harness.endpoints import process as process_module
-from harness.endpoints.base import ListenerSpec
-from harness.endpoints.process import ProcessEndpoint
-from harness.jsonproc import JsonLineProcess
-from harness.model import Job
-from harness.servers import SERVERS
+from harness.stacks.clients import CLIENTS
+from harness.running import session as session_module
+from harness.running.session import ProbeSession
+from harness.running.endpoints import process as process_module
+from harness.running.endpoints.base import ListenerSpec
+from harness.running.endpoints.process import ProcessEndpoint
+from harness.running.jsonproc import JsonLineProcess
+from harness.model.core import Job
+from harness.stacks.servers import SERVERS
 
 from ..conftest import require_stack
 from .conftest import CHAINS

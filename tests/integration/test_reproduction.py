@@ -5,11 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.clients import CLIENTS
-from harness.model import Outcome
-from harness.runner import RunOptions, run_cells
-from harness.scenarios import load_scenario
-from harness.servers import SERVERS
+from harness.stacks.clients import CLIENTS
+from harness.model.core import Outcome
+from harness.running.runner import RunOptions, run_cells
+from harness.running.scenarios import load_scenario
+from harness.stacks.servers import SERVERS
 
 from ..conftest import require_stack
 

@@ -16,9 +16,9 @@ import time
 
 import pytest
 
-from harness.clients import CLIENTS
-from harness.clients.session import ProbeSession
-from harness.model import CertSpec, ChainSpec, Job, KeySpec
+from harness.stacks.clients import CLIENTS
+from harness.running.session import ProbeSession
+from harness.model.core import CertSpec, ChainSpec, Job, KeySpec
 
 from .conftest import client_stack
 

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from harness.clients import CLIENTS
-from harness.defects import DEFECTS
-from harness.endpoints.base import ListenerSpec
-from harness.endpoints.process import ProcessEndpoint
-from harness.model import CertSpec, ChainSpec, KeySpec, Outcome
-from harness.scenarios import load_scenario
-from harness.servers import SERVERS
+from harness.stacks.clients import CLIENTS
+from harness.model.defects import DEFECTS
+from harness.running.endpoints.base import ListenerSpec
+from harness.running.endpoints.process import ProcessEndpoint
+from harness.model.core import CertSpec, ChainSpec, KeySpec, Outcome
+from harness.running.scenarios import load_scenario
+from harness.stacks.servers import SERVERS
 
 from ..conftest import require_stack
 from .conftest import run_scenario

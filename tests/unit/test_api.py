@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 import harness
-from harness import toolchain
-from harness.errors import TlsmatrixError, UsageError
+from harness.stacks import toolchain
+from harness.model.errors import TlsmatrixError, UsageError
 from harness.report.summary import render_summary
 
 from .test_report import sample
@@ -28,7 +28,7 @@ def test_the_public_api_is_exported_and_import_harness_stays_light():
     # every probe program imports the package (python -m harness.probes...): that must not pull the library in
     out = subprocess.run([sys.executable, "-c", "import harness, sys; print(sorted(m for m in sys.modules "
                           "if m.startswith('harness')))"], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "['harness', 'harness.errors']"
+    assert out.strip() == "['harness', 'harness.model', 'harness.model.errors']"
 
 
 def _harness_exceptions() -> list[type]:
@@ -47,8 +47,8 @@ def test_every_harness_error_derives_from_one_base_class():
     assert len(errors) >= 15
     loose = [e.__qualname__ for e in errors if not issubclass(e, TlsmatrixError) and e.__name__ != "CellContradiction"]
     assert loose == []
-    from harness.merge import ShardError
-    from harness.model import SpecError
+    from harness.report.merge import ShardError
+    from harness.model.core import SpecError
 
     assert issubclass(SpecError, ValueError) and issubclass(ShardError, ValueError)  # still, for older callers
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 
 from harness import bench
-from harness.clients import CLIENTS
+from harness.stacks.clients import CLIENTS
 
 
 def fake_stacks(clients, batch_n, single_n, repeat, server):

@@ -1,4 +1,4 @@
-"""`tlsmatrix build`'s own logic (harness/build.py) on small stand-in targets: stamps, rebuilds,
+"""`tlsmatrix build`'s own logic (harness/stacks/build.py) on small stand-in targets: stamps, rebuilds,
 the two lanes, errors. The real probes' builds run in every integration test that uses them."""
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import shutil
 
 import pytest
 
-from harness import build as build_mod
-from harness.build import BuildError, Target, build, cargo_build_line, find_cargo
+from harness.stacks import build as build_mod
+from harness.stacks.build import BuildError, Target, build, cargo_build_line, find_cargo
 
 
 def _target(tmp_path, name, script, toolchain=lambda: shutil.which("sh")):

@@ -1,4 +1,4 @@
-"""Chain diagnosis (harness/diagnose.py) on chains generated with every defect, and its
+"""Chain diagnosis (harness/certs/diagnose.py) on chains generated with every defect, and its
 knowledge of which stacks each finding breaks kept in step with the measured baseline."""
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from harness.clients import CLIENTS
-from harness.defects import DEFECTS
-from harness.diagnose import KNOWLEDGE, canonical_name, diagnose, diagnose_files, with_finding
-from harness.model import Cell, CertSpec, ChainSpec, KeySpec, Outcome, Result
-from harness.scenarios import load_scenario
-from harness.servers import SERVERS
+from harness.stacks.clients import CLIENTS
+from harness.model.defects import DEFECTS
+from harness.certs.diagnose import KNOWLEDGE, canonical_name, diagnose, diagnose_files, with_finding
+from harness.model.core import Cell, CertSpec, ChainSpec, KeySpec, Outcome, Result
+from harness.running.scenarios import load_scenario
+from harness.stacks.servers import SERVERS
 
 ROOT = Path(__file__).resolve().parents[2]
 P256 = CertSpec(KeySpec("P-256"))

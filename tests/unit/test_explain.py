@@ -1,4 +1,4 @@
-"""harness.explain: the differential summary, on constructed results and on a real run."""
+"""harness.report.explain: the differential summary, on constructed results and on a real run."""
 from __future__ import annotations
 
 import json
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.explain import Finding, explain, render_explain
+from harness.report.explain import Finding, explain, render_explain
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -212,7 +212,7 @@ def test_fast_on_a_curves_sized_document():
 
 @pytest.mark.integration
 def test_real_rustls_p521_run(tmp_path, pki_cache):
-    from harness.clients import CLIENTS
+    from harness.stacks.clients import CLIENTS
     from tests.conftest import require_stack
 
     for name in ("openssl", "go", "rustls-ring"):

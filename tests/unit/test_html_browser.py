@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.document import load_results
+from harness.model.document import load_results
 from harness.report.html import render_html
 
 from .test_report_formats import handmade

@@ -5,8 +5,8 @@ import tarfile
 
 import pytest
 
-from harness import images
-from harness.images import IMAGES, DockerUnavailable, _context_files, docker_client, source_hash
+from harness.stacks import images
+from harness.stacks.images import IMAGES, DockerUnavailable, _context_files, docker_client, source_hash
 
 
 def _raise_from(exc: BaseException):
@@ -53,7 +53,7 @@ def test_build_context_holds_only_what_the_dockerfile_needs(monkeypatch):
 
 
 def test_every_server_image_has_a_dockerfile():
-    from harness.servers import SERVERS
+    from harness.stacks.servers import SERVERS
 
     assert set(IMAGES) == set(SERVERS)
     for spec in IMAGES.values():

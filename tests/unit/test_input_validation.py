@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from harness import cli, validate
-from harness.clients import CLIENTS
-from harness.errors import UsageError
-from harness.regress import BaselineError, baseline_path
-from harness.scenarios import ScenarioError, load_scenario, name_problem
-from harness.servers import SERVERS
+from harness.stacks.clients import CLIENTS
+from harness.model.errors import UsageError
+from harness.report.regress import BaselineError, baseline_path
+from harness.running.scenarios import ScenarioError, load_scenario, name_problem
+from harness.stacks.servers import SERVERS
 
 BASE = """
 [axes]

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.classify import classify_error
-from harness.model import Outcome
+from harness.stacks.classify import classify_error
+from harness.model.core import Outcome
 from harness.probes.cliclient.common import JobError, Run, Workdir, parse_job
 from harness.probes.cliclient.kube_report import KubeReport, crash_text, report_text
 
@@ -104,7 +104,7 @@ def test_interpret_pods_error_and_crash(program):
 
 
 def test_every_built_program_has_a_provider_text():
-    from harness.build import KUBE_REPORT_PROGRAMS
+    from harness.stacks.build import KUBE_REPORT_PROGRAMS
     from harness.probes.cliclient.kube_report import PROGRAMS, build_output
 
     assert set(PROGRAMS) == set(KUBE_REPORT_PROGRAMS)

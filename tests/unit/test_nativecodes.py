@@ -1,4 +1,4 @@
-"""Each stack's own code (harness/nativecodes.py) and classification by code first (harness/classify.py),
+"""Each stack's own code (harness/stacks/nativecodes.py) and classification by code first (harness/stacks/classify.py),
 on the texts the real stacks wrote (tests/data/errors.json, refreshed by tests/capture_errors.py)."""
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.classify import CODE_TABLES, classify_code, classify_error
-from harness.nativecodes import X509_V_ERR, gnutls_status_names, native_code
+from harness.stacks.classify import CODE_TABLES, classify_code, classify_error
+from harness.stacks.nativecodes import X509_V_ERR, gnutls_status_names, native_code
 
 CAPTURED = json.loads((Path(__file__).resolve().parents[1] / "data" / "errors.json").read_text())
 #: the certificate verdict cases of the corpus (a chain the stack refuses for what it is)

@@ -7,9 +7,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from harness import reaper
-from harness.endpoints import docker as docker_backend
-from harness.images import LABEL_PREFIX
+from harness.running import reaper
+from harness.running.endpoints import docker as docker_backend
+from harness.stacks.images import LABEL_PREFIX
 
 
 def dead_pid() -> int:

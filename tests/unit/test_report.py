@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from harness.document import CellRecord, ResultsDocument
-from harness.model import CertSpec, Cell, ChainSpec, Expectation, KeySpec, Outcome, Result
+from harness.model.document import CellRecord, ResultsDocument
+from harness.model.core import CertSpec, Cell, ChainSpec, Expectation, KeySpec, Outcome, Result
 from harness.report.table import Footnotes, cell_text, mismatches, render_markdown, render_table, render_text, summarize
 
 

@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.clients import CLIENTS
-from harness.model import Outcome
-from harness.scenarios import ScenarioError, load_scenario
-from harness.servers import SERVERS
+from harness.stacks.clients import CLIENTS
+from harness.model.core import Outcome
+from harness.running.scenarios import ScenarioError, load_scenario
+from harness.stacks.servers import SERVERS
 
 ROOT = Path(__file__).resolve().parents[2]
 

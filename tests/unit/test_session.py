@@ -6,12 +6,12 @@ import time
 
 import pytest
 
-from harness.clients.session import ProbeSession
-from harness.endpoints.base import EndpointError, ListenerSpec
-from harness.endpoints.process import ProcessEndpoint
-from harness.jsonproc import live_count
-from harness.model import Job, Outcome
-from harness.classify import classify
+from harness.running.session import ProbeSession
+from harness.running.endpoints.base import EndpointError, ListenerSpec
+from harness.running.endpoints.process import ProcessEndpoint
+from harness.running.jsonproc import live_count
+from harness.model.core import Job, Outcome
+from harness.stacks.classify import classify
 from harness.stacks import Stack
 
 HANGS_ON_SECOND = r"""
@@ -79,7 +79,7 @@ def test_probe_that_cannot_start_names_the_command():
 
 
 def test_server_that_dies_during_start_raises_with_context(pki_cache):
-    from harness.model import CertSpec, ChainSpec, KeySpec
+    from harness.model.core import CertSpec, ChainSpec, KeySpec
 
     files = pki_cache.chain(ChainSpec(CertSpec(KeySpec("P-256")), CertSpec(KeySpec("P-256"))))
     before = live_count()

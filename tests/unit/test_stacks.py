@@ -1,4 +1,4 @@
-"""Every stack descriptor (harness/stacks.py) is complete and consistent, and the tables derived
+"""Every stack descriptor (harness/stacks/__init__.py) is complete and consistent, and the tables derived
 from the descriptors (build targets, images, apps, bundle tables, Debian packages) agree with them.
 
 A new stack is picked up here automatically: it is checked like every other one.
@@ -13,14 +13,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness import bundle, images, scenarios
-from harness.build import TARGETS
-from harness.classify import TABLES
-from harness.clients import CLIENTS, TLS_CLIENTS
-from harness.native import NativeCell
-from harness.servers import SERVERS, VERSIONED_SERVERS
+from harness.report import bundle
+from harness.stacks import images
+from harness.running import scenarios
+from harness.stacks.build import TARGETS
+from harness.stacks.classify import TABLES
+from harness.stacks.clients import CLIENTS, TLS_CLIENTS
+from harness.stacks.native import NativeCell
+from harness.stacks.servers import SERVERS, VERSIONED_SERVERS
 from harness.stacks import ImageSpec, Native, Reproduce, Stack, debian_packages, registry, served_apps
-from harness.toolchain import Debian, PythonPackage
+from harness.stacks.toolchain import Debian, PythonPackage
 
 ROOT = Path(__file__).resolve().parents[2]
 STACKS = [*CLIENTS.values(), *SERVERS.values()]
@@ -31,7 +33,7 @@ IDS = [f"{s.role}:{s.name}" for s in STACKS]
 def test_every_descriptor_is_complete(stack: Stack):
     registry_of_role = CLIENTS if stack.role == "client" else SERVERS
     assert registry_of_role.get(stack.name) is stack
-    assert stack.description and stack.family in TABLES, "its family needs a table in harness/classify.py"
+    assert stack.description and stack.family in TABLES, "its family needs a table in harness/stacks/classify.py"
     argv = stack.argv()
     assert argv and all(isinstance(a, str) for a in argv)
     assert stack.unavailable_reason() is None or isinstance(stack.unavailable_reason(), str)
@@ -45,7 +47,7 @@ def test_program_and_build_target_exist(stack: Stack):
     if stack.module is not None:
         assert importlib.util.find_spec(stack.module) is not None, stack.module
     if stack.build is not None:
-        assert stack.build in TARGETS, f"no build target {stack.build!r} in harness/build.py"
+        assert stack.build in TARGETS, f"no build target {stack.build!r} in harness/stacks/build.py"
         assert 0 <= stack.output < len(TARGETS[stack.build].outputs)
 
 
@@ -140,7 +142,7 @@ def test_every_python_package_a_stack_imports_is_a_dependency():
                 extra = re.search(r"pip install 'tlsmatrix\[(\w+)\]'", r.install)
                 assert extra and extra.group(1) in extras, (stack.name, r.install)
                 assert r.module.lower() in names(extras[extra.group(1)]), (stack.name, extras[extra.group(1)])
-    assert "pyyaml" in names(project["dependencies"])  # harness/kubeconfig.py imports it at run time
+    assert "pyyaml" in names(project["dependencies"])  # harness/certs/kubeconfig.py imports it at run time
     assert "trustme" not in names(project["dependencies"]) and "trustme" in names(extras["test"])
     makefile = (ROOT / "Makefile").read_text()
     assert all(f"{extra}" in makefile for extra in ("docker", "kube", "boringssl"))  # `make setup` installs them

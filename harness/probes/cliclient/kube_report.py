@@ -28,8 +28,8 @@ import tomllib
 if __package__ in (None, ""):  # pragma: no cover - run as a file, not with -m
     sys.exit("run as: python3 -m harness.probes.cliclient.kube_report PROGRAM")
 
-from ...build import KUBE_REPORT_PROGRAMS, output_path
-from ...kubeconfig import KubeconfigError, kubeconfig_document, write_kubeconfig
+from ...stacks.build import KUBE_REPORT_PROGRAMS, output_path
+from ...certs.kubeconfig import KubeconfigError, kubeconfig_document, write_kubeconfig
 from .common import Cli, Command, Job, JobError, Run, clean_env, main
 
 #: program (binary in build/kube-report/) -> the hello line's provider

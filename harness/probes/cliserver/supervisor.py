@@ -477,11 +477,11 @@ def main(stack: Stack, argv: list[str] | None = None) -> int:
 
 
 def _owned_prefix(kind: str) -> str:
-    """harness/reaper.py's name (pid + start time + boot id), so a later tlsmatrix run removes the
+    """harness/running/reaper.py's name (pid + start time + boot id), so a later tlsmatrix run removes the
     directory once this supervisor is dead (kill -9); in a container (no harness package, a
     tmpfs /tmp that goes with the container) the plain prefix."""
     try:
-        from harness.reaper import owned_prefix
+        from ...running.reaper import owned_prefix
     except ImportError:
         return f"tlsmatrix-{kind}-"
     return owned_prefix(kind)

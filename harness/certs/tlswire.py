@@ -1,0 +1,109 @@
+"""TLS bytes by hand (RFC 5246, RFC 8446): records, handshake messages, and reading the certificates
+a TLS 1.2 server sends without a TLS library.
+
+Two users: the misbehaving peers (harness/running/endpoints/misbehaving.py) send bytes no TLS library would,
+and :func:`certificates_sent` reads a server's Certificate message when every TLS library refuses it
+(a certificate that does not parse): the chain a user needs diagnosed is exactly that one. TLS 1.2
+only: TLS 1.3 encrypts the Certificate message.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import struct
+
+# TLS numbers (RFC 5246 §6.2.1, §7.4; RFC 8446 §4, §5.1)
+HANDSHAKE, ALERT = 22, 21
+CLIENT_HELLO, SERVER_HELLO, CERTIFICATE, SERVER_HELLO_DONE = 1, 2, 11, 14
+MAX_FRAGMENT = 1 << 14  # a record carries at most 2^14 bytes of plaintext
+SSL3, TLS12 = 0x0300, 0x0303
+EXT_SERVER_NAME, EXT_SUPPORTED_GROUPS, EXT_EC_POINT_FORMATS, EXT_SIGNATURE_ALGORITHMS = 0, 10, 11, 13
+#: what a 2020s client offers in TLS 1.2: ECDHE and RSA key exchange, AES-GCM, ChaCha20
+CLIENT_SUITES = (0xC02B, 0xC02F, 0xC02C, 0xC030, 0xCCA9, 0xCCA8, 0x009C, 0x009D, 0x002F, 0x0035)
+GROUPS = (0x001D, 0x0017, 0x0018, 0x0019)  # x25519, P-256, P-384, P-521
+SIGNATURE_SCHEMES = (0x0403, 0x0503, 0x0603, 0x0804, 0x0805, 0x0806, 0x0401, 0x0501, 0x0601, 0x0807, 0x0201, 0x0203)
+MAX_CERTIFICATE_MESSAGE = 1 << 20  # read at most this much of a server's first flight
+
+
+def tls_records(content_type: int, payload: bytes, version: int = TLS12) -> bytes:
+    """``payload`` as records of at most 2^14 bytes each (what a real peer must send)."""
+    out = b""
+    for i in range(0, max(len(payload), 1), MAX_FRAGMENT):
+        chunk = payload[i:i + MAX_FRAGMENT]
+        out += struct.pack("!BHH", content_type, version, len(chunk)) + chunk
+    return out
+
+
+def handshake_message(msg_type: int, body: bytes) -> bytes:
+    return bytes([msg_type]) + len(body).to_bytes(3, "big") + body
+
+
+def extension(ext_type: int, data: bytes) -> bytes:
+    return struct.pack("!HH", ext_type, len(data)) + data
+
+
+def _u16_list(values: tuple[int, ...], length_bytes: int = 2) -> bytes:
+    body = b"".join(struct.pack("!H", v) for v in values)
+    return len(body).to_bytes(length_bytes, "big") + body
+
+
+def client_hello_12(servername: str | None) -> bytes:
+    """A TLS 1.2 ClientHello record (SNI for a DNS name)."""
+    exts = extension(EXT_SUPPORTED_GROUPS, _u16_list(GROUPS)) + extension(EXT_EC_POINT_FORMATS, b"\x01\x00")
+    exts += extension(EXT_SIGNATURE_ALGORITHMS, _u16_list(SIGNATURE_SCHEMES))
+    if servername:
+        name = servername.encode("idna")
+        entry = b"\x00" + struct.pack("!H", len(name)) + name
+        exts += extension(EXT_SERVER_NAME, struct.pack("!H", len(entry)) + entry)
+    body = struct.pack("!H", TLS12) + os.urandom(32) + b"\x00" + _u16_list(CLIENT_SUITES) + b"\x01\x00"
+    body += struct.pack("!H", len(exts)) + exts
+    return tls_records(HANDSHAKE, handshake_message(CLIENT_HELLO, body), version=0x0301)
+
+
+def _handshake_stream(sock: socket.socket):
+    """The server's handshake bytes, record by record (stops at an alert, a non-handshake record or EOF)."""
+    buf, total = b"", 0
+    while total < MAX_CERTIFICATE_MESSAGE:
+        while len(buf) < 5:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return
+            buf += chunk
+        content_type, _, length = struct.unpack("!BHH", buf[:5])
+        while len(buf) < 5 + length:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return
+            buf += chunk
+        if content_type != HANDSHAKE:
+            return
+        yield buf[5:5 + length]
+        total += length
+        buf = buf[5 + length:]
+
+
+def certificates_sent(host: str, port: int, servername: str | None, timeout_s: float) -> list[bytes]:
+    """The DER of each certificate in a TLS 1.2 server's Certificate message, in its order, unparsed.
+    Empty when the server answers otherwise (TLS 1.3 only, an alert, not TLS)."""
+    with socket.create_connection((host, port), timeout=timeout_s) as sock:
+        sock.sendall(client_hello_12(servername))
+        data = b""
+        for fragment in _handshake_stream(sock):
+            data += fragment
+            while len(data) >= 4 and len(data) >= 4 + int.from_bytes(data[1:4], "big"):
+                msg_type, size = data[0], int.from_bytes(data[1:4], "big")
+                body, data = data[4:4 + size], data[4 + size:]
+                if msg_type == CERTIFICATE:
+                    return _certificate_list(body)
+                if msg_type == SERVER_HELLO_DONE:
+                    return []
+    return []
+
+
+def _certificate_list(body: bytes) -> list[bytes]:
+    out, at, end = [], 3, min(len(body), 3 + int.from_bytes(body[:3], "big"))
+    while at + 3 <= end:
+        size = int.from_bytes(body[at:at + 3], "big")
+        out.append(body[at + 3:at + 3 + size])
+        at += 3 + size
+    return out
