@@ -17,7 +17,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__version__ = "0.1.0"
+from .model import __version__  # noqa: E402,F401 - light: the model package itself imports nothing
 
 from .model.errors import HarnessError, TlsmatrixError, TlsmatrixWarning, UsageError  # noqa: E402 - light, no imports
 

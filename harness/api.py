@@ -23,23 +23,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from . import __version__
+from .model import __version__
 from .stacks.clients import CLIENTS, TLS_CLIENTS
-from .certs.diagnose import Finding, diagnose, fetch_chain, leaf_name
+from .model.document import Finding
+from .certs.diagnose import diagnose, fetch_chain, leaf_name
 from .model.document import ResultsDocument, load_results
 from .running.drive import START_FAILED, UNAVAILABLE, ClientDriver, Handshake
 from .model.errors import HarnessError, TlsmatrixWarning, UsageError
 from .model.core import Cell, ChainSpec, Job, Outcome, Result, parse_tls_version
-from .output import write_atomic, write_run_files
+from .model.paths import write_atomic
+from .output import write_run_files
 from .certs.certread import pem_of, read_certificate_file
 from .certs.pki import CertificateCache
-from .running.reaper import owned_prefix, reap
+from .model.owner import owned_prefix
+from .running.reaper import reap
 from .model.redact import Redactor
-from .running.runner import (DEFAULT_TIMEOUT_MS, EndpointTarget, Endpoints, RunOptions, expand_cells, run_cells, serving,
-    unservable)
+from .running.runner import (DEFAULT_TIMEOUT_MS, EndpointTarget, Endpoints, RunOptions, expand_cells, run_cells,
+    serving, unservable)
 from .running.scenarios import Scenario, chain_specs, load_scenario, servername_problem
 from .stacks.servers import SERVERS
-from .stacks.toolchain import pki_cache_dir, resolve_scenario, scenarios_dir
+from .model.paths import pki_cache_dir, resolve_scenario, scenarios_dir
 from .validate import (DEFAULT_MAX_CELLS, ca_file_without_key, check_cell_count, check_names, check_port,
     client_files, name_list, timeout_ms, writable_dir)
 

@@ -35,7 +35,7 @@ from .certs.pki import CertificateCache
 from .running.scenarios import load_scenario
 from .stacks.servers import HOST_SERVERS, SERVERS
 from .stacks import Stack
-from .stacks.toolchain import pki_cache_dir, project_root, results_dir
+from .model.paths import pki_cache_dir, project_root, results_dir
 
 
 def bench_jobs(endpoint_specs: list[ListenerSpec], endpoint: ProcessEndpoint) -> list[Job]:
@@ -217,7 +217,8 @@ def docker_available(choice: str) -> bool:
     if choice != "auto":
         return choice == "yes"
     try:
-        from .stacks.images import docker_client, image_for
+        from .stacks.engine import docker_client
+        from .stacks.images import image_for
 
         client = docker_client()
         image_for(client, "openssl")

@@ -39,7 +39,7 @@ from .model.redact import Redactor
 from .report.regress import baseline_scenarios, compare, load_baselines, render_changes, write_baselines
 from .report.formats import render
 from .stacks.servers import SERVERS
-from .stacks.toolchain import in_checkout_hint, pki_cache_dir, results_dir, scenarios_dir
+from .model.paths import in_checkout_hint, pki_cache_dir, results_dir, scenarios_dir
 from .validate import parse_target, writable_dir, writable_file
 
 # --- commands --------------------------------------------------------------------------------
@@ -154,7 +154,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             print(package)
         return EXIT_OK
     if args.format == "json":  # {"clients": [...], "servers": [...], "scenarios": [...]}
-        from .stacks.clients.containers import list_json
+        from .report.console import list_json
 
         print(json.dumps(list_json(CLIENTS, SERVERS, api.default_scenarios()), indent=2))
         return EXIT_OK
@@ -207,7 +207,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
 def cmd_clean(args: argparse.Namespace) -> int:
     """Remove containers (and temporary run directories) that crashed or killed runs left."""
     from .running.endpoints.docker import clean
-    from .stacks.images import DockerUnavailable
+    from .stacks.engine import DockerUnavailable
     from .running.reaper import reap_run_dirs
 
     removed_dirs = reap_run_dirs(args.all)

@@ -9,13 +9,14 @@ import argparse
 import os
 from typing import Any
 
-from . import __version__, validate
+from .model import __version__
+from . import validate
 from .stacks.clients import CLIENTS
 from .report.formats import REPORT_FORMATS
 from .running.runner import BACKENDS, DEFAULT_TIMEOUT_MS
 from .running.scenarios import UNMATCHED_EXPECT_FLAG
 from .stacks.servers import SERVERS
-from .stacks.toolchain import baseline_dir, results_dir
+from .model.paths import baseline_dir, results_dir
 from .validate import DEFAULT_MAX_CELLS, name_list, seconds
 
 #: 3: an exception tlsmatrix did not expect, i.e. a bug in tlsmatrix, never the input's fault (2)

@@ -14,29 +14,13 @@ from pathlib import Path
 from .model.document import ResultsDocument
 from .model.errors import HarnessError
 from .validate import describe_os_error
+from .model.paths import write_atomic
 
 #: results.json files written by this process, newest last (where a later error says the results are)
 SAVED: list[Path] = []
 
 #: what a run writes into its output directory, beside each other
 RUN_FILES = ("results.json", "matrix.md", "matrix.html")
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write via a temporary file + rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def save_results(out_dir: Path, text: str) -> Path:

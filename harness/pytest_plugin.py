@@ -88,7 +88,7 @@ class ScenarioFile(pytest.File):
     def of(cls, session: pytest.Session, given: str) -> "ScenarioFile":
         from .api import load_scenarios
         from .model.errors import TlsmatrixError
-        from .stacks.toolchain import resolve_scenario
+        from .model.paths import resolve_scenario
 
         path = resolve_scenario(given).absolute()
         try:
@@ -189,7 +189,7 @@ class _Cells:
         from .model.errors import TlsmatrixError
         from .certs.pki import CertificateCache
         from .running.runner import RunOptions, run_cells
-        from .stacks.toolchain import pki_cache_dir
+        from .model.paths import pki_cache_dir
 
         options = RunOptions(timeout_ms=int(self.config.getoption("tlsmatrix_timeout") * 1000),
                              backend=self.config.getoption("tlsmatrix_backend"))

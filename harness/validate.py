@@ -11,11 +11,8 @@ import os
 import tempfile
 from pathlib import Path
 
-from .model.errors import TlsmatrixError, UsageError
-
-
-class InputError(TlsmatrixError):
-    """Bad command-line input (exit status 2)."""
+from .model.errors import UsageError
+from .model.errors import InputError
 
 
 # --- argparse types: argparse turns ArgumentTypeError into "argument --x: ..." and exit 2 ---
@@ -146,29 +143,6 @@ def client_key_pair(cert_path: Path, key_path: Path) -> None:
     if key.public_key().public_bytes(*spki) != cert.public_key().public_bytes(*spki):
         raise InputError(f"--client-key {key_path}: does not belong to the certificate in --client-cert "
                          f"{cert_path} (their public keys differ)")
-
-
-def server_key(key_path: Path, leaf_der: bytes | None, flag: str = "--key"):
-    """``replay --key`` (a scenario's ``key_file``: ``flag``): an unencrypted PEM private key (any
-    format cryptography reads) that belongs to the replayed leaf (when the leaf parses); returned as a key object."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import serialization
-
-    try:
-        key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
-    except TypeError:
-        raise InputError(f"{flag} {key_path}: the key is encrypted; give an unencrypted PEM key") from None
-    except Exception as exc:  # noqa: BLE001 - ValueError, OSError, UnsupportedAlgorithm: all an input error
-        raise InputError(f"{flag} {key_path}: not a usable PEM private key ({_first_line(exc)})") from None
-    spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    try:
-        leaf_key = x509.load_der_x509_certificate(leaf_der).public_key().public_bytes(*spki) if leaf_der else None
-    except Exception:  # noqa: BLE001 - a malformed leaf: nothing to compare the key with
-        leaf_key = None
-    if leaf_key is not None and key.public_key().public_bytes(*spki) != leaf_key:
-        raise InputError(f"{flag} {key_path}: does not belong to the chain's leaf (their public keys differ); "
-                         f"leave {flag} out to replay with a substitute key")
-    return key
 
 
 def _first_line(exc: BaseException) -> str:

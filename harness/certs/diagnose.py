@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import fnmatch
 import ipaddress
 import socket
 import ssl
@@ -29,22 +28,9 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cryptography.x509.oid import ExtensionOID, NameOID
 
 from .certread import ForeignCert, field_problems, is_unknown_algorithm, read_certificate_file, read_der, safe
-from ..model.jsonmodel import JsonModel, attr
 from .tlswire import certificates_sent
-from ..model.core import ACCEPTED, NOT_MEASURED, Outcome, Result
-
-
-@dataclass(frozen=True)
-class Finding(JsonModel):
-    """A property of the chain that breaks some TLS stacks (`tlsmatrix diagnose`)."""
-
-    id: str
-    detail: str
-    certificates: tuple[str, ...]
-    affects: tuple[str, ...] = attr(doc="client stacks (globs) that reject such a chain")
-
-    def affects_client(self, client: str) -> bool:
-        return any(fnmatch.fnmatchcase(client, pattern) for pattern in self.affects)
+from ..model.core import ACCEPTED, NOT_MEASURED, Result
+from ..model.document import Finding
 
 
 _WEBPKI = ("rustls-*", "kube-*rustls*", "kube-*aws-lc-rs")  # every rustls build: webpki verifies
@@ -298,7 +284,6 @@ def build_path(ca: list[_Place], sent: list[_Place]) -> _Path:
             return _Path(links, issuer, None, [])
         current = issuer
     return _Path(links, None, current, [])  # a loop: treat as a dead end
-
 
 
 # --- findings -----------------------------------------------------------------------------

@@ -247,7 +247,7 @@ class CertificateCache:
 
     def _tmpdir(self) -> Path:
         (self.root / "tmp").mkdir(parents=True, exist_ok=True)
-        from ..running.reaper import owned_prefix  # the owner in the name: a later run removes it after a kill -9
+        from ..model.owner import owned_prefix  # the owner in the name: a later run removes it after a kill -9
 
         return Path(tempfile.mkdtemp(prefix=owned_prefix("building"), dir=self.root / "tmp"))
 

@@ -94,6 +94,10 @@ def parse_hash(text: str) -> str:
 
 TLS_VERSIONS: tuple[str, ...] = ("1.2", "1.3")
 
+#: what a server may speak after the handshake (a server descriptor's ``apps`` names some of these;
+#: harness/running/scenarios.py says which servers can)
+APPS: tuple[str, ...] = ("kubernetes",)
+
 
 def parse_tls_version(text: Any) -> str:
     value = str(text).strip().lower().removeprefix("tlsv").removeprefix("tls").strip()

@@ -11,6 +11,7 @@ version does not know are kept (``extra``) and written back.
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import hashlib
 import json
 from collections import Counter
@@ -18,10 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..certs.diagnose import Finding
 from .jsonmodel import DocumentError, JsonModel, attr
-from .core import NEGOTIATED_SCHEMA, TLS_VERSIONS, ChainRecord, Outcome, Result, StackInfo
-from ..running.scenarios import APPS
+from .core import APPS, NEGOTIATED_SCHEMA, TLS_VERSIONS, ChainRecord, Outcome, Result, StackInfo
 
 SCHEMA_VERSION = 1
 BACKENDS = ("process", "docker")
@@ -50,6 +49,19 @@ class StackEntry(JsonModel):
         if not self.available:
             return f"not available: {self.reason}"
         return self.info.describe() if self.info else "?"
+
+
+@dataclass(frozen=True)
+class Finding(JsonModel):
+    """A property of the chain that breaks some TLS stacks (`tlsmatrix diagnose`)."""
+
+    id: str
+    detail: str
+    certificates: tuple[str, ...]
+    affects: tuple[str, ...] = attr(doc="client stacks (globs) that reject such a chain")
+
+    def affects_client(self, client: str) -> bool:
+        return any(fnmatch.fnmatchcase(client, pattern) for pattern in self.affects)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -169,7 +181,7 @@ def _portable_path(path: Path) -> str:
     """A scenario's path for the results: ``scenarios/<file>`` or relative to the checkout, else only its
     name (results are attached to public reports; bundles also look in the working directory and next
     to the results)."""
-    from ..stacks.toolchain import portable_scenario_path
+    from .paths import portable_scenario_path
 
     return portable_scenario_path(path)
 

@@ -24,3 +24,7 @@ class HarnessError(TlsmatrixError):
 
 class TlsmatrixWarning(UserWarning):
     """A problem that does not stop the run (an [[expect]] rule that matches no cell, when allowed)."""
+
+
+class InputError(TlsmatrixError):
+    """Bad input: a command-line value, a file, a key that does not fit (exit status 2)."""

@@ -31,7 +31,7 @@ class Redactor:
 
     @classmethod
     def for_run(cls, out_dir: str | Path | None, pki_root: str | Path | None) -> "Redactor":
-        from ..stacks.toolchain import build_dir, project_root, results_dir
+        from .paths import build_dir, project_root, results_dir
 
         return cls([(out_dir, "<run>"), (pki_root, "<pki>"), (build_dir(), "<build>"), (results_dir(), "<results>"),
                     (project_root(), "<checkout>"), (tempfile.gettempdir(), "<tmp>"), (_home(), "~")])

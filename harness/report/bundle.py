@@ -106,7 +106,7 @@ def _find_scenario(path: str, results_file: Path) -> Path | None:
     candidates = [p] if p.is_absolute() else [Path.cwd() / p, *(d / p for d in results_file.resolve().parents)]
     if not p.is_absolute():
         try:
-            from ..stacks.toolchain import project_root, resolve_scenario
+            from ..model.paths import project_root, resolve_scenario
 
             candidates += [project_root() / p, resolve_scenario(p)]  # resolve_scenario: the shipped ones
         except Exception:  # pragma: no cover - bundling must not depend on the checkout
@@ -174,7 +174,7 @@ def _chain_dir(recorded: str, pki_cache: Path | None) -> Path:
     if path.is_absolute():
         return path
     if pki_cache is None:
-        from ..stacks.toolchain import pki_cache_dir
+        from ..model.paths import pki_cache_dir
 
         pki_cache = pki_cache_dir()
     return Path(pki_cache) / path
@@ -689,7 +689,7 @@ def _redact_members(members: dict[str, bytes], pki_cache: Path | None) -> None:
     """Bundles are attached to public reports: this machine's directories become placeholders
     (results of older versions, or warnings, may name them). Scenario files stay as they are."""
     from ..model.redact import Redactor
-    from ..stacks.toolchain import pki_cache_dir
+    from ..model.paths import pki_cache_dir
 
     redactor = Redactor.for_run(None, pki_cache or pki_cache_dir())
     for name, content in members.items():

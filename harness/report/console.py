@@ -6,10 +6,13 @@ from typing import Any
 
 from tabulate import tabulate
 
+from ..stacks import Stack
+
 
 def probe_table(doc: dict[str, Any]) -> str:
     """A probe document (``harness.probe``) as the table `tlsmatrix probe` prints, then its diagnosis."""
-    from ..certs.diagnose import Finding, render_findings
+    from ..model.document import Finding
+    from ..certs.diagnose import render_findings
 
     rows = [[r["client"], r["version"] or "", r["outcome"] if r["outcome"] in ("ok", "chain_ok") else f"✗ {r['outcome']}",
              (r.get("note") or r["error"] or "")[:90] + (f" [{r['finding']}]" if r["finding"] else "")]
@@ -63,3 +66,29 @@ def _shown(path: Path, root: Path) -> str:
         return str(path.relative_to(root))
     except ValueError:
         return f"scenarios/{path.name}"
+
+
+def describe(name: str, stack: Stack) -> dict[str, object]:
+    """One stack for `tlsmatrix list --format json`."""
+    from ..stacks.clients.containers import VERSIONED
+
+    v = VERSIONED.get(name)
+    why = stack.unavailable_reason()
+    return {"name": name, "available": why is None, "why": why, "version": v.version if v else None,
+            "runs_in": f"docker ({v.release})" if v else "host", "image": v.image if v else None,
+            "description": stack.description}
+
+
+def list_json(clients: dict[str, Stack], servers: dict[str, Stack], scenarios: list[Path]) -> dict[str, object]:
+    """`tlsmatrix list --format json`: every stack (where it runs, its image) and the scenario files."""
+    from ..model.paths import project_root
+    from ..stacks.images import IMAGES
+
+    server_rows = []
+    for name, stack in servers.items():
+        why = stack.unavailable_reason()
+        server_rows.append({"name": name, "available": why is None, "why": why, "version": None, "runs_in": "host",
+                            "image": IMAGES[name].tag if name in IMAGES else None, "description": stack.description})
+    root = project_root()
+    return {"clients": [describe(n, s) for n, s in clients.items()], "servers": server_rows,
+            "scenarios": [str(p.relative_to(root)) if p.is_relative_to(root) else str(p) for p in scenarios]}

@@ -13,6 +13,7 @@ from collections import Counter, OrderedDict
 
 from ..model.document import CellRecord, ResultsDocument, ScenarioInfo
 from .explain import Finding
+from .legend import outcome_info  # the page's colours, defined once
 from .summary import explain_summary
 from .text import clean
 
@@ -81,7 +82,6 @@ def _pivots(per: list[tuple[ScenarioInfo, ResultsDocument]]) -> str:
 
 
 def _pivot(cells: list[CellRecord]) -> str:
-    from .html import outcome_info  # the page's colours, defined once
 
     clients = list(OrderedDict.fromkeys(r.client for r in cells))
     grid: dict[str, dict[str, list[CellRecord]]] = OrderedDict()

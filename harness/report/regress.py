@@ -87,7 +87,7 @@ def make_baseline(results: ResultsDocument | dict[str, Any], scenario: str) -> d
 def write_baselines(results: ResultsDocument, directory: Path) -> list[str]:
     """Bless every scenario of ``results`` (`regress --update-baseline`); returns their names. Every
     name is checked before any file is written."""
-    from ..output import write_atomic
+    from ..model.paths import write_atomic
 
     names = sorted({r.scenario for r in results.cells})
     targets = {name: baseline_path(directory, name) for name in names}
@@ -98,7 +98,7 @@ def write_baselines(results: ResultsDocument, directory: Path) -> list[str]:
 
 def baseline_scenarios(baselines: dict[str, dict[str, Any]]) -> list[Path]:
     """The scenario files the baselines were blessed from, found again (checkout, home or shipped)."""
-    from ..stacks.toolchain import checkout_root, home, resolve_scenario
+    from ..model.paths import checkout_root, home, resolve_scenario
 
     paths = []
     for b in baselines.values():

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Protocol
 
-from .. import __version__
+from ..model import __version__
 from ..stacks.classify import shorten
 from ..model.document import (BACKENDS, SCHEMA_VERSION, TEST_KEYS_NOTE, CellRecord, ChainInfo, Machine,
     ResultsDocument, RunInfo, ScenarioInfo, StackEntry, Tool)
@@ -35,7 +35,8 @@ from ..certs.kubeconfig import KubeconfigError, write_endpoint_kubeconfig
 from ..model.core import Cell, ChainSpec, Job, Outcome, Result, StackInfo
 from ..certs.given import cached_given
 from ..certs.pki import CertificateCache, ChainFiles
-from .reaper import owned_prefix, reap
+from ..model.owner import owned_prefix
+from .reaper import reap
 from .reaper import wait as wait_for_reaper
 from ..stacks.replay import REPLAY_SERVER, without_key
 from ..stacks.servers import SERVERS
@@ -139,7 +140,7 @@ def _git_state() -> tuple[str | None, bool | None]:
     """The checkout's commit and whether it has local changes (None outside a git checkout)."""
     import subprocess
 
-    from ..stacks.toolchain import project_root
+    from ..model.paths import project_root
 
     try:
         head = subprocess.run(["git", "-C", str(project_root()), "rev-parse", "HEAD"], capture_output=True,
@@ -262,7 +263,7 @@ def start_endpoints(targets: Iterable[Target], chain_files: dict[str, ChainFiles
 
 def _docker_run(cache: CertificateCache, stack: contextlib.ExitStack) -> Any:
     from .endpoints.docker import DockerRun
-    from ..stacks.images import DockerUnavailable
+    from ..stacks.engine import DockerUnavailable
 
     try:
         docker_run = DockerRun(cache.root)

@@ -59,7 +59,7 @@ DEFAULT_CLIENTS = ("openssl", "rustls-ring", "rustls-aws-lc-rs", "go")
 MATCH_KEYS = ("client", "server", "tls", "chain", "root", "leaf", "signer", "key", "hash", "client_cert", "defect")
 _TOP_KEYS = {"name", "title", "description", "notes", "axes", "chain", "expect", "servername", "app"}
 #: what a server may speak after the handshake, and which server stacks can (their descriptors' `apps`)
-APPS = served_apps(SERVERS)
+APP_SERVERS = served_apps(SERVERS)
 _AXES_KEYS = {"tls", "servers", "clients"}
 _CHAIN_KEYS = {"name", "root", "intermediates", "leaf", "expired", "client_cert", "defect"}
 #: a chain tlsmatrix did not make (harness/certs/given.py): served as given; without key_file, chain_ok
@@ -308,12 +308,12 @@ def _check_stacks(chains: list[ChainSpec], servers: tuple[str, ...], clients: tu
             if needs and needs != app:
                 raise fail("axes.clients", f"client stack {client!r} needs app = {needs!r} in the scenario")
     if app is not None:
-        if not isinstance(app, str) or app not in APPS:
-            raise fail("app", f"unknown app {app!r} (known: {', '.join(APPS)})")
+        if not isinstance(app, str) or app not in APP_SERVERS:
+            raise fail("app", f"unknown app {app!r} (known: {', '.join(APP_SERVERS)})")
         for server in servers:
-            if server not in APPS[app]:
+            if server not in APP_SERVERS[app]:
                 raise fail("axes.servers", f"server stack {server!r} cannot serve app {app!r} "
-                                           f"(it can: {', '.join(APPS[app])})")
+                                           f"(it can: {', '.join(APP_SERVERS[app])})")
 
 
 def _rules(data: dict[str, Any], expansion: tuple, known_clients: Iterable[str] | None,
@@ -406,7 +406,7 @@ def _given_chain(table: dict[str, Any], key: str, fail, base: Path) -> ChainSpec
     """A chain from files (``chain_file``, ``ca_file``, optional ``key_file``; relative to the scenario file)."""
     from ..certs.certread import CertificateFileError
     from ..certs.given import given_chain
-    from ..validate import InputError
+    from ..model.errors import InputError
 
     _reject_unknown(table, _GIVEN_CHAIN_KEYS, key + ".", fail)
     if "ca_file" not in table:

@@ -7,7 +7,7 @@ import threading
 from .jsonproc import DeadlineExceeded, JsonLineProcess, ProcessError
 from ..model.core import HandshakeResult, Job, StackInfo
 from ..stacks import Stack
-from ..stacks.toolchain import PACKAGE_DIR
+from ..model.paths import PACKAGE_DIR
 
 #: extra seconds the harness waits beyond a job's own timeout before it kills the probe
 GRACE_SECONDS = 5.0

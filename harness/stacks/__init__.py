@@ -3,7 +3,7 @@
 The registries hold one :class:`Stack` per stack (harness/stacks/clients ``CLIENTS``, harness/stacks/servers
 ``SERVERS``), and the rest is derived from them: the build target that makes a stack's program
 is named here (harness/stacks/build.py ``TARGETS`` says only how to build it), the docker backend's
-``IMAGES``, the apps a scenario may ask for (``scenarios.APPS``), the bundle's reproduction
+``IMAGES``, the apps a scenario may ask for (``scenarios.APP_SERVERS``), the bundle's reproduction
 tables (``bundle.PROBES``, ``SERVER_PROGRAMS``, the native command lines) and the Debian
 packages ``make toolchains`` installs (``tlsmatrix list --packages``). The classification
 table stays in harness/stacks/classify.py, keyed by the descriptor's ``family``.
@@ -16,9 +16,10 @@ import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Literal, Union
 
-from .. import __version__
+from ..model import __version__
 from .build import TARGETS, not_built, output_path
-from .toolchain import Debian, PythonPackage, in_checkout_hint
+from .toolchain import Debian, PythonPackage
+from ..model.paths import in_checkout_hint
 
 if TYPE_CHECKING:
     from .native import NativeCell
@@ -153,7 +154,7 @@ def registry(*stacks: Stack) -> dict[str, Stack]:
 
 
 def served_apps(servers: dict[str, Stack]) -> dict[str, tuple[str, ...]]:
-    """app -> the server stacks that can speak it (scenarios.APPS), from the descriptors' `apps`."""
+    """app -> the server stacks that can speak it (scenarios.APP_SERVERS), from the descriptors' `apps`."""
     apps = dict.fromkeys(a for s in servers.values() for a in s.apps)
     return {app: tuple(n for n, s in servers.items() if app in s.apps) for app in apps}
 

@@ -21,7 +21,8 @@ from typing import Callable
 from ..model.errors import TlsmatrixError
 from .toolchain import (CARGO_INSTALL_HINT, GCC, GNUTLS_DEV, GNUTLS_INSTALL_HINT, GO_INSTALL_HINT, GOLANG,
     JAVA_INSTALL_HINT, JDK, LIBCURL_DEV, LIBCURL_INSTALL_HINT, LIBSSL_DEV, NSS_DEV, NSS_INSTALL_HINT, PKG_CONFIG,
-    PROBES_DIR, WOLFSSL_DEV, WOLFSSL_INSTALL_HINT, Debian, build_dir, find_cargo, find_go, in_checkout_hint)
+    WOLFSSL_DEV, WOLFSSL_INSTALL_HINT, Debian, find_cargo, find_go)
+from ..model.paths import PROBES_DIR, build_dir, in_checkout_hint
 
 
 class BuildError(TlsmatrixError):

@@ -22,19 +22,15 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
 
-from .. import __version__
+from ..model import __version__
 from .servers import SERVERS
 from . import IMAGE_PREFIX, ImageSpec  # noqa: F401 (ImageSpec: re-exported, the descriptors' image type)
 from ..model.errors import TlsmatrixError
-from .toolchain import build_dir, project_root
+from ..model.paths import build_dir, project_root
+from .engine import LABEL_PREFIX, DockerUnavailable, docker_client
 
 BASE_IMAGE = "debian:bookworm-slim"
-LABEL_PREFIX = "org.tlsmatrix"
 DEBIAN_MIRROR = os.environ.get("TLSMATRIX_DEBIAN_MIRROR", "http://deb.debian.org/debian")
-
-
-class DockerUnavailable(TlsmatrixError):
-    """No usable Docker engine; the message says what to do."""
 
 
 class ImageError(TlsmatrixError):
@@ -43,49 +39,6 @@ class ImageError(TlsmatrixError):
 
 #: server stack -> its image: the server descriptors' `image` (harness/stacks/servers), in their order
 IMAGES: dict[str, ImageSpec] = {name: s.image for name, s in SERVERS.items() if s.image is not None}
-
-
-# --- the engine ---------------------------------------------------------------------------
-
-
-def docker_client(timeout: int = 120):
-    """A Docker SDK client that answers, or DockerUnavailable with one line saying what to do."""
-    try:
-        import docker
-        from docker.errors import DockerException
-    except ImportError:  # pragma: no cover - it is a dependency
-        raise DockerUnavailable("the Docker SDK for Python is not installed: run `make setup`") from None
-    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
-    try:
-        client = docker.from_env(timeout=timeout)
-        client.ping()
-        return client
-    except DockerException as exc:
-        chain = _exception_chain(exc)
-        if any(isinstance(e, PermissionError) for e in chain) or "Permission denied" in str(exc):
-            raise DockerUnavailable(
-                f"permission denied on the Docker socket ({host}): add your user to the `docker` group "
-                "or run as root; `--backend process` works without Docker") from None
-        if any(isinstance(e, FileNotFoundError) for e in chain):
-            raise DockerUnavailable(
-                f"no Docker engine at {host} (not installed or daemon down): install/start Docker "
-                "(`systemctl start docker`) or set DOCKER_HOST; `--backend process` works without Docker") from None
-        raise DockerUnavailable(
-            f"the Docker engine at {host} does not answer ({exc}); start it or set DOCKER_HOST; "
-            "`--backend process` works without Docker") from None
-
-
-def _exception_chain(exc: BaseException) -> list[BaseException]:
-    seen: list[BaseException] = []
-    todo: list[BaseException | None] = [exc]
-    while todo:
-        e = todo.pop()
-        if e is None or e in seen:
-            continue
-        seen.append(e)
-        todo.extend([e.__cause__, e.__context__])
-        todo.extend(a for a in getattr(e, "args", ()) if isinstance(a, BaseException))
-    return seen
 
 
 # --- base image -----------------------------------------------------------------------------

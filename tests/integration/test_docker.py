@@ -14,7 +14,8 @@ import pytest
 
 from harness.stacks.clients import CLIENTS
 from harness.running.endpoints.base import EndpointError, ListenerSpec
-from harness.stacks.images import IMAGES, DockerUnavailable, ImageSpec, docker_client, image_for
+from harness.stacks.images import IMAGES, ImageSpec, image_for
+from harness.stacks.engine import DockerUnavailable, docker_client
 from harness.model.core import CertSpec, ChainSpec, KeySpec
 from harness.running.runner import HarnessError, RunOptions, run_cells
 from harness.running.scenarios import load_scenario

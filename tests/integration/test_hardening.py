@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from harness.stacks.clients import CLIENTS
-from harness.running.reaper import owner_of
+from harness.model.owner import owner_of
 from harness.stacks.servers import SERVERS
 
 from ..conftest import require_stack

@@ -116,7 +116,7 @@ def test_the_reports_unknown_issuer_from_public_certificates_alone(pki_cache, tm
 @pytest.mark.parametrize("intermediates", [0, 1])
 def test_the_diagnosis_predicts_which_stacks_an_issuer_name_encoding_breaks(pki_cache, tmp_path, intermediates):
     """Where the issuer is a trust anchor every exact-bytes stack fails; GnuTLS forgives a sent intermediate."""
-    from harness.certs.diagnose import Finding
+    from harness.model.document import Finding
 
     spec = ChainSpec(P256, P256, intermediates=(P256,) * intermediates, defect="issuer-name-string-type")
     chain, ca = public_files(pki_cache, spec, tmp_path)

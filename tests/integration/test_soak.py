@@ -26,8 +26,9 @@ from pathlib import Path
 import pytest
 
 from harness import cli
-from harness.stacks.images import DockerUnavailable, docker_client
-from harness.running.reaper import owner_of, temp_roots
+from harness.stacks.engine import DockerUnavailable, docker_client
+from harness.model.owner import owner_of
+from harness.running.reaper import temp_roots
 
 pytestmark = [pytest.mark.integration, pytest.mark.soak]
 ROOT = Path(__file__).resolve().parents[2]

@@ -87,7 +87,7 @@ def test_good_chain_and_negative_controls(sessions, served, trustme_chain, colum
 
 def test_no_container_of_a_probe_has_a_mount(sessions):
     """Files go in through the archive API: the probe containers have no bind mounts."""
-    from harness.stacks.images import docker_client
+    from harness.stacks.engine import docker_client
 
     column = COLUMNS[0]
     sessions(column)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import harness
-from harness.stacks import toolchain
+from harness.model import paths
 from harness.model.errors import TlsmatrixError, UsageError
 from harness.report.summary import render_summary
 
@@ -96,37 +96,37 @@ def test_serve_wants_specs_without_a_scenario():
 def test_a_checkout_keeps_everything_in_the_checkout(monkeypatch):
     for var in ("TLSMATRIX_HOME", "TLSMATRIX_BUILD_DIR", "TLSMATRIX_RESULTS_DIR", "TLSMATRIX_PKI_CACHE"):
         monkeypatch.delenv(var, raising=False)
-    assert toolchain.home() == ROOT
-    assert toolchain.build_dir() == ROOT / "build" and toolchain.results_dir() == ROOT / "results"
-    assert toolchain.pki_cache_dir() == ROOT / "results" / "cache" / "pki"
-    assert toolchain.scenarios_dir() == ROOT / "scenarios" and toolchain.baseline_dir() == ROOT / "results" / "baseline"
-    assert toolchain.in_checkout_hint("run `make probes`") == "run `make probes`"
+    assert paths.home() == ROOT
+    assert paths.build_dir() == ROOT / "build" and paths.results_dir() == ROOT / "results"
+    assert paths.pki_cache_dir() == ROOT / "results" / "cache" / "pki"
+    assert paths.scenarios_dir() == ROOT / "scenarios" and paths.baseline_dir() == ROOT / "results" / "baseline"
+    assert paths.in_checkout_hint("run `make probes`") == "run `make probes`"
 
 
 def test_tlsmatrix_home_moves_the_working_files(tmp_path, monkeypatch):
     for var in ("TLSMATRIX_BUILD_DIR", "TLSMATRIX_RESULTS_DIR", "TLSMATRIX_PKI_CACHE"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("TLSMATRIX_HOME", str(tmp_path))
-    assert toolchain.build_dir() == tmp_path / "build" and toolchain.results_dir() == tmp_path / "results"
-    assert toolchain.scenarios_dir() == ROOT / "scenarios"  # the home has none of its own: the checkout's
+    assert paths.build_dir() == tmp_path / "build" and paths.results_dir() == tmp_path / "results"
+    assert paths.scenarios_dir() == ROOT / "scenarios"  # the home has none of its own: the checkout's
     (tmp_path / "scenarios").mkdir()
-    assert toolchain.scenarios_dir() == tmp_path / "scenarios"
+    assert paths.scenarios_dir() == tmp_path / "scenarios"
     # no Makefile there: the hints say the commands `make` would run
-    assert toolchain.in_checkout_hint("then `make probes`") == "then `tlsmatrix build`"
-    assert toolchain.in_checkout_hint("run `make images` (or x)") == "run `tlsmatrix images` (or x)"
+    assert paths.in_checkout_hint("then `make probes`") == "then `tlsmatrix build`"
+    assert paths.in_checkout_hint("run `make images` (or x)") == "run `tlsmatrix images` (or x)"
 
 
 def test_an_installed_package_uses_the_user_directories(tmp_path, monkeypatch):
     for var in ("TLSMATRIX_HOME", "TLSMATRIX_BUILD_DIR", "TLSMATRIX_RESULTS_DIR", "TLSMATRIX_PKI_CACHE"):
         monkeypatch.delenv(var, raising=False)
-    monkeypatch.setattr(toolchain, "checkout_root", lambda: None)  # as in site-packages
+    monkeypatch.setattr(paths, "checkout_root", lambda: None)  # as in site-packages
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
-    assert toolchain.build_dir() == tmp_path / "cache" / "tlsmatrix" / "build"
-    assert toolchain.pki_cache_dir() == tmp_path / "cache" / "tlsmatrix" / "pki"
-    assert toolchain.results_dir() == tmp_path / "data" / "tlsmatrix" / "results"
-    assert toolchain.scenarios_dir() == toolchain.SHIPPED_DIR / "scenarios"
-    assert toolchain.baseline_dir() == toolchain.SHIPPED_DIR / "baseline"
+    assert paths.build_dir() == tmp_path / "cache" / "tlsmatrix" / "build"
+    assert paths.pki_cache_dir() == tmp_path / "cache" / "tlsmatrix" / "pki"
+    assert paths.results_dir() == tmp_path / "data" / "tlsmatrix" / "results"
+    assert paths.scenarios_dir() == paths.SHIPPED_DIR / "scenarios"
+    assert paths.baseline_dir() == paths.SHIPPED_DIR / "baseline"
 
 
 def test_the_wheel_ships_scenarios_and_baselines():

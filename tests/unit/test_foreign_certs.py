@@ -18,7 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from harness.certs.certread import ForeignCert, pem_of, read_certificate_file, read_certificates, read_der
-from harness.certs.diagnose import Finding, diagnose, diagnose_files
+from harness.model.document import Finding
+from harness.certs.diagnose import diagnose, diagnose_files
 from harness.model.core import CertSpec, ChainSpec, KeySpec
 
 # --- a minimal DER walker (test only): the offsets of every element, to mutate structure ---------

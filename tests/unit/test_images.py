@@ -6,7 +6,8 @@ import tarfile
 import pytest
 
 from harness.stacks import images
-from harness.stacks.images import IMAGES, DockerUnavailable, _context_files, docker_client, source_hash
+from harness.stacks.images import IMAGES, _context_files, source_hash
+from harness.stacks.engine import DockerUnavailable, docker_client
 
 
 def _raise_from(exc: BaseException):

@@ -7,9 +7,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+from harness.model import owner
 from harness.running import reaper
 from harness.running.endpoints import docker as docker_backend
-from harness.stacks.images import LABEL_PREFIX
+from harness.stacks.engine import LABEL_PREFIX
 
 
 def dead_pid() -> int:
@@ -20,43 +21,43 @@ def dead_pid() -> int:
 
 
 def test_names_record_the_owner_and_read_back():
-    me = reaper.Owner.me()
+    me = owner.Owner.me()
     assert me.start and me.boot and me.ns  # Linux: /proc is there
-    name = reaper.owned_prefix("kubeconfig") + "abc123"
+    name = owner.owned_prefix("kubeconfig") + "abc123"
     assert name.startswith(f"tlsmatrix-kubeconfig-{os.getpid()}.")
-    owner = reaper.owner_of(name)
-    assert owner is not None and owner.pid == os.getpid() and owner.start == me.start
-    assert me.boot.startswith(owner.boot) and owner.ns == me.ns
-    assert owner.alive()
-    assert reaper.owner_of("tlsmatrix-capture-pryydtlc") is None  # not ours to judge
-    assert reaper.owner_of("tlsmatrix-cliclient-123-abc") is None  # older names: left alone
+    found = owner.owner_of(name)
+    assert found is not None and found.pid == os.getpid() and found.start == me.start
+    assert me.boot.startswith(found.boot) and found.ns == me.ns
+    assert found.alive()
+    assert owner.owner_of("tlsmatrix-capture-pryydtlc") is None  # not ours to judge
+    assert owner.owner_of("tlsmatrix-cliclient-123-abc") is None  # older names: left alone
 
 
 def test_a_dead_pid_is_dead():
-    assert not reaper.Owner(dead_pid(), "", reaper.boot_id(), reaper.pid_namespace()).alive()
+    assert not owner.Owner(dead_pid(), "", owner.boot_id(), owner.pid_namespace()).alive()
 
 
 def test_a_reused_pid_is_not_mistaken_for_the_owner():
     """Same pid, other start time: the pid now belongs to another process."""
-    me = reaper.Owner.me()
-    assert not reaper.Owner(me.pid, str(int(me.start) + 1), me.boot, me.ns).alive()
+    me = owner.Owner.me()
+    assert not owner.Owner(me.pid, str(int(me.start) + 1), me.boot, me.ns).alive()
 
 
 def test_a_pid_from_before_a_reboot_is_dead_even_if_that_pid_runs_now():
-    me = reaper.Owner.me()
+    me = owner.Owner.me()
     other_boot = "0123abcd" if not me.boot.startswith("0123abcd") else "fedcba98"
-    assert not reaper.Owner(me.pid, me.start, other_boot, me.ns).alive()
-    assert not reaper.owner_of(f"tlsmatrix-x-{me.pid}.{me.start}.{other_boot}.{me.ns}-r").alive()
+    assert not owner.Owner(me.pid, me.start, other_boot, me.ns).alive()
+    assert not owner.owner_of(f"tlsmatrix-x-{me.pid}.{me.start}.{other_boot}.{me.ns}-r").alive()
 
 
 def test_an_owner_in_another_pid_namespace_is_never_judged():
-    assert reaper.Owner(dead_pid(), "1", reaper.boot_id(), "1").alive()
+    assert owner.Owner(dead_pid(), "1", owner.boot_id(), "1").alive()
 
 
 def test_reap_dirs_removes_only_dead_owners(tmp_path):
-    me = reaper.Owner.me()
-    dead = reaper.Owner(dead_pid(), "1", me.boot, me.ns)
-    live_dir = Path(tempfile.mkdtemp(prefix=reaper.owned_prefix("probe"), dir=tmp_path))
+    me = owner.Owner.me()
+    dead = owner.Owner(dead_pid(), "1", me.boot, me.ns)
+    live_dir = Path(tempfile.mkdtemp(prefix=owner.owned_prefix("probe"), dir=tmp_path))
     dead_dir = tmp_path / f"tlsmatrix-probe-{dead.token()}-x1"
     rebooted = tmp_path / f"tlsmatrix-docker-{me.pid}.{me.start}.00c0ffee.{me.ns}-x2"
     foreign = tmp_path / "tlsmatrix-capture-abc"
@@ -70,17 +71,17 @@ def test_reap_dirs_removes_only_dead_owners(tmp_path):
 
 
 def test_container_owner_from_labels():
-    me = reaper.Owner.me()
+    me = owner.Owner.me()
     live = me.labels(LABEL_PREFIX)
-    assert not reaper.container_is_stale(live, LABEL_PREFIX)
-    assert reaper.container_is_stale({**live, f"{LABEL_PREFIX}.pid": str(dead_pid())}, LABEL_PREFIX)
-    assert reaper.container_is_stale({**live, f"{LABEL_PREFIX}.boot": "00c0ffee" * 4}, LABEL_PREFIX)
+    assert not owner.container_is_stale(live, LABEL_PREFIX)
+    assert owner.container_is_stale({**live, f"{LABEL_PREFIX}.pid": str(dead_pid())}, LABEL_PREFIX)
+    assert owner.container_is_stale({**live, f"{LABEL_PREFIX}.boot": "00c0ffee" * 4}, LABEL_PREFIX)
     # a shared engine: another machine's containers are never ours to judge
-    assert not reaper.container_is_stale({**live, f"{LABEL_PREFIX}.pid": str(dead_pid()),
+    assert not owner.container_is_stale({**live, f"{LABEL_PREFIX}.pid": str(dead_pid()),
                                           f"{LABEL_PREFIX}.machine": "another-machine"}, LABEL_PREFIX)
     # labels of older versions: the pid alone
-    assert reaper.container_is_stale({f"{LABEL_PREFIX}.pid": str(dead_pid())}, LABEL_PREFIX)
-    assert not reaper.container_is_stale({}, LABEL_PREFIX)
+    assert owner.container_is_stale({f"{LABEL_PREFIX}.pid": str(dead_pid())}, LABEL_PREFIX)
+    assert not owner.container_is_stale({}, LABEL_PREFIX)
 
 
 class FakeContainer:
@@ -102,7 +103,7 @@ class FakeClient:
 
 
 def test_docker_clean_removes_only_containers_of_dead_runs():
-    me = reaper.Owner.me().labels(LABEL_PREFIX)
+    me = owner.Owner.me().labels(LABEL_PREFIX)
     live = FakeContainer({docker_backend.LABEL_MANAGED: "true", **me})
     dead = FakeContainer({docker_backend.LABEL_MANAGED: "true", **me, f"{LABEL_PREFIX}.pid": str(dead_pid())})
     assert docker_backend.clean(FakeClient([live, dead]), only_dead=True) == 1
@@ -115,4 +116,4 @@ def test_a_run_labels_its_containers_with_pid_start_time_and_boot_id():
     run.id = "abc"
     labels = run.labels
     assert labels[f"{LABEL_PREFIX}.pid"] == str(os.getpid())
-    assert labels[f"{LABEL_PREFIX}.boot"] == reaper.boot_id() and labels[f"{LABEL_PREFIX}.started"]
+    assert labels[f"{LABEL_PREFIX}.boot"] == owner.boot_id() and labels[f"{LABEL_PREFIX}.started"]

@@ -47,7 +47,7 @@ def test_the_run_document_names_no_host_and_no_absolute_chain_directory(tmp_path
 
 
 def test_for_run_covers_the_build_dir_home_and_the_run(tmp_path):
-    from harness.stacks.toolchain import project_root
+    from harness.model.paths import project_root
 
     r = Redactor.for_run(tmp_path / "out", tmp_path / "pki")
     line = json.dumps([f"{project_root()}/build/go/x", f"{Path.home()}/.x", f"{tmp_path}/out/k", f"{tmp_path}/pki/c"])

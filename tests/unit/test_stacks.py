@@ -15,6 +15,7 @@ import yaml
 
 from harness.report import bundle
 from harness.stacks import images
+from harness.model.core import APPS
 from harness.running import scenarios
 from harness.stacks.build import TARGETS
 from harness.stacks.classify import TABLES
@@ -87,7 +88,7 @@ def test_images_apps_and_roles(stack: Stack):
     if stack.role == "client":
         assert stack.image is None and not stack.apps
         if stack.needs_app:
-            assert scenarios.APPS.get(stack.needs_app), f"no server stack speaks {stack.needs_app!r}"
+            assert scenarios.APP_SERVERS.get(stack.needs_app), f"no server stack speaks {stack.needs_app!r}"
         return
     assert stack.needs_app is None and stack.native is None
     if stack.image is not None:
@@ -100,7 +101,8 @@ def test_images_apps_and_roles(stack: Stack):
 
 def test_derived_tables_follow_the_registries():
     assert list(images.IMAGES) == [n for n, s in SERVERS.items() if s.image]
-    assert scenarios.APPS == served_apps(SERVERS) == {"kubernetes": ("go",)}
+    assert scenarios.APP_SERVERS == served_apps(SERVERS) == {"kubernetes": ("go",)}
+    assert set(scenarios.APP_SERVERS) <= set(APPS)  # the results document's enum knows every app a server speaks
     assert TLS_CLIENTS == [n for n, s in CLIENTS.items() if s.needs_app is None]
     assert list(bundle.PROBES) == [n for n, s in CLIENTS.items() if s.reproduce]
 

@@ -241,7 +241,7 @@ def _owned_prefix(kind: str, fallback: str) -> str:
     """harness/running/reaper.py's name (pid + start time + boot id): a later tlsmatrix run removes the
     directory once this probe is dead, even after a kill -9 of the whole process group."""
     try:
-        from ...running.reaper import owned_prefix
+        from ...model.owner import owned_prefix
     except ImportError:  # this file is also used without the harness package
         return fallback
     return owned_prefix(kind)

@@ -481,7 +481,7 @@ def _owned_prefix(kind: str) -> str:
     directory once this supervisor is dead (kill -9); in a container (no harness package, a
     tmpfs /tmp that goes with the container) the plain prefix."""
     try:
-        from ...running.reaper import owned_prefix
+        from ...model.owner import owned_prefix
     except ImportError:
         return f"tlsmatrix-{kind}-"
     return owned_prefix(kind)

@@ -25,10 +25,11 @@ import uuid
 from pathlib import Path
 from typing import Any, Iterable
 
-from ...stacks.images import IMAGES, LABEL_PREFIX, DockerUnavailable, ImageError, docker_client, image_for
+from ...stacks.images import IMAGES, ImageError, image_for
+from ...stacks.engine import LABEL_PREFIX, DockerUnavailable, docker_client
 from ..jsonproc import JsonLineProcess, ProcessError
 from ...model.core import ServerConfig, StackInfo
-from ..reaper import Owner, container_is_stale
+from ...model.owner import Owner, container_is_stale
 from .base import LOOPBACK, EndpointError, Listener, ListenerSpec, wait_ready
 
 READY_TIMEOUT = 60.0

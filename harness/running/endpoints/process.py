@@ -7,7 +7,7 @@ from typing import Iterable
 from ..jsonproc import JsonLineProcess, ProcessError
 from ...model.core import ServerConfig, StackInfo
 from ...stacks import Stack
-from ...stacks.toolchain import PACKAGE_DIR
+from ...model.paths import PACKAGE_DIR
 from .base import LOOPBACK, EndpointError, Listener, ListenerSpec, wait_ready
 
 READY_TIMEOUT = 30.0

@@ -11,7 +11,8 @@ from __future__ import annotations
 from ..build import KUBE_REPORT_PROGRAMS, KUBE_VARIANTS, TARGETS, c_probe_build_line, cargo_build_line, output_path
 from ..native import curl_line, gnutls_line, nss_lines, python_line, s_client_line
 from .. import Native, Reproduce, Stack, python_module, registry
-from ..toolchain import JAVA_INSTALL_HINT, JDK, PROBES_DIR, Debian, PythonPackage
+from ..toolchain import JAVA_INSTALL_HINT, JDK, Debian, PythonPackage
+from ...model.paths import PROBES_DIR
 
 
 def _rustls(name: str, target: str, description: str, client_auth: bool = False) -> Stack:

@@ -20,9 +20,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from pathlib import Path
 
-from ... import __version__
+from ...model import __version__
 from .. import ImageSpec, Stack, python_module
 
 CLIENT_IMAGE_PREFIX = "tlsmatrix/clients-"
@@ -129,7 +128,7 @@ VERSIONED: dict[str, Versioned] = _columns()
 def _present_images() -> frozenset[str] | str:
     """The tags of the client images on the engine, or why the engine cannot say (cached per process)."""
     try:
-        from ..images import docker_client
+        from ..engine import docker_client
 
         client = docker_client(timeout=10)
         return frozenset(t for image in client.images.list(name=CLIENT_IMAGE_PREFIX + "*") for t in image.tags)
@@ -188,25 +187,3 @@ def versioned_servers() -> dict[str, Stack]:
     return {s.name: s for s in (_server(stack, release) for stack in SERVER_PROGRAMS for release in RELEASES)}
 
 
-def describe(name: str, stack: Stack) -> dict[str, object]:
-    """One stack for `tlsmatrix list --format json`."""
-    v = VERSIONED.get(name)
-    why = stack.unavailable_reason()
-    return {"name": name, "available": why is None, "why": why, "version": v.version if v else None,
-            "runs_in": f"docker ({v.release})" if v else "host", "image": v.image if v else None,
-            "description": stack.description}
-
-
-def list_json(clients: dict[str, Stack], servers: dict[str, Stack], scenarios: list[Path]) -> dict[str, object]:
-    """`tlsmatrix list --format json`: every stack (where it runs, its image) and the scenario files."""
-    from ..images import IMAGES
-    from ..toolchain import project_root
-
-    server_rows = []
-    for name, stack in servers.items():
-        why = stack.unavailable_reason()
-        server_rows.append({"name": name, "available": why is None, "why": why, "version": None, "runs_in": "host",
-                            "image": IMAGES[name].tag if name in IMAGES else None, "description": stack.description})
-    root = project_root()
-    return {"clients": [describe(n, s) for n, s in clients.items()], "servers": server_rows,
-            "scenarios": [str(p.relative_to(root)) if p.is_relative_to(root) else str(p) for p in scenarios]}

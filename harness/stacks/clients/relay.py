@@ -27,8 +27,8 @@ class Relay:
     """One `docker run -i` probe: jobs in (files copied in, paths rewritten), lines out."""
 
     def __init__(self, v: Versioned) -> None:
-        from ..images import LABEL_PREFIX, docker_client
-        from ...running.reaper import Owner
+        from ..engine import LABEL_PREFIX, docker_client
+        from ...model.owner import Owner
 
         self.v = v
         self.client = docker_client(timeout=60)
