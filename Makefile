@@ -67,7 +67,7 @@ regress: setup
 	$(TLSMATRIX) regress $(ARGS)
 
 bench: setup
-	$(BIN)/python -m harness.bench $(ARGS)
+	$(BIN)/python -m tlsmatrix.bench $(ARGS)
 
 clean:
 	-$(TLSMATRIX) clean

@@ -2,13 +2,13 @@
 
 The library (docs/library.md)::
 
-    import harness
+    import tlsmatrix
 
-    doc = harness.run("scenarios/rustls-p521.toml", clients=["openssl", "rustls-ring"])
-    with harness.serve(chains=[harness.chain(root="P-521", leaf="P-256")], servers=["go"], tls=["1.3"]) as s:
+    doc = tlsmatrix.run("scenarios/rustls-p521.toml", clients=["openssl", "rustls-ring"])
+    with tlsmatrix.serve(chains=[tlsmatrix.chain(root="P-521", leaf="P-256")], servers=["go"], tls=["1.3"]) as s:
         ep = s.endpoints[0]          # ep.host, ep.port, ep.ca_file
-    report = harness.probe("127.0.0.1", 6443, "ca.pem", clients=["openssl", "go"])
-    doc = harness.load_results("results/latest")
+    report = tlsmatrix.probe("127.0.0.1", 6443, "ca.pem", clients=["openssl", "go"])
+    doc = tlsmatrix.load_results("results/latest")
 
 Every error tlsmatrix raises on purpose is a :class:`TlsmatrixError`.
 """
@@ -22,7 +22,7 @@ from .model import __version__  # noqa: E402,F401 - light: the model package its
 from .model.errors import HarnessError, TlsmatrixError, TlsmatrixWarning, UsageError  # noqa: E402 - light, no imports
 
 #: name -> module; imported on first use, so `import harness` (which every probe program does, as
-#: ``python -m harness.probes...``) stays as cheap as it was
+#: ``python -m tlsmatrix.probes...``) stays as cheap as it was
 _LAZY = {
     "run": ".api", "probe": ".api", "replay": ".api", "serve": ".api", "diagnose_chain": ".api", "load_results": ".api",
     "load_scenarios": ".api", "chain": ".api", "default_scenarios": ".api", "Serving": ".api",

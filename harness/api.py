@@ -1,13 +1,13 @@
 """The library: what ``tlsmatrix`` does, as functions (docs/library.md has examples).
 
-- :func:`run` runs scenarios and returns their :class:`~harness.model.document.ResultsDocument`;
+- :func:`run` runs scenarios and returns their :class:`~tlsmatrix.model.document.ResultsDocument`;
 - :func:`probe` runs client stacks against an endpoint of yours (your cluster's API server);
 - :func:`replay` serves a chain from a bug report as given (no server key needed) to every client stack;
 - :func:`serve` keeps a scenario's (or a chain's) endpoints up while a ``with`` block runs;
 - :func:`diagnose_chain` names the chain properties that break TLS stacks;
 - :func:`load_results` reads a results document back; :func:`chain` makes a chain spec.
 
-Every error they raise on purpose derives from :class:`harness.TlsmatrixError` and says in one line
+Every error they raise on purpose derives from :class:`tlsmatrix.TlsmatrixError` and says in one line
 what was wrong. Each call stops everything it started before it returns or raises (Ctrl-C included).
 """
 from __future__ import annotations
@@ -66,8 +66,8 @@ def default_scenarios() -> list[Path]:
 def load_scenarios(scenarios: ScenarioArg | Iterable[ScenarioArg] | None = None,
                    allow_unmatched_expect: bool = False) -> list[Scenario]:
     """Scenario files (paths; ``scenarios/rustls-p521.toml`` or ``rustls-p521`` find the shipped ones from
-    any directory) or loaded :class:`~harness.running.scenarios.Scenario` s; None: :func:`default_scenarios`.
-    Problems that do not stop a run are :class:`~harness.model.errors.TlsmatrixWarning` s."""
+    any directory) or loaded :class:`~tlsmatrix.running.scenarios.Scenario` s; None: :func:`default_scenarios`.
+    Problems that do not stop a run are :class:`~tlsmatrix.model.errors.TlsmatrixWarning` s."""
     if scenarios is None:
         items: list[Any] = list(default_scenarios())
     elif isinstance(scenarios, (str, os.PathLike, Scenario)):
@@ -118,7 +118,7 @@ def run(scenarios: ScenarioArg | Iterable[ScenarioArg] | None = None, clients: S
     ``matrix.html`` there (and the kubeconfigs of Kubernetes endpoints in ``kubeconfig/``) and returns
     the document as written: local paths replaced by ``<pki>``, ``<run>``, ... Without ``output`` nothing
     is written but certificates (``pki_cache``, default ``$TLSMATRIX_PKI_CACHE`` or the user cache).
-    ``progress(result, done, total)`` is called as cells finish (``harness.running.progress.Progress`` draws a
+    ``progress(result, done, total)`` is called as cells finish (``tlsmatrix.running.progress.Progress`` draws a
     bar). ``shard="K/N"`` runs cell i when i mod N = K-1. Inputs are checked before any work starts."""
     loaded = load_scenarios(scenarios, allow_unmatched_expect)
     cells = select_cells(loaded, clients, servers, tls, shard, max_cells)
@@ -537,7 +537,7 @@ def _serve_targets(scenario: ScenarioArg | None, chains: Sequence[str | ChainSpe
     if sc is None:
         specs = [c for c in chains or () if isinstance(c, ChainSpec)]
         if not specs or len(specs) != len(chains or ()):
-            raise UsageError("serve(): without a scenario, give chains as harness.chain(...) specs")
+            raise UsageError("serve(): without a scenario, give chains as tlsmatrix.chain(...) specs")
         targets = [EndpointTarget(server, spec, version) for spec in specs for server in server_names or ["openssl"]
                    for version in versions or [None]]
         return "endpoints", targets

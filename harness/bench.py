@@ -122,7 +122,7 @@ def curves_wall_time(runs: int, backends: tuple[str, ...] = ("process",)) -> lis
     out_dir = Path(tempfile.mkdtemp(prefix="tlsmatrix-bench-"))
     entries: list[dict] = []
     for backend in backends if runs > 0 else ():
-        argv = [sys.executable, "-m", "harness", "matrix", str(project_root() / "scenarios" / "curves.toml"), "-q",
+        argv = [sys.executable, "-m", "tlsmatrix", "matrix", str(project_root() / "scenarios" / "curves.toml"), "-q",
                 "--output", str(out_dir), "--format", "json", "--backend", backend]
         subprocess.run(argv, cwd=project_root(), capture_output=True)  # warm-up: builds the certificate cache
         walls, cells, codes = [], 0, []
@@ -254,7 +254,7 @@ def print_tables(doc: dict, layouts: list[dict]) -> None:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m harness.bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tlsmatrix.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=200, help="handshakes per client in one batch")
     parser.add_argument("--repeat", type=int, default=3, help="batches per client; the median is reported")
     parser.add_argument("--single", type=int, default=20, help="handshakes per client, one process each")

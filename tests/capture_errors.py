@@ -21,18 +21,18 @@ from pathlib import Path
 
 import trustme
 
-from harness.certs.certread import pem_of, read_certificate_file, read_der
-from harness.stacks.clients import CLIENTS
-from harness.stacks.clients.containers import VERSIONED
-from harness.model.defects import DEFECTS
-from harness.running.session import ProbeSession
-from harness.running.endpoints.base import ListenerSpec
-from harness.running.endpoints.misbehaving import BEHAVIOURS, MisbehavingEndpoint
-from harness.running.endpoints.process import ProcessEndpoint
-from harness.running.endpoints.silent import SilentEndpoint
-from harness.model.core import CertSpec, ChainSpec, Job, KeySpec
-from harness.certs.pki import CertificateCache
-from harness.stacks.servers import SERVERS
+from tlsmatrix.certs.certread import pem_of, read_certificate_file, read_der
+from tlsmatrix.stacks.clients import CLIENTS
+from tlsmatrix.stacks.clients.containers import VERSIONED
+from tlsmatrix.model.defects import DEFECTS
+from tlsmatrix.running.session import ProbeSession
+from tlsmatrix.running.endpoints.base import ListenerSpec
+from tlsmatrix.running.endpoints.misbehaving import BEHAVIOURS, MisbehavingEndpoint
+from tlsmatrix.running.endpoints.process import ProcessEndpoint
+from tlsmatrix.running.endpoints.silent import SilentEndpoint
+from tlsmatrix.model.core import CertSpec, ChainSpec, Job, KeySpec
+from tlsmatrix.certs.pki import CertificateCache
+from tlsmatrix.stacks.servers import SERVERS
 
 OUT = Path(__file__).resolve().parent / "data" / "errors.json"
 #: the corpus runs this often per stack, so a wording that varies between runs (EOF or reset) is caught

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.certs.pki import CertificateCache
+from tlsmatrix.certs.pki import CertificateCache
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -5,7 +5,7 @@ length that lies, a duplicated or malformed extension, an algorithm ``cryptograp
 not know. Nothing here raises on such bytes. Each certificate keeps its exact DER (a server
 presents it byte for byte, whatever it holds), the parsed certificate when the DER parses,
 and the *problems* found on reading each field: the field and the parser's own words.
-:mod:`harness.certs.diagnose` turns problems into ``malformed-certificate`` / ``unknown-algorithm``
+:mod:`tlsmatrix.certs.diagnose` turns problems into ``malformed-certificate`` / ``unknown-algorithm``
 findings, so a diagnosis, and every handshake result beside it, survive any certificate.
 
 ``cryptography`` parses lazily: ``load_der_x509_certificate`` checks the outer structure,

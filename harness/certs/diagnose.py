@@ -4,7 +4,7 @@ Pure functions over ``cryptography`` certificates: the CA file a client trusts a
 a server presents (leaf first). Path building here is deliberately forgiving, as OpenSSL's
 is (issuer names compared in canonical form, any order, the CA file searched too), so that
 it finds the path the strict stacks miss and can say *why* they miss it. Each finding has a
-stable ``id`` (the chain defects of :mod:`harness.model.defects` that a chain shows, plus
+stable ``id`` (the chain defects of :mod:`tlsmatrix.model.defects` that a chain shows, plus
 ``unsupported-key``, ``expired-certificate`` and ``hostname-mismatch``), the certificates
 concerned and a sentence naming the stacks it breaks.
 

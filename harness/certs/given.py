@@ -2,7 +2,7 @@
 
 ``tlsmatrix replay`` and a scenario's ``[[chain]] chain_file = …`` both come here. The files are
 read without trusting them (harness/certs/certread.py): a certificate that does not parse is served as
-given all the same. The chain becomes a :class:`~harness.model.ChainSpec` whose root, intermediates
+given all the same. The chain becomes a :class:`~tlsmatrix.model.ChainSpec` whose root, intermediates
 and leaf describe what the files hold (key types as tlsmatrix names them, ``other`` for the rest),
 so ``[[expect]]`` matchers, reports and explain treat it like any chain. Without the server's key, a
 TEST-ONLY *substitute* of the leaf's key type signs the handshake (harness/stacks/replay.py: ``chain_ok``).

@@ -1,8 +1,8 @@
 """Chain defects: named properties of a chain that some TLS stacks reject and others accept.
 
 A scenario's ``[[chain]]`` takes ``defect = "ID"`` (or a list: a product axis, ``"none"``
-for the clean chain). :mod:`harness.certs.pki` builds each defect with ``cryptography`` like every
-other certificate; :mod:`harness.certs.diagnose` recognises them in a user's real chain. This
+for the clean chain). :mod:`tlsmatrix.certs.pki` builds each defect with ``cryptography`` like every
+other certificate; :mod:`tlsmatrix.certs.diagnose` recognises them in a user's real chain. This
 module is the one place that names them and says what each one is.
 
 "The CA" below is the leaf's issuer: the root for a chain without intermediates (the
@@ -18,7 +18,7 @@ class Defect:
     id: str
     summary: str  # what the generated chain looks like
     min_intermediates: int = 0
-    #: the harness.certs.diagnose finding id this defect shows as (default: the defect's own id)
+    #: the tlsmatrix.certs.diagnose finding id this defect shows as (default: the defect's own id)
     finding: str | None = None
 
     @property

@@ -74,7 +74,7 @@ class ChainInfo(JsonModel):
     dir: str | None = attr(None, omit=True, doc="the chain's files, relative to the certificate cache "
                                                 "(chains/<id>; absolute in older documents)")
     client_sha256: str | None = attr(None, omit=True)
-    diagnosis: list[Finding] = attr(default_factory=list, doc="harness.certs.diagnose findings (as `tlsmatrix diagnose` "
+    diagnosis: list[Finding] = attr(default_factory=list, doc="tlsmatrix.certs.diagnose findings (as `tlsmatrix diagnose` "
                                                               "says them for these files)")
 
 
@@ -165,7 +165,7 @@ class ScenarioInfo(JsonModel):
 
     @classmethod
     def of(cls, scenario: Any) -> ScenarioInfo:
-        """From a loaded :class:`harness.running.scenarios.Scenario` (its file read now)."""
+        """From a loaded :class:`tlsmatrix.running.scenarios.Scenario` (its file read now)."""
         path = Path(scenario.path) if scenario.path else None
         return cls(name=scenario.name, title=scenario.title, notes=scenario.notes,
                    path=_portable_path(path) if path else None,
@@ -257,7 +257,7 @@ class ResultsDocument(JsonModel):
         return json.dumps(self.to_json(), indent=2, ensure_ascii=False) + "\n"
 
     def redacted(self, redactor: Any) -> ResultsDocument:
-        """The same document with every string passed through ``redactor`` (harness.model.redact)."""
+        """The same document with every string passed through ``redactor`` (tlsmatrix.model.redact)."""
         return ResultsDocument.from_json(redactor.document(self.to_json()))
 
     def with_cells(self, cells: list[CellRecord]) -> ResultsDocument:

@@ -1,6 +1,6 @@
 """The one base class of every error tlsmatrix raises on purpose.
 
-Library callers catch :class:`TlsmatrixError` (``except harness.TlsmatrixError``); the command line
+Library callers catch :class:`TlsmatrixError` (``except tlsmatrix.TlsmatrixError``); the command line
 maps it to exit status 2 and prints its message as one line. Errors of a particular kind keep their
 own class (``ScenarioError``, ``PKIError``, ...), each deriving from this one; those that were
 ``ValueError`` s stay ``ValueError`` s too, so older ``except ValueError`` code still works.

@@ -328,7 +328,8 @@ def client_commands(cell: _Cell, image: str | None = None) -> list[tuple[str, st
 def _in_checkout(command: str) -> str:
     """A checkout-relative command made runnable from the cell directory ($TLSMATRIX = the checkout)."""
     if command.startswith("python3 -m "):
-        return f'PYTHONPATH="$TLSMATRIX" python3 -m {command.removeprefix("python3 -m ")}'
+        # the package is installed as `tlsmatrix` (make setup: the checkout's .venv), not importable from the folder
+        return f'"$TLSMATRIX/.venv/bin/python" -m {command.removeprefix("python3 -m ")}'
     if command.startswith("java "):
         return 'java -cp "$TLSMATRIX/build/java" Probe'
     if command.startswith("node "):

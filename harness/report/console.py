@@ -10,7 +10,7 @@ from ..stacks import Stack
 
 
 def probe_table(doc: dict[str, Any]) -> str:
-    """A probe document (``harness.probe``) as the table `tlsmatrix probe` prints, then its diagnosis."""
+    """A probe document (``tlsmatrix.probe``) as the table `tlsmatrix probe` prints, then its diagnosis."""
     from ..model.document import Finding
     from ..certs.diagnose import render_findings
 
@@ -28,7 +28,7 @@ def probe_table(doc: dict[str, Any]) -> str:
 
 
 def serve_table(serving: Any, duration: float | None) -> str:
-    """The endpoints of ``harness.serve`` and how long they stay (`tlsmatrix serve`)."""
+    """The endpoints of ``tlsmatrix.serve`` and how long they stay (`tlsmatrix serve`)."""
     endpoints = serving.endpoints
     kube = any(e.app == "kubernetes" for e in endpoints)
     rows = [[e.chain, e.tls or "any", e.server, e.error or e.address, e.kubeconfig or e.ca_file] for e in endpoints]

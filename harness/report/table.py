@@ -1,6 +1,6 @@
 """The matrix as a table (tabulate: terminal and GitHub Markdown) plus a summary of what differs.
 
-Everything here works on the results document (harness.model.document), so ``tlsmatrix report
+Everything here works on the results document (tlsmatrix.model.document), so ``tlsmatrix report
 results.json`` renders exactly what the run printed.
 """
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Orchestration: certificates → endpoints → batches of jobs per client → classified results.
 
 ``run_cells`` runs a matrix and returns its complete results document; ``serving`` starts the
-endpoints of some (chain, server, TLS version) targets without any client (``harness.serve``). Both
+endpoints of some (chain, server, TLS version) targets without any client (``tlsmatrix.serve``). Both
 own their cleanup: whatever they started is stopped when they return or raise, Ctrl-C included.
 """
 from __future__ import annotations
@@ -85,7 +85,7 @@ class RunReport:
         return self.document.run.certificates_generated or 0
 
     def to_json(self) -> dict:
-        """The results document (schema: docs/results.schema.json, generated from harness.model.document)."""
+        """The results document (schema: docs/results.schema.json, generated from tlsmatrix.model.document)."""
         return self.document.to_json()
 
 
@@ -156,7 +156,7 @@ def _git_state() -> tuple[str | None, bool | None]:
 
 class Target(Protocol):
     """What a listener serves: a chain, from a server stack, on a TLS version (None: any), speaking an
-    app after the handshake. A :class:`~harness.model.Cell` is one; so is an :class:`EndpointTarget`."""
+    app after the handshake. A :class:`~tlsmatrix.model.Cell` is one; so is an :class:`EndpointTarget`."""
 
     server: str
     chain: ChainSpec
@@ -166,7 +166,7 @@ class Target(Protocol):
 
 @dataclass(frozen=True)
 class EndpointTarget:
-    """A listener to start without any client (``harness.serve``, the ``tls_endpoint`` fixture)."""
+    """A listener to start without any client (``tlsmatrix.serve``, the ``tls_endpoint`` fixture)."""
 
     server: str
     chain: ChainSpec
@@ -183,7 +183,7 @@ def _listener_key(target: Target) -> tuple[str, str, str | None, str | None]:
 class Endpoints:
     """The running server stacks of a run: one endpoint per stack, one listener per (chain, TLS, app)."""
 
-    endpoints: dict[str, Any]  # server stack → running endpoint (harness.running.endpoints.base.Endpoint)
+    endpoints: dict[str, Any]  # server stack → running endpoint (tlsmatrix.running.endpoints.base.Endpoint)
     listener_of: dict[tuple[str, str, str | None, str | None], str]  # (server, chain fp, tls, app) → listener id
     skipped: dict[str, str]  # server stack → why it is not running
     info: dict[str, StackEntry]  # server stack → what the results document says about it

@@ -558,5 +558,5 @@ def _check_known(values: Iterable[str], known: Iterable[str], key: str, what: st
 
 def chain_specs(table: dict[str, Any], where: str = "chain") -> list[ChainSpec]:
     """The chains of one ``[[chain]]`` table given as a mapping (``{"root": "P-521", "leaf": "P-256"}``;
-    list values are product axes), checked as a scenario file's are (``harness.chain`` uses it)."""
+    list values are product axes), checked as a scenario file's are (``tlsmatrix.chain`` uses it)."""
     return _parse_chain(table, where, lambda key, message: ScenarioError(f"{key}: {message}"), Path("."))

@@ -74,7 +74,7 @@ class Stack:
     errors are classified, and what bundles, images and scenarios need to know about it."""
 
     name: str  # the matrix column (clients) or row (servers); pinned versions carry it: rustls-ring@0.23.12
-    family: str  # classification table (harness.stacks.classify.TABLES)
+    family: str  # classification table (tlsmatrix.stacks.classify.TABLES)
     description: str  # `tlsmatrix list`
     #: argv of the program (docs/probe-contract.md); None: `python -m <module>`, else the build target's output
     argv: Callable[[], list[str]] | None = None
@@ -85,7 +85,7 @@ class Stack:
     client_auth: bool = False
     role: Role = "client"
     module: str | None = None  # a Python program, run as `python -m <module>` from the checkout
-    build: str | None = None  # the build target (harness.stacks.build.TARGETS) that makes the program
+    build: str | None = None  # the build target (tlsmatrix.stacks.build.TARGETS) that makes the program
     output: int = 0  # which of the build target's outputs is this stack's program
     requires: tuple[Requirement, ...] = ()  # run-time requirements (build-time ones: the target's packages)
     reproduce: Reproduce | None = None  # bundles: its tlsmatrix program outside tlsmatrix

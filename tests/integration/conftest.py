@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 import trustme
 
-from harness.stacks.clients import CLIENTS
-from harness.running.session import ProbeSession
-from harness.running.endpoints.base import ListenerSpec
-from harness.running.endpoints.process import ProcessEndpoint
-from harness.stacks.classify import classify
-from harness.model.core import CertSpec, ChainSpec, Job, KeySpec
-from harness.certs.pki import ChainFiles
-from harness.stacks.servers import HOST_SERVERS, SERVERS
+from tlsmatrix.stacks.clients import CLIENTS
+from tlsmatrix.running.session import ProbeSession
+from tlsmatrix.running.endpoints.base import ListenerSpec
+from tlsmatrix.running.endpoints.process import ProcessEndpoint
+from tlsmatrix.stacks.classify import classify
+from tlsmatrix.model.core import CertSpec, ChainSpec, Job, KeySpec
+from tlsmatrix.certs.pki import ChainFiles
+from tlsmatrix.stacks.servers import HOST_SERVERS, SERVERS
 
 from ..conftest import require_stack
 
@@ -98,8 +98,8 @@ def client_stack(name: str):
 
 def run_scenario(pki_cache, file_name: str):
     """Every cell of a shipped scenario, run for real (skipped or failed when a stack is missing)."""
-    from harness.running.runner import RunOptions, run_cells
-    from harness.running.scenarios import load_scenario
+    from tlsmatrix.running.runner import RunOptions, run_cells
+    from tlsmatrix.running.scenarios import load_scenario
 
     scenario = load_scenario(Path(__file__).resolve().parents[2] / "scenarios" / file_name, CLIENTS, SERVERS)
     for name in [*scenario.clients, *scenario.servers]:

@@ -1,4 +1,4 @@
-"""harness.report.bundle on a real run, and the bundle's own commands replayed for real."""
+"""tlsmatrix.report.bundle on a real run, and the bundle's own commands replayed for real."""
 from __future__ import annotations
 
 import json
@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.stacks.build import output_path
-from harness.report.bundle import KEY_FILE, BundleError, write_bundle
-from harness.stacks.clients import CLIENTS
+from tlsmatrix.stacks.build import output_path
+from tlsmatrix.report.bundle import KEY_FILE, BundleError, write_bundle
+from tlsmatrix.stacks.clients import CLIENTS
 
 from ..conftest import require_stack
 
@@ -39,7 +39,7 @@ def _bundles_read_the_runs_cache(monkeypatch, pki_cache):
 def matrix_run(results: Path, pki_cache, scenario: str, clients: str, servers: str) -> Path:
     """results.json of a real `tlsmatrix matrix` run (expectations met: exit 0)."""
     env = dict(os.environ, TLSMATRIX_RESULTS_DIR=str(results), TLSMATRIX_PKI_CACHE=str(pki_cache.root))
-    proc = subprocess.run([sys.executable, "-m", "harness", "matrix", scenario, "-q",
+    proc = subprocess.run([sys.executable, "-m", "tlsmatrix", "matrix", scenario, "-q",
                            "--clients", clients, "--servers", servers],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.certs.diagnose import KNOWLEDGE
+from tlsmatrix.certs.diagnose import KNOWLEDGE
 
 from .conftest import run_scenario
 

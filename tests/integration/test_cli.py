@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.stacks.clients import CLIENTS, TLS_CLIENTS
+from tlsmatrix.stacks.clients import CLIENTS, TLS_CLIENTS
 
 from .conftest import server_for
 
@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def tlsmatrix(*args, env=None, timeout=300):
-    return subprocess.run([sys.executable, "-m", "harness", *map(str, args)], cwd=ROOT, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "tlsmatrix", *map(str, args)], cwd=ROOT, capture_output=True,
                           text=True, timeout=timeout, env=env)
 
 
@@ -158,7 +158,7 @@ def start_long_run(cli_env, tmp_path):
     env = dict(cli_env, TLSMATRIX_TEST_MARKER=marker)
     out = tmp_path / "out"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "harness", "matrix", str(ROOT / "scenarios" / "curves.toml"), "--output", str(out)],
+        [sys.executable, "-m", "tlsmatrix", "matrix", str(ROOT / "scenarios" / "curves.toml"), "--output", str(out)],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     seen = threading.Event()
     stderr_lines: list[str] = []

@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from harness.stacks.clients import CLIENTS
-from harness.running.endpoints.base import EndpointError, ListenerSpec
-from harness.stacks.images import IMAGES, ImageSpec, image_for
-from harness.stacks.engine import DockerUnavailable, docker_client
-from harness.model.core import CertSpec, ChainSpec, KeySpec
-from harness.running.runner import HarnessError, RunOptions, run_cells
-from harness.running.scenarios import load_scenario
-from harness.stacks.servers import SERVERS
+from tlsmatrix.stacks.clients import CLIENTS
+from tlsmatrix.running.endpoints.base import EndpointError, ListenerSpec
+from tlsmatrix.stacks.images import IMAGES, ImageSpec, image_for
+from tlsmatrix.stacks.engine import DockerUnavailable, docker_client
+from tlsmatrix.model.core import CertSpec, ChainSpec, KeySpec
+from tlsmatrix.running.runner import HarnessError, RunOptions, run_cells
+from tlsmatrix.running.scenarios import load_scenario
+from tlsmatrix.stacks.servers import SERVERS
 
 from ..conftest import require_stack
 
@@ -84,7 +84,7 @@ def test_same_outcomes_as_the_process_backend(client, pki_cache, scenario_file):
 
 
 def test_container_is_locked_down(client, pki_cache):
-    from harness.running.endpoints.docker import DockerEndpoint, DockerRun
+    from tlsmatrix.running.endpoints.docker import DockerEndpoint, DockerRun
 
     need_images(client, "openssl")
     chains = [pki_cache.chain(spec("P-256", leaf)) for leaf in ("P-256", "P-384", "RSA-2048")]
@@ -120,7 +120,7 @@ def test_container_is_locked_down(client, pki_cache):
 
 
 def test_failed_start_carries_image_command_and_log_tail(client, pki_cache):
-    from harness.running.endpoints.docker import DockerEndpoint, DockerRun
+    from tlsmatrix.running.endpoints.docker import DockerEndpoint, DockerRun
 
     need_images(client, "openssl")
     files = pki_cache.chain(spec("P-256", "P-256"))
@@ -149,7 +149,7 @@ def test_missing_image_says_what_to_do(client, pki_cache, monkeypatch):
 
 
 def tlsmatrix(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "harness", *map(str, args)], cwd=ROOT, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "tlsmatrix", *map(str, args)], cwd=ROOT, capture_output=True,
                           text=True, env=env, timeout=300)
 
 
@@ -168,7 +168,7 @@ def test_docker_down_is_one_clear_line_and_process_backend_still_works(tmp_path,
 def _start_cli(tmp_path, pki_cache):
     env = dict(os.environ, TLSMATRIX_PKI_CACHE=str(pki_cache.root), TLSMATRIX_RESULTS_DIR=str(tmp_path / "results"))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "harness", "matrix", str(ROOT / "scenarios" / "curves.toml"), "--backend", "docker",
+        [sys.executable, "-m", "tlsmatrix", "matrix", str(ROOT / "scenarios" / "curves.toml"), "--backend", "docker",
          "--servers", "openssl,go", "--output", str(tmp_path / "out")],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     seen = threading.Event()
@@ -259,7 +259,7 @@ def test_killed_run_is_reaped_by_the_next_run(client, tmp_path, pki_cache, backe
 
 
 def test_second_image_build_does_nothing(client):
-    from harness.stacks.images import build_images
+    from tlsmatrix.stacks.images import build_images
 
     need_images(client, "openssl", "go")
     assert build_images(["openssl", "go"], log=lambda m: None, client=client) == {"openssl": "cached", "go": "cached"}
@@ -270,15 +270,15 @@ def test_serve_in_containers_hands_out_working_kubeconfigs(client, tmp_path, pki
     kubeconfig (mTLS), and SIGTERM removes the container and the files."""
     import json
 
-    from harness.stacks.classify import classify
-    from harness.running.session import ProbeSession
-    from harness.model.core import Job, Outcome
+    from tlsmatrix.stacks.classify import classify
+    from tlsmatrix.running.session import ProbeSession
+    from tlsmatrix.model.core import Job, Outcome
 
     need_images(client, "go")
     require_stack(CLIENTS["kubernetes-python"])
     out = tmp_path / "serve"
     env = dict(os.environ, TLSMATRIX_RESULTS_DIR=str(tmp_path / "results"), TLSMATRIX_PKI_CACHE=str(pki_cache.root))
-    proc = subprocess.Popen([sys.executable, "-m", "harness", "serve", "scenarios/kube-rs-1562.toml", "--backend",
+    proc = subprocess.Popen([sys.executable, "-m", "tlsmatrix", "serve", "scenarios/kube-rs-1562.toml", "--backend",
                              "docker", "--chain", "client certificate key*", "--tls", "1.3", "--output", str(out)],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from harness import api
-from harness.report.bundle import write_bundle
-from harness.stacks.clients import CLIENTS
-from harness.model.core import CertSpec, ChainSpec, KeySpec
-from harness.stacks.servers import SERVERS
+from tlsmatrix import api
+from tlsmatrix.report.bundle import write_bundle
+from tlsmatrix.stacks.clients import CLIENTS
+from tlsmatrix.model.core import CertSpec, ChainSpec, KeySpec
+from tlsmatrix.stacks.servers import SERVERS
 
 from ..conftest import require_stack
 

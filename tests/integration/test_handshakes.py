@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.stacks.clients import HOST_TLS_CLIENTS
-from harness.running.endpoints.silent import SilentEndpoint
-from harness.model.core import Outcome
-from harness.stacks.servers import HOST_SERVERS
+from tlsmatrix.stacks.clients import HOST_TLS_CLIENTS
+from tlsmatrix.running.endpoints.silent import SilentEndpoint
+from tlsmatrix.model.core import Outcome
+from tlsmatrix.stacks.servers import HOST_SERVERS
 
 from .conftest import client_stack, handshake, probe_pool, server_for
 
@@ -194,7 +194,7 @@ def test_openssl_probe_trusts_only_the_ca_file(tmp_path):
     if not system.exists():
         pytest.skip("no system trust store to compare with")
     code = (
-        "import ssl, harness.probes.pyssl.client as c, unittest.mock as m\n"
+        "import ssl, tlsmatrix.probes.pyssl.client as c, unittest.mock as m\n"
         "seen = []\n"
         "orig = ssl.SSLContext.load_verify_locations\n"
         "def spy(self, *a, **k):\n"

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.stacks.clients import CLIENTS
-from harness.model.owner import owner_of
-from harness.stacks.servers import SERVERS
+from tlsmatrix.stacks.clients import CLIENTS
+from tlsmatrix.model.owner import owner_of
+from tlsmatrix.stacks.servers import SERVERS
 
 from ..conftest import require_stack
 from .test_cli import ROOT, cli_env, processes_with, tlsmatrix, wait_gone  # noqa: F401 - cli_env is a fixture
@@ -112,7 +112,7 @@ def test_results_are_not_lost_when_the_output_breaks_during_the_run(cli_env, tmp
     to a file in the temp directory and the error line says where."""
     out = tmp_path / "out"
     env = dict(cli_env, TMPDIR=str(tmp_path))
-    proc = subprocess.Popen([sys.executable, "-m", "harness", "matrix", str(ROOT / "scenarios" / "rustls-p521.toml"),
+    proc = subprocess.Popen([sys.executable, "-m", "tlsmatrix", "matrix", str(ROOT / "scenarios" / "rustls-p521.toml"),
                              "--clients", "openssl,go", "--output", str(out)],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     first = proc.stderr.readline()
@@ -133,7 +133,7 @@ def test_an_empty_client_list_is_an_error_not_every_client(cli_env, tmp_path):
 
 
 #: `tlsmatrix` whose report command has a bug: what an unexpected exception looks like to a user
-_BUGGY_CLI = ("import sys\nfrom harness import cli\n\ndef boom(args):\n    raise KeyError('a bug')\n\n"
+_BUGGY_CLI = ("import sys\nfrom tlsmatrix import cli\n\ndef boom(args):\n    raise KeyError('a bug')\n\n"
               "cli.cmd_report = boom\nsys.exit(cli.main(sys.argv[1:]))\n")
 
 
@@ -271,7 +271,7 @@ def test_kill_9_leftovers_are_reaped_by_the_next_run(cli_env, tmp_path):
     tmp.mkdir()
     marker = uuid.uuid4().hex
     env = dict(cli_env, TMPDIR=str(tmp), TLSMATRIX_TEST_MARKER=marker)
-    proc = subprocess.Popen([sys.executable, "-m", "harness", "matrix", str(ROOT / "scenarios" / "server-stacks.toml"),
+    proc = subprocess.Popen([sys.executable, "-m", "tlsmatrix", "matrix", str(ROOT / "scenarios" / "server-stacks.toml"),
                              str(ROOT / "scenarios" / "curves.toml"), "--clients", "gnutls,nss,openssl",
                              "--output", str(tmp_path / "killed")],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,

@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from harness.stacks.classify import classify
-from harness.stacks.clients import CLIENTS
-from harness.running.session import ProbeSession
-from harness.running.endpoints.base import ListenerSpec
-from harness.running.endpoints.process import ProcessEndpoint
-from harness.model.core import Job, Outcome
-from harness.running.runner import RunOptions, run_cells
-from harness.stacks.servers import SERVERS
+from tlsmatrix.stacks.classify import classify
+from tlsmatrix.stacks.clients import CLIENTS
+from tlsmatrix.running.session import ProbeSession
+from tlsmatrix.running.endpoints.base import ListenerSpec
+from tlsmatrix.running.endpoints.process import ProcessEndpoint
+from tlsmatrix.model.core import Job, Outcome
+from tlsmatrix.running.runner import RunOptions, run_cells
+from tlsmatrix.stacks.servers import SERVERS
 
 from ..conftest import require_stack
 from .conftest import run_scenario, spec
@@ -140,7 +140,7 @@ def test_probe_a_kubernetes_endpoint_with_kube_clients(pki_cache, tmp_path):
         require_stack(CLIENTS[name])
     files = pki_cache.chain(spec("P-521", "P-256"))
     with ProcessEndpoint(SERVERS["go"], [ListenerSpec("K", files, None, "kubernetes")]) as ep:
-        r = subprocess.run([sys.executable, "-m", "harness", "probe", f"127.0.0.1:{ep.listeners['K'].port}",
+        r = subprocess.run([sys.executable, "-m", "tlsmatrix", "probe", f"127.0.0.1:{ep.listeners['K'].port}",
                             "--ca", str(files.ca_file), "--servername", "localhost", "--clients", ",".join(names),
                             "--format", "json"], cwd=ROOT, capture_output=True, text=True, timeout=120,
                            env=dict(os.environ, TLSMATRIX_RESULTS_DIR=str(tmp_path)))
@@ -165,7 +165,7 @@ def test_serve_hands_out_kubeconfigs_that_real_clients_read(tmp_path):
         require_stack(CLIENTS[name])
     require_stack(SERVERS["go"])
     out = tmp_path / "serve"
-    proc = subprocess.Popen([sys.executable, "-m", "harness", "serve", str(ROOT / "scenarios" / "kube-rs-1562.toml"),
+    proc = subprocess.Popen([sys.executable, "-m", "tlsmatrix", "serve", str(ROOT / "scenarios" / "kube-rs-1562.toml"),
                              "--chain", "client certificate key*,CA signature*", "--tls", "1.3", "--output", str(out)],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=dict(os.environ, TLSMATRIX_RESULTS_DIR=str(tmp_path)))
@@ -211,7 +211,7 @@ def test_serve_hands_out_kubeconfigs_that_real_clients_read(tmp_path):
 def test_matrix_writes_the_kubeconfigs_its_clients_read(pki_cache, tmp_path):
     import yaml
 
-    from harness.model.core import CertSpec, ChainSpec, KeySpec, Cell
+    from tlsmatrix.model.core import CertSpec, ChainSpec, KeySpec, Cell
 
     require_stack(CLIENTS["kubernetes-python"])
     require_stack(SERVERS["go"])
@@ -230,7 +230,7 @@ def test_without_a_client_certificate_the_api_refuses_after_a_good_handshake(pki
     """As on a real cluster: no credentials → 403 Forbidden, which is TLS ok, with the API's words kept."""
     require_stack(CLIENTS[client])
     require_stack(SERVERS["go"])
-    from harness.model.core import CertSpec, ChainSpec, KeySpec
+    from tlsmatrix.model.core import CertSpec, ChainSpec, KeySpec
 
     files = pki_cache.chain(ChainSpec(CertSpec(KeySpec("P-256")), CertSpec(KeySpec("P-256")),
                                       client_cert=KeySpec("P-256")))
@@ -254,7 +254,7 @@ def test_probe_with_and_without_client_certificate(pki_cache, tmp_path):
     import subprocess
     import sys
 
-    from harness.model.core import CertSpec, ChainSpec, KeySpec
+    from tlsmatrix.model.core import CertSpec, ChainSpec, KeySpec
 
     names = ["kube-0.93-rustls", "kube-0.94-aws-lc-rs", "kubernetes-python"]
     for name in names:
@@ -264,7 +264,7 @@ def test_probe_with_and_without_client_certificate(pki_cache, tmp_path):
                                       client_cert=KeySpec("P-521")))
 
     def probe(port, *extra):
-        r = subprocess.run([sys.executable, "-m", "harness", "probe", f"127.0.0.1:{port}", "--ca", str(files.ca_file),
+        r = subprocess.run([sys.executable, "-m", "tlsmatrix", "probe", f"127.0.0.1:{port}", "--ca", str(files.ca_file),
                             "--servername", "localhost", "--clients", ",".join(names), "--format", "json", *extra],
                            cwd=ROOT, capture_output=True, text=True, timeout=120,
                            env=dict(os.environ, TLSMATRIX_RESULTS_DIR=str(tmp_path)))
@@ -291,7 +291,7 @@ def test_probe_rejects_half_given_or_unreadable_client_credentials(tmp_path, pki
     import sys
 
     files = pki_cache.chain(spec("P-256", "P-256"))
-    base = [sys.executable, "-m", "harness", "probe", "127.0.0.1:1", "--ca", str(files.ca_file)]
+    base = [sys.executable, "-m", "tlsmatrix", "probe", "127.0.0.1:1", "--ca", str(files.ca_file)]
     half = subprocess.run([*base, "--client-cert", str(files.leaf_file)], cwd=ROOT, capture_output=True, text=True)
     assert half.returncode == 2 and "--client-cert and --client-key go together" in half.stderr
     missing = subprocess.run([*base, "--client-cert", str(tmp_path / "nope.pem"), "--client-key", str(files.key_file)],
@@ -305,7 +305,7 @@ def test_a_client_certificate_from_another_ca_fails_for_every_kubernetes_client(
     """The mTLS negative control: the API server refuses a client certificate it cannot verify."""
     import trustme
 
-    from harness.model.core import CertSpec, ChainSpec, KeySpec
+    from tlsmatrix.model.core import CertSpec, ChainSpec, KeySpec
 
     require_stack(CLIENTS[client])
     require_stack(SERVERS["go"])

@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.stacks.clients import CLIENTS, TLS_CLIENTS
-from harness.running.endpoints.base import ListenerSpec
-from harness.running.endpoints.process import ProcessEndpoint
-from harness.model.core import CertSpec, ChainSpec, KeySpec
-from harness.stacks.servers import SERVERS
+from tlsmatrix.stacks.clients import CLIENTS, TLS_CLIENTS
+from tlsmatrix.running.endpoints.base import ListenerSpec
+from tlsmatrix.running.endpoints.process import ProcessEndpoint
+from tlsmatrix.model.core import CertSpec, ChainSpec, KeySpec
+from tlsmatrix.stacks.servers import SERVERS
 
 from ..conftest import require_stack
 
@@ -62,7 +62,7 @@ def cluster(pki_cache, tmp_path_factory):
 
 
 def tlsmatrix(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "harness", *args], cwd=ROOT, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "tlsmatrix", *args], cwd=ROOT, capture_output=True, text=True,
                           timeout=300, env=dict(os.environ, TLSMATRIX_RESULTS_DIR=str(tmp_path)))
 
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-import harness
-from harness.stacks.clients import CLIENTS
-from harness.running.scenarios import load_scenario
-from harness.stacks.servers import SERVERS
+import tlsmatrix
+from tlsmatrix.stacks.clients import CLIENTS
+from tlsmatrix.running.scenarios import load_scenario
+from tlsmatrix.stacks.servers import SERVERS
 
 from ..conftest import require_stack
 
@@ -82,7 +82,7 @@ def test_tls_endpoint_with_a_client_certificate(tls_endpoint):
 
 def test_tls_endpoint_says_when_a_stack_cannot_serve_a_chain(tls_endpoint):
     require_stack(SERVERS["rustls-ring"])
-    with pytest.raises(harness.TlsmatrixError, match="server rustls-ring: .*private key"):
+    with pytest.raises(tlsmatrix.TlsmatrixError, match="server rustls-ring: .*private key"):
         tls_endpoint(server="rustls-ring", root="P-256", leaf="P-521")
 
 
@@ -92,24 +92,24 @@ def test_tls_endpoint_says_when_a_stack_cannot_serve_a_chain(tls_endpoint):
 def test_run_returns_the_document_and_writes_the_run_files(pki_cache, tmp_path):
     scenario = tmp_path / "lib.toml"
     scenario.write_text(SMALL)
-    doc = harness.run(scenario, clients=["openssl", "go"], pki_cache=pki_cache.root, output=tmp_path / "out")
+    doc = tlsmatrix.run(scenario, clients=["openssl", "go"], pki_cache=pki_cache.root, output=tmp_path / "out")
     assert len(doc.cells) == 8 and doc.verdicts()["match"] == 8
     assert [c.index for c in doc.cells] == list(range(8)) and doc.scenarios[0].name == "lib"
     for name in ("results.json", "matrix.md", "matrix.html"):
         assert (tmp_path / "out" / name).is_file()
-    assert harness.load_results(tmp_path / "out").cells == doc.cells
-    raw = harness.run(scenario, clients=["openssl"], servers=["go"], pki_cache=pki_cache.root)  # writes nothing
+    assert tlsmatrix.load_results(tmp_path / "out").cells == doc.cells
+    raw = tlsmatrix.run(scenario, clients=["openssl"], servers=["go"], pki_cache=pki_cache.root)  # writes nothing
     assert [c.client for c in raw.cells] == ["openssl", "openssl"]
 
 
 def test_serve_then_probe_then_everything_is_gone(pki_cache, tmp_path):
     require_stack(CLIENTS["go"])
-    spec = harness.chain(root="P-521", leaf="P-256")
-    with harness.serve(chains=[spec], servers=["openssl", "go"], tls=["1.2", "1.3"], pki_cache=pki_cache.root) as s:
+    spec = tlsmatrix.chain(root="P-521", leaf="P-256")
+    with tlsmatrix.serve(chains=[spec], servers=["openssl", "go"], tls=["1.2", "1.3"], pki_cache=pki_cache.root) as s:
         assert len(s.endpoints) == 4 and not s.errors
         assert (s.directory / "endpoints.json").is_file()
         ep = s.endpoints[0]
-        report = harness.probe(ep.host, ep.port, ep.ca_file, clients=["openssl", "go", "rustls-ring"],
+        report = tlsmatrix.probe(ep.host, ep.port, ep.ca_file, clients=["openssl", "go", "rustls-ring"],
                                servername="localhost", timeout=5)
         outcomes = {r["client"]: r["outcome"] for r in report["results"]}
         assert outcomes["openssl"] == outcomes["go"] == "ok"
@@ -124,7 +124,7 @@ def test_serve_then_probe_then_everything_is_gone(pki_cache, tmp_path):
 
 def test_serve_a_scenario_with_kubeconfigs(pki_cache, tmp_path):
     require_stack(SERVERS["go"])
-    with harness.serve(ROOT / "scenarios" / "kube-rs-1562.toml", chains=["CA signature*"], tls=["1.3"],
+    with tlsmatrix.serve(ROOT / "scenarios" / "kube-rs-1562.toml", chains=["CA signature*"], tls=["1.3"],
                        output=tmp_path / "serve", pki_cache=pki_cache.root) as s:
         [ep] = s.endpoints
         assert ep.app == "kubernetes" and Path(ep.kubeconfig).is_file()
@@ -139,7 +139,7 @@ def test_matrix_ends_with_the_summary_and_writes_the_html(pki_cache, tmp_path):
     scenario = tmp_path / "lib.toml"
     scenario.write_text(SMALL)
     env = dict(os.environ, TLSMATRIX_PKI_CACHE=str(pki_cache.root))
-    r = subprocess.run([sys.executable, "-m", "harness", "matrix", str(scenario), "--output", str(tmp_path / "out")],
+    r = subprocess.run([sys.executable, "-m", "tlsmatrix", "matrix", str(scenario), "--output", str(tmp_path / "out")],
                        capture_output=True, text=True, env=env, timeout=300)
     assert r.returncode == 0, r.stderr
     tail = r.stdout.rstrip().splitlines()[-4:]

@@ -10,11 +10,11 @@ import time
 
 import pytest
 
-from harness.stacks.classify import classify
-from harness.stacks.clients import CLIENTS
-from harness.running.session import ProbeSession
-from harness.running.endpoints.misbehaving import BEHAVIOURS, MisbehavingEndpoint
-from harness.model.core import Job, Outcome
+from tlsmatrix.stacks.classify import classify
+from tlsmatrix.stacks.clients import CLIENTS
+from tlsmatrix.running.session import ProbeSession
+from tlsmatrix.running.endpoints.misbehaving import BEHAVIOURS, MisbehavingEndpoint
+from tlsmatrix.model.core import Job, Outcome
 
 from ..capture_errors import STACK_LIMITS
 from .conftest import CHAINS, client_stack

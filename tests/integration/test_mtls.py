@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 import trustme
 
-from harness.stacks.classify import classify
-from harness.stacks.clients import CLIENTS, HOST_TLS_CLIENTS
-from harness.running.session import ProbeSession
-from harness.running.endpoints.base import ListenerSpec
-from harness.running.endpoints.process import ProcessEndpoint
-from harness.model.core import CertSpec, ChainSpec, Job, KeySpec, Outcome
-from harness.running.runner import RunOptions, run_cells
-from harness.stacks.servers import HOST_SERVERS, SERVERS
+from tlsmatrix.stacks.classify import classify
+from tlsmatrix.stacks.clients import CLIENTS, HOST_TLS_CLIENTS
+from tlsmatrix.running.session import ProbeSession
+from tlsmatrix.running.endpoints.base import ListenerSpec
+from tlsmatrix.running.endpoints.process import ProcessEndpoint
+from tlsmatrix.model.core import CertSpec, ChainSpec, Job, KeySpec, Outcome
+from tlsmatrix.running.runner import RunOptions, run_cells
+from tlsmatrix.stacks.servers import HOST_SERVERS, SERVERS
 
 from ..conftest import require_stack
 from .conftest import run_scenario
@@ -161,7 +161,7 @@ def test_ring_cannot_present_a_p521_client_certificate(client_certs_report, tls)
 def test_a_client_that_cannot_present_a_certificate_is_skipped_with_the_reason(pki_cache):
     import dataclasses
 
-    from harness.model.core import Cell
+    from tlsmatrix.model.core import Cell
 
     clients = dict(CLIENTS, openssl=dataclasses.replace(CLIENTS["openssl"], client_auth=False))
     cells = [Cell("t", mtls_chain(), "openssl", "1.3", "openssl"),

@@ -52,9 +52,13 @@ def test_a_plain_install_works_from_any_directory(tmp_path):
     assert {p.name for p in latest.iterdir()} >= {"results.json", "matrix.md", "matrix.html"}
     assert len(json.loads((latest / "results.json").read_text())["results"]) == 40
 
-    library = run(bin_dir / "python", "-c", "import harness; d = harness.run('rustls-p521', clients=['openssl'], "
+    library = run(bin_dir / "python", "-c", "import tlsmatrix; d = tlsmatrix.run('rustls-p521', clients=['openssl'], "
                                             "servers=['go']); print(len(d.cells), d.verdicts()['match'])")
     assert library.stdout.split() == ["10", "10"], library.stderr
+    # the import name is tlsmatrix: no top-level `harness` to clash with a project's own test harness
+    names = run(bin_dir / "python", "-c", "import importlib.util as u, tlsmatrix; "
+                                          "print(u.find_spec('harness'), tlsmatrix.TlsmatrixError.__module__)")
+    assert names.stdout.split() == ["None", "tlsmatrix.model.errors"], names.stderr
 
     plugin = run(bin_dir / "pytest", "--tlsmatrix", "scenarios/rustls-p521.toml", "-q", "-p", "no:cacheprovider",
                  "-k", "openssl and not openssl-cli")

@@ -1,4 +1,4 @@
-"""The probe contract's schemas (docs/probe-*.schema.json, generated from harness.model) against what
+"""The probe contract's schemas (docs/probe-*.schema.json, generated from tlsmatrix.model) against what
 real programs write: client probes driven through harness/running/session.py, server programs through
 the process backend, every line recorded on its way and validated."""
 from __future__ import annotations
@@ -9,15 +9,15 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from harness.stacks.clients import CLIENTS
-from harness.running import session as session_module
-from harness.running.session import ProbeSession
-from harness.running.endpoints import process as process_module
-from harness.running.endpoints.base import ListenerSpec
-from harness.running.endpoints.process import ProcessEndpoint
-from harness.running.jsonproc import JsonLineProcess
-from harness.model.core import Job
-from harness.stacks.servers import SERVERS
+from tlsmatrix.stacks.clients import CLIENTS
+from tlsmatrix.running import session as session_module
+from tlsmatrix.running.session import ProbeSession
+from tlsmatrix.running.endpoints import process as process_module
+from tlsmatrix.running.endpoints.base import ListenerSpec
+from tlsmatrix.running.endpoints.process import ProcessEndpoint
+from tlsmatrix.running.jsonproc import JsonLineProcess
+from tlsmatrix.model.core import Job
+from tlsmatrix.stacks.servers import SERVERS
 
 from ..conftest import require_stack
 from .conftest import CHAINS

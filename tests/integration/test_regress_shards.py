@@ -10,7 +10,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from harness.model.schema import results_schema
+from tlsmatrix.model.schema import results_schema
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,7 +25,7 @@ def env(pki_cache, tmp_path_factory):
 
 
 def tlsmatrix(env, *args):
-    return subprocess.run([sys.executable, "-m", "harness", *map(str, args)], cwd=ROOT, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "tlsmatrix", *map(str, args)], cwd=ROOT, capture_output=True,
                           text=True, env=env, timeout=600)
 
 

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from harness import api, cli
-from harness.certs.certread import pem_of, read_certificate_file, read_der
-from harness.stacks.clients import CLIENTS, TLS_CLIENTS
-from harness.model.core import CertSpec, ChainSpec, KeySpec
-from harness.stacks.replay import name_after_handshake, signature_first
-from harness.stacks.servers import SERVERS
+from tlsmatrix import api, cli
+from tlsmatrix.certs.certread import pem_of, read_certificate_file, read_der
+from tlsmatrix.stacks.clients import CLIENTS, TLS_CLIENTS
+from tlsmatrix.model.core import CertSpec, ChainSpec, KeySpec
+from tlsmatrix.stacks.replay import name_after_handshake, signature_first
+from tlsmatrix.stacks.servers import SERVERS
 
 from ..conftest import require_stack
 
@@ -116,7 +116,7 @@ def test_the_reports_unknown_issuer_from_public_certificates_alone(pki_cache, tm
 @pytest.mark.parametrize("intermediates", [0, 1])
 def test_the_diagnosis_predicts_which_stacks_an_issuer_name_encoding_breaks(pki_cache, tmp_path, intermediates):
     """Where the issuer is a trust anchor every exact-bytes stack fails; GnuTLS forgives a sent intermediate."""
-    from harness.model.document import Finding
+    from tlsmatrix.model.document import Finding
 
     spec = ChainSpec(P256, P256, intermediates=(P256,) * intermediates, defect="issuer-name-string-type")
     chain, ca = public_files(pki_cache, spec, tmp_path)
@@ -160,9 +160,9 @@ def test_bad_input_is_exit_2_naming_the_file(tmp_path, capsys, pki_cache):
 
 def test_a_live_server_sending_a_malformed_certificate_is_diagnosed_and_saved(pki_cache, tmp_path):
     """OpenSSL cannot take such a chain apart; our own TLS 1.2 ClientHello reads it as sent."""
-    from harness.running.endpoints.base import ListenerSpec
-    from harness.running.endpoints.process import ProcessEndpoint
-    from harness.certs.given import given_chain, write_given
+    from tlsmatrix.running.endpoints.base import ListenerSpec
+    from tlsmatrix.running.endpoints.process import ProcessEndpoint
+    from tlsmatrix.certs.given import given_chain, write_given
 
     files = pki_cache.chain(ChainSpec(P256, P256, intermediates=(P256,)))
     leaf, inter = read_certificate_file(files.cert_file, "chain")
@@ -186,7 +186,7 @@ def test_versioned_columns_replay_the_reports_chain(pki_cache, tmp_path):
     """Every release column (bullseye, bookworm, trixie images) judges a replayed chain too: OpenSSL 1.1.1
     to 3.5 (3.5 says "provider signature failure"), Java 11 to 21, Node 12 to 20 accept the issuer name
     in another string type; webpki, Go 1.15 to 1.24, GnuTLS, NSS and wolfSSL do not."""
-    from harness.stacks.clients.containers import VERSIONED, image_missing
+    from tlsmatrix.stacks.clients.containers import VERSIONED, image_missing
 
     columns = list(VERSIONED)
     for column in columns:

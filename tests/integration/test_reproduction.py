@@ -5,11 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.stacks.clients import CLIENTS
-from harness.model.core import Outcome
-from harness.running.runner import RunOptions, run_cells
-from harness.running.scenarios import load_scenario
-from harness.stacks.servers import SERVERS
+from tlsmatrix.stacks.clients import CLIENTS
+from tlsmatrix.model.core import Outcome
+from tlsmatrix.running.runner import RunOptions, run_cells
+from tlsmatrix.running.scenarios import load_scenario
+from tlsmatrix.stacks.servers import SERVERS
 
 from ..conftest import require_stack
 

@@ -16,9 +16,9 @@ import time
 
 import pytest
 
-from harness.stacks.clients import CLIENTS
-from harness.running.session import ProbeSession
-from harness.model.core import CertSpec, ChainSpec, Job, KeySpec
+from tlsmatrix.stacks.clients import CLIENTS
+from tlsmatrix.running.session import ProbeSession
+from tlsmatrix.model.core import CertSpec, ChainSpec, Job, KeySpec
 
 from .conftest import client_stack
 

@@ -25,10 +25,10 @@ from pathlib import Path
 
 import pytest
 
-from harness import cli
-from harness.stacks.engine import DockerUnavailable, docker_client
-from harness.model.owner import owner_of
-from harness.running.reaper import temp_roots
+from tlsmatrix import cli
+from tlsmatrix.stacks.engine import DockerUnavailable, docker_client
+from tlsmatrix.model.owner import owner_of
+from tlsmatrix.running.reaper import temp_roots
 
 pytestmark = [pytest.mark.integration, pytest.mark.soak]
 ROOT = Path(__file__).resolve().parents[2]

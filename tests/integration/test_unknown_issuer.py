@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from harness.stacks.clients import CLIENTS
-from harness.model.defects import DEFECTS
-from harness.running.endpoints.base import ListenerSpec
-from harness.running.endpoints.process import ProcessEndpoint
-from harness.model.core import CertSpec, ChainSpec, KeySpec, Outcome
-from harness.running.scenarios import load_scenario
-from harness.stacks.servers import SERVERS
+from tlsmatrix.stacks.clients import CLIENTS
+from tlsmatrix.model.defects import DEFECTS
+from tlsmatrix.running.endpoints.base import ListenerSpec
+from tlsmatrix.running.endpoints.process import ProcessEndpoint
+from tlsmatrix.model.core import CertSpec, ChainSpec, KeySpec, Outcome
+from tlsmatrix.running.scenarios import load_scenario
+from tlsmatrix.stacks.servers import SERVERS
 
 from ..conftest import require_stack
 from .conftest import run_scenario

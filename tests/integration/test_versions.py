@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.stacks.clients import CLIENTS
-from harness.stacks.clients.containers import CLIENT_IMAGES, VERSIONED, image_missing, versioned_clients
-from harness.model.core import Outcome
+from tlsmatrix.stacks.clients import CLIENTS
+from tlsmatrix.stacks.clients.containers import CLIENT_IMAGES, VERSIONED, image_missing, versioned_clients
+from tlsmatrix.model.core import Outcome
 
 from .conftest import handshake, probe_pool, server_for
 
@@ -35,7 +35,7 @@ def _require_images() -> None:
 
 
 def tlsmatrix(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "harness", *map(str, args)], cwd=ROOT, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "tlsmatrix", *map(str, args)], cwd=ROOT, capture_output=True,
                           text=True, env=env, timeout=600)
 
 
@@ -87,7 +87,7 @@ def test_good_chain_and_negative_controls(sessions, served, trustme_chain, colum
 
 def test_no_container_of_a_probe_has_a_mount(sessions):
     """Files go in through the archive API: the probe containers have no bind mounts."""
-    from harness.stacks.engine import docker_client
+    from tlsmatrix.stacks.engine import docker_client
 
     column = COLUMNS[0]
     sessions(column)
@@ -109,10 +109,10 @@ def test_versioned_columns_are_registered_and_listed():
 def test_probe_a_host_endpoint_from_containers(tmp_path, pki_cache):
     """`tlsmatrix probe HOST:PORT --clients openssl@1.1.1,go@1.24`: the containers reach an endpoint on
     the host's loopback; a wrong CA stays untrusted."""
-    from harness.running.endpoints.base import ListenerSpec
-    from harness.running.endpoints.process import ProcessEndpoint
-    from harness.model.core import CertSpec, ChainSpec, KeySpec
-    from harness.stacks.servers import SERVERS as ALL_SERVERS
+    from tlsmatrix.running.endpoints.base import ListenerSpec
+    from tlsmatrix.running.endpoints.process import ProcessEndpoint
+    from tlsmatrix.model.core import CertSpec, ChainSpec, KeySpec
+    from tlsmatrix.stacks.servers import SERVERS as ALL_SERVERS
 
     _require_images()
     files = pki_cache.chain(ChainSpec(CertSpec(KeySpec("P-256")), CertSpec(KeySpec("P-256"))))
@@ -169,12 +169,12 @@ def test_versioned_server_is_docker_only(tmp_path, pki_cache):
 def test_bundle_docker_line_reproduces_the_cell(tmp_path, pki_cache):
     """The `docker run` line a bundle writes for a versioned client runs that client's probe in the image
     on the cell's job, from a directory holding the cell's ca.pem."""
-    from harness.report.bundle import container_line
-    from harness.model.document import CellRecord
-    from harness.running.endpoints.base import ListenerSpec
-    from harness.running.endpoints.process import ProcessEndpoint
-    from harness.model.core import CertSpec, ChainSpec, KeySpec
-    from harness.stacks.servers import SERVERS as ALL_SERVERS
+    from tlsmatrix.report.bundle import container_line
+    from tlsmatrix.model.document import CellRecord
+    from tlsmatrix.running.endpoints.base import ListenerSpec
+    from tlsmatrix.running.endpoints.process import ProcessEndpoint
+    from tlsmatrix.model.core import CertSpec, ChainSpec, KeySpec
+    from tlsmatrix.stacks.servers import SERVERS as ALL_SERVERS
 
     _require("go@1.15")
     files = pki_cache.chain(ChainSpec(CertSpec(KeySpec("P-256")), CertSpec(KeySpec("P-256"))))

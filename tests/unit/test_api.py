@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-import harness
-from harness.model import paths
-from harness.model.errors import TlsmatrixError, UsageError
-from harness.report.summary import render_summary
+import tlsmatrix
+from tlsmatrix.model import paths
+from tlsmatrix.model.errors import TlsmatrixError, UsageError
+from tlsmatrix.report.summary import render_summary
 
 from .test_report import sample
 
@@ -24,16 +24,16 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_the_public_api_is_exported_and_import_harness_stays_light():
     for name in ("run", "probe", "serve", "diagnose_chain", "load_results", "load_scenarios", "chain",
                  "TlsmatrixError", "ResultsDocument"):
-        assert name in harness.__all__ and getattr(harness, name) is not None
-    # every probe program imports the package (python -m harness.probes...): that must not pull the library in
-    out = subprocess.run([sys.executable, "-c", "import harness, sys; print(sorted(m for m in sys.modules "
-                          "if m.startswith('harness')))"], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "['harness', 'harness.model', 'harness.model.errors']"
+        assert name in tlsmatrix.__all__ and getattr(tlsmatrix, name) is not None
+    # every probe program imports the package (python -m tlsmatrix.probes...): that must not pull the library in
+    out = subprocess.run([sys.executable, "-c", "import tlsmatrix, sys; print(sorted(m for m in sys.modules "
+                          "if m.startswith(('tlsmatrix', 'harness'))))"], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "['tlsmatrix', 'tlsmatrix.model', 'tlsmatrix.model.errors']"
 
 
 def _harness_exceptions() -> list[type]:
     found = []
-    for info in pkgutil.walk_packages(harness.__path__, "harness."):
+    for info in pkgutil.walk_packages(tlsmatrix.__path__, "tlsmatrix."):
         if ".probes" in info.name or info.name.endswith(("__main__", "pytest_plugin")):
             continue  # probe programs run on their own (in containers too): their errors never reach a caller
         module = importlib.import_module(info.name)
@@ -47,17 +47,17 @@ def test_every_harness_error_derives_from_one_base_class():
     assert len(errors) >= 15
     loose = [e.__qualname__ for e in errors if not issubclass(e, TlsmatrixError) and e.__name__ != "CellContradiction"]
     assert loose == []
-    from harness.report.merge import ShardError
-    from harness.model.core import SpecError
+    from tlsmatrix.report.merge import ShardError
+    from tlsmatrix.model.core import SpecError
 
     assert issubclass(SpecError, ValueError) and issubclass(ShardError, ValueError)  # still, for older callers
 
 
 def test_chain_specs_are_checked_like_a_scenario_chain():
-    spec = harness.chain(root="P-521", leaf="P-256", intermediates=["P-384"], client_cert="P-256")
+    spec = tlsmatrix.chain(root="P-521", leaf="P-256", intermediates=["P-384"], client_cert="P-256")
     assert spec.label == "P-521 → P-384 → P-256 + client P-256"
     with pytest.raises(TlsmatrixError, match="unknown key type 'P-999'"):
-        harness.chain(root="P-999")
+        tlsmatrix.chain(root="P-999")
 
 
 @pytest.mark.parametrize("kwargs,needle", [
@@ -70,23 +70,23 @@ def test_chain_specs_are_checked_like_a_scenario_chain():
 ])
 def test_run_checks_its_input_before_any_certificate(tmp_path, kwargs, needle):
     with pytest.raises(TlsmatrixError, match=needle):
-        harness.run("scenarios/rustls-p521.toml", pki_cache=tmp_path / "pki", output=tmp_path / "out", **kwargs)
+        tlsmatrix.run("scenarios/rustls-p521.toml", pki_cache=tmp_path / "pki", output=tmp_path / "out", **kwargs)
     assert not (tmp_path / "pki").exists() and not (tmp_path / "out").exists()
 
 
 def test_scenarios_are_found_by_name_from_any_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     for given in ("scenarios/rustls-p521.toml", "rustls-p521", "rustls-p521.toml"):
-        assert harness.load_scenarios(given)[0].name == "rustls-p521"
+        assert tlsmatrix.load_scenarios(given)[0].name == "rustls-p521"
     with pytest.raises(TlsmatrixError, match="nothing.toml: cannot read scenario file"):
-        harness.load_scenarios("nothing.toml")
+        tlsmatrix.load_scenarios("nothing.toml")
     with pytest.raises(UsageError, match="share a name"):
-        harness.load_scenarios(["rustls-p521", "scenarios/rustls-p521.toml"])
+        tlsmatrix.load_scenarios(["rustls-p521", "scenarios/rustls-p521.toml"])
 
 
 def test_serve_wants_specs_without_a_scenario():
-    with pytest.raises(UsageError, match="give chains as harness.chain"):
-        with harness.serve(chains=["P-521 → P-256"]):
+    with pytest.raises(UsageError, match="give chains as tlsmatrix.chain"):
+        with tlsmatrix.serve(chains=["P-521 → P-256"]):
             pass
 
 
@@ -132,7 +132,7 @@ def test_an_installed_package_uses_the_user_directories(tmp_path, monkeypatch):
 def test_the_wheel_ships_scenarios_and_baselines():
     """setup.py maps scenarios/ and results/baseline/ into the package; every file there is one a checkout has."""
     setup = (ROOT / "setup.py").read_text()
-    assert '"harness._data.scenarios": "scenarios"' in setup and '"harness._data.baseline": "results/baseline"' in setup
+    assert '"tlsmatrix._data.scenarios": "scenarios"' in setup and '"tlsmatrix._data.baseline": "results/baseline"' in setup
     assert sorted(p.name for p in (ROOT / "scenarios").glob("*.toml"))
     assert sorted(p.name for p in (ROOT / "results" / "baseline").glob("*.json"))
 

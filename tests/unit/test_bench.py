@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import json
 
-from harness import bench
-from harness.stacks.clients import CLIENTS
+from tlsmatrix import bench
+from tlsmatrix.stacks.clients import CLIENTS
 
 
 def fake_stacks(clients, batch_n, single_n, repeat, server):

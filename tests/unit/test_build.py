@@ -6,8 +6,8 @@ import shutil
 
 import pytest
 
-from harness.stacks import build as build_mod
-from harness.stacks.build import BuildError, Target, build, cargo_build_line, find_cargo
+from tlsmatrix.stacks import build as build_mod
+from tlsmatrix.stacks.build import BuildError, Target, build, cargo_build_line, find_cargo
 
 
 def _target(tmp_path, name, script, toolchain=lambda: shutil.which("sh")):

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.stacks.classify import TABLES, classify, classify_error, shorten
-from harness.model.core import HandshakeResult, Outcome
+from tlsmatrix.stacks.classify import TABLES, classify, classify_error, shorten
+from tlsmatrix.model.core import HandshakeResult, Outcome
 
 CAPTURED = json.loads((Path(__file__).resolve().parents[1] / "data" / "errors.json").read_text())
 
@@ -20,7 +20,7 @@ def test_every_captured_error_is_classified_by_a_rule(rec):
 
 
 def test_captured_set_covers_every_client_and_the_negative_controls():
-    from harness.stacks.clients import CLIENTS
+    from tlsmatrix.stacks.clients import CLIENTS
 
     clients = {r["client"] for r in CAPTURED}
     assert clients == {n for n, c in CLIENTS.items() if c.needs_app is None}
@@ -33,7 +33,7 @@ def test_misbehaving_peer_corpus_is_captured_for_every_client_in_its_one_class()
     """Every stack's words for every peer behaviour are in the file, each expected in the behaviour's
     documented class (the parametrized test above then checks the classifier agrees), except where a
     stack version's own words cannot tell (tests/capture_errors.py STACK_LIMITS, each one named)."""
-    from harness.running.endpoints.misbehaving import BEHAVIOURS
+    from tlsmatrix.running.endpoints.misbehaving import BEHAVIOURS
 
     from ..capture_errors import STACK_LIMITS
 
@@ -103,7 +103,7 @@ def test_ok_result_is_ok_whatever_the_error_field():
 
 
 def test_tables_exist_for_every_client_family():
-    from harness.stacks.clients import CLIENTS
+    from tlsmatrix.stacks.clients import CLIENTS
 
     assert {c.family for c in CLIENTS.values()} <= set(TABLES)
 
@@ -138,6 +138,6 @@ def test_short_forms(family, error, short):
              "certificate:../ssl/record/rec_layer_s3.c:1602:SSL alert number 42", "sslv3 alert bad certificate"),
 ])
 def test_openssl_error_lines_shorten_to_their_reason(family, error, short):
-    from harness.stacks.classify import shorten
+    from tlsmatrix.stacks.classify import shorten
 
     assert shorten(family, error) == short

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from harness.stacks.clients import CLIENTS
-from harness.model.defects import DEFECTS
-from harness.certs.diagnose import KNOWLEDGE, canonical_name, diagnose, diagnose_files, with_finding
-from harness.model.core import Cell, CertSpec, ChainSpec, KeySpec, Outcome, Result
-from harness.running.scenarios import load_scenario
-from harness.stacks.servers import SERVERS
+from tlsmatrix.stacks.clients import CLIENTS
+from tlsmatrix.model.defects import DEFECTS
+from tlsmatrix.certs.diagnose import KNOWLEDGE, canonical_name, diagnose, diagnose_files, with_finding
+from tlsmatrix.model.core import Cell, CertSpec, ChainSpec, KeySpec, Outcome, Result
+from tlsmatrix.running.scenarios import load_scenario
+from tlsmatrix.stacks.servers import SERVERS
 
 ROOT = Path(__file__).resolve().parents[2]
 P256 = CertSpec(KeySpec("P-256"))

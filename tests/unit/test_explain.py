@@ -1,4 +1,4 @@
-"""harness.report.explain: the differential summary, on constructed results and on a real run."""
+"""tlsmatrix.report.explain: the differential summary, on constructed results and on a real run."""
 from __future__ import annotations
 
 import json
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.report.explain import Finding, explain, render_explain
+from tlsmatrix.report.explain import Finding, explain, render_explain
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -212,13 +212,13 @@ def test_fast_on_a_curves_sized_document():
 
 @pytest.mark.integration
 def test_real_rustls_p521_run(tmp_path, pki_cache):
-    from harness.stacks.clients import CLIENTS
+    from tlsmatrix.stacks.clients import CLIENTS
     from tests.conftest import require_stack
 
     for name in ("openssl", "go", "rustls-ring"):
         require_stack(CLIENTS[name])
     env = dict(os.environ, TLSMATRIX_RESULTS_DIR=str(tmp_path / "results"), TLSMATRIX_PKI_CACHE=str(pki_cache.root))
-    proc = subprocess.run([sys.executable, "-m", "harness", "matrix", "scenarios/rustls-p521.toml", "-q",
+    proc = subprocess.run([sys.executable, "-m", "tlsmatrix", "matrix", "scenarios/rustls-p521.toml", "-q",
                            "--clients", "openssl,go,rustls-ring,rustls-aws-lc-rs", "--servers", "openssl,go"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode in (0, 1), proc.stderr

@@ -17,10 +17,10 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness.certs.certread import ForeignCert, pem_of, read_certificate_file, read_certificates, read_der
-from harness.model.document import Finding
-from harness.certs.diagnose import diagnose, diagnose_files
-from harness.model.core import CertSpec, ChainSpec, KeySpec
+from tlsmatrix.certs.certread import ForeignCert, pem_of, read_certificate_file, read_certificates, read_der
+from tlsmatrix.model.document import Finding
+from tlsmatrix.certs.diagnose import diagnose, diagnose_files
+from tlsmatrix.model.core import CertSpec, ChainSpec, KeySpec
 
 # --- a minimal DER walker (test only): the offsets of every element, to mutate structure ---------
 

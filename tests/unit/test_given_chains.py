@@ -9,10 +9,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from harness.certs.certread import pem_of, read_certificate_file, read_der
-from harness.certs.given import cached_given, given_chain
-from harness.model.core import OTHER_KEY, CertSpec, ChainRecord, ChainSpec, KeySpec
-from harness.running.scenarios import ScenarioError, load_scenario
+from tlsmatrix.certs.certread import pem_of, read_certificate_file, read_der
+from tlsmatrix.certs.given import cached_given, given_chain
+from tlsmatrix.model.core import OTHER_KEY, CertSpec, ChainRecord, ChainSpec, KeySpec
+from tlsmatrix.running.scenarios import ScenarioError, load_scenario
 
 P256 = CertSpec(KeySpec("P-256"))
 HEAD = 'name = "given"\n[axes]\nservers = ["go"]\nclients = ["openssl"]\n'

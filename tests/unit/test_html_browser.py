@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.model.document import load_results
-from harness.report.html import render_html
+from tlsmatrix.model.document import load_results
+from tlsmatrix.report.html import render_html
 
 from .test_report_formats import handmade
 

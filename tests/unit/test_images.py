@@ -5,9 +5,9 @@ import tarfile
 
 import pytest
 
-from harness.stacks import images
-from harness.stacks.images import IMAGES, _context_files, source_hash
-from harness.stacks.engine import DockerUnavailable, docker_client
+from tlsmatrix.stacks import images
+from tlsmatrix.stacks.images import IMAGES, _context_files, source_hash
+from tlsmatrix.stacks.engine import DockerUnavailable, docker_client
 
 
 def _raise_from(exc: BaseException):
@@ -54,7 +54,7 @@ def test_build_context_holds_only_what_the_dockerfile_needs(monkeypatch):
 
 
 def test_every_server_image_has_a_dockerfile():
-    from harness.stacks.servers import SERVERS
+    from tlsmatrix.stacks.servers import SERVERS
 
     assert set(IMAGES) == set(SERVERS)
     for spec in IMAGES.values():

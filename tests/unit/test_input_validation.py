@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from harness import cli, validate
-from harness.stacks.clients import CLIENTS
-from harness.model.errors import UsageError
-from harness.report.regress import BaselineError, baseline_path
-from harness.running.scenarios import ScenarioError, load_scenario, name_problem
-from harness.stacks.servers import SERVERS
+from tlsmatrix import cli, validate
+from tlsmatrix.stacks.clients import CLIENTS
+from tlsmatrix.model.errors import UsageError
+from tlsmatrix.report.regress import BaselineError, baseline_path
+from tlsmatrix.running.scenarios import ScenarioError, load_scenario, name_problem
+from tlsmatrix.stacks.servers import SERVERS
 
 BASE = """
 [axes]

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import pytest
 
-from harness.stacks.classify import classify_error
-from harness.model.core import Outcome
-from harness.probes.cliclient.common import JobError, Run, Workdir, parse_job
-from harness.probes.cliclient.kube_report import KubeReport, crash_text, report_text
+from tlsmatrix.stacks.classify import classify_error
+from tlsmatrix.model.core import Outcome
+from tlsmatrix.probes.cliclient.common import JobError, Run, Workdir, parse_job
+from tlsmatrix.probes.cliclient.kube_report import KubeReport, crash_text, report_text
 
 WRONG_CA = """Error: ServiceError: client error (Connect)
 
@@ -104,8 +104,8 @@ def test_interpret_pods_error_and_crash(program):
 
 
 def test_every_built_program_has_a_provider_text():
-    from harness.stacks.build import KUBE_REPORT_PROGRAMS
-    from harness.probes.cliclient.kube_report import PROGRAMS, build_output
+    from tlsmatrix.stacks.build import KUBE_REPORT_PROGRAMS
+    from tlsmatrix.probes.cliclient.kube_report import PROGRAMS, build_output
 
     assert set(PROGRAMS) == set(KUBE_REPORT_PROGRAMS)
     assert build_output("two-providers").endswith("/kube-report/two-providers")

@@ -6,9 +6,9 @@ import stat
 import pytest
 import yaml
 
-from harness.stacks.classify import classify_error
-from harness.certs.kubeconfig import KubeconfigError, file_name, kubeconfig_document, write_kubeconfig
-from harness.model.core import Outcome
+from tlsmatrix.stacks.classify import classify_error
+from tlsmatrix.certs.kubeconfig import KubeconfigError, file_name, kubeconfig_document, write_kubeconfig
+from tlsmatrix.model.core import Outcome
 
 
 def test_kubeconfig_holds_server_ca_name_and_client_certificate(tmp_path):
@@ -81,8 +81,8 @@ def test_other_api_and_tls_errors_are_not_ok(error):
 
 
 def test_an_api_refusal_despite_a_client_certificate_is_a_failure():
-    from harness.stacks.classify import classify
-    from harness.model.core import HandshakeResult
+    from tlsmatrix.stacks.classify import classify
+    from tlsmatrix.model.core import HandshakeResult
 
     raw = HandshakeResult(ok=False, error="(403)\nReason: Forbidden\n")
     assert classify("openssl", raw).outcome is Outcome.OK
@@ -91,7 +91,7 @@ def test_an_api_refusal_despite_a_client_certificate_is_a_failure():
 
 
 def test_remove_kubeconfigs_deletes_only_its_own_files(tmp_path):
-    from harness.certs.kubeconfig import remove_kubeconfigs
+    from tlsmatrix.certs.kubeconfig import remove_kubeconfigs
 
     (tmp_path / "ca.pem").write_bytes(b"CA")
     d = tmp_path / "kc"

@@ -97,8 +97,8 @@ def test_no_import_circle():
     assert not cycles, "\n".join(" → ".join(c) for c in cycles)
 
 
-@pytest.mark.parametrize("module, expected", [("harness.certs.pki", "certs"), ("harness.probes.pyssl.client", "stacks"),
-                                              ("harness.api", "face"), ("harness.model", "model")])
+@pytest.mark.parametrize("module, expected", [("tlsmatrix.certs.pki", "certs"), ("tlsmatrix.probes.pyssl.client", "stacks"),
+                                              ("tlsmatrix.api", "face"), ("tlsmatrix.model", "model")])
 def test_the_layer_of_a_module_is_its_folder(module, expected):
     assert (LAYERS[layer(module)] if layer(module) < FACE else "face") == expected
 
@@ -106,4 +106,4 @@ def test_the_layer_of_a_module_is_its_folder(module, expected):
 def test_the_checker_sees_an_upward_import_inside_a_function(tmp_path):
     """The rule is not vacuous: a lazy import of the face from a lower layer is found."""
     node = ast.parse("def f():\n    from ..api import run\n").body[0].body[0]
-    assert _target("harness.certs.pki", False, node) == "harness.api" and layer("harness.api") > layer("harness.certs.pki")
+    assert _target("tlsmatrix.certs.pki", False, node) == "tlsmatrix.api" and layer("tlsmatrix.api") > layer("tlsmatrix.certs.pki")

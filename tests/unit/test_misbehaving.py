@@ -4,8 +4,8 @@ from __future__ import annotations
 import ssl
 import struct
 
-from harness.running.endpoints import misbehaving as m
-from harness.model.core import Outcome
+from tlsmatrix.running.endpoints import misbehaving as m
+from tlsmatrix.model.core import Outcome
 
 
 def real_client_hello() -> bytes:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.stacks.classify import CODE_TABLES, classify_code, classify_error
-from harness.stacks.nativecodes import X509_V_ERR, gnutls_status_names, native_code
+from tlsmatrix.stacks.classify import CODE_TABLES, classify_code, classify_error
+from tlsmatrix.stacks.nativecodes import X509_V_ERR, gnutls_status_names, native_code
 
 CAPTURED = json.loads((Path(__file__).resolve().parents[1] / "data" / "errors.json").read_text())
 #: the certificate verdict cases of the corpus (a chain the stack refuses for what it is)

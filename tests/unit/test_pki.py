@@ -7,8 +7,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
-from harness.model.core import KEY_NAMES, CertSpec, ChainSpec, KeySpec
-from harness.certs.pki import CertificateCache, PKIError, load_ca_file
+from tlsmatrix.model.core import KEY_NAMES, CertSpec, ChainSpec, KeySpec
+from tlsmatrix.certs.pki import CertificateCache, PKIError, load_ca_file
 
 NOW = dt.datetime(2026, 6, 1, tzinfo=dt.timezone.utc)
 

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import io
 
-from harness.model.core import CertSpec, Cell, ChainSpec, KeySpec, Outcome, Result
-from harness.running.progress import Progress
+from tlsmatrix.model.core import CertSpec, Cell, ChainSpec, KeySpec, Outcome, Result
+from tlsmatrix.running.progress import Progress
 
 
 class FakeTTY(io.StringIO):

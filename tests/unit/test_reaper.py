@@ -7,10 +7,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from harness.model import owner
-from harness.running import reaper
-from harness.running.endpoints import docker as docker_backend
-from harness.stacks.engine import LABEL_PREFIX
+from tlsmatrix.model import owner
+from tlsmatrix.running import reaper
+from tlsmatrix.running.endpoints import docker as docker_backend
+from tlsmatrix.stacks.engine import LABEL_PREFIX
 
 
 def dead_pid() -> int:

@@ -4,8 +4,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from harness.model.redact import Redactor
-from harness.running.runner import _cache_relative, build_document
+from tlsmatrix.model.redact import Redactor
+from tlsmatrix.running.runner import _cache_relative, build_document
 
 
 def test_directories_become_placeholders_longest_first(tmp_path):
@@ -47,7 +47,7 @@ def test_the_run_document_names_no_host_and_no_absolute_chain_directory(tmp_path
 
 
 def test_for_run_covers_the_build_dir_home_and_the_run(tmp_path):
-    from harness.model.paths import project_root
+    from tlsmatrix.model.paths import project_root
 
     r = Redactor.for_run(tmp_path / "out", tmp_path / "pki")
     line = json.dumps([f"{project_root()}/build/go/x", f"{Path.home()}/.x", f"{tmp_path}/out/k", f"{tmp_path}/pki/c"])

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import copy
 
-from harness.model.document import ResultsDocument
-from harness.report.merge import merge, select_shard
-from harness.report.regress import compare, make_baseline, render_changes
+from tlsmatrix.model.document import ResultsDocument
+from tlsmatrix.report.merge import merge, select_shard
+from tlsmatrix.report.regress import compare, make_baseline, render_changes
 
 
 def record(i, client, outcome, error=None, scenario="s"):
@@ -62,9 +62,9 @@ def test_committed_baselines_cover_exactly_their_scenarios_cells():
     import json
     from pathlib import Path
 
-    from harness.stacks.clients import CLIENTS
-    from harness.running.scenarios import load_scenario
-    from harness.stacks.servers import SERVERS
+    from tlsmatrix.stacks.clients import CLIENTS
+    from tlsmatrix.running.scenarios import load_scenario
+    from tlsmatrix.stacks.servers import SERVERS
 
     root = Path(__file__).resolve().parents[2]
     baselines = sorted((root / "results" / "baseline").glob("*.json"))
@@ -77,7 +77,7 @@ def test_committed_baselines_cover_exactly_their_scenarios_cells():
 
 
 def test_openssl_thread_prefixes_are_not_an_error_text_change():
-    from harness.report.regress import _stable
+    from tlsmatrix.report.regress import _stable
 
     a = "80DC4AA4A87F0000:error:0A00041B:SSL routines:ssl3_read_bytes:tlsv1 alert decrypt error"
     b = "80ACA148607F0000:error:0A00041B:SSL routines:ssl3_read_bytes:tlsv1 alert decrypt error"

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from harness.model.document import CellRecord, ResultsDocument
-from harness.model.core import CertSpec, Cell, ChainSpec, Expectation, KeySpec, Outcome, Result
-from harness.report.table import Footnotes, cell_text, mismatches, render_markdown, render_table, render_text, summarize
+from tlsmatrix.model.document import CellRecord, ResultsDocument
+from tlsmatrix.model.core import CertSpec, Cell, ChainSpec, Expectation, KeySpec, Outcome, Result
+from tlsmatrix.report.table import Footnotes, cell_text, mismatches, render_markdown, render_table, render_text, summarize
 
 
 def chain(root: str, leaf: str) -> ChainSpec:

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.report.details import GITHUB_COMMENT_LIMIT, render_markdown_report
-from harness.report.html import render_html
-from harness.report.junit import render_junit
+from tlsmatrix.report.details import GITHUB_COMMENT_LIMIT, render_markdown_report
+from tlsmatrix.report.html import render_html
+from tlsmatrix.report.junit import render_junit
 
 ROOT = Path(__file__).resolve().parents[2]
 EVIL = "<script>alert(\"pwned\" & 'x')</script>"
@@ -361,7 +361,7 @@ def real_document(tmp_path_factory) -> dict:
     env = dict(os.environ, TLSMATRIX_RESULTS_DIR=str(tmp / "results"), TLSMATRIX_PKI_CACHE=str(tmp / "pki"))
     out = tmp / "out"
     proc = subprocess.run(
-        [sys.executable, "-m", "harness", "matrix", str(ROOT / "scenarios" / "rustls-p521.toml"),
+        [sys.executable, "-m", "tlsmatrix", "matrix", str(ROOT / "scenarios" / "rustls-p521.toml"),
          "--clients", "openssl,rustls-ring", "--servers", "openssl", "--output", str(out), "-q"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode in (0, 1), proc.stderr  # 1: some cell contradicts the scenario
@@ -390,7 +390,7 @@ def test_report_renders_documents_of_earlier_versions(tmp_path, fixture, fmt):
     """`tlsmatrix report` on a document an earlier version wrote (tests/data): the legacy layout keeps the
     run metadata at the top level; results-v1.json is a real run from before the typed model."""
     env = dict(os.environ, TLSMATRIX_RESULTS_DIR=str(tmp_path))
-    proc = subprocess.run([sys.executable, "-m", "harness", "report", str(ROOT / "tests" / "data" / fixture),
+    proc = subprocess.run([sys.executable, "-m", "tlsmatrix", "report", str(ROOT / "tests" / "data" / fixture),
                            "--format", fmt], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "issuer name: PrintableString vs UTF8String" in proc.stdout
@@ -407,7 +407,7 @@ def test_explain_and_regress_read_documents_of_earlier_versions(tmp_path):
     env = dict(os.environ, TLSMATRIX_RESULTS_DIR=str(tmp_path))
 
     def tlsmatrix(*args):
-        return subprocess.run([sys.executable, "-m", "harness", *map(str, args)], cwd=ROOT, env=env,
+        return subprocess.run([sys.executable, "-m", "tlsmatrix", *map(str, args)], cwd=ROOT, env=env,
                               capture_output=True, text=True, timeout=120)
 
     legacy = ROOT / "tests" / "data" / "results-legacy.json"

@@ -8,10 +8,10 @@ import jsonschema
 import pytest
 import yaml
 
-from harness.model.document import ChainInfo, ResultsDocument, ScenarioInfo, StackEntry
-from harness.model.core import CertSpec, Cell, ChainSpec, Expectation, KeySpec, Outcome, Result, StackInfo
-from harness.running.runner import build_document
-from harness.model.schema import PROBE_SCHEMAS, SCHEMA_VERSION, probe_schema, render, render_schema, results_schema
+from tlsmatrix.model.document import ChainInfo, ResultsDocument, ScenarioInfo, StackEntry
+from tlsmatrix.model.core import CertSpec, Cell, ChainSpec, Expectation, KeySpec, Outcome, Result, StackInfo
+from tlsmatrix.running.runner import build_document
+from tlsmatrix.model.schema import PROBE_SCHEMAS, SCHEMA_VERSION, probe_schema, render, render_schema, results_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,7 +31,7 @@ def test_committed_probe_schemas_match_the_code(name):
     them against what real probes write."""
     jsonschema.Draft202012Validator.check_schema(probe_schema(name))
     committed = (ROOT / "docs" / name).read_text()
-    assert committed == render(probe_schema(name)), f"regenerate docs/{name} from harness.model.schema.probe_schema"
+    assert committed == render(probe_schema(name)), f"regenerate docs/{name} from tlsmatrix.model.schema.probe_schema"
 
 
 def _document() -> dict:
@@ -59,7 +59,7 @@ def test_a_document_reads_back_to_the_same_json():
 def test_documents_of_older_versions_still_read(tmp_path):
     """tests/data/results-legacy.json: run metadata at the top level and no schema_version, as before
     schema v1; tests/data/results-v1.json: a real v1 run of an earlier version (no diagnosis, no index…)."""
-    from harness.model.document import load_results
+    from tlsmatrix.model.document import load_results
 
     legacy = load_results(ROOT / "tests" / "data" / "results-legacy.json")
     assert legacy.run.started and legacy.run.machine and legacy.cells and legacy.schema_version is None

@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.stacks.clients import CLIENTS
-from harness.model.core import Outcome
-from harness.running.scenarios import ScenarioError, load_scenario
-from harness.stacks.servers import SERVERS
+from tlsmatrix.stacks.clients import CLIENTS
+from tlsmatrix.model.core import Outcome
+from tlsmatrix.running.scenarios import ScenarioError, load_scenario
+from tlsmatrix.stacks.servers import SERVERS
 
 ROOT = Path(__file__).resolve().parents[2]
 

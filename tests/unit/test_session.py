@@ -6,13 +6,13 @@ import time
 
 import pytest
 
-from harness.running.session import ProbeSession
-from harness.running.endpoints.base import EndpointError, ListenerSpec
-from harness.running.endpoints.process import ProcessEndpoint
-from harness.running.jsonproc import live_count
-from harness.model.core import Job, Outcome
-from harness.stacks.classify import classify
-from harness.stacks import Stack
+from tlsmatrix.running.session import ProbeSession
+from tlsmatrix.running.endpoints.base import EndpointError, ListenerSpec
+from tlsmatrix.running.endpoints.process import ProcessEndpoint
+from tlsmatrix.running.jsonproc import live_count
+from tlsmatrix.model.core import Job, Outcome
+from tlsmatrix.stacks.classify import classify
+from tlsmatrix.stacks import Stack
 
 HANGS_ON_SECOND = r"""
 import json, sys, time
@@ -79,7 +79,7 @@ def test_probe_that_cannot_start_names_the_command():
 
 
 def test_server_that_dies_during_start_raises_with_context(pki_cache):
-    from harness.model.core import CertSpec, ChainSpec, KeySpec
+    from tlsmatrix.model.core import CertSpec, ChainSpec, KeySpec
 
     files = pki_cache.chain(ChainSpec(CertSpec(KeySpec("P-256")), CertSpec(KeySpec("P-256"))))
     before = live_count()

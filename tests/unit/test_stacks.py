@@ -13,17 +13,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.report import bundle
-from harness.stacks import images
-from harness.model.core import APPS
-from harness.running import scenarios
-from harness.stacks.build import TARGETS
-from harness.stacks.classify import TABLES
-from harness.stacks.clients import CLIENTS, TLS_CLIENTS
-from harness.stacks.native import NativeCell
-from harness.stacks.servers import SERVERS, VERSIONED_SERVERS
-from harness.stacks import ImageSpec, Native, Reproduce, Stack, debian_packages, registry, served_apps
-from harness.stacks.toolchain import Debian, PythonPackage
+from tlsmatrix.report import bundle
+from tlsmatrix.stacks import images
+from tlsmatrix.model.core import APPS
+from tlsmatrix.running import scenarios
+from tlsmatrix.stacks.build import TARGETS
+from tlsmatrix.stacks.classify import TABLES
+from tlsmatrix.stacks.clients import CLIENTS, TLS_CLIENTS
+from tlsmatrix.stacks.native import NativeCell
+from tlsmatrix.stacks.servers import SERVERS, VERSIONED_SERVERS
+from tlsmatrix.stacks import ImageSpec, Native, Reproduce, Stack, debian_packages, registry, served_apps
+from tlsmatrix.stacks.toolchain import Debian, PythonPackage
 
 ROOT = Path(__file__).resolve().parents[2]
 STACKS = [*CLIENTS.values(), *SERVERS.values()]
@@ -109,16 +109,16 @@ def test_derived_tables_follow_the_registries():
 
 def test_a_new_stack_flows_into_every_derived_table():
     """What docs/adding-a-stack.md promises: the descriptor is all the registries need."""
-    new_client = Stack("mbedtls", "openssl", "a stand-in", module="harness.probes.pyssl.client",
+    new_client = Stack("mbedtls", "openssl", "a stand-in", module="tlsmatrix.probes.pyssl.client",
                        requires=(Debian("libmbedtls-dev", ("mbedtls-probe-tool",)),),
                        reproduce=Reproduce("harness/probes/pyssl/client.py", "(nothing to build)"),
                        native=Native("a stand-in", lambda cell: f"tool {cell.host}:{cell.port}"))
-    new_server = Stack("mbedtls", "openssl", "a stand-in", role="server", module="harness.probes.pyssl.server",
+    new_server = Stack("mbedtls", "openssl", "a stand-in", role="server", module="tlsmatrix.probes.pyssl.server",
                        apps=("kubernetes", "smtp"), image=ImageSpec("mbedtls", "x/Dockerfile", ("x",)))
     clients = registry(*CLIENTS.values(), new_client)
     servers = registry(*SERVERS.values(), new_server)
     assert new_client.reproduction() == ("harness/probes/pyssl/client.py", "(nothing to build)",
-                                         "python3 -m harness.probes.pyssl.client")
+                                         "python3 -m tlsmatrix.probes.pyssl.client")
     assert new_client.unavailable_reason() == ("mbedtls-probe-tool not found: install with "
                                                "`apt-get install libmbedtls-dev` (Debian)")
     assert "libmbedtls-dev" in debian_packages([*clients.values()], missing_only=True)
@@ -213,10 +213,10 @@ def test_list_packages_prints_the_one_list():
     import subprocess
     import sys
 
-    proc = subprocess.run([sys.executable, "-m", "harness", "list", "--packages"], cwd=ROOT, capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "tlsmatrix", "list", "--packages"], cwd=ROOT, capture_output=True,
                           text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == PACKAGES
-    missing = subprocess.run([sys.executable, "-m", "harness", "list", "--packages", "--missing"], cwd=ROOT,
+    missing = subprocess.run([sys.executable, "-m", "tlsmatrix", "list", "--packages", "--missing"], cwd=ROOT,
                              capture_output=True, text=True, timeout=60)
     assert missing.returncode == 0 and set(missing.stdout.split()) <= set(PACKAGES)

@@ -1,6 +1,6 @@
 """BoringSSL client probe via curl_cffi (curl-impersonate built on BoringSSL), docs/probe-contract.md.
 
-Run as ``python -m harness.probes.boringssl.client [--impersonate TARGET]``.
+Run as ``python -m tlsmatrix.probes.boringssl.client [--impersonate TARGET]``.
 
 Each job is one fresh libcurl easy handle doing CURLOPT_CONNECT_ONLY on https://SERVERNAME:PORT/:
 TCP connect + TLS handshake with peer and host verification, no HTTP request.
@@ -217,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["--impersonate"] and len(argv) == 2:
         impersonate = argv[1]
     elif argv:
-        print("usage: python -m harness.probes.boringssl.client [--impersonate TARGET]", file=sys.stderr)
+        print("usage: python -m tlsmatrix.probes.boringssl.client [--impersonate TARGET]", file=sys.stderr)
         return 2
     return run(hello(impersonate), lambda job: handshake(job, impersonate))
 

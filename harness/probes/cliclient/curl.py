@@ -23,7 +23,7 @@ import re
 import sys
 
 if __package__ in (None, ""):  # pragma: no cover - run as a file, not with -m
-    sys.exit("run as: python3 -m harness.probes.cliclient.curl")
+    sys.exit("run as: python3 -m tlsmatrix.probes.cliclient.curl")
 
 from .common import Cli, Command, Job, Run, dpkg_version, main, tool_output
 

@@ -15,7 +15,7 @@ import shutil
 import sys
 
 if __package__ in (None, ""):  # pragma: no cover - run as a file, not with -m
-    sys.exit("run as: python3 -m harness.probes.cliclient.gnutls")
+    sys.exit("run as: python3 -m tlsmatrix.probes.cliclient.gnutls")
 
 from .common import Cli, Command, Job, Run, dpkg_version, main, tool_output
 

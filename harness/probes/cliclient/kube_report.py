@@ -1,6 +1,6 @@
 """kube-rs issue 1562's fix program as a client stack: the user's own one-shot program, once per job.
 
-    python3 -m harness.probes.cliclient.kube_report install-aws-lc-rs|two-providers
+    python3 -m tlsmatrix.probes.cliclient.kube_report install-aws-lc-rs|two-providers
 
 The programs (harness/probes/kube-report, built by `tlsmatrix build kube-report` into
 build/kube-report/) are what the reporter wrote: `Config::infer()` (KUBECONFIG), list the pods of
@@ -26,7 +26,7 @@ import sys
 import tomllib
 
 if __package__ in (None, ""):  # pragma: no cover - run as a file, not with -m
-    sys.exit("run as: python3 -m harness.probes.cliclient.kube_report PROGRAM")
+    sys.exit("run as: python3 -m tlsmatrix.probes.cliclient.kube_report PROGRAM")
 
 from ...stacks.build import KUBE_REPORT_PROGRAMS, output_path
 from ...certs.kubeconfig import KubeconfigError, kubeconfig_document, write_kubeconfig
@@ -190,7 +190,7 @@ class KubeReport(Cli):
 
 if __name__ == "__main__":
     if len(sys.argv) != 2 or sys.argv[1] not in PROGRAMS:
-        sys.exit(f"usage: python3 -m harness.probes.cliclient.kube_report {'|'.join(PROGRAMS)}")
+        sys.exit(f"usage: python3 -m tlsmatrix.probes.cliclient.kube_report {'|'.join(PROGRAMS)}")
     KubeReport.name = sys.argv[1]
     KubeReport.program = build_output(sys.argv[1])
     sys.exit(main(KubeReport))

@@ -21,7 +21,7 @@ import subprocess
 import sys
 
 if __package__ in (None, ""):  # pragma: no cover - run as a file, not with -m
-    sys.exit("run as: python3 -m harness.probes.cliclient.nss")
+    sys.exit("run as: python3 -m tlsmatrix.probes.cliclient.nss")
 
 from .common import Cli, Command, Job, JobError, Run, StackError, clean_env, dpkg_version, main, tool_output
 

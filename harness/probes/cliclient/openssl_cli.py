@@ -18,7 +18,7 @@ import re
 import sys
 
 if __package__ in (None, ""):  # pragma: no cover - run as a file, not with -m
-    sys.exit("run as: python3 -m harness.probes.cliclient.openssl_cli")
+    sys.exit("run as: python3 -m tlsmatrix.probes.cliclient.openssl_cli")
 
 from .common import Cli, Command, Job, Run, dpkg_version, main, strip_openssl_thread_id, tool_output
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 
 if __package__ in (None, ""):  # pragma: no cover - run as a file, not with -m
-    sys.exit("run as: python3 -m harness.probes.cliserver.gnutls")
+    sys.exit("run as: python3 -m tlsmatrix.probes.cliserver.gnutls")
 
 from .supervisor import ListenerError, Stack, dpkg_version, main, run_tool, which
 

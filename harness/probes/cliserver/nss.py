@@ -13,7 +13,7 @@ import re
 import sys
 
 if __package__ in (None, ""):  # pragma: no cover - run as a file, not with -m
-    sys.exit("run as: python3 -m harness.probes.cliserver.nss")
+    sys.exit("run as: python3 -m tlsmatrix.probes.cliserver.nss")
 
 from .supervisor import ListenerError, Stack, dpkg_version, find_library, main, run_tool, which
 

@@ -57,7 +57,7 @@ class Stack:
 
     name = "?"  # the hello's "stack"
     program = "?"  # the CLI server executable
-    module = "?"  # harness.probes.cliserver.<module>
+    module = "?"  # tlsmatrix.probes.cliserver.<module>
     log_prefix = "tlsmatrix-cliserver"
 
     def hello(self) -> dict:
@@ -438,7 +438,7 @@ def pick_free_port() -> int:
 def main(stack: Stack, argv: list[str] | None = None) -> int:
     # the contract's two spellings of --config, -h; anything else is a usage error (exit 2)
     args = list(sys.argv[1:] if argv is None else argv)
-    usage = (f"usage: python3 -m harness.probes.cliserver.{stack.module} [--config PATH]\n"
+    usage = (f"usage: python3 -m tlsmatrix.probes.cliserver.{stack.module} [--config PATH]\n"
              f"tlsmatrix server program around {stack.program} (docs/probe-contract.md); without --config the\n"
              "configuration is the first line on stdin and the program runs until stdin EOF.\n")
     config_path = None

@@ -45,7 +45,7 @@ def _kube(variant: str) -> Stack:
                  needs_app="kubernetes", client_auth=True)
 
 
-_KUBE_REPORT_ADAPTER = "harness.probes.cliclient.kube_report"
+_KUBE_REPORT_ADAPTER = "tlsmatrix.probes.cliclient.kube_report"
 _KUBE_REPORT_DESCRIPTIONS = {
     "install-aws-lc-rs": "kube 0.93.1 + rustls 0.23.12 (ring and aws-lc-rs), main() installs aws-lc-rs: the reporter's own fix",
     "two-providers": "the report's program and Cargo.toml without installing a provider (ring and aws-lc-rs compiled in)",
@@ -67,7 +67,7 @@ _NOTHING_TO_BUILD = "(nothing to build)"
 
 CLIENTS: dict[str, Stack] = registry(
     Stack("openssl", "openssl", "OpenSSL through CPython's ssl module",
-          module="harness.probes.pyssl.client", client_auth=True,
+          module="tlsmatrix.probes.pyssl.client", client_auth=True,
           reproduce=Reproduce("harness/probes/pyssl/client.py", _NOTHING_TO_BUILD),
           native=Native("Python's `ssl` module (OpenSSL), the library calls the probe makes", python_line)),
     _rustls("rustls-ring", "rustls-ring",
@@ -98,28 +98,28 @@ CLIENTS: dict[str, Stack] = registry(
           reproduce=Reproduce("harness/probes/node/probe.mjs", _NOTHING_TO_BUILD, "node harness/probes/node/probe.mjs")),
     _c_probe("gnutls", "gnutls", "GnuTLS (libgnutls) through a small C probe", client_auth=True),
     Stack("gnutls-cli", "gnutls", "GnuTLS gnutls-cli, one process per handshake",
-          module="harness.probes.cliclient.gnutls", requires=(Debian("gnutls-bin", ("gnutls-cli",)),),
+          module="tlsmatrix.probes.cliclient.gnutls", requires=(Debian("gnutls-bin", ("gnutls-cli",)),),
           native=Native("`gnutls-cli`, as the probe ran it", gnutls_line)),
     _c_probe("nss", "nss", "NSS (libnss3/libssl3) through a small C probe, no database, the CA file as the only anchor"),
     Stack("tstclnt", "nss", "NSS tstclnt with a throwaway certificate DB per CA, one process per handshake",
-          module="harness.probes.cliclient.nss", requires=(Debian("libnss3-tools", ("tstclnt", "certutil")),),
+          module="tlsmatrix.probes.cliclient.nss", requires=(Debian("libnss3-tools", ("tstclnt", "certutil")),),
           native=Native("NSS `tstclnt` with a throwaway certificate database in ./nssdb, as the probe ran it",
                         nss_lines)),
     Stack("boringssl", "boringssl", "BoringSSL through curl_cffi (curl-impersonate), library defaults, handshake only",
-          module="harness.probes.boringssl.client",
+          module="tlsmatrix.probes.boringssl.client",
           requires=(PythonPackage("curl_cffi", "pip install 'tlsmatrix[boringssl]' (a checkout: `make setup`)"),),
           reproduce=Reproduce("harness/probes/boringssl/client.py", "pip install curl_cffi")),
     _c_probe("libcurl", "curl", "libcurl (Debian's, on OpenSSL) through a small C probe, handshake only"),
     Stack("curl", "curl", "the system curl command (Debian's, on OpenSSL), one process per handshake",
-          module="harness.probes.cliclient.curl", requires=(Debian("curl", ("curl",)),),
+          module="tlsmatrix.probes.cliclient.curl", requires=(Debian("curl", ("curl",)),),
           native=Native("the system `curl`, as the probe ran it", curl_line)),
     Stack("openssl-cli", "openssl", "openssl s_client -verify_return_error",
-          module="harness.probes.cliclient.openssl_cli", requires=(Debian("openssl", ("openssl",)),),
+          module="tlsmatrix.probes.cliclient.openssl_cli", requires=(Debian("openssl", ("openssl",)),),
           native=Native("`openssl s_client`, as the probe ran it", s_client_line)),
     _c_probe("wolfssl", "wolfssl", "wolfSSL (Debian's libwolfssl) through a small C probe"),
     Stack("kubernetes-python", "openssl",
           "the official Python Kubernetes client (urllib3 on OpenSSL) listing pods: the control",
-          module="harness.probes.kubepy.client",
+          module="tlsmatrix.probes.kubepy.client",
           requires=(PythonPackage("kubernetes", "pip install 'tlsmatrix[kube]' (a checkout: `make setup`)"),),
           needs_app="kubernetes", client_auth=True),
     *(_kube(variant) for variant in KUBE_VARIANTS),

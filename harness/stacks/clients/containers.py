@@ -5,7 +5,7 @@
 built by ``make images`` / ``tlsmatrix images clients-<release>``) holds the probes and the server
 programs. A client column's program is a relay (harness/stacks/clients/relay.py)::
 
-    python -m harness.stacks.clients.relay <column>
+    python -m tlsmatrix.stacks.clients.relay <column>
 
 which starts ``docker run --rm -i --network NET IMAGE <probe argv>`` and passes the JSON lines
 through both ways. NET is the host's network (the probe reaches the process backend's 127.0.0.1
@@ -33,7 +33,7 @@ SOURCES = ("harness/probes/jsonlines.py", "harness/probes/pyssl", "harness/probe
 #: the job fields that name files the probe reads
 FILE_FIELDS = ("ca_file", "client_cert_file", "client_key_file")
 IN_CONTAINER = "/tmp/tlsmatrix-files"
-RELAY = "harness.stacks.clients.relay"
+RELAY = "tlsmatrix.stacks.clients.relay"
 #: set by a docker-backend run: the relay starts its container on the run's internal network (the
 #: servers' containers are there); otherwise on the host's network, to reach 127.0.0.1 listeners
 NETWORK_ENV = "TLSMATRIX_DOCKER_NETWORK"

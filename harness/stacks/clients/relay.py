@@ -1,6 +1,6 @@
 """The relay a versioned client column runs (harness/stacks/clients/containers.py): one `docker run -i` probe.
 
-    python -m harness.stacks.clients.relay <column>
+    python -m tlsmatrix.stacks.clients.relay <column>
 
 It starts the column's probe in its release's image (on NETWORK_ENV's network, else the host's),
 copies each job's certificate files into the container (Docker's archive API: no bind mount),

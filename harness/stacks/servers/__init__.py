@@ -28,7 +28,7 @@ def _rustls(provider: str) -> Stack:
 
 SERVERS: dict[str, Stack] = registry(
     Stack("openssl", "openssl", "OpenSSL through CPython's ssl module", role="server",
-          module="harness.probes.pyssl.server", client_auth=True,
+          module="tlsmatrix.probes.pyssl.server", client_auth=True,
           reproduce=Reproduce("harness/probes/pyssl/server.py"),
           image=ImageSpec("openssl", "harness/images/openssl/Dockerfile", ("harness/probes/pyssl", _JSONLINES))),
     Stack("go", "go", "Go crypto/tls server (the Kubernetes API server's TLS stack)", role="server",
@@ -36,11 +36,11 @@ SERVERS: dict[str, Stack] = registry(
           reproduce=Reproduce("harness/probes/go/server"),
           image=ImageSpec("go", "harness/images/go/Dockerfile", ("harness/probes/go",))),
     Stack("gnutls", "gnutls", "GnuTLS gnutls-serv, one per listener, behind a loopback relay", role="server",
-          module="harness.probes.cliserver.gnutls", requires=(Debian("gnutls-bin", ("gnutls-serv",)),),
+          module="tlsmatrix.probes.cliserver.gnutls", requires=(Debian("gnutls-bin", ("gnutls-serv",)),),
           reproduce=Reproduce("harness/probes/cliserver/gnutls.py"),
           image=ImageSpec("gnutls", "harness/images/gnutls/Dockerfile", ("harness/probes/cliserver", _JSONLINES))),
     Stack("nss", "nss", "NSS selfserv, one per listener, behind a loopback relay", role="server",
-          module="harness.probes.cliserver.nss",
+          module="tlsmatrix.probes.cliserver.nss",
           requires=(Debian("libnss3-tools", ("selfserv", "certutil", "pk12util")),),
           reproduce=Reproduce("harness/probes/cliserver/nss.py"),
           # selfserv binds through NSPR's loopback lookup, which needs IPv6 up inside the container
