@@ -20,33 +20,25 @@ from .model.errors import InputError
 
 def seconds(low: float, high: float):
     """An argparse type: a finite number of seconds in [low, high]."""
-
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-        if not math.isfinite(value) or not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"{text!r}: give a number of seconds from {_num(low)} to {_num(high)}")
-        return value
-
-    parse.__name__ = "seconds"
-    return parse
+    return _bounded("seconds", float, "a number of seconds", "a number of seconds", low, high)
 
 
 def count(low: int, high: int):
     """An argparse type: a whole number in [low, high]."""
+    return _bounded("count", int, "a whole number", "a number", low, high)
 
-    def parse(text: str) -> int:
+
+def _bounded(name: str, convert, what: str, range_what: str, low: float, high: float):
+    def parse(text: str):
         try:
-            value = int(text)
+            value = convert(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"{text!r}: give a number from {_num(low)} to {_num(high)}")
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if not math.isfinite(value) or not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text!r}: give {range_what} from {_num(low)} to {_num(high)}")
         return value
 
-    parse.__name__ = "count"
+    parse.__name__ = name  # argparse names the type in its messages
     return parse
 
 

@@ -2,9 +2,11 @@
 directories for an installed package) and how a file is written so that no reader sees half of it."""
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
+from typing import IO, Iterator
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]  # harness/
 PROBES_DIR = PACKAGE_DIR / "probes"
@@ -137,16 +139,24 @@ def in_checkout_hint(text: str) -> str:
 
 def write_atomic(path: Path, text: str) -> None:
     """Write via a temporary file + rename: readers never see half a file."""
+    with atomic_file(path, "w") as f:
+        f.write(text)
+
+
+@contextlib.contextmanager
+def atomic_file(path: Path, mode: str = "wb") -> Iterator[IO]:
+    """A file that appears at ``path`` whole, or not at all: written as a hidden ``.tmp`` file beside
+    it, synced, then renamed over it (readable by all: results and bundles are for sharing)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
         raise

@@ -15,6 +15,7 @@ Standard library only: the server images copy this file next to their program.
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 import traceback
@@ -36,6 +37,17 @@ def write_line(obj: dict, out: TextIO | None = None) -> None:
     out = sys.stdout if out is None else out
     out.write(json.dumps(obj) + "\n")
     out.flush()
+
+
+def nss_version(library: str) -> str | None:
+    """The NSS release a libnss3.so states in its own bytes ("Version: NSS 3.87.1"): what a hello
+    reports, the command-line tools having no --version (None: unreadable or not stated)."""
+    try:
+        with open(library, "rb") as f:
+            m = re.search(rb"Version: NSS ([0-9][0-9.]*)", f.read())
+    except OSError:
+        return None
+    return m.group(1).decode() if m else None
 
 
 def elapsed_ms(start: float) -> float:

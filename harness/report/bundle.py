@@ -30,11 +30,9 @@ import gzip
 import hashlib
 import io
 import json
-import os
 import re
 import shlex
 import tarfile
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +42,7 @@ from ..stacks.clients.containers import VERSIONED
 from ..model.errors import TlsmatrixError
 from ..model.document import CellRecord, ChainInfo, DocumentError, ResultsDocument, StackEntry, load_results
 from ..model.core import ACCEPTED, CertRecord, ChainRecord, Job, ListenerConfig, ServerConfig
+from ..model.paths import atomic_file
 from ..stacks.native import NativeCell, s_client_line
 from ..stacks.native import is_ip as _is_ip
 from ..certs.pki import EXPIRED_FROM, EXPIRED_UNTIL, ORGANIZATION, VALID_FROM, VALID_UNTIL
@@ -764,32 +763,19 @@ def write_bundle(results_path_or_dir: str | Path, cell_ids: list[str] | None, ou
         assert not any(KEY_FILE in m or b"PRIVATE KEY-----" in c for m, c in members.items()), "a key slipped in"
 
     target = _out_path(Path(out), data)
-    target.parent.mkdir(parents=True, exist_ok=True)
     mtime = _mtime(data)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as raw:
-            with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=mtime) as gz:
-                with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
-                    for name in sorted(members):
-                        content = members[name]
-                        info = tarfile.TarInfo(name)
-                        info.size = len(content)
-                        info.mode = 0o644
-                        info.mtime = mtime
-                        info.uid = info.gid = 0
-                        info.uname = info.gname = ""
-                        tar.addfile(info, io.BytesIO(content))
-            raw.flush()
-            os.fsync(raw.fileno())
-        os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, target)
-    except BaseException:
-        try:
-            os.unlink(tmp_name)
-        except OSError:
-            pass
-        raise
+    with atomic_file(target) as raw:
+        with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=mtime) as gz:
+            with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
+                for name in sorted(members):
+                    content = members[name]
+                    info = tarfile.TarInfo(name)
+                    info.size = len(content)
+                    info.mode = 0o644
+                    info.mtime = mtime
+                    info.uid = info.gid = 0
+                    info.uname = info.gname = ""
+                    tar.addfile(info, io.BytesIO(content))
     return target
 
 

@@ -14,7 +14,7 @@ from collections import Counter, OrderedDict
 from ..model.document import CellRecord, ResultsDocument, ScenarioInfo
 from .explain import Finding
 from .legend import outcome_info  # the page's colours, defined once
-from .summary import explain_summary
+from .summary import explain_entries
 from .text import clean
 
 
@@ -45,13 +45,8 @@ def _summary(per: list[tuple[ScenarioInfo, ResultsDocument]]) -> str:
 
 def _explain_items(sub: ResultsDocument) -> str:
     """One line per stack that fails where the others succeed, one for the stacks that never fail."""
-    findings, fine, none_differs = explain_summary(sub)
-    items = [_finding_item(f) for f in findings]
-    if fine:
-        items.append(f'<li class="fine">ok on every cell: {esc(", ".join(fine))}</li>')
-    if none_differs:
-        items.append('<li class="fine">no stack fails where the others succeed</li>')
-    return "".join(items)
+    return "".join(_finding_item(f) if f is not None else f'<li class="fine">{esc(line)}</li>'
+                   for f, line in explain_entries(sub))
 
 
 def _finding_item(f: Finding) -> str:

@@ -33,21 +33,22 @@ def counts_text(sub: ResultsDocument) -> str:
     return text
 
 
-def explain_summary(sub: ResultsDocument) -> tuple[list[Finding], list[str], bool]:
-    """What a summary says per scenario (text and HTML alike): the explain findings, the clients
-    that never fail, and whether no stack fails where the others succeed."""
+def explain_entries(sub: ResultsDocument) -> list[tuple[Finding | None, str]]:
+    """What a summary says per scenario, text and HTML alike: (finding, its line) per explain
+    finding, then (None, line) for the clients that never fail and when no stack fails where the
+    others succeed."""
     findings = explain(sub)
-    return findings, always_ok(sub.cells), not any(f.kind != "note" for f in findings)
+    entries: list[tuple[Finding | None, str]] = [(f, finding_line(f)) for f in findings]
+    fine = always_ok(sub.cells)
+    if fine:
+        entries.append((None, f"ok on every cell: {join_names(fine)}"))
+    if not any(f.kind != "note" for f in findings):
+        entries.append((None, "no stack fails where the others succeed"))
+    return entries
 
 
 def finding_lines(sub: ResultsDocument) -> list[str]:
-    findings, fine, none_differs = explain_summary(sub)
-    lines = [finding_line(f) for f in findings]
-    if fine:
-        lines.append(f"ok on every cell: {join_names(fine)}")
-    if none_differs:
-        lines.append("no stack fails where the others succeed")
-    return lines
+    return [line for _, line in explain_entries(sub)]
 
 
 def finding_line(f: Finding) -> str:

@@ -166,6 +166,8 @@ def _go_commands(directory: str, *programs: tuple[str, str]) -> Callable[[str, P
 PROBE_LOOP = "probe-loop"
 _RUSTLS_PROBE = "tlsmatrix-rustls-probe"
 _RUSTLS_BINARIES = (_RUSTLS_PROBE, "tlsmatrix-rustls-server")  # the newest rustls: client probe and server
+#: the handshake loop every rustls probe builds, whatever its rustls version (rustls/src/handshake.rs)
+_HANDSHAKE = "rustls/src/handshake.rs"
 
 TARGETS: dict[str, Target] = {
     **{
@@ -184,17 +186,18 @@ TARGETS: dict[str, Target] = {
     "rustls-0.23.12": Target(
         "rustls-0.23.12", PROBES_DIR / "rustls-0.23.12", (f"rustls-0.23.12/{_RUSTLS_PROBE}",),
         find_cargo, CARGO_INSTALL_HINT, _cargo_commands("rustls-0.23.12", (_RUSTLS_PROBE,), "ring"),
-        shared=("rustls/build.rs", "rustls/lockfile.rs", "rustls/src/lib.rs", "rustls/src/main.rs", PROBE_LOOP),
+        shared=("rustls/build.rs", "rustls/lockfile.rs", "rustls/src/lib.rs", "rustls/src/main.rs", _HANDSHAKE, PROBE_LOOP),
     ),
     "rustls-0.21": Target(
         "rustls-0.21", PROBES_DIR / "rustls-0.21", (f"rustls-0.21/{_RUSTLS_PROBE}",),
         find_cargo, CARGO_INSTALL_HINT, _cargo_commands("rustls-0.21", (_RUSTLS_PROBE,), "ring"),
-        shared=("rustls/build.rs", "rustls/lockfile.rs", PROBE_LOOP),
+        shared=("rustls/build.rs", "rustls/lockfile.rs", _HANDSHAKE, PROBE_LOOP),
     ),
     "rustls-0.21.0": Target(
         "rustls-0.21.0", PROBES_DIR / "rustls-0.21.0", (f"rustls-0.21.0/{_RUSTLS_PROBE}",),
         find_cargo, CARGO_INSTALL_HINT, _cargo_commands("rustls-0.21.0", (_RUSTLS_PROBE,), "ring"),
-        shared=("rustls/build.rs", "rustls/lockfile.rs", "rustls-0.21/src/lib.rs", "rustls-0.21/src/main.rs", PROBE_LOOP),
+        shared=("rustls/build.rs", "rustls/lockfile.rs", "rustls-0.21/src/lib.rs", "rustls-0.21/src/main.rs", _HANDSHAKE,
+                PROBE_LOOP),
     ),
     **{
         f"kube-{v}": Target(

@@ -141,7 +141,7 @@ def test_failed_start_carries_image_command_and_log_tail(client, pki_cache):
 
 
 def test_missing_image_says_what_to_do(client, pki_cache, monkeypatch):
-    monkeypatch.setitem(IMAGES, "openssl", ImageSpec("openssl-not-built", "harness/images/openssl/Dockerfile", ()))
+    monkeypatch.setitem(IMAGES, "openssl", ImageSpec("openssl-not-built", "harness/images/python-server/Dockerfile", ()))
     scenario = load_scenario(ROOT / "scenarios" / "rustls-p521.toml", CLIENTS, SERVERS)
     with pytest.raises(HarnessError, match=r"image tlsmatrix/server-openssl-not-built:.* is missing: run `make images`"):
         run_cells(scenario.cells(servers=["openssl"], clients=["openssl"]), pki_cache, RunOptions(backend="docker"))

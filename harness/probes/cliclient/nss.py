@@ -24,6 +24,7 @@ if __package__ in (None, ""):  # pragma: no cover - run as a file, not with -m
     sys.exit("run as: python3 -m tlsmatrix.probes.cliclient.nss")
 
 from .common import Cli, Command, Job, JobError, Run, StackError, clean_env, dpkg_version, main, tool_output
+from ..jsonlines import nss_version
 
 VERSIONS = {"1.2": "tls1.2:tls1.2", "1.3": "tls1.3:tls1.3"}
 DONE = "tstclnt: SSL version "
@@ -49,15 +50,9 @@ class NSS(Cli):
         if self.path:
             details["cli"] = self.path
             library = _linked_library(self.path, "libnss3.so")
-            if library:
-                try:
-                    with open(library, "rb") as f:
-                        m = re.search(rb"Version: NSS ([0-9][0-9.]*)", f.read())
-                    if m:
-                        version = m.group(1).decode()
-                        details["libnss3.so"] = library
-                except OSError:
-                    pass
+            version = nss_version(library) if library else None
+            if version:
+                details["libnss3.so"] = library
         else:
             details["error"] = self.missing.removeprefix("probe: ")
         for package in ("libnss3", "libnss3-tools", "libnspr4"):

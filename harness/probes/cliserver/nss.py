@@ -16,6 +16,7 @@ if __package__ in (None, ""):  # pragma: no cover - run as a file, not with -m
     sys.exit("run as: python3 -m tlsmatrix.probes.cliserver.nss")
 
 from .supervisor import ListenerError, Stack, dpkg_version, find_library, main, run_tool, which
+from ..jsonlines import nss_version
 
 VERSIONS = {"1.2": "tls1.2:tls1.2", "1.3": "tls1.3:tls1.3", None: "tls1.2:tls1.3"}
 NICKNAME = "tlsmatrix"
@@ -68,15 +69,9 @@ class NSS(Stack):
         details = {}
         version = None
         library = find_library("libnss3.so")
-        if library:
-            try:
-                with open(library, "rb") as f:
-                    m = re.search(rb"Version: NSS ([0-9][0-9.]*)", f.read())
-                if m:
-                    version = m.group(1).decode()
-                    details["libnss3.so"] = library
-            except OSError:
-                pass
+        version = nss_version(library) if library else None
+        if version:
+            details["libnss3.so"] = library
         package = dpkg_version("libnss3")
         if package:
             details["libnss3"] = package

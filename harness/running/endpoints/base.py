@@ -54,6 +54,28 @@ class Listener:
     internal: tuple[str, str, int] | None = None
 
 
+class Started:
+    """A context manager that starts on entering and closes on leaving, also when start() fails half
+    way (what it started so far is stopped): the endpoints' shared lifecycle."""
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self):
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 class Endpoint(Protocol):
     """A running server stack (process.py: a local process; docker.py: a container), one listener per
     (chain, TLS version, app). ``start()`` blocks until every listener is ready or has an error of its

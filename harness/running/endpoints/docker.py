@@ -30,7 +30,7 @@ from ...stacks.engine import LABEL_PREFIX, DockerUnavailable, docker_client
 from ..jsonproc import JsonLineProcess, ProcessError
 from ...model.core import ServerConfig, StackInfo
 from ...model.owner import Owner, container_is_stale
-from .base import LOOPBACK, EndpointError, Listener, ListenerSpec, wait_ready
+from .base import LOOPBACK, EndpointError, Listener, ListenerSpec, Started, wait_ready
 
 READY_TIMEOUT = 60.0
 CONTAINER_PORT_BASE = 20000
@@ -70,7 +70,7 @@ class DockerRun:
         remove_containers(self.client, {LABEL_RUN: self.id})
 
 
-class DockerEndpoint:
+class DockerEndpoint(Started):
     """A server stack running as one container (context manager; cleans up on any failure)."""
 
     def __init__(self, stack_name: str, specs: Iterable[ListenerSpec], run: DockerRun,
@@ -86,17 +86,6 @@ class DockerEndpoint:
         self.command: list[str] = []
         self.files: dict[str, Path] = {}  # path in the container's volume (relative) -> host file
         self.relay: JsonLineProcess | None = None  # the relay's outside half, on the host
-
-    def __enter__(self) -> DockerEndpoint:
-        try:
-            self.start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # -- start --
 

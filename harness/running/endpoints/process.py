@@ -8,12 +8,12 @@ from ..jsonproc import JsonLineProcess, ProcessError
 from ...model.core import ServerConfig, StackInfo
 from ...stacks import Stack
 from ...model.paths import PACKAGE_DIR
-from .base import LOOPBACK, EndpointError, Listener, ListenerSpec, wait_ready
+from .base import LOOPBACK, EndpointError, Listener, ListenerSpec, Started, wait_ready
 
 READY_TIMEOUT = 30.0
 
 
-class ProcessEndpoint:
+class ProcessEndpoint(Started):
     """A server stack running as a local process (context manager; cleans up on any failure)."""
 
     def __init__(self, stack: Stack, specs: Iterable[ListenerSpec], host: str = LOOPBACK,
@@ -29,17 +29,6 @@ class ProcessEndpoint:
         self.proc: JsonLineProcess | None = None
         self.closed = False  # a closed endpoint starts nothing (start() may run in another thread)
         self._lock = threading.Lock()
-
-    def __enter__(self) -> ProcessEndpoint:
-        try:
-            self.start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def start(self) -> None:
         """Start the server program and wait until every listener is ready (a real handshake presents

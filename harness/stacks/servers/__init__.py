@@ -16,6 +16,16 @@ _JSONLINES = "harness/probes/jsonlines.py"
 _PROBE_LOOP = "harness/probes/probe-loop"
 
 
+def _python_server(stack: str, packages: str, program: str, **options) -> ImageSpec:
+    """The image of a server stack a small Python program supervises (harness/images/python-server):
+    its Debian packages, and ``program`` (``pyssl.server``, ``cliserver.nss``) as the command. Inside
+    the image the program is a copy of harness/probes/, run as ``harness.probes...`` (no install)."""
+    directory = program.split(".")[0]
+    return ImageSpec(stack, "harness/images/python-server/Dockerfile", (f"harness/probes/{directory}", _JSONLINES),
+                     {"PACKAGES": packages, "PROBE": directory},
+                     command=("python3", "-u", "-m", f"harness.probes.{program}"), **options)
+
+
 def _rustls(provider: str) -> Stack:
     """The rustls 0.23 server: the client probe's Cargo project, a build target per crypto provider."""
     name = f"rustls-{provider}"
@@ -30,7 +40,7 @@ SERVERS: dict[str, Stack] = registry(
     Stack("openssl", "openssl", "OpenSSL through CPython's ssl module", role="server",
           module="tlsmatrix.probes.pyssl.server", client_auth=True,
           reproduce=Reproduce("harness/probes/pyssl/server.py"),
-          image=ImageSpec("openssl", "harness/images/openssl/Dockerfile", ("harness/probes/pyssl", _JSONLINES))),
+          image=_python_server("openssl", "libssl3", "pyssl.server")),
     Stack("go", "go", "Go crypto/tls server (the Kubernetes API server's TLS stack)", role="server",
           build="go", output=1, client_auth=True, apps=("kubernetes",),
           reproduce=Reproduce("harness/probes/go/server"),
@@ -38,14 +48,14 @@ SERVERS: dict[str, Stack] = registry(
     Stack("gnutls", "gnutls", "GnuTLS gnutls-serv, one per listener, behind a loopback relay", role="server",
           module="tlsmatrix.probes.cliserver.gnutls", requires=(Debian("gnutls-bin", ("gnutls-serv",)),),
           reproduce=Reproduce("harness/probes/cliserver/gnutls.py"),
-          image=ImageSpec("gnutls", "harness/images/gnutls/Dockerfile", ("harness/probes/cliserver", _JSONLINES))),
+          image=_python_server("gnutls", "gnutls-bin", "cliserver.gnutls")),
     Stack("nss", "nss", "NSS selfserv, one per listener, behind a loopback relay", role="server",
           module="tlsmatrix.probes.cliserver.nss",
           requires=(Debian("libnss3-tools", ("selfserv", "certutil", "pk12util")),),
           reproduce=Reproduce("harness/probes/cliserver/nss.py"),
           # selfserv binds through NSPR's loopback lookup, which needs IPv6 up inside the container
-          image=ImageSpec("nss", "harness/images/nss/Dockerfile", ("harness/probes/cliserver", _JSONLINES),
-                          run_options={"sysctls": {"net.ipv6.conf.all.disable_ipv6": "0"}})),
+          image=_python_server("nss", "python3-cryptography libnss3-tools openssl", "cliserver.nss",
+                               run_options={"sysctls": {"net.ipv6.conf.all.disable_ipv6": "0"}})),
     _rustls("ring"),
     _rustls("aws-lc-rs"),
 )

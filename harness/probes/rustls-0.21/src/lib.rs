@@ -4,6 +4,10 @@
 //! rustls 0.21 has no crypto-provider API; it always uses ring. The versions
 //! come from Cargo.lock via build.rs.
 
+// The handshake loop and the names of what was negotiated: one source with the rustls 0.23 crate.
+#[path = "../../rustls/src/handshake.rs"]
+pub mod handshake;
+
 use serde_json::Value;
 pub use tlsmatrix_probe_loop::Hello;
 

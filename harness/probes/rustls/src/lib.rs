@@ -14,6 +14,8 @@ compile_error!(
     "enable exactly one of the features `ring` and `aws-lc-rs` (build with --no-default-features)"
 );
 
+pub mod handshake;
+
 use rustls::crypto::CryptoProvider;
 use serde_json::Value;
 // The JSON-lines output is shared with the other Rust probes (../probe-loop);

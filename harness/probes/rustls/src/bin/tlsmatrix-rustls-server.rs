@@ -8,7 +8,7 @@
 //! 10 s handshake deadline, close_notify, close) until stdin reaches EOF (stdin
 //! mode) or SIGTERM/SIGINT arrives (both modes).
 
-use std::io::{self, BufRead, ErrorKind, Read, Write};
+use std::io::{self, BufRead, ErrorKind, Read};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::thread;
@@ -24,6 +24,8 @@ use serde_json::Value;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
+use tlsmatrix_probe_loop::net::remaining;
+use tlsmatrix_rustls_probe::handshake::{drive_handshake, send_close_notify};
 use tlsmatrix_rustls_probe::{emit, hello, provider};
 
 const NAME: &str = "tlsmatrix-rustls-server";
@@ -211,89 +213,8 @@ fn accept_loop(id: String, listener: TcpListener, config: Arc<ServerConfig>) {
 
 // ------------------------------------------------------------- handshake ---
 
-/// Time left until `deadline`, or a timeout error when there is none.
-fn remaining(deadline: Instant) -> io::Result<Duration> {
-    let now = Instant::now();
-    if now >= deadline {
-        return Err(io::Error::new(
-            ErrorKind::TimedOut,
-            "handshake deadline exceeded",
-        ));
-    }
-    Ok((deadline - now).max(Duration::from_millis(1)))
-}
-
-enum HsError {
-    Io(io::Error),
-    Tls(rustls::Error),
-}
-
-impl From<io::Error> for HsError {
-    fn from(e: io::Error) -> Self {
-        HsError::Io(e)
-    }
-}
-
-impl std::fmt::Display for HsError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            HsError::Io(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                write!(f, "timeout: {e}")
-            }
-            HsError::Io(e) => write!(f, "{e}"),
-            HsError::Tls(e) => write!(f, "{e}"),
-        }
-    }
-}
-
-fn drive_handshake(
-    conn: &mut ServerConnection,
-    sock: &mut TcpStream,
-    deadline: Instant,
-) -> Result<(), HsError> {
-    loop {
-        while conn.wants_write() {
-            sock.set_write_timeout(Some(remaining(deadline)?))?;
-            conn.write_tls(sock)?;
-        }
-        if !conn.is_handshaking() {
-            return Ok(());
-        }
-        if !conn.wants_read() {
-            return Err(HsError::Io(io::Error::other(
-                "handshake stalled: rustls wants neither to read nor to write",
-            )));
-        }
-        sock.set_read_timeout(Some(remaining(deadline)?))?;
-        let n = match conn.read_tls(sock) {
-            Ok(n) => n,
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(e) => return Err(HsError::Io(e)),
-        };
-        if let Err(e) = conn.process_new_packets() {
-            // Best-effort write of the alert describing the error.
-            if conn.wants_write() {
-                let _ = sock.set_write_timeout(Some(Duration::from_millis(200)));
-                let _ = conn.write_tls(sock);
-            }
-            return Err(HsError::Tls(e));
-        }
-        if n == 0 && conn.is_handshaking() {
-            return Err(HsError::Io(io::Error::from(ErrorKind::UnexpectedEof)));
-        }
-    }
-}
-
 fn close(conn: &mut ServerConnection, sock: &mut TcpStream) {
-    conn.send_close_notify();
-    let _ = sock.set_write_timeout(Some(Duration::from_millis(200)));
-    while conn.wants_write() {
-        match conn.write_tls(sock) {
-            Ok(0) | Err(_) => break,
-            Ok(_) => {}
-        }
-    }
-    let _ = sock.flush();
+    send_close_notify(conn, sock);
     let _ = sock.shutdown(Shutdown::Write);
     // Drain until the peer closes (or LINGER passes), so that unread data
     // (typically the client's close_notify) does not turn our close into a reset.
@@ -326,7 +247,7 @@ fn serve(id: &str, mut sock: TcpStream, config: Arc<ServerConfig>) {
             return;
         }
     };
-    match drive_handshake(&mut conn, &mut sock, deadline) {
+    match drive_handshake(&mut conn, &mut sock, deadline, false) {
         Ok(()) => close(&mut conn, &mut sock),
         Err(e) => {
             log!("[{id}] handshake with {peer} failed: {e}");
