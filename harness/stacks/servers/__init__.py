@@ -18,12 +18,11 @@ _PROBE_LOOP = "harness/probes/probe-loop"
 
 def _python_server(stack: str, packages: str, program: str, **options) -> ImageSpec:
     """The image of a server stack a small Python program supervises (harness/images/python-server):
-    its Debian packages, and ``program`` (``pyssl.server``, ``cliserver.nss``) as the command. Inside
+    its Debian packages, and ``program`` (``pyssl.server``, ``cliserver.nss``) as the entrypoint. Inside
     the image the program is a copy of harness/probes/, run as ``harness.probes...`` (no install)."""
     directory = program.split(".")[0]
     return ImageSpec(stack, "harness/images/python-server/Dockerfile", (f"harness/probes/{directory}", _JSONLINES),
-                     {"PACKAGES": packages, "PROBE": directory},
-                     command=("python3", "-u", "-m", f"harness.probes.{program}"), **options)
+                     {"PACKAGES": packages, "PROBE": directory, "PROGRAM": program}, **options)
 
 
 def _rustls(provider: str) -> Stack:
