@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime as dt
 import json
 import os
 import shutil
@@ -169,6 +170,72 @@ def _message(progress: Any, text: str) -> None:
     message = getattr(progress, "message", None)
     if message is not None:
         message(text)
+
+
+# --- limbo ---------------------------------------------------------------------------------------
+
+
+def limbo(corpus: str | os.PathLike, ids: Sequence[str] | str | None = None,
+          clients: Sequence[str] | str | None = None, servers: Sequence[str] | str | None = None,
+          tls: Sequence[str] | str | None = None, *, backend: str = "process", timeout: float = DEFAULT_TIMEOUT,
+          output: str | os.PathLike | None = None, pki_cache: str | os.PathLike | None = None,
+          divergences: Sequence[str | os.PathLike] = (), progress: ProgressCallback | None = None,
+          max_cells: int = DEFAULT_MAX_CELLS) -> tuple[ResultsDocument, list[tuple[str, str]]]:
+    """x509-limbo's SERVER testcases through real handshakes (``tlsmatrix limbo``): each expressible
+    testcase served as given by the go server, every client column judging it. Returns the results
+    document (a cell per testcase × server × TLS version × client; its expectation is limbo's verdict,
+    or the other side of it where a ``divergences`` file lists the stack) and the testcases left out,
+    with why. With ``output``: results.json, matrix.md, matrix.html and limbo.md there."""
+    from .running.limbo import (cells_of, expectations, load_divergences, not_expressed, read_corpus, select,
+                                servername, write_case)
+
+    cases, version = read_corpus(corpus)
+    known = [d for path in divergences for d in load_divergences(path)]
+    chosen = select(cases, name_list(ids) if isinstance(ids, str) else ids)
+    if not chosen:
+        raise UsageError(f"--ids {ids}: matches no testcase of {corpus}")
+    client_names = check_names(clients, CLIENTS, "client stack") or [c for c in TLS_CLIENTS if "@" not in c]
+    server_names = check_names(servers, SERVERS, "server stack") or ["go"]
+    versions = _tls_versions(tls) or [None]
+    out_dir = writable_dir(output, "--output") if output is not None else None
+    cache = CertificateCache(writable_dir(pki_cache or pki_cache_dir(), "--pki-cache"))
+    now = dt.datetime.now(dt.timezone.utc)
+    left_out = [(c.id, why) for c in chosen if (why := not_expressed(c, now) or _no_name(c)) is not None]
+    expressed = [c for c in chosen if c.id not in dict(left_out)]
+    if len(expressed) * len(client_names) * len(server_names) * len(versions) > max_cells:
+        raise UsageError(f"{len(expressed)} testcases × {len(client_names)} clients × {len(server_names)} servers × "
+                         f"{len(versions)} TLS versions exceed --max-cells {max_cells}")
+    with tempfile.TemporaryDirectory(prefix=owned_prefix("limbo")) as work:
+        specs = [(c, write_case(c, Path(work), Path(corpus).name), servername(c)) for c in expressed]
+        cells = cells_of(specs, server_names, versions, client_names, expectations(known))
+        options = RunOptions(timeout_ms=timeout_ms(timeout), backend=backend, progress=progress)
+        source = _Corpus(path=Path(corpus), notes=f"{version}; {len(expressed)} expressed as handshakes, "
+                                                  f"{len(left_out)} not (limbo.md lists them)")
+        document = run_cells(cells, cache, options, scenarios=[source]).document
+    if out_dir is None:
+        return document, left_out
+    data = document.redacted(Redactor.for_run(out_dir, cache.root))
+    write_run_files(out_dir, data)
+    from .report.limbo import render_markdown
+
+    write_atomic(out_dir / "limbo.md", render_markdown(data, left_out))
+    return data, left_out
+
+
+def _no_name(case) -> str | None:
+    from .running.limbo import servername
+
+    return None if servername(case) else "no peer name, and the leaf names none a client could check"
+
+
+@dataclass(frozen=True)
+class _Corpus:
+    """A limbo corpus as the results document names its source (in place of a scenario file)."""
+
+    path: Path
+    notes: str
+    name: str = "limbo"
+    title: str = "x509-limbo through real handshakes"
 
 
 # --- probe ---------------------------------------------------------------------------------------

@@ -58,6 +58,22 @@ def cmd_matrix(args: argparse.Namespace) -> int:
     return EXIT_MISMATCH if data.verdicts()["mismatch"] else EXIT_OK
 
 
+def cmd_limbo(args: argparse.Namespace) -> int:
+    from .report.limbo import render_markdown, render_text
+
+    progress = Progress(enabled=not args.quiet)
+    data, left_out = api.limbo(args.corpus, args.ids, args.clients, args.servers, args.tls, backend=args.backend,
+                               timeout=args.timeout, output=args.output, pki_cache=args.pki_cache,
+                               divergences=args.divergences, progress=progress, max_cells=args.max_cells)
+    if args.format == "json":
+        sys.stdout.write(data.dumps() + "\n")
+    else:
+        text = render_markdown(data, left_out) if args.format == "markdown" else render_text(data)
+        sys.stdout.write(text + f"{len(left_out)} testcases not expressed as a handshake (limbo.md says why)\n")
+    _wrote(progress, Path(args.output), data)
+    return EXIT_MISMATCH if data.verdicts()["mismatch"] else EXIT_OK
+
+
 def _wrote(progress: Progress, out: Path, data: ResultsDocument) -> None:
     progress.message(f"wrote {out / 'results.json'}, {out / 'matrix.md'} and {out / 'matrix.html'} "
                      f"({data.run.duration_s or 0:.1f}s, {data.run.certificates_generated or 0} certificates generated)")

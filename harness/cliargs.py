@@ -36,13 +36,14 @@ def _backend(sub: argparse.ArgumentParser, **kwargs: Any) -> None:
     sub.add_argument("--backend", choices=BACKENDS, default=os.environ.get("TLSMATRIX_BACKEND") or "process", **kwargs)
 
 
-def _scenario_limits(sub: argparse.ArgumentParser, max_cells: bool = True) -> None:
+def _scenario_limits(sub: argparse.ArgumentParser, max_cells: bool = True, unmatched: bool = True) -> None:
     if max_cells:
         sub.add_argument("--max-cells", type=validate.count(1, 10_000_000), default=DEFAULT_MAX_CELLS,
                          help=f"refuse to run more cells than this (default {DEFAULT_MAX_CELLS:,}), checked before "
                               "any certificate is made")
-    sub.add_argument(UNMATCHED_EXPECT_FLAG, action="store_true",
-                     help="an [[expect]] rule that matches no cell of its scenario is a warning, not an error")
+    if unmatched:
+        sub.add_argument(UNMATCHED_EXPECT_FLAG, action="store_true",
+                         help="an [[expect]] rule that matches no cell of its scenario is a warning, not an error")
 
 
 def _add_run_commands(sub: Any) -> None:
@@ -61,6 +62,24 @@ def _add_run_commands(sub: Any) -> None:
     m.add_argument("--shard", type=validate.shard, help="run only shard K of N (K/N): cell i goes to shard (i mod N)+1")
     m.add_argument("--no-retry", action="store_true", help="do not retry a timed-out cell once")
     _scenario_limits(m)
+
+    lb = sub.add_parser("limbo", help="x509-limbo's server testcases through real handshakes: agreement per client")
+    lb.add_argument("corpus", help="a limbo corpus: limbo.json, or its generator's output ({version, testcases})")
+    lb.add_argument("--ids", type=name_list, help="testcase ids or globs (default: every testcase)")
+    lb.add_argument("--clients", type=name_list, help="client stacks (default: the host's TLS client stacks)")
+    lb.add_argument("--servers", type=name_list, help="server stacks (default: go, which presents a chain as given)")
+    lb.add_argument("--tls", type=name_list, help="TLS versions: 1.2,1.3 (default: whatever the stacks agree on)")
+    lb.add_argument("--divergences", action="append", default=[], metavar="FILE",
+                    help="expected divergences (TOML, docs/limbo.md): a listed one passes, a new one fails "
+                         "(exit 1); repeatable")
+    lb.add_argument("--format", choices=("table", "markdown", "json"), default="table")
+    _backend(lb, help="where the server runs: a local process (default) or a Docker container")
+    lb.add_argument("--timeout", type=_TIMEOUT, default=DEFAULT_TIMEOUT_MS / 1000, help="per-handshake timeout, seconds")
+    lb.add_argument("--output", default=str(results_dir() / "limbo"),
+                    help="directory for results.json, matrix.md, matrix.html and limbo.md")
+    lb.add_argument("--pki-cache", help="certificate cache directory (default: results/cache/pki)")
+    lb.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    _scenario_limits(lb, unmatched=False)
 
     sv = sub.add_parser("serve", help="keep a scenario's endpoints up (and write kubeconfigs) for your own client")
     sv.add_argument("scenario", help="scenario file")

@@ -16,7 +16,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from .certread import ForeignCert, pem_of, read_certificate_file, safe
+from .certread import ForeignCert, pem_of, read_certificate_file, read_der, safe
 from .diagnose import key_name
 from ..model.core import KEY_NAMES, OTHER_KEY, CertSpec, ChainSpec, GivenChain, KeySpec, parse_hash
 from .pki import LEAF_KEY_FILE, CertificateCache, ChainFiles, chain_files, generate_private_key
@@ -115,20 +115,16 @@ def cached_given(spec: ChainSpec, cache: CertificateCache) -> ChainFiles:
 def server_key(key_path: Path, leaf_der: bytes | None, flag: str = "--key"):
     """``replay --key`` (a scenario's ``key_file``: ``flag``): an unencrypted PEM private key (any
     format cryptography reads) that belongs to the replayed leaf (when the leaf parses); returned as a key object."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import serialization
-
     try:
         key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
     except TypeError:
         raise InputError(f"{flag} {key_path}: the key is encrypted; give an unencrypted PEM key") from None
     except Exception as exc:  # noqa: BLE001 - ValueError, OSError, UnsupportedAlgorithm: all an input error
-        raise InputError(f"{flag} {key_path}: not a usable PEM private key ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+        words = (str(exc) or type(exc).__name__).splitlines()[0]
+        raise InputError(f"{flag} {key_path}: not a usable PEM private key ({words})") from None
     spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    try:
-        leaf_key = x509.load_der_x509_certificate(leaf_der).public_key().public_bytes(*spki) if leaf_der else None
-    except Exception:  # noqa: BLE001 - a malformed leaf: nothing to compare the key with
-        leaf_key = None
+    leaf = read_der(leaf_der).cert if leaf_der else None  # a malformed leaf: nothing to compare the key with
+    leaf_key = safe(lambda: leaf.public_key().public_bytes(*spki)) if leaf is not None else None
     if leaf_key is not None and key.public_key().public_bytes(*spki) != leaf_key:
         raise InputError(f"{flag} {key_path}: does not belong to the chain's leaf (their public keys differ); "
                          f"leave {flag} out to replay with a substitute key")
