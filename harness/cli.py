@@ -39,7 +39,7 @@ from .model.redact import Redactor
 from .report.regress import baseline_scenarios, compare, load_baselines, render_changes, write_baselines
 from .report.formats import render
 from .stacks.servers import SERVERS
-from .model.paths import in_checkout_hint, pki_cache_dir, results_dir, scenarios_dir
+from .model.paths import in_checkout_hint, pki_cache_dir, results_dir, scenarios_dir, write_atomic
 from .validate import parse_target, writable_dir, writable_file
 
 # --- commands --------------------------------------------------------------------------------
@@ -59,8 +59,9 @@ def cmd_matrix(args: argparse.Namespace) -> int:
 
 
 def cmd_limbo(args: argparse.Namespace) -> int:
-    from .report.limbo import render_markdown, render_text
+    from .report.limbo import divergence_file, render_markdown, render_text
 
+    divergences = writable_file(args.write_divergences, "--write-divergences") if args.write_divergences else None
     progress = Progress(enabled=not args.quiet)
     data, left_out = api.limbo(args.corpus, args.ids, args.clients, args.servers, args.tls, backend=args.backend,
                                timeout=args.timeout, output=args.output, pki_cache=args.pki_cache,
@@ -70,6 +71,8 @@ def cmd_limbo(args: argparse.Namespace) -> int:
     else:
         text = render_markdown(data, left_out) if args.format == "markdown" else render_text(data)
         sys.stdout.write(text + f"{len(left_out)} testcases not expressed as a handshake (limbo.md says why)\n")
+    if divergences is not None:
+        write_atomic(divergences, divergence_file(data, Path(args.corpus).name))
     _wrote(progress, Path(args.output), data)
     return EXIT_MISMATCH if data.verdicts()["mismatch"] else EXIT_OK
 

@@ -46,19 +46,24 @@ def _scenario_limits(sub: argparse.ArgumentParser, max_cells: bool = True, unmat
                          help="an [[expect]] rule that matches no cell of its scenario is a warning, not an error")
 
 
+def _run_options(p: argparse.ArgumentParser, output: str, writes: str, backend_help: str) -> None:
+    """What every command that runs cells takes: output format, backend, timeout, where results go."""
+    p.add_argument("--format", choices=("table", "markdown", "json"), default="table")
+    _backend(p, help=backend_help)
+    p.add_argument("--timeout", type=_TIMEOUT, default=DEFAULT_TIMEOUT_MS / 1000, help="per-handshake timeout, seconds")
+    p.add_argument("--output", default=str(results_dir() / output), help=f"directory for {writes}")
+    p.add_argument("--pki-cache", help="certificate cache directory (default: results/cache/pki)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+
+
 def _add_run_commands(sub: Any) -> None:
     m = sub.add_parser("matrix", help="run scenarios and print the matrix")
     m.add_argument("scenarios", nargs="*", help="scenario files (default: scenarios/*.toml)")
     m.add_argument("--clients", type=name_list, help=f"client stacks to run ({', '.join(CLIENTS)})")
     m.add_argument("--servers", type=name_list, help=f"server stacks to run ({', '.join(SERVERS)})")
     m.add_argument("--tls", type=name_list, help="TLS versions to run: 1.2,1.3")
-    m.add_argument("--format", choices=("table", "markdown", "json"), default="table")
-    _backend(m, help="where server endpoints run: local processes (default) or Docker containers")
-    m.add_argument("--timeout", type=_TIMEOUT, default=DEFAULT_TIMEOUT_MS / 1000, help="per-handshake timeout, seconds")
-    m.add_argument("--output", default=str(results_dir() / "latest"),
-                   help="directory for results.json, matrix.md and matrix.html")
-    m.add_argument("--pki-cache", help="certificate cache directory (default: results/cache/pki)")
-    m.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    _run_options(m, "latest", "results.json, matrix.md and matrix.html",
+                 "where server endpoints run: local processes (default) or Docker containers")
     m.add_argument("--shard", type=validate.shard, help="run only shard K of N (K/N): cell i goes to shard (i mod N)+1")
     m.add_argument("--no-retry", action="store_true", help="do not retry a timed-out cell once")
     _scenario_limits(m)
@@ -72,13 +77,10 @@ def _add_run_commands(sub: Any) -> None:
     lb.add_argument("--divergences", action="append", default=[], metavar="FILE",
                     help="expected divergences (TOML, docs/limbo.md): a listed one passes, a new one fails "
                          "(exit 1); repeatable")
-    lb.add_argument("--format", choices=("table", "markdown", "json"), default="table")
-    _backend(lb, help="where the server runs: a local process (default) or a Docker container")
-    lb.add_argument("--timeout", type=_TIMEOUT, default=DEFAULT_TIMEOUT_MS / 1000, help="per-handshake timeout, seconds")
-    lb.add_argument("--output", default=str(results_dir() / "limbo"),
-                    help="directory for results.json, matrix.md, matrix.html and limbo.md")
-    lb.add_argument("--pki-cache", help="certificate cache directory (default: results/cache/pki)")
-    lb.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    lb.add_argument("--write-divergences", metavar="FILE",
+                    help="write this run's disagreements as an expected-divergence file (to commit, after review)")
+    _run_options(lb, "limbo", "results.json, matrix.md, matrix.html and limbo.md",
+                 "where the server runs: a local process (default) or a Docker container")
     _scenario_limits(lb, unmatched=False)
 
     sv = sub.add_parser("serve", help="keep a scenario's endpoints up (and write kubeconfigs) for your own client")

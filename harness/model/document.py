@@ -21,6 +21,7 @@ from typing import Any
 
 from .jsonmodel import DocumentError, JsonModel, attr
 from .core import APPS, NEGOTIATED_SCHEMA, TLS_VERSIONS, ChainRecord, Outcome, Result, StackInfo
+from .paths import read_json
 
 SCHEMA_VERSION = 1
 BACKENDS = ("process", "docker")
@@ -295,12 +296,7 @@ def load_results(path: str | Path) -> ResultsDocument:
     path = Path(path)
     if path.is_dir():
         path = path / "results.json"
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise DocumentError(f"cannot read results file {path}: {exc.strerror or exc}") from None
-    except ValueError as exc:
-        raise DocumentError(f"{path} is not JSON: {exc}") from None
+    data = read_json(path, "results file", DocumentError)
     if not isinstance(data, dict) or not isinstance(data.get("results"), list):
         raise DocumentError(f"{path} is not a tlsmatrix results document")
     return ResultsDocument.from_json(data, str(path))

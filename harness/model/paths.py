@@ -3,10 +3,11 @@ directories for an installed package) and how a file is written so that no reade
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, Any, Iterator
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]  # harness/
 PROBES_DIR = PACKAGE_DIR / "probes"
@@ -160,3 +161,13 @@ def atomic_file(path: Path, mode: str = "wb") -> Iterator[IO]:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def read_json(path: Path, what: str, error: type[Exception]) -> Any:
+    """A JSON file's content; ``error`` names ``what`` and the file when it cannot be read or is not JSON."""
+    try:
+        return json.loads(Path(path).read_bytes())
+    except OSError as exc:
+        raise error(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise error(f"{what} {path}: not JSON ({exc})") from None

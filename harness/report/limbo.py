@@ -121,3 +121,29 @@ def render_text(doc: ResultsDocument) -> str:
              c.not_measured] for c in columns]
     table = tabulate(rows, headers=["client", "version", "agree", "disagree", "known", "stale", "not measured"])
     return f"{table}\n\n{len(divergent)} testcases where some client disagrees with limbo\n"
+
+
+def divergence_file(doc: ResultsDocument, corpus: str) -> str:
+    """Every disagreement of this run as an expected-divergence file (``tlsmatrix limbo
+    --write-divergences``): one ``[[divergence]]`` per testcase and outcome, the stacks' own words as why."""
+    _, divergent = agreement(doc)
+    out = [f"# Divergences from x509-limbo measured by `tlsmatrix limbo` on {corpus}",
+           f"# ({doc.run.started}; tlsmatrix {doc.tool.version}). A nightly run with this file fails only on a new one.",
+           ""]
+    for d in divergent:
+        by_outcome: "OrderedDict[str, list[CellRecord]]" = OrderedDict()
+        for r in d.answers:
+            by_outcome.setdefault(r.outcome, []).append(r)
+        for outcome, records in by_outcome.items():
+            accepted = outcome in ACCEPTED
+            why = f"measured: {outcome}" + ("" if accepted else f" ({shorten(clean(records[0].error or ''), 120)})")
+            out += ["[[divergence]]", f"id = {_toml(d.case)}",
+                    f"clients = [{', '.join(_toml(r.client) for r in records)}]",
+                    f'instead = "{"accepts" if accepted else "rejects"}"', f"why = {_toml(why)}", ""]
+    return "\n".join(out)
+
+
+def _toml(text: str) -> str:
+    import json
+
+    return json.dumps(text, ensure_ascii=False)  # a JSON string is a TOML basic string

@@ -16,7 +16,6 @@ a handshake with. The corpus is untrusted input: what does not fit is a clear er
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ from ..certs.diagnose import leaf_name
 from ..certs.given import given_chain
 from ..model.core import ACCEPTED, NOT_MEASURED, Cell, ChainSpec, Expectation, Outcome
 from ..model.errors import InputError
+from ..model.paths import read_json
 
 SUCCESS, FAILURE = "SUCCESS", "FAILURE"
 #: what a FAILURE testcase expects of a cell: a verdict on the chain (a timeout decides nothing)
@@ -64,12 +64,7 @@ def read_corpus(path: str | Path) -> tuple[list[LimboCase], str]:
     """The testcases of a limbo corpus (limbo's ``limbo.json`` or its generator's output), and the
     corpus's version line. Raises InputError naming the file, the testcase and the key."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_bytes())
-    except OSError as exc:
-        raise InputError(f"cannot read limbo corpus {path}: {exc.strerror or exc}") from None
-    except ValueError as exc:
-        raise InputError(f"limbo corpus {path}: not JSON ({exc})") from None
+    data = read_json(path, "limbo corpus", InputError)
     if not isinstance(data, dict) or not isinstance(data.get("testcases"), list):
         raise InputError(f"limbo corpus {path}: expected {{\"version\": 1, \"testcases\": [...]}}")
     cases = [_case(path, i, raw) for i, raw in enumerate(data["testcases"])]
@@ -305,10 +300,7 @@ def _imported(path: Path, index: int, table: dict) -> list[Divergence]:
     if not isinstance(table.get("file"), str):
         raise InputError(f"divergence file {path}: {where}.file: missing or not a string")
     listed = path.parent / table["file"]
-    try:
-        data = json.loads(listed.read_bytes())
-    except (OSError, ValueError) as exc:
-        raise InputError(f"divergence file {path}: {where}.file {listed}: cannot read it as JSON ({exc})") from None
+    data = read_json(listed, f"divergence file {path}: {where}.file", InputError)
     if not isinstance(data, dict):
         raise InputError(f"{listed}: expected {{testcase id: {{expected, actual, reason}}}}")
     clients = _clients(path, where, table)

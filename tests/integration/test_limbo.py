@@ -99,3 +99,13 @@ def test_the_limbo_cells_are_what_probe_measures_case_by_case(pki_cache, tmp_pat
                                clients=CLIENTS_UNDER_TEST, servername=servername(case), tls="1.3")
             assert {r["client"]: r["outcome"] for r in probed["results"]} == \
                 {c: in_limbo[(case.id, c)] for c in CLIENTS_UNDER_TEST}, case.id
+
+
+def test_a_runs_divergences_written_as_a_file_make_the_next_run_pass(pki_cache, tmp_path):
+    corpus = write_corpus(pki_cache, tmp_path / "limbo.json")
+    base = ["limbo", str(corpus), "--clients", ",".join(CLIENTS_UNDER_TEST), "--tls", "1.3", "-q",
+            "--output", str(tmp_path / "out")]
+    assert cli.main([*base, "--write-divergences", str(tmp_path / "measured.toml")]) == 1
+    text = (tmp_path / "measured.toml").read_text()
+    assert 'id = "tlsmatrix::ca-as-leaf"' in text and 'clients = ["rustls-ring"]' in text and "CaUsedAsEndEntity" in text
+    assert cli.main([*base, "--divergences", str(tmp_path / "measured.toml")]) == 0

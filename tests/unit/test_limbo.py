@@ -104,7 +104,7 @@ def test_divergences_and_an_imported_exception_list_turn_an_expectation_around(c
     ('[[divergence]]\nid = "a"\nwhy = "w"\n', r"divergence\[0\]\.clients: give client stacks"),
     ('[[divergence]]\nid = "a"\nclients = "x"\nwhy = "w"\ninstead = "maybe"\n', r"instead: 'maybe'"),
     ('[[divergence]]\nid = "a"\nclients = "x"\nwhy = "w"\nwhen = 1\n', r"divergence\[0\]\.when: unknown key"),
-    ('[[import]]\nfile = "none.json"\nclients = "x"\n', r"import\[0\]\.file .*none.json: cannot read it"),
+    ('[[import]]\nfile = "none.json"\nclients = "x"\n', r"cannot read divergence file .*import\[0\]\.file .*none.json"),
     ('[divergences]\n', r"unknown table 'divergences'"),
     ('[[divergence]', r"invalid TOML"),
 ])

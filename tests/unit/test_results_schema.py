@@ -93,7 +93,10 @@ def test_schema_rejects_drifted_documents(mutate):
 def test_nightly_workflow_is_valid():
     path = ROOT / ".github" / "workflows" / "nightly.yml"
     workflow = yaml.safe_load(path.read_text())
-    assert set(workflow["jobs"]) == {"shard", "soak", "docker", "versions", "regress"}
+    assert set(workflow["jobs"]) == {"shard", "soak", "docker", "versions", "limbo", "regress"}
+    limbo = " ".join(str(s.get("run", "")) for s in workflow["jobs"]["limbo"]["steps"])
+    assert "x509-limbo/$LIMBO_COMMIT/limbo.json" in limbo and "--divergences results/baseline/limbo-divergences.toml" in limbo
+    assert (ROOT / "results" / "baseline" / "limbo-divergences.toml").is_file()
     versions = " ".join(str(s.get("run", "")) for s in workflow["jobs"]["versions"]["steps"])
     assert "make images" in versions and "regress --backend docker scenarios/versions.toml" in versions
     shard = workflow["jobs"]["shard"]["steps"]
