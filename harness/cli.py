@@ -36,7 +36,8 @@ from .output import save_results as _save_results  # noqa: F401 - the fallback t
 from .output import write_run_files
 from .running.progress import Progress
 from .model.redact import Redactor
-from .report.regress import baseline_scenarios, compare, load_baselines, render_changes, write_baselines
+from .report.regress import (baseline_scenarios, compare, load_baselines, missing_here, render_changes, render_missing,
+                              write_baselines)
 from .report.formats import render
 from .stacks.servers import SERVERS
 from .model.paths import in_checkout_hint, pki_cache_dir, results_dir, scenarios_dir, write_atomic
@@ -211,8 +212,16 @@ def cmd_regress(args: argparse.Namespace) -> int:
         return EXIT_OK
     if not baselines:
         raise UsageError(f"no baselines in {base_dir}: run `tlsmatrix regress --update-baseline` to create them")
-    changes, texts = compare(data, baselines)
+    every_change, texts = compare(data, baselines)
+    changes, missing = missing_here(data, every_change)
+    skipped_here = len(every_change) - len(changes)
+    if missing and not args.allow_missing:
+        sys.stderr.write(render_missing(missing, skipped_here) + "regress compares nothing it could not run: provide "
+                         "the stacks (each line says how), or --allow-missing to compare the rest\n")
+        return EXIT_ERROR
     sys.stdout.write(render_changes(changes, texts))
+    if missing:
+        sys.stdout.write(render_missing(missing, skipped_here).replace("could not run here", "not compared"))
     return EXIT_MISMATCH if changes else EXIT_OK
 
 

@@ -101,6 +101,9 @@ def _add_run_commands(sub: Any) -> None:
     rg.add_argument("--baseline", default=str(baseline_dir()), help="baseline directory")
     rg.add_argument("--results", help="compare this results.json (or directory) instead of running")
     rg.add_argument("--update-baseline", action="store_true", help="write the baselines from this run")
+    rg.add_argument("--allow-missing", action="store_true",
+                    help="compare what could run when stacks are missing here (no engine, an image or probe not "
+                         "built) and say how many cells were not compared; without it regress exits 2")
     _backend(rg)
     rg.add_argument("--timeout", type=_TIMEOUT, default=DEFAULT_TIMEOUT_MS / 1000)
     _scenario_limits(rg)

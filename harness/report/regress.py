@@ -142,6 +142,36 @@ def compare(results: ResultsDocument | dict[str, Any],
     return changes, texts
 
 
+def missing_here(data: ResultsDocument, changes: list[Change]) -> tuple[list[Change], dict[str, list[str]]]:
+    """Split off what is only this environment lacking a stack: a cell now ``skipped`` whose client or
+    server stack did not run here at all (no Docker engine, an image or a probe not built). Returns
+    the real changes and, per reason, the stacks missing for it. A stack that ran and skipped a cell
+    for a reason of its own (an mTLS client that presents no certificate) stays a change."""
+    stacks = {**{("client", n): e for n, e in data.clients.items()}, **{("server", n): e for n, e in data.servers.items()}}
+    real: list[Change] = []
+    missing: dict[str, list[str]] = {}
+    for change in changes:
+        parts = change.cell_id.split("|")
+        sides = [("server", parts[3]), ("client", parts[4])] if len(parts) == 5 else []
+        absent = [(name, stacks[(kind, name)]) for kind, name in sides
+                  if (kind, name) in stacks and stacks[(kind, name)].available is False]
+        if change.now != "skipped" or not absent:
+            real.append(change)
+            continue
+        for name, entry in absent:
+            names = missing.setdefault(entry.reason or "not available", [])
+            if name not in names:
+                names.append(name)
+    return real, missing
+
+
+def render_missing(missing: dict[str, list[str]], cells: int) -> str:
+    """One line per reason a stack is missing here (with the stacks it takes away)."""
+    lines = [f"{cells} cell(s) could not run here: these stacks are missing in this environment (not a regression)"]
+    lines += [f"  {', '.join(names)}: {shorten(reason, 300)}" for reason, names in missing.items()]
+    return "\n".join(lines) + "\n"
+
+
 def _stable(error: str | None) -> str | None:
     """The error without what OpenSSL 3 prefixes per thread ("80DC4AA4A87F0000:error:0A00041B:…")."""
     import re

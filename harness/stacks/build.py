@@ -153,13 +153,24 @@ def _find_javac() -> str | None:
 
 def _go_commands(directory: str, *programs: tuple[str, str]) -> Callable[[str, Path], list[tuple[list[str], dict[str, str]]]]:
     """`go build` of each (package of the module, binary) into build/<directory>/: offline
-    (GOPROXY=off: standard library only) and static (CGO_ENABLED=0)."""
+    (GOPROXY=off: standard library only) and static (CGO_ENABLED=0), with the toolchain's own
+    defaults: Go applies the GODEBUG defaults of the main module's `go` line, so the build uses a
+    go.mod whose line is the toolchain's version (-modfile; the checkout's says the oldest it needs)."""
     def commands(go: str, out: Path) -> list[tuple[list[str], dict[str, str]]]:
         env = {"GOPROXY": "off", "GOFLAGS": "-mod=mod", "GOCACHE": str(out / "go" / "cache"), "CGO_ENABLED": "0",
                "GOPATH": str(out / "go" / "gopath"), "GOTOOLCHAIN": "local"}
-        return [([go, "build", "-trimpath", "-o", str(out / directory / binary), f"./{package}"], env)
-                for package, binary in programs]
+        modfile = out / "go" / "toolchain.mod"
+        modfile.parent.mkdir(parents=True, exist_ok=True)
+        modfile.write_text(f"module tlsmatrix/probes/go\n\ngo {_go_release(go)}\n")
+        return [([go, "build", f"-modfile={modfile}", "-trimpath", "-o", str(out / directory / binary), f"./{package}"],
+                 env) for package, binary in programs]
     return commands
+
+
+def _go_release(go: str) -> str:
+    """``1.19`` for a go1.19.8 toolchain."""
+    version = subprocess.run([go, "env", "GOVERSION"], capture_output=True, text=True, check=True).stdout.strip()
+    return ".".join(version.removeprefix("go").split(".")[:2])
 
 
 #: the JSON-lines loop every Rust probe links (a path dependency: its changes must rebuild them)

@@ -96,3 +96,5 @@ def test_client_probe_hello_job_and_result_lines(endpoint, trustme_chain, record
     for line in (ok, failed):
         jsonschema.validate(line, schema("probe-result.schema.json"))
     assert ok["ok"] is True and ok["id"] == "1" and failed["ok"] is False and failed["error"], (ok, failed)
+    if client == "go":  # built with the toolchain's own GODEBUG defaults, and it says so
+        assert hello["hello"]["details"]["DefaultGODEBUG"] == "(the toolchain's)"

@@ -93,3 +93,20 @@ def test_shards_merged_equal_the_unsharded_run(env, full_run, tmp_path):
 def test_bad_shard_argument(env):
     r = tlsmatrix(env, "matrix", SCENARIO, "--shard", "5/4")
     assert r.returncode == 2 and "argument --shard: '5/4'" in r.stderr
+
+
+@pytest.mark.docker
+def test_regress_without_an_engine_says_what_is_missing_instead_of_failing_every_cell(env, tmp_path):
+    """A fresh clone before `make images`, a runner without Docker: not a regression of the stacks."""
+    scenario = tmp_path / "small.toml"
+    scenario.write_text('name = "small"\n[axes]\ntls = ["1.3"]\nservers = ["go"]\nclients = ["openssl", "go@1.24"]\n'
+                        '[[chain]]\nroot = "P-256"\nleaf = "P-256"\n')
+    args = [scenario, "--baseline", tmp_path / "baseline", "--output", tmp_path / "out", "-q"]
+    blessed = tlsmatrix(env, "regress", *args, "--update-baseline")
+    assert blessed.returncode == 0, blessed.stderr
+    no_engine = dict(env, DOCKER_HOST="unix:///nonexistent.sock")
+    refused = tlsmatrix(no_engine, "regress", *args)
+    assert refused.returncode == 2 and len(refused.stderr.splitlines()) <= 40, refused.stderr
+    assert "go@1.24: needs Docker" in refused.stderr and "--allow-missing" in refused.stderr
+    allowed = tlsmatrix(no_engine, "regress", *args, "--allow-missing")
+    assert allowed.returncode == 0 and "1 cell(s) not compared" in allowed.stdout, allowed.stdout + allowed.stderr

@@ -80,3 +80,15 @@ def test_rust_probes_share_one_target_dir_and_are_copied_out():
     kube = cargo_build_line("kube-latest-rustls")
     assert "--target-dir ../../../../build/cargo-target" in kube and "profile.release.opt-level=0" in kube
     assert "opt-level" not in line  # the batch probes stay optimized
+
+
+def test_go_probes_are_built_with_the_toolchains_own_defaults(tmp_path):
+    """Go applies the GODEBUG defaults of the main module's go line: the build's go.mod says the
+    toolchain's version (a stand-in `go` answers GOVERSION; the real build: the go probe's hello)."""
+    fake_go = tmp_path / "go"
+    fake_go.write_text("#!/bin/sh\necho go1.24.4\n")
+    fake_go.chmod(0o755)
+    commands = build_mod.TARGETS["go"].commands(str(fake_go), tmp_path / "out")
+    modfile = tmp_path / "out" / "go" / "toolchain.mod"
+    assert modfile.read_text() == "module tlsmatrix/probes/go\n\ngo 1.24\n"
+    assert all(f"-modfile={modfile}" in argv for argv, _ in commands) and len(commands) == 2

@@ -82,3 +82,21 @@ def test_openssl_thread_prefixes_are_not_an_error_text_change():
     a = "80DC4AA4A87F0000:error:0A00041B:SSL routines:ssl3_read_bytes:tlsv1 alert decrypt error"
     b = "80ACA148607F0000:error:0A00041B:SSL routines:ssl3_read_bytes:tlsv1 alert decrypt error"
     assert _stable(a) == _stable(b) and _stable(a) != _stable(b.replace("decrypt", "bad certificate"))
+
+
+def test_a_stack_missing_here_is_not_a_regression_but_its_own_skip_is():
+    from tlsmatrix.report.regress import missing_here, render_missing
+
+    before = doc([record(0, "openssl", "ok"), record(1, "go@1.24", "ok"), record(2, "java@21", "ok"),
+                  record(3, "curl", "ok")])
+    base = {"s": make_baseline(before, "s")}
+    engine = "needs Docker (no Docker engine at unix:///var/run/docker.sock): install/start Docker"
+    after = doc([record(0, "openssl", "ok"), record(1, "go@1.24", "skipped", engine),
+                 record(2, "java@21", "skipped", engine), record(3, "curl", "skipped", "no client certificate support")])
+    after["clients"] = {"openssl": {"available": True}, "go@1.24": {"available": False, "reason": engine},
+                        "java@21": {"available": False, "reason": engine}, "curl": {"available": True}}
+    changes, _ = compare(after, base)
+    real, missing = missing_here(ResultsDocument.coerce(after), changes)
+    assert [c.label.split(" | ")[-1] for c in real] == ["curl"]  # it ran, and skipped for a reason of its own
+    assert missing == {engine: ["go@1.24", "java@21"]}
+    assert render_missing(missing, 2).splitlines()[1] == f"  go@1.24, java@21: {engine}"

@@ -24,14 +24,17 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"tlsmatrix/probes/go/buildinfo"
 )
 
 const stackName = "go crypto/tls"
 
 type hello struct {
-	Stack    string  `json:"stack"`
-	Version  string  `json:"version"`
-	Provider *string `json:"provider"`
+	Stack    string            `json:"stack"`
+	Version  string            `json:"version"`
+	Provider *string           `json:"provider"`
+	Details  map[string]string `json:"details,omitempty"`
 }
 
 type job struct {
@@ -90,7 +93,7 @@ func emit(v interface{}) {
 func strp(s string) *string { return &s }
 
 func main() {
-	emit(map[string]hello{"hello": {Stack: stackName, Version: runtime.Version(), Provider: nil}})
+	emit(map[string]hello{"hello": {Stack: stackName, Version: runtime.Version(), Provider: nil, Details: buildinfo.Details()}})
 
 	in := bufio.NewReaderSize(os.Stdin, 64*1024)
 	for {

@@ -34,6 +34,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"tlsmatrix/probes/go/buildinfo"
 )
 
 const (
@@ -71,9 +73,10 @@ type config struct {
 }
 
 type hello struct {
-	Stack    string  `json:"stack"`
-	Version  string  `json:"version"`
-	Provider *string `json:"provider"`
+	Stack    string            `json:"stack"`
+	Version  string            `json:"version"`
+	Provider *string           `json:"provider"`
+	Details  map[string]string `json:"details,omitempty"`
 }
 
 type listenerOK struct {
@@ -170,7 +173,7 @@ func main() {
 		os.Exit(2)
 	}
 
-	emit(map[string]hello{"hello": {Stack: stackName, Version: runtime.Version(), Provider: nil}})
+	emit(map[string]hello{"hello": {Stack: stackName, Version: runtime.Version(), Provider: nil, Details: buildinfo.Details()}})
 
 	var listeners []net.Listener
 	for _, lc := range cfg.Listeners {
