@@ -155,15 +155,47 @@ def describe_os_error(exc: OSError) -> str:
 DEFAULT_MAX_CELLS = 20_000
 
 
+#: stack groups for --clients/--servers: ``@host`` (runs on this machine), ``@versioned`` (a Debian
+#: release's stack, in its image), ``@kube`` (the Kubernetes clients), ``@tls`` (the bare TLS clients)
+def _versioned(name: str, stack: object) -> bool:
+    from .stacks.clients.containers import VERSIONED
+    from .stacks.servers import VERSIONED_SERVERS
+
+    return name in VERSIONED or name in VERSIONED_SERVERS
+
+
+STACK_GROUPS = {
+    "@host": lambda name, stack: not _versioned(name, stack),
+    "@versioned": _versioned,
+    "@kube": lambda name, stack: getattr(stack, "needs_app", None) == "kubernetes",
+    "@tls": lambda name, stack: getattr(stack, "needs_app", None) is None,
+}
+
+
 def check_names(names: list[str] | str | None, known: dict, what: str) -> list[str] | None:
-    """Stack names, each one known (None: every stack); a string is a comma-separated list."""
+    """Stack names (None: every stack); a string is a comma-separated list. A name may be a glob
+    (``rustls*``) or a group (STACK_GROUPS); each must name at least one known stack."""
     if names is None:
         return None
     names = name_list(names) if isinstance(names, str) else list(names)
+    chosen: dict[str, None] = {}
     for n in names:
-        if n not in known:
-            raise UsageError(f"unknown {what} {n!r} (known: {', '.join(known)})")
-    return names
+        matched = _matching(n, known)
+        if not matched:
+            raise UsageError(f"unknown {what} {n!r} (known: {', '.join(known)}; globs such as rustls*; groups "
+                             f"{', '.join(STACK_GROUPS)})")
+        chosen.update(dict.fromkeys(matched))
+    return list(chosen)
+
+
+def _matching(pattern: str, known: dict) -> list[str]:
+    import fnmatch
+
+    if pattern in known:
+        return [pattern]
+    if pattern in STACK_GROUPS:
+        return [name for name, stack in known.items() if STACK_GROUPS[pattern](name, stack)]
+    return [name for name in known if fnmatch.fnmatchcase(name, pattern)] if any(c in pattern for c in "*?[") else []
 
 
 def check_cell_count(scenarios: list, clients, servers, tls, shard: str | None, limit: int) -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -271,3 +272,21 @@ def test_a_ca_file_with_a_private_key_is_refused(keys):
     validate.ca_file_without_key(keys / "c1.pem")
     with pytest.raises(validate.InputError, match=rf"--ca {keys}/ca-with-key.pem: holds a private key"):
         validate.ca_file_without_key(keys / "ca-with-key.pem")
+
+
+def test_stack_names_take_globs_and_groups_and_each_must_name_a_stack():
+    from tlsmatrix.model.errors import UsageError
+    from tlsmatrix.stacks.clients import CLIENTS, VERSIONED_CLIENTS
+    from tlsmatrix.stacks.servers import HOST_SERVERS, SERVERS
+    from tlsmatrix.validate import check_names
+
+    assert check_names("rustls-ring*,openssl", CLIENTS, "client stack") == \
+        ["rustls-ring", "rustls-ring@0.23.12", "rustls-ring@0.21.12", "rustls-ring@0.21.0", "openssl"]
+    assert check_names("@versioned", CLIENTS, "client stack") == list(VERSIONED_CLIENTS)
+    assert check_names("@host", SERVERS, "server stack") == HOST_SERVERS
+    kube = check_names("@kube", CLIENTS, "client stack")
+    assert kube and all(n.startswith("kube") for n in kube)
+    assert set(check_names("@tls,@kube", CLIENTS, "client stack")) == set(CLIENTS)
+    for bad in ("schannel", "schan*", "@cloud"):
+        with pytest.raises(UsageError, match=f"unknown client stack '{re.escape(bad)}'"):
+            check_names(bad, CLIENTS, "client stack")
