@@ -321,6 +321,25 @@ def _majority_fails(flags: list[bool]) -> bool:
     return bool(flags) and 2 * sum(flags) > len(flags)
 
 
+def _family(client: str) -> str:
+    """A client column's stack family (rustls-ring@0.21.0 → rustls); a name this version does not know: its base."""
+    from ..stacks.clients import CLIENTS
+
+    stack = CLIENTS.get(client)
+    return stack.family if stack is not None else client.split("@", 1)[0]
+
+
+def _most_others_fail(by_client: dict[str, CellRecord], client: str) -> bool:
+    """Whether most other stack families fail this cell too: each family counted once (failing when
+    most of its columns do), however many columns of it the scenario has, the client's own left aside."""
+    mine = _family(client)
+    families: dict[str, list[bool]] = defaultdict(list)
+    for other, record in by_client.items():
+        if _family(other) != mine:
+            families[_family(other)].append(_failed(record))
+    return _majority_fails([_majority_fails(flags) for flags in families.values()])
+
+
 def _diagnosis(data: ResultsDocument) -> dict[str, list[str]]:
     """Chain label → ids of its diagnosis findings (results documents from before the diagnosis have none)."""
     return {label: [f.id for f in info.diagnosis] for label, info in data.chains.items()}
@@ -344,11 +363,10 @@ def _client_findings(records: list[CellRecord], order: dict[str, int],
             r = by_client.get(client)
             if r is None:
                 continue
-            others = [_failed(o) for c, o in by_client.items() if c != client]
             feats = _chain_features(r.chain, diagnosis.get(r.chain_label, ())) | {f"tls={r.tls}", f"server={r.server}"}
             if not _failed(r):
                 p.add(r.id, feats, False, [])
-            elif _majority_fails(others):
+            elif _most_others_fail(by_client, client):
                 left_out += 1
             else:
                 p.add(r.id, feats, True, [r])

@@ -142,3 +142,13 @@ def test_bundle_of_a_defect_cell_carries_the_exact_chain(cli_env, tmp_path):
         d = tlsmatrix("diagnose", "--ca", cell_dir / "ca.pem", "--chain", cell_dir / "chain.pem", "--format", "json",
                       env=cli_env)
         assert [f["id"] for f in json.loads(d.stdout)["diagnosis"]] == ["issuer-name-encoding"], d.stdout + d.stderr
+
+
+def test_the_summary_keeps_the_scenarios_headline(report):
+    """explain counts each stack family once: with 17 of 27 columns rustls, kube-rs, Go, GnuTLS, NSS or
+    wolfSSL variants, rustls' UnknownIssuer on an issuer name's encoding must not be left out."""
+    from tlsmatrix.report.summary import finding_lines
+
+    lines = finding_lines(report.document)
+    rustls = next(line for line in lines if line.startswith("rustls-ring fails"))
+    assert "issuer-name-encoding" in rustls, lines

@@ -255,3 +255,13 @@ def test_client_certificate_key_is_a_condition():
     f = finding(explain(document({"ring": ring_like}, extra=extra)), "ring")
     assert f is not None and f.exact
     assert "the client certificate key is P-521" in render_explain([f])
+
+
+def test_many_columns_of_one_family_count_once_when_others_fail_too():
+    """A stack that fails with several columns of another family (versions of it) is still explained:
+    the 'most other clients fail too' rule counts each family once, not each column."""
+    p521_signs = ring_like
+    fails = {"rustls-ring": p521_signs, **{f"go@1.{v}": p521_signs for v in (15, 19, 24)},
+             "go": p521_signs, "wolfssl@4.6": p521_signs}
+    found = finding(explain(document(fails)), "rustls-ring")
+    assert found is not None and "P-521" in render_explain([found])
