@@ -107,3 +107,34 @@ def _certificate_list(body: bytes) -> list[bytes]:
         out.append(body[at + 3:at + 3 + size])
         at += 3 + size
     return out
+
+
+#: the content types a TLS record starts with (change_cipher_spec … heartbeat), RFC 8446 §5.1
+RECORD_TYPES = range(20, 25)
+
+
+def is_record_header(data: bytes) -> bool:
+    """Whether the first bytes a peer sent can begin a TLS (or SSL 3) record: a known content type
+    and a 3.x version. A text banner ("SSH-2.0-…") cannot; what follows the header is not judged."""
+    return len(data) >= 3 and data[0] in RECORD_TYPES and data[1] == 3
+
+
+def first_bytes(host: str, port: int, servername: str | None, timeout_s: float) -> bytes:
+    """Up to five bytes the peer sends first, after a ClientHello of our own (or before it, for a peer
+    that talks first); empty when it sends nothing in time or the connection fails."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s) as sock:
+            sock.settimeout(timeout_s)
+            try:
+                sock.sendall(client_hello_12(servername))
+            except OSError:
+                pass  # a peer that talked first and hung up: what it said may still be readable
+            data = b""
+            while len(data) < 5:
+                chunk = sock.recv(5 - len(data))
+                if not chunk:
+                    break
+                data += chunk
+            return data
+    except OSError:
+        return b""

@@ -9,12 +9,14 @@ whoever called it, without a process-wide cleanup.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Hashable, Sequence
 
-from ..stacks.classify import classify
+from ..certs.tlswire import first_bytes, is_record_header
+from ..stacks.classify import Classification, classify
 from .session import ProbeSession
 from ..model.document import StackEntry
 from .jsonproc import ProcessError
@@ -45,6 +47,23 @@ class Handshake:
 
 
 Record = Callable[[str, Hashable, Handshake], None]
+
+#: classes a stack may give a peer that does not speak TLS at all, in its own words: NSS waits for
+#: the 11 KB "record" an SSH banner announces and then sees the connection end
+_TRANSPORT_SUSPECT = {Outcome.CONNECTION, Outcome.TIMEOUT, Outcome.HANDSHAKE_FAILURE}
+
+
+def classify_job(family: str, raw: Any, job: Job) -> Classification:
+    """The stack's answer classified, the transport fact first: when the peer's first bytes cannot
+    begin a TLS record, the cell is ``not_tls`` for every stack, whatever words its failure took."""
+    c = classify(family, raw, client_cert=job.client_cert_file is not None)
+    if c.outcome not in _TRANSPORT_SUSPECT:
+        return c
+    first = first_bytes(job.host, job.port, job.servername, timeout_s=min(2.0, job.timeout_ms / 1000))
+    if not first or is_record_header(first):
+        return c
+    return dataclasses.replace(c, outcome=Outcome.NOT_TLS, short=f"not TLS (the peer began with {first!r})",
+                               rule="transport: the peer's first bytes are no TLS record header")
 
 
 class ClientDriver:
@@ -122,12 +141,12 @@ class ClientDriver:
 
     def handshake(self, session: ProbeSession, client: Stack, job: Job, info: StackInfo) -> Handshake:
         raw = session.run(job)
-        c = classify(client.family, raw, client_cert=job.client_cert_file is not None)
+        c = classify_job(client.family, raw, job)
         attempts = 1
         if c.outcome is Outcome.TIMEOUT and self.retry_timeouts and not self._aborted.is_set():
             # a noisy runner should not page anyone: one more try before a timeout counts
             raw = session.run(job)
-            c = classify(client.family, raw, client_cert=job.client_cert_file is not None)
+            c = classify_job(client.family, raw, job)
             attempts = 2
         return Handshake(c.outcome, error=raw.error, short_error=c.short, error_detail=raw.error_detail, code=c.code,
                          negotiated=raw.negotiated, elapsed_ms=raw.elapsed_ms, attempts=attempts,
