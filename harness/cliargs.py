@@ -114,10 +114,12 @@ def _add_run_commands(sub: Any) -> None:
 def _add_endpoint_commands(sub: Any) -> None:
     p = sub.add_parser("probe", help="run every client stack against an existing endpoint")
     p.add_argument("target", nargs="?", help="HOST:PORT (default with --kubeconfig: the context's server)")
-    p.add_argument("--ca", help="PEM file with the CA certificate(s) to trust (only these; default with "
-                                "--kubeconfig: the cluster's certificate-authority)")
+    p.add_argument("--ca", type=validate.ca_file,
+                   help="PEM file with the CA certificate(s) to trust, or `system` for the operating system's store "
+                        "(only these; default with --kubeconfig: the cluster's certificate-authority)")
     _kubeconfig_options(p)
-    p.add_argument("--servername", help="name to send (SNI) and verify (default: HOST)")
+    p.add_argument("--servername", help="name to send (SNI) and verify (default: HOST); an IP address is checked "
+                                        "against the certificate's IP SANs and sent without SNI")
     p.add_argument("--clients", type=name_list, help=f"client stacks ({', '.join(CLIENTS)})")
     p.add_argument("--tls", help="pin TLS version 1.2 or 1.3")
     p.add_argument("--client-cert", help="PEM client certificate to present (mTLS; Kubernetes clients put it "
@@ -130,11 +132,13 @@ def _add_endpoint_commands(sub: Any) -> None:
 
     rp = sub.add_parser("replay", help="serve a chain exactly as given (no server key needed) to every client stack")
     rp.add_argument("--chain", required=True, help="PEM file with the chain a server sends, leaf first, as given")
-    rp.add_argument("--ca", help="PEM file with the CA certificate(s) to trust (only these; or --kubeconfig)")
+    rp.add_argument("--ca", type=validate.ca_file,
+                    help="PEM file with the CA certificate(s) to trust, or `system` (only these; or --kubeconfig)")
     _kubeconfig_options(rp)
     rp.add_argument("--key", help="the leaf's private key (PEM), when you have it; without it a TEST-ONLY "
                                   "substitute signs, and a chain every check accepts is `chain_ok`")
-    rp.add_argument("--servername", help="name to send (SNI) and verify (default: the leaf's first DNS/IP name)")
+    rp.add_argument("--servername", help="name to send (SNI) and verify (default: the leaf's first DNS/IP name); an "
+                                         "IP address is checked against IP SANs and sent without SNI")
     rp.add_argument("--clients", type=name_list, help=f"client stacks ({', '.join(CLIENTS)})")
     rp.add_argument("--tls", help="pin TLS version 1.2 or 1.3")
     rp.add_argument("--timeout", type=_TIMEOUT, default=DEFAULT_TIMEOUT_MS / 1000, help="seconds (default 10)")
@@ -143,7 +147,8 @@ def _add_endpoint_commands(sub: Any) -> None:
     dg = sub.add_parser("diagnose", help="name the properties of a chain that break TLS stacks (no handshakes "
                                          "but one that fetches the chain)")
     dg.add_argument("target", nargs="?", help="HOST:PORT whose chain to fetch (or --chain)")
-    dg.add_argument("--ca", help="the CA file a client would trust (PEM; default with --kubeconfig: the cluster's)")
+    dg.add_argument("--ca", type=validate.ca_file,
+                    help="the CA file a client would trust (PEM, or `system`; default with --kubeconfig: the cluster's)")
     _kubeconfig_options(dg)
     dg.add_argument("--chain", help="PEM file with the chain a server sends, leaf first (instead of HOST:PORT)")
     dg.add_argument("--servername", help="name to check the leaf against (default: HOST)")

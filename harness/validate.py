@@ -54,6 +54,24 @@ def name_list(text: str) -> list[str]:
     return names
 
 
+#: where Debian-like systems keep the operating system's trust store as one PEM file (then Fedora, Alpine)
+SYSTEM_CA_FILES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/cert.pem")
+
+
+def ca_file(text: str) -> str:
+    """An argparse type for --ca: a PEM file, or ``system`` for the operating system's trust store
+    (one bundle file every stack loads: public endpoints, the roots a browser would trust)."""
+    if text != "system":
+        return text
+    import ssl
+
+    for candidate in (ssl.get_default_verify_paths().cafile, *SYSTEM_CA_FILES):
+        if candidate and Path(candidate).is_file():
+            return candidate
+    raise argparse.ArgumentTypeError("--ca system: no system trust store file found (looked at "
+                                     f"{', '.join(SYSTEM_CA_FILES)}); install ca-certificates or give a PEM file")
+
+
 def shard(text: str) -> str:
     """An argparse type: K/N, checked before the scenarios are read."""
     from .report.merge import ShardError, parse_shard

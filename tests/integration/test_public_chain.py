@@ -54,3 +54,20 @@ def test_the_same_leaf_without_its_intermediate_is_untrusted(tmp_path):
     doc = api.replay(leaf, PUBLIC / "ca.pem", servername="docs.python.org", clients=clients)
     assert {r["client"]: r["outcome"] for r in doc["results"]} == dict.fromkeys(clients, "untrusted")
     assert [f["id"] for f in doc["diagnosis"]] == ["missing-intermediate"]
+
+
+def test_the_system_store_trusts_the_public_chain_and_not_a_test_ca(pki_cache):
+    """`--ca system`: the operating system's roots; a chain of tlsmatrix's TEST PKI is untrusted there
+    (verification stays on), while docs.python.org's chain leads to a root the store holds."""
+    from tlsmatrix import validate
+    from tlsmatrix.running.endpoints.base import ListenerSpec
+    from tlsmatrix.running.endpoints.process import ProcessEndpoint
+
+    store = validate.ca_file("system")
+    clients = ["openssl", "rustls-ring", "go"]
+    public = api.replay(PUBLIC / "chain.pem", store, servername="docs.python.org", clients=clients)
+    assert {r["client"]: r["outcome"] for r in public["results"]} == dict.fromkeys(clients, accepted_outcome())
+    files = pki_cache.chain(api.chain())
+    with ProcessEndpoint(SERVERS["go"], [ListenerSpec("L", files, None)]) as endpoint:
+        ours = api.probe("127.0.0.1", endpoint.listeners["L"].port, store, clients=clients, servername="localhost")
+    assert {r["client"]: r["outcome"] for r in ours["results"]} == dict.fromkeys(clients, "untrusted")

@@ -290,3 +290,13 @@ def test_stack_names_take_globs_and_groups_and_each_must_name_a_stack():
     for bad in ("schannel", "schan*", "@cloud"):
         with pytest.raises(UsageError, match=f"unknown client stack '{re.escape(bad)}'"):
             check_names(bad, CLIENTS, "client stack")
+
+
+def test_ca_system_is_the_operating_systems_store_and_a_file_stays_a_file(tmp_path, monkeypatch):
+    store = validate.ca_file("system")
+    assert Path(store).is_file() and b"BEGIN CERTIFICATE" in Path(store).read_bytes()
+    assert validate.ca_file("ca.pem") == "ca.pem"
+    monkeypatch.setattr(validate, "SYSTEM_CA_FILES", ())
+    monkeypatch.setattr("ssl.get_default_verify_paths", lambda: type("P", (), {"cafile": None})())
+    with pytest.raises(argparse.ArgumentTypeError, match="no system trust store file found"):
+        validate.ca_file("system")
