@@ -310,6 +310,9 @@ def build(names: list[str] | None = None, log: Callable[[str], None] = print, fo
     with ThreadPoolExecutor(len(lanes)) as pool:
         for built in pool.map(lambda lane: {n: _build_one(n, out, log, force) for n in lane}, lanes):
             status.update(built)
+    cached = sum(1 for s in status.values() if s == "cached")
+    if cached:  # one line, not one per target: a run's log says what was built
+        log(f"[build] {cached} of {len(names)} targets up to date")
     return {name: status[name] for name in names}
 
 
@@ -324,7 +327,6 @@ def _build_one(name: str, out: Path, log: Callable[[str], None], force: bool) ->
     commands = target.commands(tool, out)  # once: a C probe's runs pkg-config
     digest = _source_hash(target, tool, commands)
     if not force and stamp.exists() and stamp.read_text() == digest and all((out / o).exists() for o in target.outputs):
-        log(f"[build] {name}: up to date")
         return "cached"
     log(f"[build] {name}: building with {tool} ...")
     started = time.monotonic()

@@ -212,7 +212,11 @@ def build_images(names: list[str] | None = None, log: Callable[[str], None] = pr
     for base in dict.fromkeys(specs[n].buildargs.get("BASE", BASE_IMAGE) for n in todo):  # shared by several images
         ensure_base(client, log, release=base.split(":", 1)[1].removesuffix("-slim"))
     with ThreadPoolExecutor(PARALLEL_BUILDS) as pool:
-        return dict(zip(todo, pool.map(lambda n: _build_image(client, n, specs[n], log, force), todo)))
+        status = dict(zip(todo, pool.map(lambda n: _build_image(client, n, specs[n], log, force), todo)))
+    cached = sum(1 for s in status.values() if s == "cached")
+    if cached:  # one line, not one per image
+        log(f"[images] {cached} of {len(todo)} images up to date")
+    return status
 
 
 def _build_image(client, name: str, spec: ImageSpec, log: Callable[[str], None], force: bool) -> str:
@@ -220,7 +224,6 @@ def _build_image(client, name: str, spec: ImageSpec, log: Callable[[str], None],
     digest = source_hash(spec, client.images.get(spec.buildargs.get("BASE", BASE_IMAGE)).id)
     existing = _get(client, spec.tag)
     if not force and existing is not None and existing.labels.get(f"{LABEL_PREFIX}.source-hash") == digest:
-        log(f"[images] {spec.tag}: up to date")
         return "cached"
     log(f"[images] {spec.tag}: building from {spec.dockerfile} ...")
     started = time.monotonic()
