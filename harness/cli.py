@@ -48,13 +48,18 @@ from .validate import parse_target, writable_dir, writable_file
 
 def cmd_matrix(args: argparse.Namespace) -> int:
     from .report.summary import render_summary
+    from .report.table import render_grid
 
     progress = Progress(enabled=not args.quiet)
     data = api.run(args.scenarios or None, args.clients, args.servers, args.tls, backend=args.backend,
                    timeout=args.timeout, output=args.output, pki_cache=args.pki_cache, progress=progress,
                    retry_timeouts=not args.no_retry, shard=args.shard, max_cells=args.max_cells,
                    allow_unmatched_expect=args.allow_unmatched_expect)
-    sys.stdout.write(render(data, args.format) + (render_summary(data) if args.format == "table" else ""))
+    if args.format == "table" and not args.full:  # at a glance; the full tables are a file away
+        full = f"The full tables, each stack's own words: {Path(args.output) / 'matrix.md'} (or `--full`)\n"
+        sys.stdout.write(render_grid(data) + full + render_summary(data))
+    else:
+        sys.stdout.write(render(data, args.format) + (render_summary(data) if args.format == "table" else ""))
     _wrote(progress, Path(args.output), data)
     return EXIT_MISMATCH if data.verdicts()["mismatch"] else EXIT_OK
 

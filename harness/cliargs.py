@@ -66,6 +66,9 @@ def _add_run_commands(sub: Any) -> None:
                  "where server endpoints run: local processes (default) or Docker containers")
     m.add_argument("--shard", type=validate.shard, help="run only shard K of N (K/N): cell i goes to shard (i mod N)+1")
     m.add_argument("--no-retry", action="store_true", help="do not retry a timed-out cell once")
+    m.add_argument("--full", action="store_true", help="print every scenario's full table with the stacks' own "
+                                                        "words (default on a terminal: a grid of chains × stack "
+                                                        "families and the summary; the full tables go to matrix.md)")
     _scenario_limits(m)
 
     lb = sub.add_parser("limbo", help="x509-limbo's server testcases through real handshakes: agreement per client")

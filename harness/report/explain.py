@@ -38,6 +38,7 @@ from typing import Any, Iterable
 
 from ..model.document import CellRecord, ResultsDocument
 from ..model.core import ACCEPTED, KEY_NAMES, ChainRecord, KeySpec
+from ..stacks.clients import family_of
 
 #: at most this many conditions per term
 MAX_CONDITIONS = 3
@@ -321,22 +322,14 @@ def _majority_fails(flags: list[bool]) -> bool:
     return bool(flags) and 2 * sum(flags) > len(flags)
 
 
-def _family(client: str) -> str:
-    """A client column's stack family (rustls-ring@0.21.0 → rustls); a name this version does not know: its base."""
-    from ..stacks.clients import CLIENTS
-
-    stack = CLIENTS.get(client)
-    return stack.family if stack is not None else client.split("@", 1)[0]
-
-
 def _most_others_fail(by_client: dict[str, CellRecord], client: str) -> bool:
     """Whether most other stack families fail this cell too: each family counted once (failing when
     most of its columns do), however many columns of it the scenario has, the client's own left aside."""
-    mine = _family(client)
+    mine = family_of(client)
     families: dict[str, list[bool]] = defaultdict(list)
     for other, record in by_client.items():
-        if _family(other) != mine:
-            families[_family(other)].append(_failed(record))
+        if family_of(other) != mine:
+            families[family_of(other)].append(_failed(record))
     return _majority_fails([_majority_fails(flags) for flags in families.values()])
 
 

@@ -250,6 +250,60 @@ def render_text(data: ResultsDocument | dict[str, Any]) -> str:
     return "\n".join(parts) + "\n"
 
 
+#: the at-a-glance grid fits a terminal this wide; the full tables are in matrix.md / matrix.html
+GRID_WIDTH = 100
+GRID_COLUMN = 5  # a family's header is cut to this many characters (a legend says which)
+
+
+def render_grid(data: ResultsDocument | dict[str, Any]) -> str:
+    """Per scenario, a grid of chains × client families: each cell the family's outcome over every
+    server, TLS version and column of it (``ok`` all accepted, ``✗`` all refused, ``~`` some, ``—``
+    none measured), for a terminal; `tlsmatrix matrix --full` prints the full tables."""
+    from ..stacks.clients import family_of
+
+    data = ResultsDocument.coerce(data)
+    parts = []
+    for info, sub in data.per_scenario():
+        parts += [shorten(f"== {info.heading} ==", GRID_WIDTH), *_grid(sub.cells), ""]
+    cut = [f for f in dict.fromkeys(family_of(r.client) for r in data.cells) if len(f) > GRID_COLUMN]
+    parts += [f"ok: every column of the family accepts; {FAIL_MARK}: none does; ~: some do; —: none ran; "
+              f"{MISMATCH_MARK}: contradicted",
+              *([", ".join(f"{f[:GRID_COLUMN]} = {f}" for f in cut)] if cut else [])]
+    return "\n".join(parts) + "\n"
+
+
+def _grid(cells: list[CellRecord]) -> list[str]:
+    from ..stacks.clients import family_of
+
+    families = list(dict.fromkeys(family_of(r.client) for r in cells))
+    outcomes: dict[tuple[str, str], list[CellRecord]] = {}
+    for r in cells:
+        outcomes.setdefault((r.chain_label, family_of(r.client)), []).append(r)
+    label_width = max(12, GRID_WIDTH - (GRID_COLUMN + 1) * len(families))
+    header = "chain".ljust(label_width) + " ".join(f[:GRID_COLUMN].ljust(GRID_COLUMN) for f in families)
+    rows = [header.rstrip(), "-" * min(GRID_WIDTH, len(header))]
+    fine = 0  # chains every family accepts: counted, not shown
+    for chain in dict.fromkeys(r.chain_label for r in cells):
+        marks = [_grid_mark(outcomes.get((chain, f), [])) for f in families]
+        if all(m == "ok" for m in marks):
+            fine += 1
+            continue
+        label = chain if len(chain) < label_width else chain[:label_width - 2] + "…"
+        rows.append((label.ljust(label_width) + " ".join(m.ljust(GRID_COLUMN) for m in marks)).rstrip())
+    if fine:
+        rows.append(f"+ {fine} chain(s) every family accepts")
+    return rows
+
+
+def _grid_mark(records: list[CellRecord]) -> str:
+    measured = [r for r in records if r.outcome not in ("skipped", "server_error", "probe_error")]
+    if not measured:
+        return "—"
+    accepted = sum(1 for r in measured if r.outcome in ACCEPTED)
+    mark = "ok" if accepted == len(measured) else FAIL_MARK if accepted == 0 else "~"
+    return mark + (MISMATCH_MARK if any(r.verdict == "mismatch" for r in records) else "")
+
+
 def render_markdown(data: ResultsDocument | dict[str, Any]) -> str:
     data = ResultsDocument.coerce(data)
     lines = ["# tlsmatrix results", ""]

@@ -105,3 +105,23 @@ def test_summary_names_combinations_that_are_not_a_product():
     s = summarize(d)
     assert 'handshake_failure ("alert HandshakeFailure") on P-521 → P-521 (TLS 1.2 openssl, TLS 1.3 go, TLS 1.3 openssl)' in s
     assert 'unsupported_algorithm ("Unsupported") on P-521 → P-521 (TLS 1.2, server go)' in s
+
+
+def test_the_grid_fits_a_terminal_and_counts_what_every_family_accepts():
+    from tlsmatrix.report.table import GRID_WIDTH, render_grid
+
+    chain = {"label": "a chain whose label is much too long to fit beside ten families of stacks, really",
+             "root": {"key": "P-256", "hash": "SHA-256"}, "intermediates": [], "leaf": {"key": "P-256"}}
+    fine = dict(chain, label="fine")
+    clients = ["openssl", "rustls-ring", "rustls-ring@0.21.0", "go", "java", "node", "gnutls", "nss", "boringssl",
+               "curl", "wolfssl", "kube-0.93-rustls"]
+    results = [{"id": f"s|{c['label']}|1.3|go|{client}", "scenario": "s", "chain": c, "server": "go", "tls": "1.3",
+                "client": client, "outcome": "ok" if c is fine or client != "rustls-ring" else "untrusted",
+                "verdict": "unexpected"} for c in (chain, fine) for client in clients]
+    grid = render_grid({"schema_version": 1, "run": {"started": "2026"}, "clients": {}, "servers": {}, "chains": {},
+                        "scenarios": [{"name": "s"}], "results": results})
+    lines = grid.splitlines()
+    assert all(len(line) <= GRID_WIDTH for line in lines), max(lines, key=len)
+    row = next(line for line in lines if line.startswith("a chain"))
+    assert row.split()[-11:][1] == "~"  # 11 families; rustls: one of its two columns refuses
+    assert "+ 1 chain(s) every family accepts" in grid and "rustl = rustls" in grid

@@ -138,3 +138,10 @@ CLIENTS.update(VERSIONED_CLIENTS)
 TLS_CLIENTS = [name for name, stack in CLIENTS.items() if stack.needs_app is None]
 #: those that run on this host (the versioned ones run in their release's image)
 HOST_TLS_CLIENTS = [name for name in TLS_CLIENTS if name not in VERSIONED_CLIENTS]
+
+
+def family_of(client: str) -> str:
+    """A client column's stack family (rustls-ring@0.21.0 → rustls); a name this version does not
+    know (a results document from another one): its base name."""
+    stack = CLIENTS.get(client)
+    return stack.family if stack is not None else client.split("@", 1)[0]
