@@ -251,7 +251,21 @@ def _build_image(client, name: str, spec: ImageSpec, log: Callable[[str], None],
     except Exception as exc:  # docker.errors.APIError / BuildError
         raise ImageError(f"building {spec.tag} from {spec.dockerfile} failed: {_short(exc)}\n" + "\n".join(tail)) from None
     log(f"[images] {spec.tag}: built in {time.monotonic() - started:.0f}s")
+    _remove_superseded(client, name, log)
     return "built"
+
+
+def _remove_superseded(client, name: str, log: Callable[[str], None]) -> None:
+    """The image this build replaced, now untagged: removed (only images carrying this stack's label,
+    never another project's). Without it every rebuild leaves a GB-sized dangling image behind."""
+    try:
+        pruned = client.images.prune(filters={"dangling": True, "label": f"{LABEL_PREFIX}.stack={name}"})
+    except Exception as exc:  # noqa: BLE001 - the new image is built; an old one left over is no failure
+        log(f"[images] {name}: the superseded image stays ({_short(exc)})")
+        return
+    freed = (pruned or {}).get("SpaceReclaimed") or 0
+    if freed:
+        log(f"[images] {name}: removed the superseded image ({freed / 1e6:.0f} MB)")
 
 
 def all_images() -> dict[str, ImageSpec]:

@@ -60,3 +60,31 @@ def test_every_server_image_has_a_dockerfile():
     for spec in IMAGES.values():
         text = (images.project_root() / spec.dockerfile).read_text()
         assert "ARG BASE=debian:bookworm-slim" in text and "FROM ${BASE}" in text and "USER 65534:65534" in text
+
+
+def test_a_rebuild_removes_only_the_image_it_superseded():
+    """The prune is limited to this stack's label: another project's dangling images are not ours."""
+    from tlsmatrix.stacks.images import _remove_superseded
+
+    calls, logged = [], []
+
+    class Images:
+        def prune(self, filters):
+            calls.append(filters)
+            return {"SpaceReclaimed": 250_000_000}
+
+    class Client:
+        images = Images()
+
+    _remove_superseded(Client(), "openssl", logged.append)
+    assert calls == [{"dangling": True, "label": "org.tlsmatrix.stack=openssl"}]
+    assert logged == ["[images] openssl: removed the superseded image (250 MB)"]
+
+    class Refusing:
+        class images:
+            @staticmethod
+            def prune(filters):
+                raise RuntimeError("a prune operation is already running")
+
+    _remove_superseded(Refusing(), "go", logged.append)  # a leftover is no failure: said, not raised
+    assert "the superseded image stays (a prune operation is already running)" in logged[-1]
