@@ -36,6 +36,8 @@ _CERT_LABELS = (b"CERTIFICATE", b"X509 CERTIFICATE")  # RFC 7468 and its legacy 
 class CertificateFileError(TlsmatrixError):
     """A certificate file that holds no certificate at all (the message names the file and why)."""
 
+    path: Path | None = None  # the file, when the error is about one (a caller names its option by it)
+
 
 @dataclass(frozen=True)
 class ForeignCert:
@@ -126,10 +128,13 @@ def read_certificates(data: bytes, what: str) -> list[ForeignCert]:
 def read_certificate_file(path: str | Path, what: str) -> list[ForeignCert]:
     path = Path(path)
     try:
-        data = path.read_bytes()
+        return read_certificates(path.read_bytes(), f"{what} {path}")
     except OSError as exc:
-        raise CertificateFileError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
-    return read_certificates(data, f"{what} {path}")
+        error = CertificateFileError(f"cannot read {what} {path}: {exc.strerror or exc}")
+    except CertificateFileError as exc:
+        error = exc
+    error.path = path
+    raise error from None
 
 
 def pem_of(certs: list[ForeignCert]) -> bytes:

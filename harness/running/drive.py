@@ -53,10 +53,10 @@ Record = Callable[[str, Hashable, Handshake], None]
 _TRANSPORT_SUSPECT = {Outcome.CONNECTION, Outcome.TIMEOUT, Outcome.HANDSHAKE_FAILURE}
 
 
-def classify_job(family: str, raw: Any, job: Job) -> Classification:
-    """The stack's answer classified, the transport fact first: when the peer's first bytes cannot
-    begin a TLS record, the cell is ``not_tls`` for every stack, whatever words its failure took."""
-    c = classify(family, raw, client_cert=job.client_cert_file is not None)
+def transport_fact(c: Classification, job: Job) -> Classification:
+    """The transport fact over the stack's words: when the peer's first bytes cannot begin a TLS
+    record, the cell is ``not_tls`` for every stack, whatever words its failure took. Looked at
+    once per answer that could hide it (one extra connection, on failures only)."""
     if c.outcome not in _TRANSPORT_SUSPECT:
         return c
     first = first_bytes(job.host, job.port, job.servername, timeout_s=min(2.0, job.timeout_ms / 1000))
@@ -140,14 +140,16 @@ class ClientDriver:
             session.close()
 
     def handshake(self, session: ProbeSession, client: Stack, job: Job, info: StackInfo) -> Handshake:
+        client_cert = job.client_cert_file is not None
         raw = session.run(job)
-        c = classify_job(client.family, raw, job)
+        c = classify(client.family, raw, client_cert=client_cert)
         attempts = 1
         if c.outcome is Outcome.TIMEOUT and self.retry_timeouts and not self._aborted.is_set():
             # a noisy runner should not page anyone: one more try before a timeout counts
             raw = session.run(job)
-            c = classify_job(client.family, raw, job)
+            c = classify(client.family, raw, client_cert=client_cert)
             attempts = 2
+        c = transport_fact(c, job)
         return Handshake(c.outcome, error=raw.error, short_error=c.short, error_detail=raw.error_detail, code=c.code,
                          negotiated=raw.negotiated, elapsed_ms=raw.elapsed_ms, attempts=attempts,
                          info=session.info or info)

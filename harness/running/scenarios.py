@@ -423,7 +423,7 @@ def _given_chain(table: dict[str, Any], key: str, fail, base: Path) -> ChainSpec
         return given_chain(paths[0], paths[1], paths[2], written=tuple(written), name=name,
                            key_flag="key_file")
     except (CertificateFileError, InputError) as exc:
-        field = "key_file" if isinstance(exc, InputError) else "ca_file" if "CA file" in str(exc) else "chain_file"
+        field = "key_file" if isinstance(exc, InputError) else "ca_file" if exc.path == paths[1] else "chain_file"
         raise fail(f"{key}.{field}", str(exc)) from None
 
 

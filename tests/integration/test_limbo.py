@@ -88,6 +88,7 @@ def test_the_limbo_cells_are_what_probe_measures_case_by_case(pki_cache, tmp_pat
     in_limbo = {(c.chain_label, c.client): c.outcome for c in doc.cells}
     cases = [c for c in read_corpus(corpus)[0] if not_expressed(c, dt.datetime.now(dt.timezone.utc)) is None
              and c.raw["peer_certificate_key"]]  # with the corpus's key: probe's outcome is the handshake's
+    assert len(cases) == 7  # every keyed testcase of the small corpus is compared
     specs = {}
     for n, case in enumerate(cases):
         (tmp_path / f"served{n}").mkdir()
