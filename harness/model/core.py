@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from . import groups
 from .defects import DEFECTS
 from .errors import TlsmatrixError
 from .jsonmodel import JsonModel, attr
@@ -23,11 +24,14 @@ class SpecError(TlsmatrixError, ValueError):
 
 # --- keys and hashes ---------------------------------------------------------------------
 
-#: canonical key names, in the order reports list them
-#: RSA-1024 is there to ask which stacks still accept a weak key (OpenSSL security levels, Go, Java policies)
-KEY_NAMES: tuple[str, ...] = ("RSA-1024", "RSA-2048", "RSA-3072", "RSA-4096", "P-256", "P-384", "P-521", "Ed25519")
+#: canonical key names, in the order reports list them: by family (RSA, ECDSA, EdDSA, ML-DSA), then by strength
+#: RSA-1024 is there to ask which stacks still accept a weak key (OpenSSL security levels, Go, Java policies).
+#: ML-DSA (FIPS 204, RFC 9881) and the EdDSA keys sign pure (no separate hash). SLH-DSA is not here:
+#: cryptography (51) cannot sign it.
+KEY_NAMES: tuple[str, ...] = ("RSA-1024", "RSA-2048", "RSA-3072", "RSA-4096", "P-256", "P-384", "P-521", "Ed25519",
+                              "Ed448", "ML-DSA-44", "ML-DSA-65", "ML-DSA-87")
 
-#: how records name a key of a chain tlsmatrix did not make when it is none of KEY_NAMES (P-192, RSA-1536, Ed448…)
+#: how records name a key of a chain tlsmatrix did not make when it is none of KEY_NAMES (P-192, RSA-1536, SLH-DSA…)
 OTHER_KEY = "other"
 RECORD_KEY_NAMES = (*KEY_NAMES, OTHER_KEY)
 
@@ -43,6 +47,12 @@ for _size, _names in {
     for _alias in _names:
         _KEY_ALIASES[_alias.lower()] = f"P-{_size}"
 _KEY_ALIASES["ed25519"] = "Ed25519"
+_KEY_ALIASES["ed448"] = "Ed448"
+for _level in (44, 65, 87):
+    # FIPS 204's name, OpenSSL's (ML-DSA-65, mldsa65), the OID's (id-ml-dsa-65) and the usual misspellings
+    for _alias in (f"ML-DSA-{_level}", f"ML-DSA{_level}", f"MLDSA-{_level}", f"MLDSA{_level}", f"ML_DSA_{_level}",
+                   f"id-ml-dsa-{_level}"):
+        _KEY_ALIASES[_alias.lower()] = f"ML-DSA-{_level}"
 
 #: SHA-1 is there to ask which stacks still accept SHA-1 signatures (Go >= 1.18 and OpenSSL 3 at level 1+ refuse)
 HASH_NAMES: tuple[str, ...] = ("SHA-1", "SHA-256", "SHA-384", "SHA-512")
@@ -51,7 +61,8 @@ _HASH_ALIASES = {h.lower(): h for h in HASH_NAMES} | {h.replace("-", "").lower()
 
 @dataclass(frozen=True, order=True)
 class KeySpec:
-    """A key type: ``RSA-1024`` … ``RSA-4096``, ``P-256``/``P-384``/``P-521`` or ``Ed25519``."""
+    """A key type: ``RSA-1024`` … ``RSA-4096``, ``P-256``/``P-384``/``P-521``, ``Ed25519``/``Ed448`` or
+    ``ML-DSA-44``/``ML-DSA-65``/``ML-DSA-87``."""
 
     name: str
 
@@ -70,7 +81,9 @@ class KeySpec:
             return "rsa"
         if self.name.startswith("P-"):
             return "ecdsa"
-        return "eddsa" if self.name == "Ed25519" else OTHER_KEY
+        if self.name.startswith("ML-DSA-"):
+            return "mldsa"
+        return "eddsa" if self.name in ("Ed25519", "Ed448") else OTHER_KEY
 
     @property
     def rsa_bits(self) -> int:
@@ -78,8 +91,15 @@ class KeySpec:
 
     @property
     def default_hash(self) -> str | None:
-        """The hash a signer of this key type uses unless told otherwise (None: Ed25519 is pure)."""
-        return {"P-384": "SHA-384", "P-521": "SHA-512", "Ed25519": None, OTHER_KEY: None}.get(self.name, "SHA-256")
+        """The hash a signer of this key type uses unless told otherwise (None: EdDSA and ML-DSA sign pure)."""
+        if self.pure:
+            return None
+        return {"P-384": "SHA-384", "P-521": "SHA-512", OTHER_KEY: None}.get(self.name, "SHA-256")
+
+    @property
+    def pure(self) -> bool:
+        """Signs the message itself, with no separate hash to choose (EdDSA, ML-DSA): a scenario names no hash."""
+        return self.family in ("eddsa", "mldsa")
 
     def __str__(self) -> str:
         return self.name
@@ -193,7 +213,7 @@ class ChainSpec:
 
 @dataclass(frozen=True, kw_only=True)
 class CertRecord(JsonModel):
-    """A signer of the chain: its key type and the hash it signs with (null: Ed25519 signs pure)."""
+    """A signer of the chain: its key type and the hash it signs with (null: EdDSA and ML-DSA sign pure)."""
 
     key: str = attr(enum=RECORD_KEY_NAMES)
     hash: str | None = attr(None, enum=HASH_NAMES)
@@ -362,10 +382,15 @@ class Cell:
     servername: str = "localhost"
     index: int = 0  # position in the unsharded expansion (merge restores this order)
     app: str | None = None  # what the server speaks after the handshake: None, or "kubernetes"
+    #: key-exchange groups (harness/model/groups.py): what the server accepts, what the client offers
+    #: (None: the stack's own list)
+    server_groups: tuple[str, ...] | None = None
+    client_groups: tuple[str, ...] | None = None
 
     @property
     def row_key(self) -> tuple[str, str, str, str]:
-        return (self.scenario, self.chain.label, self.tls or "any", self.server)
+        return (self.scenario, self.chain.label, self.tls or "any",
+                groups.row_server(self.server, self.server_groups, self.client_groups))
 
     @property
     def id(self) -> str:
@@ -388,6 +413,10 @@ class Job(JsonModel):
     client_key_file: str | None = attr(None, omit=True)
     #: Kubernetes clients: the kubeconfig file (same server, CA, name and client certificate) to load
     kubeconfig: str | None = attr(None, omit=True)
+    #: the key-exchange groups to offer, in preference order (canonical names: harness/model/groups.py),
+    #: with their code points; absent: the stack's own list
+    groups: list[str] | None = attr(None, omit=True)
+    group_codes: list[int] | None = attr(None, omit=True)
 
 
 @dataclass(frozen=True)
@@ -423,7 +452,9 @@ class Hello(JsonModel):
 
 
 #: what a probe may report of the negotiated parameters (each null when the stack cannot say)
-NEGOTIATED_SCHEMA = {"properties": {k: {"type": ["string", "null"]} for k in ("version", "cipher", "group", "sigalg")}}
+NEGOTIATED_SCHEMA = {"properties": {**{k: {"type": ["string", "null"]} for k in ("version", "cipher", "group", "sigalg")},
+                                     # a HelloRetryRequest happened (null: the stack cannot tell)
+                                     "hrr": {"type": ["boolean", "null"]}}}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -451,6 +482,9 @@ class ListenerConfig(JsonModel):
     client_ca_file: str | None = attr(None, omit=True, doc="mTLS: require a client certificate from these CAs")
     replay: bool | None = attr(None, omit=True, doc="present cert_file's blocks byte for byte, unparsed, and sign with "
                                               "key_file even when it belongs to none of them (tlsmatrix replay)")
+    groups: list[str] | None = attr(None, omit=True, doc="the key-exchange groups to accept, in preference order "
+                                                      "(absent: the stack's own list)")
+    group_codes: list[int] | None = attr(None, omit=True, doc="the same groups' code points")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .jsonmodel import DocumentError, JsonModel, attr
+from . import groups
 from .core import APPS, NEGOTIATED_SCHEMA, TLS_VERSIONS, ChainRecord, Outcome, Result, StackInfo
 from .paths import read_json
 
@@ -118,6 +119,10 @@ class CellRecord(JsonModel):
                                                            "(absent: nothing, a bare handshake)")
     finding: str | None = attr(None, omit=True, doc="the chain diagnosis finding (id) that explains this "
                                                     "failing cell: it breaks this client stack")
+    server_groups: list[str] | None = attr(None, omit=True, doc="the key-exchange groups the server accepted, in "
+                                                                "its preference order (absent: its own list)")
+    client_groups: list[str] | None = attr(None, omit=True, doc="the key-exchange groups the client offered "
+                                                                "(absent: its own list)")
     extra: dict[str, Any] = attr(default_factory=dict)
 
     @classmethod
@@ -130,7 +135,9 @@ class CellRecord(JsonModel):
                    code=result.code,
                    negotiated=result.negotiated, elapsed_ms=result.elapsed_ms, client_version=result.client_version,
                    server_version=result.server_version, expected=expected, verdict=result.verdict,
-                   attempts=result.attempts, app=c.app or None, finding=result.finding or None)
+                   attempts=result.attempts, app=c.app or None, finding=result.finding or None,
+                   server_groups=list(c.server_groups) if c.server_groups else None,
+                   client_groups=list(c.client_groups) if c.client_groups else None)
 
     @property
     def chain_label(self) -> str:
@@ -143,7 +150,8 @@ class CellRecord(JsonModel):
     @property
     def row_key(self) -> tuple[str, str, str, str]:
         """A row of the matrix: scenario, chain, TLS, server (the columns are clients)."""
-        return (self.scenario, self.chain_label, self.tls_label, self.server)
+        return (self.scenario, self.chain_label, self.tls_label,
+                groups.row_server(self.server, tuple(self.server_groups or ()), tuple(self.client_groups or ())))
 
     @property
     def root_key(self) -> str:

@@ -92,6 +92,10 @@ def check_job(raw: dict) -> None:
     files = {key: _optional_str(raw, key) for key in OPTIONAL_FILES}
     if (files["client_cert_file"] is None) != (files["client_key_file"] is None):
         raise JobError("job fields 'client_cert_file' and 'client_key_file' go together")
+    groups = raw.get("groups")
+    if groups is not None and (not isinstance(groups, list) or not groups
+                               or not all(isinstance(g, str) and g for g in groups)):
+        raise JobError(f"job field 'groups' must be a non-empty list of group names or absent, got {groups!r}")
 
 
 def failure(job_id: object, error: str, start: float) -> dict:

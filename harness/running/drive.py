@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Hashable, Sequence
 
 from ..certs.tlswire import first_bytes, is_record_header
+from ..model.groups import canonical
 from ..stacks.classify import Classification, classify
 from .session import ProbeSession
 from ..model.document import StackEntry
@@ -151,5 +152,13 @@ class ClientDriver:
             attempts = 2
         c = transport_fact(c, job)
         return Handshake(c.outcome, error=raw.error, short_error=c.short, error_detail=raw.error_detail, code=c.code,
-                         negotiated=raw.negotiated, elapsed_ms=raw.elapsed_ms, attempts=attempts,
+                         negotiated=negotiated(raw.negotiated), elapsed_ms=raw.elapsed_ms, attempts=attempts,
                          info=session.info or info)
+
+
+def negotiated(fields: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A probe's ``negotiated`` with the group in the registry's spelling, whichever stack named it, and
+    ``hrr`` present (null: the probe cannot tell whether a HelloRetryRequest happened)."""
+    if not isinstance(fields, dict):
+        return fields
+    return {**fields, "group": canonical(fields.get("group")), "hrr": fields.get("hrr")}

@@ -33,6 +33,7 @@ from .endpoints.process import ProcessEndpoint
 from ..model.errors import HarnessError
 from ..certs.kubeconfig import KubeconfigError, write_endpoint_kubeconfig
 from ..model.core import Cell, ChainSpec, Job, Outcome, Result, StackInfo
+from ..model.groups import UNSUPPORTED_GROUP, group_fields, label
 from ..certs.given import cached_given
 from ..certs.pki import CertificateCache, ChainFiles
 from ..model.owner import owned_prefix
@@ -162,6 +163,7 @@ class Target(Protocol):
     chain: ChainSpec
     tls: str | None
     app: str | None
+    server_groups: tuple[str, ...] | None
 
 
 @dataclass(frozen=True)
@@ -173,10 +175,11 @@ class EndpointTarget:
     tls: str | None = None
     app: str | None = None
     servername: str = "localhost"
+    server_groups: tuple[str, ...] | None = None
 
 
-def _listener_key(target: Target) -> tuple[str, str, str | None, str | None]:
-    return (target.server, target.chain.fingerprint, target.tls, target.app)
+def _listener_key(target: Target) -> tuple:
+    return (target.server, target.chain.fingerprint, target.tls, target.app, target.server_groups)
 
 
 @dataclass
@@ -184,7 +187,7 @@ class Endpoints:
     """The running server stacks of a run: one endpoint per stack, one listener per (chain, TLS, app)."""
 
     endpoints: dict[str, Any]  # server stack → running endpoint (tlsmatrix.running.endpoints.base.Endpoint)
-    listener_of: dict[tuple[str, str, str | None, str | None], str]  # (server, chain fp, tls, app) → listener id
+    listener_of: dict[tuple, str]  # (server, chain fp, tls, app, groups) → listener id
     skipped: dict[str, str]  # server stack → why it is not running
     info: dict[str, StackEntry]  # server stack → what the results document says about it
     files: dict[str, ChainFiles] = field(default_factory=dict)  # chain fingerprint → its certificate files
@@ -232,7 +235,7 @@ def serving(targets: list[Target], cache: CertificateCache, options: RunOptions 
 def start_endpoints(targets: Iterable[Target], chain_files: dict[str, ChainFiles], cache: CertificateCache,
                     options: RunOptions, stack: contextlib.ExitStack) -> Endpoints:
     """Start every server stack the targets need (in parallel); ``stack`` stops them again."""
-    listener_of: dict[tuple[str, str, str | None, str | None], str] = {}
+    listener_of: dict[tuple, str] = {}
     specs_by_server: dict[str, list[ListenerSpec]] = defaultdict(list)
     for target in targets:
         key = _listener_key(target)
@@ -240,7 +243,8 @@ def start_endpoints(targets: Iterable[Target], chain_files: dict[str, ChainFiles
             listener_of[key] = lid = f"L{len(listener_of)}"
             specs_by_server[target.server].append(ListenerSpec(
                 lid, chain_files[target.chain.fingerprint], target.tls, target.app,
-                replay=target.chain.given is not None and target.server == REPLAY_SERVER))
+                replay=target.chain.given is not None and target.server == REPLAY_SERVER,
+                groups=target.server_groups))
     running = Endpoints({}, listener_of, {}, {}, chain_files)
     docker_run = _docker_run(cache, stack) if options.backend == "docker" and specs_by_server else None
     running.network = docker_run.network_name if docker_run is not None else None
@@ -438,7 +442,8 @@ def _plan_jobs(run: _Run, running: Endpoints, started: str,
             ca_file=str(files.ca_file), tls_version=cell.tls, timeout_ms=options.timeout_ms,
             client_cert_file=str(files.client_cert_file) if files.client_cert_file else None,
             client_key_file=str(files.client_key_file) if files.client_key_file else None,
-            kubeconfig=kubeconfigs.file(cell, listener, files) if cell.app == "kubernetes" else None)))
+            kubeconfig=kubeconfigs.file(cell, listener, files) if cell.app == "kubernetes" else None,
+            **group_fields(cell.client_groups))))
     return jobs
 
 
@@ -449,11 +454,17 @@ def _refused(cell: Cell, running: Endpoints, options: RunOptions) -> Result | No
     if why is not None:
         return Result(cell, Outcome.SKIPPED, error=f"server stack {cell.server}: {why}",
                       short_error="no server key: go server only")
+    unable = _cannot_set_groups(cell, options)
+    if unable is not None:
+        return Result(cell, Outcome.SKIPPED, error=unable, short_error="cannot set groups")
     if cell.server in running.skipped:
         return Result(cell, Outcome.SKIPPED, error=f"server stack {cell.server}: {running.skipped[cell.server]}",
                       short_error=f"server {cell.server} not available")
     ep = running.endpoints[cell.server]
     listener = running.listener(cell)
+    if listener.error and listener.error.startswith(UNSUPPORTED_GROUP):
+        return Result(cell, Outcome.SKIPPED, error=f"server {cell.server}: {listener.error}",
+                      short_error="server lacks a group", server_version=ep.info.describe() if ep.info else None)
     if listener.error:
         return Result(cell, Outcome.SERVER_ERROR, error=f"server {cell.server}: {listener.error}",
                       short_error="server: " + shorten(options.servers[cell.server].family, listener.error, 30),
@@ -464,6 +475,17 @@ def _refused(cell: Cell, running: Endpoints, options: RunOptions) -> Result | No
         return Result(cell, Outcome.SKIPPED, error=f"client stack {cell.client}: its probe presents no client "
                                                    f"certificate (mTLS); stacks that do: {able}",
                       short_error="no client certificate support")
+    return None
+
+
+def _cannot_set_groups(cell: Cell, options: RunOptions) -> str | None:
+    """Why a cell's group setting cannot be applied: its server's or client's program has no way to."""
+    for role, name, setting in (("server", cell.server, cell.server_groups), ("client", cell.client, cell.client_groups)):
+        stacks = options.servers if role == "server" else options.clients
+        if setting is not None and not stacks[name].groups:
+            able = ", ".join(n for n, s in stacks.items() if s.groups) or "none"
+            return (f"{role} stack {name}: its tlsmatrix program cannot restrict the key-exchange groups "
+                    f"({label(setting)}); {role} stacks that can: {able}")
     return None
 
 

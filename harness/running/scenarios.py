@@ -10,6 +10,8 @@ A scenario file looks like this (see ``scenarios/`` for real ones)::
     tls = ["1.2", "1.3"]
     servers = ["openssl", "go"]
     clients = ["openssl", "rustls-ring", "rustls-aws-lc-rs", "go"]
+    server_groups = ["default", "X25519MLKEM768"]  # key-exchange groups a server accepts (":" list,
+    client_groups = ["default"]                     # preference order); what the clients offer
 
     [[chain]]                          # each list-valued field is a product axis
     root = ["P-256", "P-521"]          # "KEY" or {key = "KEY", hash = "SHA-…"}
@@ -26,7 +28,8 @@ A scenario file looks like this (see ``scenarios/`` for real ones)::
 
     [[expect]]                         # last matching rule wins
     client = "rustls-ring"
-    signer = "P-521"                   # matchers: client server tls chain root leaf signer key hash client_cert defect
+    signer = "P-521"                   # matchers: client server tls server_groups client_groups chain
+                                       #           root leaf signer key hash client_cert defect
     outcome = ["bad_signature", "unsupported_algorithm"]
     why = "ring implements no P-521 verification"
 
@@ -43,11 +46,15 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ..model.defects import parse_defect
+from ..model.groups import GroupError, label as groups_label, parse_groups
 from ..model.errors import TlsmatrixError
 from ..model.core import (Cell, CertSpec, ChainSpec, Expectation, KeySpec, Outcome, SpecError, parse_hash,
     parse_tls_version)
 from ..stacks.servers import SERVERS
 from ..stacks import served_apps
+
+#: a group setting: names in preference order, or None for the stack's own list
+Groups = tuple[str, ...] | None
 
 
 class ScenarioError(TlsmatrixError):
@@ -56,17 +63,17 @@ class ScenarioError(TlsmatrixError):
 
 DEFAULT_SERVERS = ("openssl", "go")
 DEFAULT_CLIENTS = ("openssl", "rustls-ring", "rustls-aws-lc-rs", "go")
-MATCH_KEYS = ("client", "server", "tls", "chain", "root", "leaf", "signer", "key", "hash", "client_cert", "defect")
+MATCH_KEYS = ("client", "server", "tls", "server_groups", "client_groups", "chain", "root", "leaf", "signer", "key", "hash", "client_cert", "defect")
 _TOP_KEYS = {"name", "title", "description", "notes", "axes", "chain", "expect", "servername", "app"}
 #: what a server may speak after the handshake, and which server stacks can (their descriptors' `apps`)
 APP_SERVERS = served_apps(SERVERS)
-_AXES_KEYS = {"tls", "servers", "clients"}
+_AXES_KEYS = {"tls", "servers", "clients", "server_groups", "client_groups"}
 _CHAIN_KEYS = {"name", "root", "intermediates", "leaf", "expired", "client_cert", "defect"}
 #: a chain tlsmatrix did not make (harness/certs/given.py): served as given; without key_file, chain_ok
 _GIVEN_CHAIN_KEYS = {"name", "chain_file", "ca_file", "key_file"}
 _EXPECT_KEYS = set(MATCH_KEYS) | {"outcome", "why"}
 #: matchers that look at the chain (the others each look at one axis: client, server, tls)
-CHAIN_MATCH_KEYS = tuple(k for k in MATCH_KEYS if k not in ("client", "server", "tls"))
+CHAIN_MATCH_KEYS = tuple(k for k in MATCH_KEYS if k not in ("client", "server", "tls", "server_groups", "client_groups"))
 #: a scenario name becomes a file name (baselines, serve output): no separators, no "..", no NUL
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 #: what --allow-unmatched-expect does: an [[expect]] rule that matches no cell is a warning, not an error
@@ -97,8 +104,10 @@ class Rule:
     outcomes: frozenset[Outcome]
     why: str | None
 
-    def matches(self, chain: ChainSpec, server: str, tls: str | None, client: str) -> bool:
-        facts = {**chain_facts(chain), "client": {client}, "server": {server}, "tls": {tls or "any"}}
+    def matches(self, chain: ChainSpec, server: str, tls: str | None, client: str,
+                kx: tuple[Groups, Groups] = (None, None)) -> bool:
+        facts = {**chain_facts(chain), "client": {client}, "server": {server}, "tls": {tls or "any"},
+                 "server_groups": {groups_label(kx[0])}, "client_groups": {groups_label(kx[1])}}
         return self.matches_facts(facts)
 
     def matches_facts(self, facts: dict[str, set[str]]) -> bool:
@@ -135,6 +144,8 @@ class Scenario:
     clients: tuple[str, ...]
     rules: tuple[Rule, ...]
     servername: str = "localhost"
+    #: the key-exchange group axis: (what the server accepts, what the clients offer); None: the stack's own
+    groups: tuple[tuple[Groups, Groups], ...] = ((None, None),)
     app: str | None = None
     #: problems that do not stop the run (unmatched [[expect]] rules with --allow-unmatched-expect)
     warnings: tuple[str, ...] = ()
@@ -149,12 +160,13 @@ class Scenario:
         n_clients = sum(1 for c in self.clients if clients is None or c in set(clients))
         n_servers = sum(1 for s in self.servers if servers is None or s in set(servers))
         n_tls = sum(1 for t in self.tls_versions if tls_versions is None or t in set(tls_versions))
-        return len(self.chains) * n_servers * n_tls * n_clients
+        return len(self.chains) * n_servers * n_tls * len(self.groups) * n_clients
 
-    def expectation(self, chain: ChainSpec, server: str, tls: str | None, client: str) -> Expectation | None:
+    def expectation(self, chain: ChainSpec, server: str, tls: str | None, client: str,
+                    kx: tuple[Groups, Groups] = (None, None)) -> Expectation | None:
         found: Expectation | None = None
         for rule in self.rules:
-            if rule.matches(chain, server, tls, client):
+            if rule.matches(chain, server, tls, client, kx):
                 found = Expectation(rule.outcomes, rule.why)
         return found
 
@@ -169,7 +181,8 @@ class Scenario:
         use_servers = [s for s in self.servers if servers is None or s in set(servers)]
         use_tls = [t for t in self.tls_versions if tls_versions is None or t in set(tls_versions)]
         out = []
-        for chain, server, tls, client in itertools.product(self.chains, use_servers, use_tls, use_clients):
+        for chain, server, tls, kx, client in itertools.product(self.chains, use_servers, use_tls, self.groups,
+                                                                use_clients):
             out.append(
                 Cell(
                     scenario=self.name,
@@ -177,9 +190,11 @@ class Scenario:
                     server=server,
                     tls=tls,
                     client=client,
-                    expect=self.expectation(chain, server, tls, client),
+                    expect=self.expectation(chain, server, tls, client, kx),
                     servername=self.servername,
                     app=self.app,
+                    server_groups=kx[0],
+                    client_groups=kx[1],
                 )
             )
         return out
@@ -239,7 +254,8 @@ def parse_scenario(
     chains = _chains(data, fail, path.parent if path else Path("."))
     app = data.get("app")
     _check_stacks(chains, servers, clients, app, known_clients, known_servers, fail)
-    rules, warnings = _rules(data, (chains, servers, tls_versions, clients), known_clients, known_servers,
+    kx = tuple(itertools.product(_groups_axis(axes, "server_groups", fail), _groups_axis(axes, "client_groups", fail)))
+    rules, warnings = _rules(data, (chains, servers, tls_versions, clients, kx), known_clients, known_servers,
                              allow_unmatched_expect, fail)
     return Scenario(
         name=name,
@@ -253,6 +269,7 @@ def parse_scenario(
         rules=tuple(rules),
         servername=data.get("servername", "localhost"),
         app=app,
+        groups=kx,
         warnings=tuple(warnings),
     )
 
@@ -338,14 +355,16 @@ def _rules(data: dict[str, Any], expansion: tuple, known_clients: Iterable[str] 
 
 
 def _unmatched(rule: Rule, chains: list[ChainSpec], servers: Iterable[str], tls_versions: Iterable[str | None],
-               clients: Iterable[str]) -> str | None:
+               clients: Iterable[str], kx: Iterable[tuple[Groups, Groups]] = ((None, None),)) -> str | None:
     """Why ``rule`` matches no cell of the full expansion (None: it matches one).
 
     The matchers of each axis only look at that axis, so a rule matches some cell iff each axis
     has a value it matches: no need to expand the product.
     """
-    axes = (("client", "client", clients), ("server", "server", servers), ("tls", "TLS version",
-                                                                            [t or "any" for t in tls_versions]))
+    axes = (("client", "client", clients), ("server", "server", servers),
+            ("tls", "TLS version", [t or "any" for t in tls_versions]),
+            ("server_groups", "server group setting", sorted({groups_label(k[0]) for k in kx})),
+            ("client_groups", "client group setting", sorted({groups_label(k[1]) for k in kx})))
     for key, what, values in axes:
         if key in rule.match and not any(rule.matches_facts({key: {v}}) for v in values):
             return f"{key} = {_shown(rule.match[key])} matches no {what} of the scenario ({', '.join(values)})"
@@ -488,6 +507,8 @@ def _parse_rule(table: Any, key: str, fail, known_clients, known_servers) -> Rul
             values = [v if _is_glob(v) else _convert(parse_hash, v, f"{key}.{mkey}", fail) for v in values]
         elif mkey == "tls":
             values = [v if _is_glob(v) or v == "any" else _convert(parse_tls_version, v, f"{key}.tls", fail) for v in values]
+        elif mkey in ("server_groups", "client_groups"):
+            values = [v if _is_glob(v) else groups_label(_convert(parse_groups, v, f"{key}.{mkey}", fail)) for v in values]
         elif mkey == "client" and known_clients is not None:
             _check_known(values, known_clients, f"{key}.client", "client stack", fail)
         elif mkey == "server" and known_servers is not None:
@@ -525,10 +546,19 @@ def _axis(value: Any, key: str, fail) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
+def _groups_axis(axes: dict[str, Any], key: str, fail) -> list[Groups]:
+    """``axes.server_groups`` / ``axes.client_groups``: group settings ("default", "X25519MLKEM768:x25519")."""
+    values = _as_list(axes.get(key, ["default"]), f"axes.{key}", fail)
+    settings = [_convert(parse_groups, v, f"axes.{key}[{i}]", fail) for i, v in enumerate(values)]
+    if len(set(settings)) != len(settings):
+        raise fail(f"axes.{key}", f"a group setting is given twice in {values!r}")
+    return settings
+
+
 def _convert(func, value: Any, key: str, fail):
     try:
         return func(value)
-    except SpecError as exc:
+    except (SpecError, GroupError) as exc:
         raise fail(key, str(exc)) from None
 
 

@@ -83,6 +83,9 @@ class Stack:
     needs_app: str | None = None  # a client that speaks an application protocol (e.g. "kubernetes")
     #: mTLS: a client presents the job's client certificate; a server requires one (listener client_ca_file)
     client_auth: bool = False
+    #: its program applies a group setting (job or listener ``groups``: docs/probe-contract.md); a cell
+    #: that asks a stack without it for one is skipped
+    groups: bool = False
     role: Role = "client"
     module: str | None = None  # a Python program, run as `python -m <module>` from the checkout
     build: str | None = None  # the build target (tlsmatrix.stacks.build.TARGETS) that makes the program

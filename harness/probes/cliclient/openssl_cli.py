@@ -21,11 +21,15 @@ if __package__ in (None, ""):  # pragma: no cover - run as a file, not with -m
     sys.exit("run as: python3 -m tlsmatrix.probes.cliclient.openssl_cli")
 
 from .common import Cli, Command, Job, Run, dpkg_version, main, strip_openssl_thread_id, tool_output
+from ..pyssl.kx import openssl_list
 
 VERSIONS = {"1.2": "-tls1_2", "1.3": "-tls1_3"}
 DONE = "CONNECTION ESTABLISHED"
 _VERIFY_ERROR = re.compile(r"^verify error:num=(\d+):")
 _CHATTER = re.compile(r"^(depth=\d+ |verify return:1$)")
+#: s_client's words when OpenSSL does not know a name of -groups (3.0: "Call to SSL_CONF_cmd(-groups, …)
+#: failed", then "group '…' cannot be set"; 1.1.1: "Error with command: \"-groups …\"")
+_GROUPS_REFUSED = re.compile(r"SSL_CONF_cmd\(-groups|Error with command: \"-groups")
 
 
 class OpenSSLCli(Cli):
@@ -66,6 +70,8 @@ class OpenSSLCli(Cli):
             argv += ["-servername", job.servername, "-verify_hostname", job.servername]
         if job.tls_version:
             argv.append(VERSIONS[job.tls_version])
+        if job.groups:
+            argv += ["-groups", openssl_list(job.groups)]
         return Command(argv=argv, deadline_s=job.timeout_s,
                        # -brief prints "Verification: OK" after "CONNECTION ESTABLISHED": wait for it,
                        # so a loaded machine cannot cut the output between the two
@@ -76,6 +82,8 @@ class OpenSSLCli(Cli):
         if DONE in err and "Verification: OK" in err:
             return {"ok": True, "negotiated": _negotiated(err)}
         lines = [strip_openssl_thread_id(l) for l in err if l and not _CHATTER.match(l)]
+        if job.groups and any(_GROUPS_REFUSED.search(l) for l in lines):  # s_client itself refused the list
+            return {"ok": False, "error": "unsupported group: " + " | ".join(lines), "negotiated": None}
         if DONE in err:  # established, but not verified: cannot happen with -verify_return_error
             lines = [l for l in lines if l.startswith("Verification")] or lines
         detail = f"exit status {run.returncode}"
@@ -91,8 +99,8 @@ def _negotiated(lines: list[str]) -> dict:
         key, sep, value = line.partition(": ")
         if sep:
             fields.setdefault(key, value.strip())
-    group = None
-    temp = fields.get("Server Temp Key")  # "X25519, 253 bits" / "ECDH, prime256v1, 256 bits" / "DH, 2048 bits"
+    group = fields.get("Negotiated TLS1.3 group")  # OpenSSL 3.2+ names the group, hybrids too
+    temp = None if group else fields.get("Server Temp Key")  # "X25519, 253 bits" / "ECDH, prime256v1, 256 bits" / "DH, 2048 bits"
     if temp:
         parts = [p.strip() for p in temp.split(",")]
         group = parts[1] if parts[0] == "ECDH" and len(parts) > 2 else parts[0]
@@ -100,8 +108,9 @@ def _negotiated(lines: list[str]) -> dict:
     digest = fields.get("Hash used")
     if sigalg and digest and digest != "UNDEF":
         sigalg = f"{sigalg}+{digest}"
+    # -brief does not say whether a HelloRetryRequest came: hrr stays unknown
     return {"version": fields.get("Protocol version"), "cipher": fields.get("Ciphersuite"), "group": group,
-            "sigalg": sigalg}
+            "sigalg": sigalg, "hrr": None}
 
 
 if __name__ == "__main__":

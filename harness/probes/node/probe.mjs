@@ -46,21 +46,24 @@ function fileKey(path) {
 }
 
 // { context } or { fail: (id) => the result line of a job that cannot be attempted }; failures are not cached.
-function secureContextFor(caFile, version, certFile, keyFile) {
+function secureContextFor(caFile, version, certFile, keyFile, groups) {
   let key = null;
   try {
-    key = [version, fileKey(caFile), certFile === null ? '' : fileKey(certFile),
+    key = [version, groups || '', fileKey(caFile), certFile === null ? '' : fileKey(certFile),
       keyFile === null ? '' : fileKey(keyFile)].join('\n');
   } catch (err) {
     key = null; // an unreadable file: build uncached, so the error is worded as before
   }
   if (key !== null && CONTEXTS.has(key)) return { context: CONTEXTS.get(key) };
-  const made = newSecureContext(caFile, version, certFile, keyFile);
+  const made = newSecureContext(caFile, version, certFile, keyFile, groups);
   if (key !== null && made.context) CONTEXTS.set(key, made.context);
   return made;
 }
 
-function newSecureContext(caFile, version, certFile, keyFile) {
+// the registry's group names OpenSSL 1.1.1 (Node 12) does not take; Node's OpenSSL 3 takes both
+const OPENSSL_SPELLING = { x25519: 'X25519', x448: 'X448', secp256r1: 'P-256', secp384r1: 'P-384', secp521r1: 'P-521' };
+
+function newSecureContext(caFile, version, certFile, keyFile, groups) {
   const probeFailure = (msg) => ({ fail: (id) => probeError(id, msg) });
   let ca;
   try {
@@ -70,6 +73,16 @@ function newSecureContext(caFile, version, certFile, keyFile) {
     return probeFailure(`cannot load CA file ${JSON.stringify(caFile)}: ${err.message}`);
   }
   const contextOptions = { ca: [ca], minVersion: version || 'TLSv1.2', maxVersion: version || 'TLSv1.3' };
+  if (groups) {
+    // ecdhCurve is SSL_CTX_set1_groups_list: OpenSSL's names, hybrids too where Node's OpenSSL has them
+    contextOptions.ecdhCurve = groups;
+    try {
+      tls.createSecureContext({ ecdhCurve: groups });
+    } catch (err) {
+      return { fail: (id) => ({ id, ok: false, error: `unsupported group: ${err.message} (${groups})`,
+                                error_detail: err.code === undefined ? null : err.code, negotiated: null, elapsed_ms: 0 }) };
+    }
+  }
   if (certFile !== null) {
     try {
       contextOptions.cert = fs.readFileSync(certFile, 'utf8');
@@ -113,7 +126,12 @@ function runJob(job) {
   if ((certFile === null) !== (keyFile === null)) {
     return probeError(id, 'job fields client_cert_file and client_key_file go together');
   }
-  const made = secureContextFor(job.ca_file, version, certFile, keyFile);
+  let groups = null;
+  if (job.groups != null) {
+    if (!Array.isArray(job.groups) || job.groups.length === 0) return probeError(id, 'job field groups must be a list');
+    groups = job.groups.map((g) => OPENSSL_SPELLING[g] || String(g)).join(':');
+  }
+  const made = secureContextFor(job.ca_file, version, certFile, keyFile, groups);
   if (made.fail) return made.fail(id);
   return handshake({ id, host, port, servername, timeoutMs, mtls: certFile !== null }, made.context);
 }
@@ -126,6 +144,7 @@ function negotiated(sock) {
     cipher: cipher ? cipher.name : null,
     group: eph && eph.name ? eph.name : null,
     sigalg: null,
+    hrr: null, // Node does not say whether a HelloRetryRequest came
   };
 }
 

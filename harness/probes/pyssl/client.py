@@ -12,6 +12,7 @@ import sys
 import time
 
 from ..jsonlines import run
+from .kx import Watch, set_groups
 
 _VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
 
@@ -71,6 +72,12 @@ def _new_context(job: dict, out: dict) -> ssl.SSLContext | None:
         ctx.minimum_version = ctx.maximum_version = _VERSIONS[version]
     else:
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    if job.get("groups"):
+        why = set_groups(ctx, job["groups"])
+        if why is not None:
+            out["error"] = f"unsupported group: {why}"
+            return None
+    ctx.tlsmatrix_watch = Watch(ctx)
     return ctx
 
 
@@ -78,7 +85,8 @@ def _context(job: dict, out: dict) -> ssl.SSLContext | None:
     """The cached context for this job's configuration, made on first use (failures are not cached)."""
     files = [job.get("ca_file"), job.get("client_cert_file"), job.get("client_key_file")]
     try:
-        key = (job.get("tls_version"), *(_file_key(f) if f is not None else None for f in files))
+        key = (job.get("tls_version"), tuple(job.get("groups") or ()),
+               *(_file_key(f) if f is not None else None for f in files))
     except (OSError, TypeError):
         return _new_context(job, out)  # an unreadable file: the error in OpenSSL's words, as before
     ctx = _CONTEXTS.get(key)
@@ -96,6 +104,8 @@ def handshake(job: dict) -> dict:
     ctx = _context(job, out)
     if ctx is None:
         return out
+    watch = ctx.tlsmatrix_watch
+    watch.reset()
     client_cert = job.get("client_cert_file")
     timeout = max(int(job.get("timeout_ms") or 10000), 1) / 1000.0
     deadline = start + timeout
@@ -118,7 +128,8 @@ def handshake(job: dict) -> dict:
                 pass
         out["ok"] = True
         cipher = tls.cipher()
-        out["negotiated"] = {"version": tls.version(), "cipher": cipher[0] if cipher else None, "group": None, "sigalg": None}
+        out["negotiated"] = {"version": tls.version(), "cipher": cipher[0] if cipher else None, "group": watch.group,
+                             "sigalg": None, "hrr": watch.hrr}
         out["elapsed_ms"] = handshake_ms
     except ssl.SSLCertVerificationError as exc:
         out["error"] = str(exc)

@@ -14,6 +14,7 @@ import threading
 
 from ..jsonlines import read_config, write_line
 from .client import hello
+from .kx import set_groups
 
 _VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
 _LOOPBACK = {"127.0.0.1", "::1", "localhost"}
@@ -78,6 +79,10 @@ def main(argv: list[str] | None = None) -> int:
                 ctx.minimum_version = ctx.maximum_version = _VERSIONS[version]
             else:
                 ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+            why = set_groups(ctx, spec["groups"]) if spec.get("groups") else None
+            if why is not None:
+                write_line({"id": lid, "error": f"unsupported group: {why}"})
+                continue
             server = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
             server.bind((host, int(spec.get("port") or 0)))
             server.listen(128)

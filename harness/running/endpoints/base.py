@@ -15,6 +15,7 @@ from typing import Callable, Protocol
 from ...certs.certread import read_der, split_pem
 from ...model.errors import TlsmatrixError
 from ...model.core import ListenerConfig, StackInfo
+from ...model.groups import group_fields
 from ...certs.pki import ChainFiles
 
 LOOPBACK = "127.0.0.1"
@@ -32,6 +33,7 @@ class ListenerSpec:
     app: str | None = None  # None: handshake and close; "kubernetes": serve a small Kubernetes API
     #: present the chain file as given and sign with a key that may not be the leaf's (tlsmatrix replay)
     replay: bool = False
+    groups: tuple[str, ...] | None = None  # the key-exchange groups to accept (None: the stack's own list)
 
     def config(self, path: Callable[[Path], str] = str, port: int | None = None) -> ListenerConfig:
         """This listener in a server program's configuration; ``path`` maps a file to where the program
@@ -40,7 +42,7 @@ class ListenerSpec:
         return ListenerConfig(id=self.id, cert_file=path(chain.cert_file), key_file=path(chain.key_file),
                               tls_version=self.tls, port=port, app=self.app,
                               client_ca_file=path(chain.ca_file) if chain.client_cert_file else None,
-                              replay=self.replay or None)
+                              replay=self.replay or None, **group_fields(self.groups))
 
 
 @dataclass

@@ -17,9 +17,9 @@ from ...model.paths import PROBES_DIR
 
 def _rustls(name: str, target: str, description: str, client_auth: bool = False) -> Stack:
     """A rustls probe: the newest rustls (one Cargo project, a target per crypto provider) or a pinned
-    version (a Cargo project of its own, built with ring)."""
+    version (a Cargo project of its own, built with ring). The 0.23 probes set groups; 0.21's do not."""
     project = TARGETS[target].sources.relative_to(PROBES_DIR).as_posix()
-    return Stack(name, "rustls", description, build=target, client_auth=client_auth,
+    return Stack(name, "rustls", description, build=target, client_auth=client_auth, groups="0.21" not in target,
                  reproduce=Reproduce(f"harness/probes/{project}", cargo_build_line(target)))
 
 
@@ -67,7 +67,7 @@ _NOTHING_TO_BUILD = "(nothing to build)"
 
 CLIENTS: dict[str, Stack] = registry(
     Stack("openssl", "openssl", "OpenSSL through CPython's ssl module",
-          module="tlsmatrix.probes.pyssl.client", client_auth=True,
+          module="tlsmatrix.probes.pyssl.client", client_auth=True, groups=True,
           reproduce=Reproduce("harness/probes/pyssl/client.py", _NOTHING_TO_BUILD),
           native=Native("Python's `ssl` module (OpenSSL), the library calls the probe makes", python_line)),
     _rustls("rustls-ring", "rustls-ring",
@@ -80,7 +80,7 @@ CLIENTS: dict[str, Stack] = registry(
     _rustls("rustls-ring@0.21.12", "rustls-0.21", "rustls 0.21.12 + webpki 0.101.7 (ring; the last 0.21.x)"),
     _rustls("rustls-ring@0.21.0", "rustls-0.21.0",
             "rustls 0.21.0 + webpki 0.100.3 (ring 0.16.20; webpki before error ranking: UnknownIssuer)"),
-    Stack("go", "go", "Go crypto/tls client (kubectl, client-go)", build="go", output=0, client_auth=True,
+    Stack("go", "go", "Go crypto/tls client (kubectl, client-go)", build="go", output=0, client_auth=True, groups=True,
           reproduce=Reproduce("harness/probes/go/client",
                               "(cd harness/probes/go && go build -o ../../../build/go/tlsmatrix-go-client ./client)")),
     Stack("java", "java", "Java 17 JSSE (SunJSSE), one JVM per batch",
@@ -94,7 +94,7 @@ CLIENTS: dict[str, Stack] = registry(
     Stack("node", "node", "Node.js tls (its bundled OpenSSL)",
           argv=lambda: ["node", str(PROBES_DIR / "node" / "probe.mjs")],
           requires=(Debian("nodejs", ("node",), hint="install Node.js 20 (Debian: apt-get install {package})"),),
-          client_auth=True,
+          client_auth=True, groups=True,
           reproduce=Reproduce("harness/probes/node/probe.mjs", _NOTHING_TO_BUILD, "node harness/probes/node/probe.mjs")),
     _c_probe("gnutls", "gnutls", "GnuTLS (libgnutls) through a small C probe", client_auth=True),
     Stack("gnutls-cli", "gnutls", "GnuTLS gnutls-cli, one process per handshake",
@@ -114,7 +114,7 @@ CLIENTS: dict[str, Stack] = registry(
           module="tlsmatrix.probes.cliclient.curl", requires=(Debian("curl", ("curl",)),),
           native=Native("the system `curl`, as the probe ran it", curl_line)),
     Stack("openssl-cli", "openssl", "openssl s_client -verify_return_error",
-          module="tlsmatrix.probes.cliclient.openssl_cli", requires=(Debian("openssl", ("openssl",)),),
+          module="tlsmatrix.probes.cliclient.openssl_cli", requires=(Debian("openssl", ("openssl",)),), groups=True,
           native=Native("`openssl s_client`, as the probe ran it", s_client_line)),
     _c_probe("wolfssl", "wolfssl", "wolfSSL (Debian's libwolfssl) through a small C probe"),
     Stack("kubernetes-python", "openssl",

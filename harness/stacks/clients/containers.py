@@ -58,6 +58,9 @@ RELEASES: dict[str, tuple[str, str, dict[str, str]]] = {
                               "go": "1.24", "java": "21", "node": "20", "wolfssl": "5.7"}),
 }
 
+#: the probe and server programs that apply a group setting (the host's descriptors say it per stack)
+KX_PROBES = frozenset({"openssl", "go", "node", "openssl-cli"})
+
 #: stack -> (family, column prefix, the probe's argv inside the image, description)
 PROBES: dict[str, tuple[str, str, tuple[str, ...], str]] = {
     "openssl": ("openssl", "openssl", ("python3", "-u", "-m", "harness.probes.pyssl.client"),
@@ -149,7 +152,7 @@ def _stack(v: Versioned) -> Stack:
     family, _, _, description = PROBES[v.stack]
     return Stack(v.column, family, f"{description.format(v=v.version)}, Debian {v.release} (container)",
                  argv=(lambda: [*python_module(RELAY)(), v.column]), missing=lambda: image_missing(v), container=v.image,
-                 client_auth=v.stack in ("openssl", "go", "java", "node", "gnutls"))
+                 client_auth=v.stack in ("openssl", "go", "java", "node", "gnutls"), groups=v.stack in KX_PROBES)
 
 
 def versioned_clients() -> dict[str, Stack]:
@@ -178,7 +181,8 @@ def _server(stack: str, release: str) -> Stack:
     image = replace(CLIENT_IMAGES[f"clients-{release}"], command=argv, run_options=run_options)
     why = f"runs in Debian {release}'s image only: use --backend docker (the image: make images)"
     return Stack(f"{stack}@{version}", family, f"{description.format(v=version)}, Debian {release} (container)",
-                 role="server", argv=lambda: list(argv), missing=lambda: why, image=image, client_auth=client_auth)
+                 role="server", argv=lambda: list(argv), missing=lambda: why, image=image, client_auth=client_auth,
+                 groups=stack in KX_PROBES)
 
 
 def versioned_servers() -> dict[str, Stack]:

@@ -29,7 +29,7 @@ def _rustls(provider: str) -> Stack:
     """The rustls 0.23 server: the client probe's Cargo project, a build target per crypto provider."""
     name = f"rustls-{provider}"
     return Stack(name, "rustls", f"rustls 0.23 server with the {provider} crypto provider", role="server",
-                 build=name, output=1, client_auth=True,
+                 build=name, output=1, client_auth=True, groups=True,
                  reproduce=Reproduce("harness/probes/rustls/src/bin/tlsmatrix-rustls-server.rs"),
                  image=ImageSpec(name, "harness/images/rustls/Dockerfile", ("harness/probes/rustls", _PROBE_LOOP),
                                  {"PROVIDER": provider}, vendor_cargo="harness/probes/rustls"))
@@ -37,11 +37,11 @@ def _rustls(provider: str) -> Stack:
 
 SERVERS: dict[str, Stack] = registry(
     Stack("openssl", "openssl", "OpenSSL through CPython's ssl module", role="server",
-          module="tlsmatrix.probes.pyssl.server", client_auth=True,
+          module="tlsmatrix.probes.pyssl.server", client_auth=True, groups=True,
           reproduce=Reproduce("harness/probes/pyssl/server.py"),
           image=_python_server("openssl", "libssl3", "pyssl.server")),
     Stack("go", "go", "Go crypto/tls server (the Kubernetes API server's TLS stack)", role="server",
-          build="go", output=1, client_auth=True, apps=("kubernetes",),
+          build="go", output=1, client_auth=True, groups=True, apps=("kubernetes",),
           reproduce=Reproduce("harness/probes/go/server"),
           image=ImageSpec("go", "harness/images/go/Dockerfile", ("harness/probes/go",))),
     Stack("gnutls", "gnutls", "GnuTLS gnutls-serv, one per listener, behind a loopback relay", role="server",

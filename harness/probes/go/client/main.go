@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"tlsmatrix/probes/go/buildinfo"
+	"tlsmatrix/probes/go/kx"
 )
 
 const stackName = "go crypto/tls"
@@ -46,6 +47,9 @@ type job struct {
 	TLSVersion *string         `json:"tls_version"`
 	TimeoutMS  *float64        `json:"timeout_ms"`
 	// mTLS: the client certificate and its key (both or neither).
+	// the key-exchange groups to offer, in preference order (their code points are
+	// Go's CurveIDs); none: Go's own list
+	GroupCodes []uint16 `json:"group_codes"`
 	ClientCertFile *string `json:"client_cert_file"`
 	ClientKeyFile  *string `json:"client_key_file"`
 }
@@ -55,6 +59,7 @@ type negotiated struct {
 	Cipher  string  `json:"cipher"`
 	Group   *string `json:"group"`
 	Sigalg  *string `json:"sigalg"`
+	HRR     *bool   `json:"hrr"`
 }
 
 type result struct {
@@ -252,6 +257,9 @@ func config(j job) (*tls.Config, *result) {
 		}
 		cfg.Certificates = []tls.Certificate{cert}
 	}
+	if err := kx.Apply(cfg, j.GroupCodes); err != nil {
+		return nil, &result{ID: j.ID, OK: false, Error: strp(err.Error())}
+	}
 	if j.TLSVersion != nil {
 		switch *j.TLSVersion {
 		case "1.2":
@@ -337,8 +345,7 @@ func handshake(j job, cfg *tls.Config, timeout time.Duration) result {
 		Version: versionName(state.Version),
 		Cipher:  tls.CipherSuiteName(state.CipherSuite),
 	}
-	group, sigalg := observeHandshake(rec.buf.Bytes(), keylog.Bytes(), state)
-	neg.Group, neg.Sigalg = group, sigalg
+	neg.Group, neg.Sigalg, neg.HRR = observeHandshake(rec.buf.Bytes(), keylog.Bytes(), state)
 	return result{ID: j.ID, OK: true, Error: nil, Negotiated: neg, ElapsedMS: el}
 }
 

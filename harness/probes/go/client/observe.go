@@ -69,6 +69,20 @@ var groupNames = map[uint16]string{
 	0x0102: "ffdhe4096",
 	0x0103: "ffdhe6144",
 	0x0104: "ffdhe8192",
+	0x0200: "MLKEM512",
+	0x0201: "MLKEM768",
+	0x0202: "MLKEM1024",
+	0x11eb: "SecP256r1MLKEM768",
+	0x11ec: "X25519MLKEM768",
+	0x11ed: "SecP384r1MLKEM1024",
+	0x6399: "X25519Kyber768Draft00",
+}
+
+// helloRetryRequest is the ServerHello random that marks a HelloRetryRequest
+// (RFC 8446, 4.1.3: SHA-256 of "HelloRetryRequest").
+var helloRetryRequest = []byte{
+	0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61, 0x11, 0xbe, 0x1d, 0x8c, 0x02, 0x1e, 0x65, 0xb8, 0x91,
+	0xc2, 0xa2, 0x11, 0x16, 0x7a, 0xbb, 0x8c, 0x5e, 0x07, 0x9e, 0x09, 0xe2, 0xc8, 0xa8, 0x33, 0x9c,
 }
 
 var sigalgNames = map[uint16]string{
@@ -136,20 +150,22 @@ func splitHandshake(stream []byte) []hsMsg {
 	return msgs
 }
 
-func observeHandshake(data, keylog []byte, state tls.ConnectionState) (group, sigalg *string) {
+func observeHandshake(data, keylog []byte, state tls.ConnectionState) (group, sigalg *string, hrr *bool) {
 	defer func() {
 		if recover() != nil { // malformed input must never break the probe
-			group, sigalg = nil, nil
+			group, sigalg, hrr = nil, nil, nil
 		}
 	}()
 	recs := splitRecords(data)
 	switch state.Version {
 	case tls.VersionTLS12:
-		return observe12(recs)
+		no := false // TLS 1.2 has no HelloRetryRequest
+		group, sigalg = observe12(recs)
+		return group, sigalg, &no
 	case tls.VersionTLS13:
 		return observe13(recs, keylog, state.CipherSuite)
 	}
-	return nil, nil
+	return nil, nil, nil
 }
 
 func observe12(recs []record) (group, sigalg *string) {
@@ -181,7 +197,7 @@ func observe12(recs []record) (group, sigalg *string) {
 	return nil, nil // e.g. RSA key exchange: no group, no signature
 }
 
-func observe13(recs []record, keylog []byte, suite uint16) (group, sigalg *string) {
+func observe13(recs []record, keylog []byte, suite uint16) (group, sigalg *string, hrr *bool) {
 	var plain []byte
 	var encrypted []record
 	for _, r := range recs {
@@ -195,15 +211,20 @@ func observe13(recs []record, keylog []byte, suite uint16) (group, sigalg *strin
 		}
 	}
 	// The last ServerHello wins (the first may be a HelloRetryRequest).
+	retried := false
 	for _, m := range splitHandshake(plain) {
 		if m.typ == hsServerHello {
+			if len(m.body) >= 34 && bytes.Equal(m.body[2:34], helloRetryRequest) {
+				retried = true
+				continue
+			}
 			if g, ok := keyShareGroup(m.body); ok {
 				group = nameOf(groupNames, g)
 			}
 		}
 	}
 	sigalg = decryptCertificateVerify(encrypted, keylog, suite)
-	return group, sigalg
+	return group, sigalg, &retried
 }
 
 func keyShareGroup(sh []byte) (uint16, bool) {

@@ -36,6 +36,7 @@ import (
 	"time"
 
 	"tlsmatrix/probes/go/buildinfo"
+	"tlsmatrix/probes/go/kx"
 )
 
 const (
@@ -64,6 +65,9 @@ type listenerConfig struct {
 	// the handshake with key_file even when it belongs to no certificate here
 	// (a substitute key: the reporter's server key is not in the bug report).
 	Replay bool `json:"replay"`
+	// the key-exchange groups to accept, in preference order (code points =
+	// Go's CurveIDs); none: Go's own list
+	GroupCodes []uint16 `json:"group_codes"`
 }
 
 type config struct {
@@ -216,6 +220,9 @@ func startListener(host string, lc listenerConfig) (net.Listener, error) {
 		default:
 			return nil, fmt.Errorf("unsupported tls_version %q", *lc.TLSVersion)
 		}
+	}
+	if err := kx.Apply(tcfg, lc.GroupCodes); err != nil {
+		return nil, err
 	}
 	cert, err := loadCertificate(lc)
 	if err != nil {

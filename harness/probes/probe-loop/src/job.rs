@@ -24,6 +24,8 @@ pub struct Job {
     pub client_auth: Option<(String, String)>,
     /// Kubernetes clients: a kubeconfig file to load (as KUBECONFIG=path would).
     pub kubeconfig: Option<String>,
+    /// The key-exchange groups to offer (IANA code points, preference order); None: the stack's own.
+    pub group_codes: Option<Vec<u16>>,
 }
 
 type Obj = Map<String, Value>;
@@ -91,6 +93,23 @@ fn client_auth(obj: &Obj) -> Result<Option<(String, String)>, Failure> {
     }
 }
 
+fn group_codes(obj: &Obj) -> Result<Option<Vec<u16>>, Failure> {
+    match obj.get("group_codes") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| {
+                v.as_u64()
+                    .filter(|c| *c <= 0xffff)
+                    .map(|c| c as u16)
+                    .ok_or_else(|| probe_err(format!("job field \"group_codes\" holds {v}, not a code point")))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        Some(other) => Err(probe_err(format!("job field \"group_codes\" must be a list, got {other}"))),
+    }
+}
+
 /// The job of one parsed line, or the `probe:` error naming the first bad field.
 pub fn parse_job(v: &Value) -> Result<Job, Failure> {
     let obj = v
@@ -105,5 +124,6 @@ pub fn parse_job(v: &Value) -> Result<Job, Failure> {
         timeout: timeout(obj)?,
         client_auth: client_auth(obj)?,
         kubeconfig: opt_str(obj, "kubeconfig")?,
+        group_codes: group_codes(obj)?,
     })
 }

@@ -153,7 +153,8 @@ fn run_job(job: &Job, start: Instant) -> Outcome {
                 let suite = cs.suite();
                 cipher_name(suite.as_str(), suite.get_u16())
             }),
-            // rustls 0.21 does not report the negotiated key-exchange group.
+            // rustls 0.21 does not report the negotiated key-exchange group, nor a HelloRetryRequest.
+            hrr: None,
             group: None,
             sigalg: verifier.sigalg.recorded().map(|s| sigalg_name(s.get_u16())),
         }),

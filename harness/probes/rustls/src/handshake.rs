@@ -26,6 +26,8 @@ pub struct Negotiated {
     pub cipher: Option<String>,
     pub group: Option<String>,
     pub sigalg: Option<String>,
+    /// a HelloRetryRequest happened (None: this rustls cannot say)
+    pub hrr: Option<bool>,
 }
 
 /// Outcome of one attempt: Ok(negotiated) or Err((error, error_detail)).

@@ -16,7 +16,8 @@ compile_error!(
 
 pub mod handshake;
 
-use rustls::crypto::CryptoProvider;
+use rustls::crypto::{CryptoProvider, SupportedKxGroup};
+use std::sync::Arc;
 use serde_json::Value;
 // The JSON-lines output is shared with the other Rust probes (../probe-loop);
 // `emit` is re-exported for the server program.
@@ -37,6 +38,44 @@ pub fn provider() -> CryptoProvider {
 #[cfg(all(feature = "aws-lc-rs", not(feature = "ring")))]
 pub fn provider() -> CryptoProvider {
     rustls::crypto::aws_lc_rs::default_provider()
+}
+
+/// Every key-exchange group the provider implements (its default list may leave some out:
+/// aws-lc-rs offers no MLKEM768 alone by default).
+#[cfg(feature = "ring")]
+fn all_kx_groups() -> &'static [&'static dyn SupportedKxGroup] {
+    rustls::crypto::ring::ALL_KX_GROUPS
+}
+#[cfg(all(feature = "aws-lc-rs", not(feature = "ring")))]
+fn all_kx_groups() -> &'static [&'static dyn SupportedKxGroup] {
+    rustls::crypto::aws_lc_rs::ALL_KX_GROUPS
+}
+
+/// The provider with only the given groups (code points, in preference order);
+/// none: the provider as it is. A group the provider lacks is the probe
+/// contract's `unsupported group:` answer.
+pub fn with_groups(
+    provider: &Arc<CryptoProvider>,
+    codes: Option<&[u16]>,
+) -> Result<Arc<CryptoProvider>, String> {
+    let Some(codes) = codes else {
+        return Ok(provider.clone());
+    };
+    let mut groups = Vec::new();
+    for code in codes {
+        match all_kx_groups().iter().find(|g| u16::from(g.name()) == *code) {
+            Some(g) => groups.push(*g),
+            None => {
+                return Err(format!(
+                    "unsupported group: rustls {RUSTLS_VERSION} with {PROVIDER_NAME} has no key-exchange group 0x{code:04x}"
+                ))
+            }
+        }
+    }
+    Ok(Arc::new(CryptoProvider {
+        kx_groups: groups,
+        ..(**provider).clone()
+    }))
 }
 
 fn hello_details() -> serde_json::Map<String, Value> {

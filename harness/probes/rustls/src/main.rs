@@ -19,7 +19,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 #[cfg(not(feature = "verifier-0-23-12"))]
 use rustls::DistinguishedName;
 use rustls::{
-    ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore, SignatureScheme,
+    ClientConfig, ClientConnection, DigitallySignedStruct, HandshakeKind, RootCertStore, SignatureScheme,
 };
 
 use tlsmatrix_probe_loop::net::{connect, io_err, is_timeout, remaining};
@@ -28,7 +28,7 @@ use tlsmatrix_rustls_probe::handshake::{
     cipher_name, drive_handshake, end, failure, sigalg_name, tls_err, version_name, versions, HsError,
     Negotiated, Outcome, SchemeRecorder,
 };
-use tlsmatrix_rustls_probe::{hello, provider};
+use tlsmatrix_rustls_probe::{hello, provider, with_groups};
 
 // -------------------------------------------------------------- verifier ---
 
@@ -170,6 +170,7 @@ fn load_client_auth(
 
 fn run_job(job: &Job, provider: &Arc<CryptoProvider>, start: Instant) -> Outcome {
     let deadline = start + job.timeout;
+    let provider = &with_groups(provider, job.group_codes.as_deref()).map_err(|e| (e, None))?;
 
     let roots = Arc::new(load_roots(&job.ca_file)?);
     let server_name = ServerName::try_from(job.servername.clone())
@@ -225,6 +226,9 @@ fn run_job(job: &Job, provider: &Arc<CryptoProvider>, start: Instant) -> Outcome
                 .negotiated_key_exchange_group()
                 .map(|g| format!("{:?}", g.name())),
             sigalg: verifier.sigalg.recorded().map(|s| sigalg_name(u16::from(s))),
+            hrr: conn
+                .handshake_kind()
+                .map(|k| k == HandshakeKind::FullWithHelloRetryRequest),
         }),
     }
 }

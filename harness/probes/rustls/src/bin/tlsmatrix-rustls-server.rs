@@ -26,7 +26,7 @@ use signal_hook::iterator::Signals;
 
 use tlsmatrix_probe_loop::net::remaining;
 use tlsmatrix_rustls_probe::handshake::{drive_handshake, send_close_notify};
-use tlsmatrix_rustls_probe::{emit, hello, provider};
+use tlsmatrix_rustls_probe::{emit, hello, provider, with_groups};
 
 const NAME: &str = "tlsmatrix-rustls-server";
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -63,6 +63,9 @@ struct ListenerConfig {
     /// mTLS: require a client certificate chaining to these CAs.
     #[serde(default)]
     client_ca_file: Option<String>,
+    /// The key-exchange groups to accept (code points, preference order); none: the provider's.
+    #[serde(default)]
+    group_codes: Option<Vec<u16>>,
 }
 
 /// Loopback always; the IPv4 wildcard only with `"container": true` (inside a
@@ -128,6 +131,7 @@ fn server_config(
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| e.to_string())?;
     let key = PrivateKeyDer::from_pem_file(&lc.key_file).map_err(|e| e.to_string())?;
+    let provider = &with_groups(provider, lc.group_codes.as_deref())?;
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(versions)
         .map_err(|e| e.to_string())?;

@@ -1,0 +1,70 @@
+"""The key-exchange group axis through real handshakes on the host's stacks: the group each side is
+restricted to is the one negotiated, a HelloRetryRequest shows on the cell, a stack that lacks a
+group is skipped in its own words, one that cannot restrict its list is skipped by the harness."""
+from __future__ import annotations
+
+import pytest
+
+import tlsmatrix
+
+pytestmark = pytest.mark.integration
+
+SCENARIO = """
+name = "kx-axis"
+[axes]
+servers = ["openssl", "go", "rustls-aws-lc-rs"]
+tls = ["1.3", "1.2"]
+clients = ["openssl", "go", "rustls-ring", "rustls-aws-lc-rs", "node", "openssl-cli", "java"]
+server_groups = ["default", "secp384r1"]
+client_groups = ["default", "secp256r1:x25519", "X25519MLKEM768"]
+[[chain]]
+root = "P-256"
+leaf = "P-256"
+"""
+
+
+@pytest.fixture(scope="module")
+def cells(tmp_path_factory, pki_cache):
+    path = tmp_path_factory.mktemp("kx") / "kx.toml"
+    path.write_text(SCENARIO)
+    doc = tlsmatrix.run(path, pki_cache=pki_cache.root)
+    return {(c.server, tuple(c.server_groups or ()), tuple(c.client_groups or ()), c.tls, c.client): c
+            for c in doc.cells}
+
+
+TLS_CLIENTS = ("openssl", "go", "rustls-ring", "rustls-aws-lc-rs")  # they report group and HelloRetryRequest
+
+
+@pytest.mark.parametrize("server", ["openssl", "go", "rustls-aws-lc-rs"])
+@pytest.mark.parametrize("client", TLS_CLIENTS)
+def test_a_server_restricted_to_one_group_negotiates_it_after_a_hello_retry(cells, server, client):
+    c = cells[(server, ("secp384r1",), (), "1.3", client)]
+    assert c.outcome == "ok", c.error
+    assert c.negotiated["group"] == "secp384r1" and c.negotiated["hrr"] is True
+    plain = cells[(server, (), (), "1.3", client)]
+    assert plain.negotiated["hrr"] is False and plain.negotiated["group"] != "secp384r1"
+
+
+@pytest.mark.parametrize("server", ["openssl", "go", "rustls-aws-lc-rs"])
+@pytest.mark.parametrize("client", (*TLS_CLIENTS, "openssl-cli"))
+@pytest.mark.parametrize("tls", ["1.2", "1.3"])
+def test_no_common_group_is_a_negotiation_failure(cells, server, client, tls):
+    c = cells[(server, ("secp384r1",), ("secp256r1", "x25519"), tls, client)]
+    assert c.outcome == "handshake_failure", c.error
+
+
+@pytest.mark.parametrize("client", ("openssl", "go", "rustls-ring", "openssl-cli"))
+def test_a_stack_without_ml_kem_says_so_and_is_skipped(cells, client):
+    c = cells[("go", (), ("X25519MLKEM768",), "1.3", client)]
+    assert c.outcome == "skipped" and c.error.startswith("unsupported group:"), c.error
+
+
+def test_rustls_with_aws_lc_rs_negotiates_the_hybrid(cells):
+    c = cells[("rustls-aws-lc-rs", (), ("X25519MLKEM768",), "1.3", "rustls-aws-lc-rs")]
+    assert c.outcome == "ok" and c.negotiated["group"] == "X25519MLKEM768" and c.negotiated["hrr"] is False
+
+
+def test_a_probe_that_cannot_restrict_groups_is_skipped_by_the_harness(cells):
+    c = cells[("go", (), ("secp256r1", "x25519"), "1.3", "java")]
+    assert c.outcome == "skipped" and "cannot restrict the key-exchange groups" in c.error
+    assert cells[("go", (), (), "1.3", "java")].outcome == "ok"
