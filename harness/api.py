@@ -32,6 +32,7 @@ from .model.document import ResultsDocument, load_results
 from .running.drive import START_FAILED, UNAVAILABLE, ClientDriver, Handshake
 from .model.errors import HarnessError, TlsmatrixWarning, UsageError
 from .model.core import Cell, ChainSpec, Job, Outcome, Result, parse_tls_version
+from .model.groups import GroupError, group_fields, parse_groups
 from .model.paths import write_atomic
 from .output import write_run_files
 from .certs.certread import pem_of, read_certificate_file
@@ -245,7 +246,8 @@ def probe(host: str | None = None, port: int | None = None, ca_file: str | os.Pa
           clients: Sequence[str] | str | None = None, servername: str | None = None, tls: str | None = None,
           client_cert: str | os.PathLike | None = None, client_key: str | os.PathLike | None = None,
           timeout: float = DEFAULT_TIMEOUT, save_chain: str | os.PathLike | None = None,
-          kubeconfig: str | os.PathLike | None = None, context: str | None = None) -> dict[str, Any]:
+          kubeconfig: str | os.PathLike | None = None, context: str | None = None,
+          groups: str | Sequence[str] | None = None) -> dict[str, Any]:
     """Run client stacks (default: every plain-TLS one) against ``host:port``, trusting only ``ca_file``.
 
     Returns ``{"target", "servername", "ca_file", "tls", "client_cert_file", "timeout_ms", "tool",
@@ -257,13 +259,14 @@ def probe(host: str | None = None, port: int | None = None, ca_file: str | os.Pa
     ``client_cert``/``client_key`` stacks that can present a client certificate do, the others are
     ``skipped``. ``kubeconfig`` (and ``context``) supplies what is not given: the server, its CA, the
     server name, the client certificate and key, and the token the Kubernetes clients send; its
-    credentials stay in private temporary files and appear in no output."""
+    credentials stay in private temporary files and appear in no output. ``groups`` ("X25519MLKEM768:x25519")
+    are the key-exchange groups every client offers; a client that cannot is ``skipped``."""
     with contextlib.ExitStack() as stack:
         kube = _kube_target(kubeconfig, context, stack)
         target = _Target.of(host, port, ca_file, servername, client_cert, client_key, kube)
         names = check_names(clients, CLIENTS, "client stack") or list(TLS_CLIENTS)
         version = parse_tls_version(tls) if tls else None
-        job = target.job(version, timeout_ms(timeout))
+        job = dataclasses.replace(target.job(version, timeout_ms(timeout)), **_groups_option(groups))
         results = _probe_clients(names, job, stack, kube.kubeconfig if kube else None)
         sent = _fetch_target(target.host, target.port, target.servername, job.timeout_ms / 1000, target.client_pair)
         if save_chain is not None and sent:
@@ -349,6 +352,11 @@ def _probe_clients(names: list[str], job: Job, stack: contextlib.ExitStack,
     kubeconfig = str(kubeconfig) if kubeconfig else None
     for name in names:
         client = CLIENTS[name]
+        if job.groups and not client.groups:
+            why = client.unavailable_reason() or "its probe cannot restrict the key-exchange groups (--groups)"
+            entries[name] = _probe_entry(name, Handshake(Outcome.SKIPPED, error=why, short_error="cannot set groups",
+                                                         not_run=UNAVAILABLE))
+            continue
         if job.client_cert_file and not client.client_auth:
             why = client.unavailable_reason() or "its probe presents no client certificate (--client-cert)"
             entries[name] = _probe_entry(name, Handshake(Outcome.SKIPPED, error=why, short_error="not available",
@@ -364,6 +372,16 @@ def _probe_clients(names: list[str], job: Job, stack: contextlib.ExitStack,
 
     ClientDriver(CLIENTS, retry_timeouts=False).run(batches, record)
     return [entries[n] for n in names]
+
+
+def _groups_option(groups: str | Sequence[str] | None) -> dict[str, Any]:
+    """``--groups`` as job fields (none: each stack's own list); a bad name is a usage error."""
+    if groups is None:
+        return {}
+    try:
+        return group_fields(parse_groups(list(groups) if not isinstance(groups, str) else groups))
+    except GroupError as exc:
+        raise UsageError(f"--groups: {exc}") from None
 
 
 def _probe_entry(name: str, h: Handshake) -> dict[str, Any]:

@@ -97,7 +97,8 @@ def cmd_probe(args: argparse.Namespace) -> int:
     if args.save_chain:
         writable_file(args.save_chain, "--save-chain")
     doc = api.probe(host, port, args.ca, args.clients, args.servername, args.tls, args.client_cert, args.client_key,
-                    args.timeout, save_chain=args.save_chain, kubeconfig=args.kubeconfig, context=args.context)
+                    args.timeout, save_chain=args.save_chain, kubeconfig=args.kubeconfig, context=args.context,
+                    groups=args.groups)
     sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n" if args.format == "json" else probe_table(doc))
     return EXIT_OK
 

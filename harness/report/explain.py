@@ -54,7 +54,7 @@ MAX_ERRORS_PER_OUTCOME = 3
 MAX_MISSED_SHOWN = 5
 
 # feature kinds, in the order terms list them and ties are broken
-_KIND_ORDER = ("signer", "leaf", "client_cert", "root", "finding", "intermediate", "expired", "hash", "tls", "server")
+_KIND_ORDER = ("signer", "leaf", "client_cert", "root", "finding", "intermediate", "expired", "hash", "tls", "server", "accepts", "offers")
 
 
 @dataclass
@@ -137,7 +137,8 @@ def _chain_features(chain: ChainRecord | None, findings: Iterable[str] = ()) -> 
 def condition_text(cond: str) -> str:
     """Human text of one condition key (``leaf=P-521`` -> ``the leaf key is P-521``)."""
     kind, _, value = cond.partition("=")
-    article = "an" if value[:1].upper() in "AEIOU" or value.startswith(("RSA", "Ed")) else "a"
+    # by sound: "an RSA-2048", "an Ed448", "an ML-DSA-65" key
+    article = "an" if value[:1].upper() in "AEIOU" or value.startswith(("RSA", "Ed", "ML-")) else "a"
     return {
         "signer": f"{article} {value} key signs in the chain",
         "leaf": f"the leaf key is {value}",
@@ -148,6 +149,8 @@ def condition_text(cond: str) -> str:
         "hash": f"a certificate is signed with {value}",
         "tls": f"TLS is {value}",
         "server": f"the server is {value}",
+        "accepts": f"the server accepts only {value}",
+        "offers": f"the client offers only {value}",
         "finding": f"the chain shows {value} (tlsmatrix diagnose)",
     }.get(kind, cond)
 
@@ -302,6 +305,12 @@ def _solve(kind: str, stack: str, p: _Problem, order: dict[str, int], left_out: 
 # --- the document --------------------------------------------------------------------------
 
 
+def _group_features(r: CellRecord) -> set[str]:
+    """The key-exchange group settings of the cell's row (none: the stacks' own lists)."""
+    return ({f"accepts={':'.join(r.server_groups)}"} if r.server_groups else set()) | (
+        {f"offers={':'.join(r.client_groups)}"} if r.client_groups else set())
+
+
 def _failed(record: CellRecord) -> bool:
     return record.outcome not in ACCEPTED
 
@@ -346,7 +355,7 @@ def _client_findings(records: list[CellRecord], order: dict[str, int],
         if r.outcome in IGNORED_OUTCOMES:
             ignored[r.client] += 1
             continue
-        cells[(r.scenario, r.chain_label, r.server, r.tls, r.servername)][r.client] = r
+        cells[(*r.row_key, r.servername)][r.client] = r  # the row: its group settings too
     clients = list(dict.fromkeys(r.client for r in records))
     findings = []
     for client in clients:
@@ -356,7 +365,8 @@ def _client_findings(records: list[CellRecord], order: dict[str, int],
             r = by_client.get(client)
             if r is None:
                 continue
-            feats = _chain_features(r.chain, diagnosis.get(r.chain_label, ())) | {f"tls={r.tls}", f"server={r.server}"}
+            feats = (_chain_features(r.chain, diagnosis.get(r.chain_label, ())) | {f"tls={r.tls}", f"server={r.server}"}
+                     | _group_features(r))
             if not _failed(r):
                 p.add(r.id, feats, False, [])
             elif _most_others_fail(by_client, client):

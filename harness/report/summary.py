@@ -48,7 +48,17 @@ def explain_entries(sub: ResultsDocument) -> list[tuple[Finding | None, str]]:
 
 
 def finding_lines(sub: ResultsDocument) -> list[str]:
-    return [line for _, line in explain_entries(sub)]
+    """The summary's lines: stacks whose findings say the same thing share one line
+    (``rustls-aws-lc-rs and kube-0.94-aws-lc-rs fail 8 of 32 iff …``), however many columns of one
+    stack a scenario has."""
+    said: dict[str, list[str]] = OrderedDict()
+    for f, line in explain_entries(sub):
+        if f is None or f.kind != "client":
+            said.setdefault(line, [])
+            continue
+        said.setdefault(line.removeprefix(f.stack + " fails"), []).append(f.stack)
+    return [f"{join_names(who)} {'fails' if len(who) == 1 else 'fail'}{rest}" if who else rest
+            for rest, who in said.items()]
 
 
 def finding_line(f: Finding) -> str:

@@ -283,13 +283,17 @@ def _grid(cells: list[CellRecord]) -> list[str]:
     header = "chain".ljust(label_width) + " ".join(f[:GRID_COLUMN].ljust(GRID_COLUMN) for f in families)
     rows = [header.rstrip(), "-" * min(GRID_WIDTH, len(header))]
     fine = 0  # chains every family accepts: counted, not shown
+    alike: dict[tuple[str, ...], list[str]] = {}  # chains with the same marks share a row
     for chain in dict.fromkeys(r.chain_label for r in cells):
-        marks = [_grid_mark(outcomes.get((chain, f), [])) for f in families]
+        marks = tuple(_grid_mark(outcomes.get((chain, f), [])) for f in families)
         if all(m == "ok" for m in marks):
             fine += 1
             continue
-        label = chain if len(chain) < label_width else chain[:label_width - 2] + "…"
-        rows.append((label.ljust(label_width) + " ".join(m.ljust(GRID_COLUMN) for m in marks)).rstrip())
+        alike.setdefault(marks, []).append(chain)
+    for marks, chains in alike.items():
+        more = f" +{len(chains) - 1} alike" if len(chains) > 1 else ""
+        label = chains[0] if len(chains[0]) + len(more) < label_width else chains[0][:label_width - len(more) - 2] + "…"
+        rows.append(((label + more).ljust(label_width) + " ".join(m.ljust(GRID_COLUMN) for m in marks)).rstrip())
     if fine:
         rows.append(f"+ {fine} chain(s) every family accepts")
     return rows

@@ -6,6 +6,7 @@ raw error. Flips between runs (an EOF that is sometimes a reset) must not flip t
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import pytest
@@ -15,6 +16,7 @@ from tlsmatrix.stacks.clients import CLIENTS
 from tlsmatrix.running.session import ProbeSession
 from tlsmatrix.running.endpoints.misbehaving import BEHAVIOURS, MisbehavingEndpoint
 from tlsmatrix.model.core import Job, Outcome
+from tlsmatrix.model.groups import group_fields
 
 from ..capture_errors import STACK_LIMITS
 from .conftest import CHAINS, client_stack
@@ -41,15 +43,20 @@ def ca_file(pki_cache):
 
 
 def run_corpus(session: ProbeSession, peer: MisbehavingEndpoint, ca_file: str):
-    """Every behaviour REPETITIONS times through one long-lived probe: {behaviour: [(class, raw)]}."""
+    """Every behaviour REPETITIONS times through one long-lived probe: {behaviour: [(class, raw)]}.
+    A peer of the post-quantum era gets the hybrid group from the stacks that can be told to offer it
+    (a stack that lacks it says so, and then sends its own hello, as a stack without group settings does)."""
     seen: dict[str, list] = {name: [] for name in BEHAVIOURS}
     for rep in range(REPETITIONS):
         for name, behaviour in BEHAVIOURS.items():
             job = Job(id=f"{name}-{rep}", host="127.0.0.1", port=peer.ports[name], servername="localhost",
-                      ca_file=ca_file, tls_version=None,
-                      timeout_ms=STALL_TIMEOUT_MS if behaviour.stalls else TIMEOUT_MS)
+                      ca_file=ca_file, tls_version=behaviour.tls,
+                      timeout_ms=STALL_TIMEOUT_MS if behaviour.stalls else TIMEOUT_MS,
+                      **(group_fields(behaviour.groups) if session.stack.groups else {}))
             started = time.monotonic()
             raw = session.run(job)
+            if not raw.ok and (raw.error or "").startswith("unsupported group:"):
+                raw = session.run(dataclasses.replace(job, groups=None, group_codes=None))
             seen[name].append((classify(session.stack.family, raw).outcome, raw, time.monotonic() - started))
     return seen
 

@@ -55,3 +55,48 @@ def test_every_behaviour_has_one_case_and_a_class():
     assert len(set(cases)) == len(cases) and all(c.startswith("peer: ") for c in cases)
     assert {b.name for b in m.BEHAVIOURS.values() if b.stalls} == {"truncated", "never-read"}
     assert m.BEHAVIOURS["http"].outcome is Outcome.NOT_TLS
+
+
+def _answer(act, client_bytes: bytes) -> bytes:
+    """What a behaviour writes to a client that sent ``client_bytes`` and then half-closed."""
+    import socket
+    import threading
+    import time
+
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        theirs.sendall(client_bytes)
+        worker = threading.Thread(target=act, args=(m.Conn(ours, time.monotonic() + 5, threading.Event()),))
+        worker.start()
+        answer = b""
+        while chunk := theirs.recv(65536):
+            answer += chunk
+            if len(answer) >= 7:
+                break
+        theirs.shutdown(socket.SHUT_WR)
+        worker.join(5)
+    return answer
+
+
+def test_client_hello_parses_session_id_and_groups():
+    record = real_client_hello()
+    hello = m.parse_client_hello(record[5:])
+    assert len(hello.session_id) in (0, 32) and 0x001D in hello.groups and not hello.offers_ml_kem
+
+
+def test_one_read_answers_decode_error_to_a_hello_longer_than_a_segment():
+    small = m.tls_records(m.HANDSHAKE, m.handshake_message(1, bytes(300)))
+    large = m.tls_records(m.HANDSHAKE, m.handshake_message(1, bytes(1500)))
+    assert _answer(m._one_read, small)[-2:] == bytes([m.FATAL, m.HANDSHAKE_FAILURE_ALERT])
+    assert _answer(m._one_read, large)[-2:] == bytes([m.FATAL, m.DECODE_ERROR_ALERT])
+
+
+def test_the_hello_retry_request_names_a_group_the_client_did_not_offer():
+    record = real_client_hello()
+    answer = _answer(m._hrr_unoffered, record)
+    content_type, _, length = struct.unpack("!BHH", answer[:5])
+    body = answer[5 + 4:5 + length]
+    assert content_type == m.HANDSHAKE and answer[5] == m.SERVER_HELLO and body[2:34] == m.HRR_RANDOM
+    hello = m.parse_client_hello(record[5:])
+    assert body[35:35 + body[34]] == hello.session_id  # echoed, as RFC 8446 wants
+    assert struct.pack("!HHH", m.EXT_KEY_SHARE, 2, m.UNOFFERED_GROUP) in body and m.UNOFFERED_GROUP not in hello.groups

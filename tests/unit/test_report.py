@@ -125,3 +125,32 @@ def test_the_grid_fits_a_terminal_and_counts_what_every_family_accepts():
     row = next(line for line in lines if line.startswith("a chain"))
     assert row.split()[-11:][1] == "~"  # 11 families; rustls: one of its two columns refuses
     assert "+ 1 chain(s) every family accepts" in grid and "rustl = rustls" in grid
+
+
+def test_grid_rows_alike_share_one_line():
+    from tlsmatrix.report.table import render_grid
+
+    def chain(label):
+        return {"label": label, "root": {"key": "P-256", "hash": "SHA-256"}, "intermediates": [], "leaf": {"key": "P-256"}}
+
+    refused = {"openssl": "ok", "rustls-ring": "untrusted"}
+    outcomes = {"a": refused, "b": refused, "c": {"openssl": "untrusted", "rustls-ring": "untrusted"}}
+    results = [{"id": f"s|{label}|1.3|go|{client}", "scenario": "s", "chain": chain(label), "server": "go", "tls": "1.3",
+                "client": client, "outcome": outcome, "verdict": "unexpected"}
+               for label, by_client in outcomes.items() for client, outcome in by_client.items()]
+    grid = render_grid({"schema_version": 1, "run": {"started": "2026"}, "clients": {}, "servers": {}, "chains": {},
+                        "scenarios": [{"name": "s"}], "results": results}).splitlines()
+    assert [line.split()[:3] for line in grid if line.split()[:1] in (["a"], ["b"], ["c"])] == [["a", "+1", "alike"], ["c", "✗", "✗"]]
+
+
+def test_summary_lines_name_every_stack_that_fails_alike():
+    from tlsmatrix.report.summary import finding_lines
+
+    ring = ("rustls-ring", "rustls-ring@0.21.0", "kube-0.93-rustls")
+    d = data([result(root, "P-256", client, Outcome.BAD_SIGNATURE if root == "P-521" and client in ring else Outcome.OK,
+                     "BadSignature")
+              for root in ("P-256", "P-521") for client in (*ring, "openssl", "go", "java", "node", "gnutls")])
+    lines = finding_lines(d)
+    together = [line for line in lines if "iff" in line]
+    assert len(together) == 1 and together[0].startswith("rustls-ring, rustls-ring@0.21.0 and kube-0.93-rustls fail 1 of 2 iff")
+    assert any(line == "ok on every cell: openssl, go, java, node and gnutls" for line in lines), lines

@@ -53,10 +53,25 @@ def server_hello(version: int, suite: int, extensions: bytes = b"") -> bytes:
     return handshake_message(SERVER_HELLO, body)
 
 
+EXT_SUPPORTED_GROUPS, EXT_SUPPORTED_VERSIONS, EXT_KEY_SHARE = 0x000A, 0x002B, 0x0033
+ILLEGAL_PARAMETER_ALERT, DECODE_ERROR_ALERT = 47, 50
+#: the ServerHello random that makes it a HelloRetryRequest (RFC 8446, 4.1.3)
+HRR_RANDOM = bytes.fromhex("cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c")
+#: one Ethernet segment's payload: a server or middlebox that parses the ClientHello from one read
+#: of this size fails once the hello is longer (the ~1.2 KB X25519MLKEM768 key share makes it so)
+SEGMENT = 1460
+
+
 @dataclass(frozen=True)
 class ClientHello:
     suites: tuple[int, ...]
     extensions: frozenset[int]
+    session_id: bytes = b""
+    groups: tuple[int, ...] = ()  # supported_groups, in the client's order
+
+    @property
+    def offers_ml_kem(self) -> bool:
+        return any(g in (0x0200, 0x0201, 0x0202, 0x11EB, 0x11EC, 0x11ED, 0x6399) for g in self.groups)
 
 
 def parse_client_hello(message: bytes) -> ClientHello | None:
@@ -65,22 +80,25 @@ def parse_client_hello(message: bytes) -> ClientHello | None:
         return None
     body, i = message[4:], 2 + 32  # legacy_version, random
     try:
-        i += 1 + body[i]  # session id
+        session_id = body[i + 1:i + 1 + body[i]]
+        i += 1 + body[i]
         n = struct.unpack_from("!H", body, i)[0]
         suites = struct.unpack_from(f"!{n // 2}H", body, i + 2)
         i += 2 + n
         i += 1 + body[i]  # compression methods
-        exts: set[int] = set()
+        exts: dict[int, bytes] = {}
         if i + 2 <= len(body):
             end = i + 2 + struct.unpack_from("!H", body, i)[0]
             i += 2
             while i + 4 <= end:
                 ext_type, ext_len = struct.unpack_from("!HH", body, i)
-                exts.add(ext_type)
+                exts[ext_type] = body[i + 4:i + 4 + ext_len]
                 i += 4 + ext_len
+        named = exts.get(EXT_SUPPORTED_GROUPS, b"")[2:]
+        groups = struct.unpack(f"!{len(named) // 2}H", named[:len(named) // 2 * 2])
     except (IndexError, struct.error):
         return None
-    return ClientHello(tuple(suites), frozenset(exts))
+    return ClientHello(tuple(suites), frozenset(exts), bytes(session_id), tuple(groups))
 
 
 def big_certificate_message(total: int) -> bytes:
@@ -262,6 +280,44 @@ def _big_certificate() -> bytes:
     return _BIG_CERT[0]
 
 
+def _one_read(c: Conn) -> None:
+    """Parse the ClientHello from one read of one segment (a legacy server or middlebox): a longer
+    hello (the hybrid key share's) arrives cut, and it answers decode_error; one that fits it refuses
+    with handshake_failure (it speaks no TLS itself). Which alert came tells the two apart."""
+    c.sock.settimeout(c._left())
+    first = c.sock.recv(SEGMENT)
+    cut = len(first) < 5 or len(first) < 5 + int.from_bytes(first[3:5], "big")
+    c.send(tls_records(ALERT, bytes([FATAL, DECODE_ERROR_ALERT if cut else HANDSHAKE_FAILURE_ALERT])))
+    c.linger_until_client_closes()
+
+
+def _rejects_hybrid(c: Conn) -> None:
+    """Refuse a ClientHello that offers an ML-KEM group with a fatal illegal_parameter alert, as
+    servers that choke on unknown group code points do; any other with handshake_failure."""
+    hello = c.read_client_hello()
+    alert = ILLEGAL_PARAMETER_ALERT if hello and hello.offers_ml_kem else HANDSHAKE_FAILURE_ALERT
+    c.send(tls_records(ALERT, bytes([FATAL, alert])))
+    c.linger_until_client_closes()
+
+
+#: a group no client offers (a code point the registry left unassigned): what the HRR below asks for
+UNOFFERED_GROUP = 0x0A0A
+
+
+def _hrr_unoffered(c: Conn) -> None:
+    """Answer with a HelloRetryRequest for a group the client did not offer: RFC 8446 4.1.4 has the
+    client abort (illegal_parameter)."""
+    hello = c.read_client_hello()
+    suite = next((s for s in (0x1301, 0x1302, 0x1303) if hello and s in hello.suites), 0x1301)
+    exts = _extension(EXT_SUPPORTED_VERSIONS, struct.pack("!H", 0x0304)) + _extension(
+        EXT_KEY_SHARE, struct.pack("!H", UNOFFERED_GROUP))
+    session_id = hello.session_id if hello else b""
+    body = (struct.pack("!H", TLS12) + HRR_RANDOM + bytes([len(session_id)]) + session_id + struct.pack("!H", suite)
+            + b"\x00" + struct.pack("!H", len(exts)) + exts)
+    c.send(tls_records(HANDSHAKE, handshake_message(SERVER_HELLO, body)))
+    c.linger_until_client_closes()
+
+
 def _never_read(c: Conn) -> None:
     """Accept and then neither read nor write until the lifetime ends (a hung service)."""
     c.stall(read=False)
@@ -273,6 +329,9 @@ class Behaviour:
     case: str  # case name in tests/data/errors.json
     outcome: Outcome  # the one class every client stack lands in (docs/probe-contract.md)
     act: Callable[[Conn], None]
+    #: the groups a job offers (None: the stack's own): a peer of the post-quantum era needs the hybrid
+    groups: tuple[str, ...] | None = None
+    tls: str | None = None  # the TLS version a job pins (HelloRetryRequest is TLS 1.3's)
 
     @property
     def stalls(self) -> bool:
@@ -290,6 +349,14 @@ BEHAVIOURS: dict[str, Behaviour] = {b.name: b for b in (
     Behaviour("wrong-version", "peer: SSL 3.0 ServerHello", Outcome.PROTOCOL_VERSION, _wrong_version),
     Behaviour("big-chain", "peer: oversized certificate chain", Outcome.HANDSHAKE_FAILURE, _big_chain),
     Behaviour("never-read", "peer: accepts, never reads", Outcome.TIMEOUT, _never_read),
+    # the post-quantum era's peers: the tests send X25519MLKEM768 first (the hybrid's ~1.2 KB key
+    # share) to the stacks that have it
+    Behaviour("one-read", "peer: parses the ClientHello from one 1460-byte read", Outcome.HANDSHAKE_FAILURE, _one_read,
+              groups=("X25519MLKEM768", "x25519")),
+    Behaviour("rejects-hybrid", "peer: illegal_parameter alert for an ML-KEM group", Outcome.HANDSHAKE_FAILURE,
+              _rejects_hybrid, groups=("X25519MLKEM768", "x25519")),
+    Behaviour("hrr-unoffered", "peer: HelloRetryRequest for a group the client did not offer",
+              Outcome.HANDSHAKE_FAILURE, _hrr_unoffered, tls="1.3"),
 )}
 
 

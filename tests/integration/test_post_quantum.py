@@ -1,0 +1,111 @@
+"""Post-quantum key exchange against a server tlsmatrix did not make: OpenSSL 3.5's own `openssl
+s_server` (Debian trixie's, in the release image), accepting only X25519MLKEM768. `tlsmatrix probe`
+drives the clients, as a user would against their endpoint (issue 22, "Done when").
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+import tlsmatrix
+from tlsmatrix.model.core import ChainSpec
+from tlsmatrix.stacks.clients.containers import CLIENT_IMAGES, VERSIONED, image_missing
+from tlsmatrix.stacks.engine import LABEL_PREFIX
+
+from .conftest import spec
+
+pytestmark = [pytest.mark.integration, pytest.mark.docker]
+
+TRIXIE = CLIENT_IMAGES["clients-trixie"].tag
+
+
+def _require_trixie() -> None:
+    why = image_missing(VERSIONED["openssl@3.5"])
+    if why:
+        if os.environ.get("TLSMATRIX_REQUIRE_DOCKER") == "1":
+            pytest.fail(why)
+        pytest.skip(why)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def s_server(chain_files, *options: str):
+    """`openssl s_server` from OpenSSL 3.5 on 127.0.0.1 (the host's network), serving the chain's
+    files from a read-only mount (as their owner: the cache is private), no capabilities; removed when
+    the block ends."""
+    _require_trixie()
+    port, name = _free_port(), f"tlsmatrix-test-s-server-{uuid.uuid4().hex[:8]}"
+    files = Path(chain_files.cert_file).parent
+    subprocess.run(["docker", "run", "-d", "--rm", "--name", name, "--network", "host", "--user", "0:0",
+                    "--cap-drop", "ALL", "--label", f"{LABEL_PREFIX}.managed=true", "-v", f"{files}:/certs:ro",
+                    "--entrypoint", "openssl", TRIXIE, "s_server", "-accept", f"127.0.0.1:{port}", "-quiet",
+                    "-cert", f"/certs/{Path(chain_files.cert_file).name}",
+                    "-key", f"/certs/{Path(chain_files.key_file).name}", *options],
+                   check=True, capture_output=True, timeout=60)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+            time.sleep(0.2)
+        yield port
+    finally:
+        subprocess.run(["docker", "rm", "-f", name], capture_output=True, timeout=60)
+
+
+def _probe(port: int, ca_file, clients: list[str], **options) -> dict[str, dict]:
+    doc = tlsmatrix.probe("127.0.0.1", port, ca_file, clients=clients, servername="localhost", **options)
+    return {r["client"]: r for r in doc["results"]}
+
+
+@pytest.fixture(scope="module")
+def p256(pki_cache):
+    return pki_cache.chain(spec("P-256", "P-256"))
+
+
+HYBRID_CLIENTS = ["openssl@3.5", "go@1.24", "rustls-aws-lc-rs"]
+CLASSICAL_CLIENTS = ["rustls-ring", "openssl", "java"]
+
+
+def test_only_x25519mlkem768_accepted(p256):
+    with s_server(p256, "-groups", "X25519MLKEM768") as port:
+        results = _probe(port, p256.ca_file, HYBRID_CLIENTS + CLASSICAL_CLIENTS)
+    for client in HYBRID_CLIENTS:
+        r = results[client]
+        assert r["outcome"] == "ok", r
+        assert r["negotiated"]["group"] == "X25519MLKEM768", r
+    for client in CLASSICAL_CLIENTS:
+        assert results[client]["outcome"] == "handshake_failure", results[client]
+
+
+def test_a_classical_client_asked_for_the_hybrid_is_skipped_in_its_words(p256):
+    with s_server(p256, "-groups", "X25519MLKEM768:x25519") as port:
+        results = _probe(port, p256.ca_file, ["openssl", "go", "rustls-ring", "rustls-aws-lc-rs", "go@1.24"],
+                         groups="X25519MLKEM768")
+    for client in ("openssl", "go", "rustls-ring"):
+        assert results[client]["outcome"] == "skipped" and "unsupported group" in results[client]["error"]
+    for client in ("rustls-aws-lc-rs", "go@1.24"):
+        assert results[client]["outcome"] == "ok" and results[client]["negotiated"]["group"] == "X25519MLKEM768"
+
+
+def test_a_hybrid_first_client_retries_for_a_classical_only_server(p256):
+    """OpenSSL 3.5 key-shares X25519MLKEM768 and x25519 by default; asked to share only the hybrid
+    (X25519MLKEM768 first, then secp384r1), it must retry for a server that takes secp384r1 only."""
+    with s_server(p256, "-groups", "secp384r1") as port:
+        results = _probe(port, p256.ca_file, ["go@1.24", "rustls-aws-lc-rs"], groups="X25519MLKEM768:secp384r1")
+    for client, r in results.items():
+        assert r["outcome"] == "ok" and r["negotiated"]["group"] == "secp384r1", r
+    assert results["go@1.24"]["negotiated"]["hrr"] is True
+    assert results["rustls-aws-lc-rs"]["negotiated"]["hrr"] is True
