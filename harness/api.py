@@ -31,7 +31,7 @@ from .certs.diagnose import diagnose, fetch_chain, leaf_name
 from .model.document import ResultsDocument, load_results
 from .running.drive import START_FAILED, UNAVAILABLE, ClientDriver, Handshake
 from .model.errors import HarnessError, TlsmatrixWarning, UsageError
-from .model.core import Cell, ChainSpec, Job, Outcome, Result, parse_tls_version
+from .model.core import Cell, CertSpec, ChainSpec, Job, KeySpec, Outcome, Result, parse_tls_version
 from .model.groups import GroupError, group_fields, parse_groups
 from .model.paths import write_atomic
 from .output import write_run_files
@@ -49,6 +49,7 @@ from .validate import (DEFAULT_MAX_CELLS, ca_file_without_key, check_cell_count,
     client_files, name_list, timeout_ms, writable_dir)
 
 __all__ = ["run", "probe", "replay", "serve", "diagnose_chain", "load_results", "load_scenarios", "chain", "default_scenarios",
+           "client_hellos",
            "select_cells", "Serving", "ServedEndpoint", "DEFAULT_TIMEOUT", "DEFAULT_MAX_CELLS", "ResultsDocument"]
 
 #: seconds a handshake may take before it counts as ``timeout``
@@ -372,6 +373,17 @@ def _probe_clients(names: list[str], job: Job, stack: contextlib.ExitStack,
 
     ClientDriver(CLIENTS, retry_timeouts=False).run(batches, record)
     return [entries[n] for n in names]
+
+
+def client_hellos(clients: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
+    """What each available client offers by default, measured from the ClientHello it sends to a
+    listener of ours (harness/running/hellos.py): groups, key shares, the key types its signature
+    schemes verify, TLS versions, the hello's size. Kubernetes clients (they need an API) are not measured."""
+    from .running.hellos import measure_hellos
+
+    names = check_names(clients, CLIENTS, "client stack") or list(CLIENTS)
+    ca = CertificateCache(pki_cache_dir()).chain(ChainSpec(CertSpec(KeySpec("P-256")), CertSpec(KeySpec("P-256"))))
+    return measure_hellos({n: CLIENTS[n] for n in names}, str(ca.ca_file))
 
 
 def _groups_option(groups: str | Sequence[str] | None) -> dict[str, Any]:

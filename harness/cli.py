@@ -182,7 +182,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     if args.format == "json":  # {"clients": [...], "servers": [...], "scenarios": [...]}
         from .report.console import list_json
 
-        print(json.dumps(list_json(CLIENTS, SERVERS, api.default_scenarios()), indent=2))
+        hellos = api.client_hellos()  # measured: each available client's own ClientHello
+        print(json.dumps(list_json(CLIENTS, SERVERS, api.default_scenarios(), hellos), indent=2))
         return EXIT_OK
     from .report.console import stacks_table
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import socket
 import struct
+from dataclasses import dataclass
 
 # TLS numbers (RFC 5246 §6.2.1, §7.4; RFC 8446 §4, §5.1)
 HANDSHAKE, ALERT = 22, 21
@@ -18,11 +19,79 @@ CLIENT_HELLO, SERVER_HELLO, CERTIFICATE, SERVER_HELLO_DONE = 1, 2, 11, 14
 MAX_FRAGMENT = 1 << 14  # a record carries at most 2^14 bytes of plaintext
 SSL3, TLS12 = 0x0300, 0x0303
 EXT_SERVER_NAME, EXT_SUPPORTED_GROUPS, EXT_EC_POINT_FORMATS, EXT_SIGNATURE_ALGORITHMS = 0, 10, 11, 13
+EXT_SUPPORTED_VERSIONS, EXT_KEY_SHARE = 43, 51
 #: what a 2020s client offers in TLS 1.2: ECDHE and RSA key exchange, AES-GCM, ChaCha20
 CLIENT_SUITES = (0xC02B, 0xC02F, 0xC02C, 0xC030, 0xCCA9, 0xCCA8, 0x009C, 0x009D, 0x002F, 0x0035)
 GROUPS = (0x001D, 0x0017, 0x0018, 0x0019)  # x25519, P-256, P-384, P-521
 SIGNATURE_SCHEMES = (0x0403, 0x0503, 0x0603, 0x0804, 0x0805, 0x0806, 0x0401, 0x0501, 0x0601, 0x0807, 0x0201, 0x0203)
 MAX_CERTIFICATE_MESSAGE = 1 << 20  # read at most this much of a server's first flight
+
+
+@dataclass(frozen=True)
+class ClientHello:
+    """What a ClientHello offers (the numbers as sent; harness/model/groups.py names the groups)."""
+
+    suites: tuple[int, ...]
+    extensions: frozenset[int]
+    session_id: bytes = b""
+    groups: tuple[int, ...] = ()  # supported_groups, in the client's order
+    key_shares: tuple[int, ...] = ()  # the groups of the key_share entries (TLS 1.3)
+    signature_schemes: tuple[int, ...] = ()  # signature_algorithms
+    size: int = 0  # the handshake message's bytes
+    #: supported_versions (TLS 1.3 clients), else the legacy version field alone
+    versions: tuple[int, ...] = ()
+
+    @property
+    def offers_ml_kem(self) -> bool:
+        return any(g in (0x0200, 0x0201, 0x0202, 0x11EB, 0x11EC, 0x11ED, 0x6399) for g in self.groups)
+
+
+def parse_client_hello(message: bytes) -> ClientHello | None:
+    """A ClientHello handshake message (header included) read without trusting it; None if it is
+    not one or does not parse."""
+    if len(message) < 4 or message[0] != CLIENT_HELLO:
+        return None
+    body, i = message[4:], 2 + 32  # legacy_version, random
+    try:
+        session_id = body[i + 1:i + 1 + body[i]]
+        i += 1 + body[i]
+        n = struct.unpack_from("!H", body, i)[0]
+        suites = struct.unpack_from(f"!{n // 2}H", body, i + 2)
+        i += 2 + n
+        i += 1 + body[i]  # compression methods
+        exts = _extensions(body, i)
+    except (IndexError, struct.error):
+        return None
+    versions = _u16s(exts[EXT_SUPPORTED_VERSIONS][1:]) if EXT_SUPPORTED_VERSIONS in exts else (
+        int.from_bytes(body[:2], "big"),)
+    return ClientHello(tuple(suites), frozenset(exts), bytes(session_id), _u16s(exts.get(EXT_SUPPORTED_GROUPS, b"")[2:]),
+                       _key_share_groups(exts.get(EXT_KEY_SHARE, b"")[2:]),
+                       _u16s(exts.get(EXT_SIGNATURE_ALGORITHMS, b"")[2:]), len(message), versions)
+
+
+def _extensions(body: bytes, i: int) -> dict[int, bytes]:
+    exts: dict[int, bytes] = {}
+    if i + 2 <= len(body):
+        end = i + 2 + struct.unpack_from("!H", body, i)[0]
+        i += 2
+        while i + 4 <= end:
+            ext_type, ext_len = struct.unpack_from("!HH", body, i)
+            exts[ext_type] = body[i + 4:i + 4 + ext_len]
+            i += 4 + ext_len
+    return exts
+
+
+def _u16s(data: bytes) -> tuple[int, ...]:
+    return struct.unpack(f"!{len(data) // 2}H", data[:len(data) // 2 * 2])
+
+
+def _key_share_groups(entries: bytes) -> tuple[int, ...]:
+    groups, i = [], 0
+    while i + 4 <= len(entries):
+        group, size = struct.unpack_from("!HH", entries, i)
+        groups.append(group)
+        i += 4 + size
+    return tuple(groups)
 
 
 def tls_records(content_type: int, payload: bytes, version: int = TLS12) -> bytes:

@@ -13,7 +13,9 @@ from .errors import TlsmatrixError
 #: canonical name → code point (https://www.iana.org/assignments/tls-parameters, "TLS Supported Groups")
 GROUPS: dict[str, int] = {
     "secp256r1": 23, "secp384r1": 24, "secp521r1": 25, "x25519": 29, "x448": 30,
-    "ffdhe2048": 256, "ffdhe3072": 257, "ffdhe4096": 258,
+    "ffdhe2048": 256, "ffdhe3072": 257, "ffdhe4096": 258, "ffdhe6144": 259, "ffdhe8192": 260,
+    # what older stacks still offer (wolfSSL, GnuTLS): named so a hello reads, rarely set
+    "secp224r1": 21, "secp256k1": 22, "brainpoolP256r1": 26, "brainpoolP384r1": 27, "brainpoolP512r1": 28,
     "MLKEM512": 0x0200, "MLKEM768": 0x0201, "MLKEM1024": 0x0202,
     "SecP256r1MLKEM768": 0x11EB, "X25519MLKEM768": 0x11EC, "SecP384r1MLKEM1024": 0x11ED,
     # the draft hybrid Chrome 124-130 and Go 1.23 offered before X25519MLKEM768 was assigned

@@ -79,8 +79,11 @@ def describe(name: str, stack: Stack) -> dict[str, object]:
             "description": stack.description}
 
 
-def list_json(clients: dict[str, Stack], servers: dict[str, Stack], scenarios: list[Path]) -> dict[str, object]:
-    """`tlsmatrix list --format json`: every stack (where it runs, its image) and the scenario files."""
+def list_json(clients: dict[str, Stack], servers: dict[str, Stack], scenarios: list[Path],
+              hellos: dict[str, dict] | None = None) -> dict[str, object]:
+    """`tlsmatrix list --format json`: every stack (where it runs, its image), each available client's
+    default ClientHello as measured (``hellos``: groups, key shares, key types, versions) and the
+    scenario files."""
     from ..model.paths import project_root
     from ..stacks.images import IMAGES
 
@@ -90,5 +93,6 @@ def list_json(clients: dict[str, Stack], servers: dict[str, Stack], scenarios: l
         server_rows.append({"name": name, "available": why is None, "why": why, "version": None, "runs_in": "host",
                             "image": IMAGES[name].tag if name in IMAGES else None, "description": stack.description})
     root = project_root()
-    return {"clients": [describe(n, s) for n, s in clients.items()], "servers": server_rows,
+    hellos = hellos or {}
+    return {"clients": [{**describe(n, s), "hello": hellos.get(n)} for n, s in clients.items()], "servers": server_rows,
             "scenarios": [str(p.relative_to(root)) if p.is_relative_to(root) else str(p) for p in scenarios]}

@@ -68,3 +68,16 @@ def test_a_probe_that_cannot_restrict_groups_is_skipped_by_the_harness(cells):
     c = cells[("go", (), ("secp256r1", "x25519"), "1.3", "java")]
     assert c.outcome == "skipped" and "cannot restrict the key-exchange groups" in c.error
     assert cells[("go", (), (), "1.3", "java")].outcome == "ok"
+
+
+def test_list_json_shows_each_column_s_own_hello():
+    """What a column offers by default is measured from its ClientHello, not typed in."""
+    hellos = tlsmatrix.api.client_hellos(["openssl", "go", "rustls-ring", "rustls-aws-lc-rs", "java"])
+    assert set(hellos) == {"openssl", "go", "rustls-ring", "rustls-aws-lc-rs", "java"}
+    # rustls' default features (prefer-post-quantum) put the hybrid first and key-share it
+    assert hellos["rustls-aws-lc-rs"]["groups"][0] == "X25519MLKEM768"
+    assert "X25519MLKEM768" in hellos["rustls-aws-lc-rs"]["key_shares"]
+    assert "ML-DSA-65" in hellos["rustls-aws-lc-rs"]["key_types"]
+    for name in ("openssl", "go", "rustls-ring", "java"):  # OpenSSL 3.0, Go 1.19, ring, Java 17: no ML-KEM
+        assert not any("MLKEM" in g for g in hellos[name]["groups"]), hellos[name]
+    assert "P-521" not in hellos["rustls-ring"]["key_types"]  # ring verifies no P-521 signature

@@ -145,10 +145,11 @@ def wait_ready(listener: Listener, timeout: float) -> None:
                                if chain.client_cert_file else None)
             return
         except ssl.SSLError as exc:
-            if chain.client_cert_file and "ALERT" in str(exc.reason or ""):
-                # mTLS: a server that cannot verify this client certificate (a ring server and a
-                # P-521 client key) answers with an alert. It is up and speaking TLS; whether it
-                # accepts the certificate is what the cells measure.
+            if "ALERT" in str(exc.reason or ""):
+                # the server answered with a TLS alert: it is up and speaking TLS. What it refused is
+                # what the cells measure: this client's certificate under mTLS (a ring server and a
+                # P-521 client key), the groups this client offers (a listener restricted to
+                # X25519MLKEM768), a signature scheme for its key (an ML-DSA leaf)
                 return
             if _as_given(listener) and not isinstance(exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError)):
                 # a replayed chain signed with a substitute key fails even this unverified handshake

@@ -23,8 +23,8 @@ from typing import Callable
 from ...model.core import Outcome
 from .base import LOOPBACK
 
-from ...certs.tlswire import (ALERT, CERTIFICATE, CLIENT_HELLO, HANDSHAKE, SERVER_HELLO, SSL3, TLS12,
-    handshake_message, tls_records)
+from ...certs.tlswire import (ALERT, CERTIFICATE, EXT_KEY_SHARE, EXT_SUPPORTED_VERSIONS, HANDSHAKE, SERVER_HELLO,
+    SSL3, TLS12, ClientHello, handshake_message, parse_client_hello, tls_records)
 from ...certs.tlswire import extension as _extension
 
 FATAL, HANDSHAKE_FAILURE_ALERT = 2, 40
@@ -53,52 +53,12 @@ def server_hello(version: int, suite: int, extensions: bytes = b"") -> bytes:
     return handshake_message(SERVER_HELLO, body)
 
 
-EXT_SUPPORTED_GROUPS, EXT_SUPPORTED_VERSIONS, EXT_KEY_SHARE = 0x000A, 0x002B, 0x0033
 ILLEGAL_PARAMETER_ALERT, DECODE_ERROR_ALERT = 47, 50
 #: the ServerHello random that makes it a HelloRetryRequest (RFC 8446, 4.1.3)
 HRR_RANDOM = bytes.fromhex("cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c")
 #: one Ethernet segment's payload: a server or middlebox that parses the ClientHello from one read
 #: of this size fails once the hello is longer (the ~1.2 KB X25519MLKEM768 key share makes it so)
 SEGMENT = 1460
-
-
-@dataclass(frozen=True)
-class ClientHello:
-    suites: tuple[int, ...]
-    extensions: frozenset[int]
-    session_id: bytes = b""
-    groups: tuple[int, ...] = ()  # supported_groups, in the client's order
-
-    @property
-    def offers_ml_kem(self) -> bool:
-        return any(g in (0x0200, 0x0201, 0x0202, 0x11EB, 0x11EC, 0x11ED, 0x6399) for g in self.groups)
-
-
-def parse_client_hello(message: bytes) -> ClientHello | None:
-    """The cipher suites and extension types of a ClientHello message (None if it is not one)."""
-    if len(message) < 4 or message[0] != CLIENT_HELLO:
-        return None
-    body, i = message[4:], 2 + 32  # legacy_version, random
-    try:
-        session_id = body[i + 1:i + 1 + body[i]]
-        i += 1 + body[i]
-        n = struct.unpack_from("!H", body, i)[0]
-        suites = struct.unpack_from(f"!{n // 2}H", body, i + 2)
-        i += 2 + n
-        i += 1 + body[i]  # compression methods
-        exts: dict[int, bytes] = {}
-        if i + 2 <= len(body):
-            end = i + 2 + struct.unpack_from("!H", body, i)[0]
-            i += 2
-            while i + 4 <= end:
-                ext_type, ext_len = struct.unpack_from("!HH", body, i)
-                exts[ext_type] = body[i + 4:i + 4 + ext_len]
-                i += 4 + ext_len
-        named = exts.get(EXT_SUPPORTED_GROUPS, b"")[2:]
-        groups = struct.unpack(f"!{len(named) // 2}H", named[:len(named) // 2 * 2])
-    except (IndexError, struct.error):
-        return None
-    return ClientHello(tuple(suites), frozenset(exts), bytes(session_id), tuple(groups))
 
 
 def big_certificate_message(total: int) -> bytes:

@@ -85,6 +85,8 @@ fn hello_details() -> serde_json::Map<String, Value> {
     d.insert("ring".into(), env!("PROBE_RING_VERSION").into());
     #[cfg(feature = "aws-lc-rs")]
     {
+        // which rustls features the build has: prefer-post-quantum puts X25519MLKEM768 first
+        d.insert("rustls features".into(), "aws_lc_rs prefer-post-quantum".into());
         d.insert("aws-lc-rs".into(), env!("PROBE_AWS_LC_RS_VERSION").into());
         d.insert("aws-lc-sys".into(), env!("PROBE_AWS_LC_SYS_VERSION").into());
     }
