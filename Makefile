@@ -4,8 +4,10 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 TLSMATRIX := $(BIN)/tlsmatrix
-# versions.toml needs the client images (make images, about 11 minutes cold): `make versions` runs it
-SCENARIOS ?= $(filter-out scenarios/versions.toml,$(sort $(wildcard scenarios/*.toml)))
+# versions.toml and post-quantum.toml need the client images (make images, about 11 minutes cold):
+# `make versions` runs them
+RELEASE_SCENARIOS := scenarios/versions.toml scenarios/post-quantum.toml
+SCENARIOS ?= $(filter-out $(RELEASE_SCENARIOS),$(sort $(wildcard scenarios/*.toml)))
 BACKEND ?= process
 ARGS ?=
 
@@ -47,9 +49,10 @@ images: venv
 matrix: setup $(if $(filter docker,$(BACKEND)),images)
 	$(TLSMATRIX) matrix --backend $(BACKEND) $(SCENARIOS) $(ARGS)
 
-# the versioned stacks (openssl@1.1.1 ... go@1.24 ... nss@3.110) side by side, in their releases' images
+# the versioned stacks (openssl@1.1.1 ... go@1.24 ... nss@3.110) side by side, in their releases' images,
+# and the post-quantum questions (X25519MLKEM768, ML-DSA) across them
 versions: setup images
-	$(TLSMATRIX) matrix --backend $(BACKEND) scenarios/versions.toml $(ARGS)
+	$(TLSMATRIX) matrix --backend $(BACKEND) $(RELEASE_SCENARIOS) $(ARGS)
 
 test: setup
 	$(BIN)/pytest $(ARGS)

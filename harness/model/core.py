@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -182,7 +183,7 @@ class ChainSpec:
     def certs(self) -> tuple[CertSpec, ...]:
         return (self.root, *self.intermediates, self.leaf)
 
-    @property
+    @functools.cached_property  # a frozen value: computed once (a run asks per cell, many times)
     def label(self) -> str:
         if self.name:
             return self.name
@@ -199,7 +200,7 @@ class ChainSpec:
     def to_json(self) -> dict[str, Any]:
         return ChainRecord.of(self).to_json()
 
-    @property
+    @functools.cached_property
     def fingerprint(self) -> str:
         """Stable id of what the chain is (not what it is called)."""
         body = json.dumps({k: v for k, v in self.to_json().items() if k != "label"}, sort_keys=True)

@@ -38,6 +38,7 @@ Every error names the file, the key and the bad value.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import itertools
 import re
 import tomllib
@@ -118,8 +119,10 @@ class Rule:
         return True
 
 
+@functools.lru_cache(maxsize=4096)
 def chain_facts(chain: ChainSpec) -> dict[str, set[str]]:
-    """What the chain matchers of ``[[expect]]`` compare with."""
+    """What the chain matchers of ``[[expect]]`` compare with (once per chain: every rule asks, per cell;
+    callers only read it)."""
     return {
         "chain": {chain.label},
         "root": {chain.root.key.name},
