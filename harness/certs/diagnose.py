@@ -23,7 +23,7 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, mldsa, rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cryptography.x509.oid import ExtensionOID, NameOID
 
@@ -39,6 +39,28 @@ _OPENSSL = ("openssl", "openssl-cli", "node", "curl", "libcurl", "boringssl", "k
 _GNUTLS = ("gnutls", "gnutls-cli")
 _NSS = ("nss", "tstclnt")
 _RING = ("rustls-ring*", "kube-0.93-rustls*", "kube-latest-rustls")  # rustls with the ring provider
+
+# ML-DSA-44, -65 and -87 measured alike on every column. A CA's ML-DSA signature is verified only by OpenSSL 3.5
+# (openssl@3.5, openssl-cli@3.5, node@20, curl@8.14), rustls with aws-lc-rs (0.23.46; kube >= 0.94) and BoringSSL
+_NO_ML_DSA_CA = ("openssl", "openssl-cli", "openssl@1.1.1", "openssl@3.0", "openssl-cli@1.1.1", "openssl-cli@3.0",
+                 "node", "node@12", "node@18", "libcurl", "curl", "libcurl@7.*", "curl@7.*", "rustls-ring*", "go",
+                 "go@*", "java", "java@*", "gnutls", "gnutls@*", "gnutls-cli", "gnutls-cli@*", *_NSS, "nss@*",
+                 "tstclnt@*", "wolfssl", "wolfssl@*", "kube-*rustls*", "kube-0.93-install-aws-lc-rs",
+                 "kube-0.93-openssl", "kubernetes-python")
+_NO_ML_DSA_CA_WHY = (
+    "Only OpenSSL 3.5 (and Node 20, curl 8.14 on it), rustls with aws-lc-rs (0.23.46; kube >= 0.94 with "
+    "aws-lc-rs) and BoringSSL verify an ML-DSA signature. OpenSSL up to 3.0 finds no issuer (untrusted; curl on "
+    "it: a decode error, on 1.1.1: unsupported algorithm), rustls with ring says UnsupportedSignatureAlgorithm "
+    "(rustls 0.23.12 with either provider and 0.21.12: BadSignature, 0.21.0: UnknownIssuer), Go 1.15-1.24, "
+    "Java 11-21 and GnuTLS 3.7-3.8 refuse it, NSS says "
+    "SEC_ERROR_BAD_SIGNATURE and wolfSSL cannot load the CA file.")
+# An ML-DSA leaf: TLS 1.3 only (no TLS 1.2 signature scheme exists); the clients that offer ML-DSA schemes
+_NO_ML_DSA_LEAF = (*(p for p in _NO_ML_DSA_CA if not p.startswith("kube")), "boringssl")
+_NO_ML_DSA_LEAF_WHY = (
+    "Only TLS 1.3 has ML-DSA signature schemes, offered by OpenSSL 3.5 (openssl@3.5, openssl-cli@3.5, node@20, "
+    "curl@8.14) and rustls with aws-lc-rs: they accept an ML-DSA leaf on TLS 1.3; every other client offers none, "
+    "so the server cannot sign the handshake (handshake_failure), and on TLS 1.2 every client fails. Of the "
+    "servers only OpenSSL 3.5 and rustls with aws-lc-rs load an ML-DSA key.")
 
 #: "id" or "id@position" → (client stacks it breaks, why). Measured: scenarios/unknown-issuer.toml
 #: (its baseline; tests/unit/test_diagnose.py keeps the two in step), rustls-p521.toml, curves.toml.
@@ -142,6 +164,21 @@ KNOWLEDGE: dict[str, tuple[tuple[str, ...], str]] = {
     "unsupported-key@leaf-Ed25519": (
         (*_NSS, "boringssl"),
         "NSS and BoringSSL do not offer ed25519 handshake signatures by default."),
+    # measured: docs/stacks.md "ML-DSA and Ed448 certificates" (every host stack and release column; the
+    # Kubernetes clients for a CA key only: the go server, the only one they can reach, loads neither leaf key)
+    "unsupported-key@signer-Ed448": (
+        (*_WEBPKI, "go", "go@*", "java@11", *_NSS, "nss@*", "tstclnt@*", "boringssl"),
+        "rustls (every version and provider; UnsupportedSignatureAlgorithm, BadSignature in 0.23.12 and 0.21.12, "
+        "UnknownIssuer in 0.21.0), Go (1.15-1.24), Java 11, NSS (SEC_ERROR_BAD_SIGNATURE; tstclnt's certutil cannot "
+        "import the CA) and BoringSSL cannot verify an Ed448 signature; OpenSSL 1.1.1-3.5, Java 17 and 21, Node, "
+        "GnuTLS, curl and wolfSSL can."),
+    "unsupported-key@leaf-Ed448": (
+        ("rustls-*", "go", "go@*", "java@11", *_NSS, "nss@*", "tstclnt@*", "boringssl"),
+        "rustls, Go, Java 11, NSS and BoringSSL offer no ed448 signature scheme, so the server cannot sign the "
+        "handshake (handshake_failure); OpenSSL, Java 17 and 21, Node, GnuTLS, curl and wolfSSL accept the leaf. "
+        "Of the servers only OpenSSL and GnuTLS load an Ed448 key."),
+    **{f"unsupported-key@signer-ML-DSA-{level}": (_NO_ML_DSA_CA, _NO_ML_DSA_CA_WHY) for level in (44, 65, 87)},
+    **{f"unsupported-key@leaf-ML-DSA-{level}": (_NO_ML_DSA_LEAF, _NO_ML_DSA_LEAF_WHY) for level in (44, 65, 87)},
 }
 
 _SPKI = PublicFormat.SubjectPublicKeyInfo
@@ -219,7 +256,7 @@ def signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
                        cert.signature_hash_algorithm)
         elif isinstance(key, ec.EllipticCurvePublicKey):
             key.verify(cert.signature, cert.tbs_certificate_bytes, cert.signature_algorithm_parameters)
-        elif isinstance(key, (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey)):
+        elif isinstance(key, tuple(cls for cls, _ in _PURE_KEY_NAMES)):  # EdDSA, ML-DSA: the signature is over the TBS
             key.verify(cert.signature, cert.tbs_certificate_bytes)
         else:
             return False
@@ -418,13 +455,21 @@ def _key_name(cert: x509.Certificate) -> str:
     return "unknown" if key is None else key_name(key)
 
 
+#: the pure-signature key classes and the names tlsmatrix gives them (harness/model/core.py KEY_NAMES)
+_PURE_KEY_NAMES = ((ed25519.Ed25519PublicKey, "Ed25519"), (ed448.Ed448PublicKey, "Ed448"),
+                   (mldsa.MLDSA44PublicKey, "ML-DSA-44"), (mldsa.MLDSA65PublicKey, "ML-DSA-65"),
+                   (mldsa.MLDSA87PublicKey, "ML-DSA-87"))
+
+
 def key_name(key) -> str:
-    """A public key's type as tlsmatrix names key types (P-256, RSA-2048, Ed25519; else cryptography's name)."""
+    """A public key's type as tlsmatrix names key types (P-256, RSA-2048, Ed25519, Ed448, ML-DSA-65; else
+    cryptography's name: a curve such as secp192r1, a class name)."""
     if isinstance(key, ec.EllipticCurvePublicKey):
         return {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}.get(key.curve.name, key.curve.name)
     if isinstance(key, rsa.RSAPublicKey):
         return f"RSA-{key.key_size}"
-    return type(key).__name__.removesuffix("PublicKey").removeprefix("_")
+    named = next((name for cls, name in _PURE_KEY_NAMES if isinstance(key, cls)), None)
+    return named or type(key).__name__.removesuffix("PublicKey").removeprefix("_")
 
 
 def _key_findings(path: _Path, sent: list[_Place]) -> list[Finding]:
@@ -433,7 +478,8 @@ def _key_findings(path: _Path, sent: list[_Place]) -> list[Finding]:
     for p in signers:
         name = _key_name(p.cert)
         if f"unsupported-key@signer-{name}" in KNOWLEDGE:
-            out.append(_finding("unsupported-key", f"{p.where} signs with a {name} key.", [p], f"signer-{name}"))
+            article = "an" if name.startswith(("RSA", "Ed", "ML-")) else "a"  # by sound: an RSA-2048, an ML-DSA-65
+            out.append(_finding("unsupported-key", f"{p.where} signs with {article} {name} key.", [p], f"signer-{name}"))
     leaf = _key_name(sent[0].cert)
     if f"unsupported-key@leaf-{leaf}" in KNOWLEDGE:
         out.append(_finding("unsupported-key", f"the leaf's key is {leaf}.", [sent[0]], f"leaf-{leaf}"))

@@ -3,7 +3,8 @@
 ``tlsmatrix replay`` and a scenario's ``[[chain]] chain_file = …`` both come here. The files are
 read without trusting them (harness/certs/certread.py): a certificate that does not parse is served as
 given all the same. The chain becomes a :class:`~tlsmatrix.model.ChainSpec` whose root, intermediates
-and leaf describe what the files hold (key types as tlsmatrix names them, ``other`` for the rest),
+and leaf describe what the files hold (key types as tlsmatrix names them, Ed448 and ML-DSA included;
+``other`` for the rest: P-192, RSA-1536, SLH-DSA),
 so ``[[expect]]`` matchers, reports and explain treat it like any chain. Without the server's key, a
 TEST-ONLY *substitute* of the leaf's key type signs the handshake (harness/stacks/replay.py: ``chain_ok``).
 """
@@ -61,9 +62,10 @@ def _hash(cert: ForeignCert) -> str | None:
 
 
 def substitute_key(leaf: ForeignCert):
-    """A fresh TEST-ONLY key of the leaf's type (RSA of its size, its curve, Ed25519), so the server
-    offers the signature schemes the real one would; P-256 when the leaf's key is unreadable or of a
-    type the replay server cannot sign with (the client's error then says so)."""
+    """A fresh TEST-ONLY key of the leaf's type (RSA of its size, its curve, Ed25519 or Ed448, its ML-DSA
+    level), so the server offers the signature schemes the real one would; P-256 when the leaf's key is
+    unreadable or of a type tlsmatrix does not make (the client's error then says so). A server stack
+    that cannot load the substitute (Go: Ed448, ML-DSA) answers server_error, as it would for the real key."""
     key = safe(leaf.cert.public_key) if leaf.cert is not None else None
     if isinstance(key, rsa.RSAPublicKey):  # any size, not only the sizes scenarios name
         return rsa.generate_private_key(65537, max(key.key_size, 1024))

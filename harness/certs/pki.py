@@ -21,13 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, mldsa, padding, rsa
 from cryptography.x509.name import _ASN1Type  # the string type of a name attribute (PrintableString)
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from ..model.errors import TlsmatrixError
-from ..model.core import CertSpec, ChainSpec, KeySpec
+from ..model.core import KEY_NAMES, CertSpec, ChainSpec, KeySpec
 
 #: bump when the certificate profile changes, so caches are not reused across profiles
 PROFILE_VERSION = 2
@@ -42,6 +43,11 @@ DEFAULT_NAMES: tuple[str, ...] = ("localhost", "127.0.0.1")
 ORGANIZATION = "tlsmatrix TEST PKI - test keys, never trust in production"
 
 _CURVES = {"P-256": ec.SECP256R1, "P-384": ec.SECP384R1, "P-521": ec.SECP521R1}
+#: the pure signers (no separate hash: cryptography signs them with algorithm None). ML-DSA certificates
+#: need cryptography >= 49 (pyproject.toml's floor) on a backend with ML-DSA (OpenSSL >= 3.5, AWS-LC, BoringSSL)
+_PURE_KEYS = {"Ed25519": ed25519.Ed25519PrivateKey, "Ed448": ed448.Ed448PrivateKey,
+              "ML-DSA-44": mldsa.MLDSA44PrivateKey, "ML-DSA-65": mldsa.MLDSA65PrivateKey,
+              "ML-DSA-87": mldsa.MLDSA87PrivateKey}
 _HASHES = {"SHA-1": hashes.SHA1, "SHA-256": hashes.SHA256, "SHA-384": hashes.SHA384, "SHA-512": hashes.SHA512}
 
 
@@ -93,12 +99,22 @@ def generate_private_key(spec: KeySpec):
         return rsa.generate_private_key(public_exponent=65537, key_size=spec.rsa_bits)
     if spec.family == "ecdsa":
         return ec.generate_private_key(_CURVES[spec.name]())
-    return ed25519.Ed25519PrivateKey.generate()
+    if spec.name not in _PURE_KEYS:
+        raise PKIError(f"cannot generate a {spec.name} key (known: {', '.join(KEY_NAMES)})")
+    try:
+        return _PURE_KEYS[spec.name].generate()
+    except UnsupportedAlgorithm as exc:  # a cryptography built against an OpenSSL older than 3.5
+        import cryptography
+        from cryptography.hazmat.backends.openssl.backend import backend
+
+        raise PKIError(f"cannot generate a {spec.name} key: cryptography {cryptography.__version__} on "
+                       f"{backend.openssl_version_text()} has no {spec.name} ({exc}); it needs OpenSSL 3.5 or newer, "
+                       "AWS-LC or BoringSSL (the cryptography wheels from PyPI have it)") from None
 
 
 def signature_hash(signer: CertSpec):
-    """The ``cryptography`` hash object a signer uses (None for Ed25519)."""
-    if signer.key.family == "eddsa":
+    """The ``cryptography`` hash object a signer uses (None for the pure signers: EdDSA, ML-DSA)."""
+    if signer.key.pure:
         return None
     name = signer.signing_hash
     return _HASHES[name]() if name else None
@@ -116,6 +132,9 @@ class CertificateCache:
     def chain(self, spec: ChainSpec, names: tuple[str, ...] = DEFAULT_NAMES) -> ChainFiles:
         """Return the files for ``spec``, generating only the nodes not yet on disk."""
         last = len(spec.intermediates) - 1  # index of the leaf's issuer among the intermediates (-1: the root)
+        for signer in spec.signers:
+            if signer.key.pure and signer.hash is not None:
+                raise PKIError(f"{signer.key.name} signs without a separate hash; remove hash {signer.hash!r}")
         root_dir = self._node(role="root", cert=spec.root, issuer=None, issuer_spec=None, expired=False, names=(),
                               variant=_ca_variant(spec.defect) if last < 0 else {})
         issuer_dir, issuer_spec = root_dir, spec.root
@@ -200,7 +219,7 @@ class CertificateCache:
             "depth": role,
             "key": cert.key.name,
             # the hash this certificate is signed with (its issuer's hash; its own for a root)
-            "signed_with": (issuer_spec or cert).signing_hash if (issuer_spec or cert).key.family != "eddsa" else None,
+            "signed_with": (issuer_spec or cert).signing_hash if not (issuer_spec or cert).key.pure else None,
             "issuer": issuer.name if issuer else None,
             "expired": expired,
             "names": list(names),
@@ -390,7 +409,7 @@ def _resigned(cert: x509.Certificate, issuer_key, signer: CertSpec, version_1: b
             whole = signature_algorithm
         tbs.append((tag, whole))
     tbs_der = _der(0x30, b"".join(whole for _, whole in tbs))
-    if signer.key.family == "eddsa":
+    if signer.key.pure:
         signature = issuer_key.sign(tbs_der)
     elif signer.key.family == "ecdsa":
         signature = issuer_key.sign(tbs_der, ec.ECDSA(signature_hash(signer)))

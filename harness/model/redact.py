@@ -37,7 +37,7 @@ class Redactor:
                     (project_root(), "<checkout>"), (tempfile.gettempdir(), "<tmp>"), (_home(), "~")])
 
     def text(self, value: str) -> str:
-        if self._pattern is None:
+        if self._pattern is None or "/" not in value:  # every directory here is absolute: no '/', nothing to do
             return value
         return self._pattern.sub(lambda m: self.table[m.group(0)], value)
 

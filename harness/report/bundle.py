@@ -41,7 +41,7 @@ from ..stacks.clients import CLIENTS
 from ..stacks.clients.containers import VERSIONED
 from ..model.errors import TlsmatrixError
 from ..model.document import CellRecord, ChainInfo, DocumentError, ResultsDocument, StackEntry, load_results
-from ..model.core import ACCEPTED, CertRecord, ChainRecord, Job, ListenerConfig, ServerConfig
+from ..model.core import ACCEPTED, CertRecord, ChainRecord, Job, KeySpec, ListenerConfig, ServerConfig
 from ..model.paths import atomic_file
 from ..stacks.native import NativeCell, s_client_line
 from ..stacks.native import is_ip as _is_ip
@@ -339,20 +339,42 @@ def _in_checkout(command: str) -> str:
 # --- regenerate.sh -------------------------------------------------------------------------
 
 
+#: genpkey -algorithm for the keys that take no parameters (ML-DSA: OpenSSL 3.5's names)
+_GENPKEY_ALGORITHM = {"Ed25519": "ED25519", "Ed448": "ED448", "ML-DSA-44": "ML-DSA-44", "ML-DSA-65": "ML-DSA-65",
+                      "ML-DSA-87": "ML-DSA-87"}
+
+
 def _genkey(key: str, out: str) -> str:
     if key.startswith("RSA-"):
         return f"run openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:{key.split('-')[1]} -out {out}"
     if key.startswith("P-"):
         return f"run openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:{key} -pkeyopt ec_param_enc:named_curve -out {out}"
-    if key == "Ed25519":
-        return f"run openssl genpkey -algorithm ED25519 -out {out}"
+    if key in _GENPKEY_ALGORITHM:
+        return f"run openssl genpkey -algorithm {_GENPKEY_ALGORITHM[key]} -out {out}"
     raise BundleError(f"regenerate.sh: unknown key type {key!r}")
 
 
+def _pure(signer: CertRecord) -> bool:
+    """EdDSA and ML-DSA sign the certificate itself: no digest to name."""
+    return KeySpec(signer.key).pure
+
+
 def _md(signer: CertRecord) -> str:
-    if signer.key == "Ed25519":
-        return "default"
+    """How the script's comments name a signer's signature: its digest, or "pure" (EdDSA, ML-DSA)."""
+    if _pure(signer):
+        return f"pure {signer.key}"
     return (signer.signing_hash or "SHA-256").replace("-", "").lower()
+
+
+def _md_flag(signer: CertRecord) -> str:
+    """``openssl ca``'s digest option; none for a pure signer (the configuration's default_md = default)."""
+    return "" if _pure(signer) else f" -md {_md(signer)}"
+
+
+def _openssl_needed(spec: ChainRecord) -> str:
+    """The oldest openssl command line that makes every key of the chain."""
+    keys = {c.key for c in (*spec.signers, spec.leaf, *([spec.client_cert] if spec.client_cert else []))}
+    return "OpenSSL 3.5 or newer (ML-DSA)" if any(k.startswith("ML-DSA-") for k in keys) else "OpenSSL 1.1.1 or newer"
 
 
 def _key_usage(key: str) -> str:
@@ -371,7 +393,7 @@ def _script_head(spec: ChainRecord, names: list[str]) -> list[str]:
         "# Same key types, signature hashes, structure, extensions and validity window as the run's chain,",
         "# but NEW keys: the certificates are not the identical ones (fingerprints differ).",
         "# TEST KEYS ONLY: never trust these certificates anywhere.",
-        "# Needs OpenSSL 1.1.1 or newer. Usage: sh regenerate.sh",
+        f"# Needs {_openssl_needed(spec)}. Usage: sh regenerate.sh",
         "set -eu",
         'cd "$(dirname "$0")"',
         "run() { out=$(\"$@\" 2>&1) || { printf '%s\\n' \"$out\" >&2; echo \"regenerate.sh: failed: $*\" >&2; exit 1; }; }",
@@ -415,7 +437,7 @@ def regenerate_script(cell: _Cell) -> str:
         _genkey(rkey, "work/root.key"),
         f"run openssl req -new -config work/ca.cnf -key work/root.key -subj {subj('root CA', rkey, 'root')} -out work/root.csr",
         f"run openssl ca -batch -config work/ca.cnf -selfsign -keyfile work/root.key -in work/root.csr -out work/root.pem "
-        f"-extensions v3_ca -startdate {start} -enddate {end} -notext -md {_md(root)}",
+        f"-extensions v3_ca -startdate {start} -enddate {end} -notext{_md_flag(root)}",
         "",
     ]
     issuer, issuer_spec = "root", root
@@ -429,7 +451,7 @@ def regenerate_script(cell: _Cell) -> str:
             f"-subj {subj('intermediate CA', ikey, f'intermediate{i}')} -out work/{name}.csr",
             f"run openssl ca -batch -config work/ca.cnf -cert work/{issuer}.pem -keyfile work/{issuer}.key "
             f"-in work/{name}.csr -out work/{name}.pem -extensions v3_ca -startdate {start} -enddate {end} "
-            f"-notext -md {_md(issuer_spec)}",
+            f"-notext{_md_flag(issuer_spec)}",
             "",
         ]
         issuer, issuer_spec = name, inter
@@ -440,7 +462,7 @@ def regenerate_script(cell: _Cell) -> str:
         f"run openssl req -new -config work/ca.cnf -key work/leaf.key -subj {subj('server', lkey, 'leaf')} -out work/leaf.csr",
         f"run openssl ca -batch -config work/ca.cnf -cert work/{issuer}.pem -keyfile work/{issuer}.key "
         f"-in work/leaf.csr -out work/leaf.pem -extensions v3_leaf -startdate {lstart} -enddate {lend} "
-        f"-notext -md {_md(issuer_spec)}",
+        f"-notext{_md_flag(issuer_spec)}",
         "",
         "cp work/root.pem ca.pem",
         "cp work/leaf.pem leaf.pem",
@@ -454,7 +476,7 @@ def regenerate_script(cell: _Cell) -> str:
             "-out work/client.csr",
             f"run openssl ca -batch -config work/ca.cnf -cert work/root.pem -keyfile work/root.key "
             f"-in work/client.csr -out work/client.pem -extensions v3_client -startdate {start} -enddate {end} "
-            f"-notext -md {_md(root)}",
+            f"-notext{_md_flag(root)}",
             "",
         ]
         lines += [f"cp work/client.pem {CLIENT_CERT_FILE}", f"cp work/client.key {CLIENT_KEY_FILE}"]
@@ -556,7 +578,7 @@ def _cell_section(data: ResultsDocument, n: int, cell: _Cell, with_keys: bool) -
     else:
         server_block = (f"cd {here}\nsh regenerate.sh     # no keys in this bundle: an EQUIVALENT chain, new keys\n"
                         f"cd regenerated\n{s_server_line(cell)}")
-    out += ["Server (terminal 1):", "", _fence(server_block, "sh"), ""]
+    out += ["Server (terminal 1):", "", _fence(server_block, "sh"), "", *_s_server_needs(spec, given)]
     if server != "openssl":
         src, cmd = SERVER_PROGRAMS.get(server, (None, None))
         if cmd:
@@ -571,6 +593,14 @@ def _cell_section(data: ResultsDocument, n: int, cell: _Cell, with_keys: bool) -
     for title, text in client_commands(cell, _client_image(data.clients, r.client)):
         out += [f"Client (terminal 2), {title}:", "", _fence(f"cd {files_dir}\n{text}", "sh"), ""]
     return out
+
+
+def _s_server_needs(spec: ChainRecord, given: bool) -> list[str]:
+    """What `openssl s_server` needs for the chain's leaf, when an older openssl cannot serve it."""
+    if given or not spec.leaf.key.startswith("ML-DSA-"):
+        return []
+    return [f"`s_server` needs OpenSSL 3.5 or newer for the {spec.leaf.key} leaf (older ones cannot load the key), "
+            "and it signs with ML-DSA on TLS 1.3 only.", ""]
 
 
 def _reproduce_md(data: ResultsDocument, cells: list[_Cell], with_keys: bool) -> str:

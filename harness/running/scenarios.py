@@ -472,8 +472,8 @@ def _cert(value: Any, key: str, fail, signer: bool) -> CertSpec:
         hash_ = None
         if "hash" in value:
             hash_ = _convert(parse_hash, value["hash"], f"{key}.hash", fail)
-            if spec.family == "eddsa":
-                raise fail(f"{key}.hash", f"Ed25519 signs without a separate hash; remove hash = {value['hash']!r}")
+            if spec.pure:
+                raise fail(f"{key}.hash", f"{spec.name} signs without a separate hash; remove hash = {value['hash']!r}")
         return CertSpec(spec, hash_)
     raise fail(key, f"must be a key type string or {{key = ..., hash = ...}}, got {value!r}")
 
