@@ -1,8 +1,12 @@
 """Leftovers of dead runs: found by owner (pid + process start time + boot id), then removed.
 
 A run that ends normally removes its containers and temporary directories itself; one killed
-with SIGKILL cannot. So, as testcontainers' reaper does, every run first removes what runs
-whose owning process is gone left behind, and ``tlsmatrix clean`` is only a convenience.
+with SIGKILL cannot. Its containers, volumes and network have a first line of defence that needs
+no later command: the run's watchdog (harness/running/watchdog.py, a container that removes them
+when the run's process ends). This module is the second line, and the only one for temporary
+directories: every run first removes what runs whose owning process is gone left behind (what the
+watchdog could not: a remote engine, its image not built, a kill while it was being set up), and
+``tlsmatrix clean`` is only a convenience.
 
 An owner is identified by three facts, because a pid alone lies: after a reboot (other boot
 id) or once the pid is reused (other start time), the pid may belong to an unrelated live

@@ -6,7 +6,9 @@ base image is neither present nor pullable (no registry, air-gapped CI), it is b
 locally: ``debootstrap --variant=minbase bookworm`` + ``docker import``, tagged with the very
 name the Dockerfiles use, so the Dockerfiles stay unchanged. A built image carries a label
 with the hash of its Dockerfile, sources and build arguments; a second ``make images`` with
-nothing changed builds nothing.
+nothing changed builds nothing. Besides the stacks' images, one image is not a stack's: the run
+watchdog's (harness/images/watchdog, WATCHDOG_IMAGE), which every docker run starts first
+(harness/running/watchdog.py).
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -39,6 +42,21 @@ class ImageError(TlsmatrixError):
 
 #: server stack -> its image: the server descriptors' `image` (harness/stacks/servers), in their order
 IMAGES: dict[str, ImageSpec] = {name: s.image for name, s in SERVERS.items() if s.image is not None}
+
+
+@dataclass(frozen=True)
+class WatchdogImageSpec(ImageSpec):
+    """The run watchdog's image: no stack's, so not named like a server's."""
+
+    @property
+    def tag(self) -> str:
+        return f"tlsmatrix/{self.stack}:{__version__}"
+
+
+#: the run watchdog (harness/running/watchdog.py): `make images` builds it with the stacks' images
+WATCHDOG = "watchdog"
+WATCHDOG_IMAGE = WatchdogImageSpec(WATCHDOG, "harness/images/watchdog/Dockerfile",
+                                   ("harness/images/watchdog/watchdog.py",))
 
 
 # --- base image -----------------------------------------------------------------------------
@@ -204,7 +222,8 @@ def build_images(names: list[str] | None = None, log: Callable[[str], None] = pr
     client = client or docker_client(timeout=3600)
     from .clients.containers import CLIENT_IMAGES
 
-    specs = {**IMAGES, **CLIENT_IMAGES} if names else all_images()  # a versioned server names its release's image
+    # a versioned server names its release's image
+    specs = {**IMAGES, **CLIENT_IMAGES, WATCHDOG: WATCHDOG_IMAGE} if names else all_images()
     for name in names or []:
         if name not in specs:
             raise ImageError(f"unknown image {name!r} (known: {', '.join(specs)})")
@@ -231,7 +250,7 @@ def _build_image(client, name: str, spec: ImageSpec, log: Callable[[str], None],
         f"{LABEL_PREFIX}.stack": name,
         f"{LABEL_PREFIX}.source-hash": digest,
         "org.opencontainers.image.version": __version__,
-        "org.opencontainers.image.title": f"tlsmatrix {'server stack' if name in IMAGES else 'client stacks'} {name}",
+        "org.opencontainers.image.title": f"tlsmatrix {_kind(name)} {name}",
     }
     tail: list[str] = []
     try:
@@ -255,6 +274,11 @@ def _build_image(client, name: str, spec: ImageSpec, log: Callable[[str], None],
     return "built"
 
 
+def _kind(name: str) -> str:
+    """What an image holds, for its title label."""
+    return "server stack" if name in IMAGES else "run" if name == WATCHDOG else "client stacks"
+
+
 def _remove_superseded(client, name: str, log: Callable[[str], None]) -> None:
     """The image this build replaced, now untagged: removed (only images carrying this stack's label,
     never another project's). Without it every rebuild leaves a GB-sized dangling image behind."""
@@ -270,11 +294,12 @@ def _remove_superseded(client, name: str, log: Callable[[str], None]) -> None:
 
 def all_images() -> dict[str, ImageSpec]:
     """Every image once: the server stacks' own images, then one client image per Debian release
-    (harness/stacks/clients/containers.py), which the versioned server stacks (openssl@1.1.1, ...) run in too."""
+    (harness/stacks/clients/containers.py), which the versioned server stacks (openssl@1.1.1, ...) run in too,
+    then the run watchdog's."""
     from .clients.containers import CLIENT_IMAGES
 
     client_tags = {spec.tag for spec in CLIENT_IMAGES.values()}
-    return {**{n: s for n, s in IMAGES.items() if s.tag not in client_tags}, **CLIENT_IMAGES}
+    return {**{n: s for n, s in IMAGES.items() if s.tag not in client_tags}, **CLIENT_IMAGES, WATCHDOG: WATCHDOG_IMAGE}
 
 
 def image_for(client, stack: str):

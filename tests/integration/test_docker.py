@@ -26,6 +26,7 @@ from ..conftest import require_stack
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
 ROOT = Path(__file__).resolve().parents[2]
 LABEL = "org.tlsmatrix.managed=true"
+WATCHDOG = "org.tlsmatrix.role=watchdog"
 
 
 def _need(reason: str):
@@ -51,8 +52,30 @@ def need_images(client, *stacks):
 
 
 def ours(client, **labels) -> list:
-    filters = [LABEL] + [f"org.tlsmatrix.{k}={v}" for k, v in labels.items()]
-    return client.containers.list(all=True, filters={"label": filters})
+    """A run's server and client containers (not its watchdog)."""
+    return [c for c in watchdogs(client, role=None, **labels) if c.labels.get("org.tlsmatrix.role") != "watchdog"]
+
+
+def watchdogs(client, role="watchdog", **labels) -> list:
+    """A run's watchdog containers (role=None: every container of the run)."""
+    filters = [LABEL] + [f"org.tlsmatrix.{k}={v}" for k, v in dict(labels, role=role).items() if v is not None]
+    return client.containers.list(all=True, filters={"label": filters}, ignore_removed=True)
+
+
+def everything(client, run: str) -> tuple[list, list, list]:
+    """Whatever carries a run's label: containers (the watchdog too), volumes, networks."""
+    filters = {"label": [LABEL, f"org.tlsmatrix.run={run}"]}
+    return (client.containers.list(all=True, filters=filters, ignore_removed=True), client.volumes.list(filters=filters),
+            client.networks.list(filters=filters))
+
+
+def need_watchdog(client):
+    from tlsmatrix.stacks.images import WATCHDOG_IMAGE
+
+    try:
+        client.images.get(WATCHDOG_IMAGE.tag)
+    except Exception:
+        _need(f"image {WATCHDOG_IMAGE.tag} is missing: run `make images` (or `tlsmatrix images watchdog`)")
 
 
 def leftovers(client, pid: int) -> tuple[list, list]:
@@ -116,7 +139,37 @@ def test_container_is_locked_down(client, pki_cache):
     finally:
         run.close()
     assert not client.networks.list(names=[run.network_name])
-    assert not client.volumes.list(filters={"label": f"org.tlsmatrix.run={run.id}"})
+    assert everything(client, run.id) == ([], [], [])  # the watchdog gone too
+
+
+def test_the_watchdog_has_the_engine_socket_and_nothing_else(client, pki_cache):
+    """One per run, attached and ready before the run goes on; least privilege but for the socket."""
+    from tlsmatrix.running.endpoints.docker import DockerRun
+
+    need_watchdog(client)
+    started = time.monotonic()
+    run = DockerRun(pki_cache.root, client)
+    setup = time.monotonic() - started
+    try:
+        assert run.watchdog is not None and run.watchdog.ready.wait(20), run.watchdog and run.watchdog.error
+        [container] = watchdogs(client, run=run.id)
+        attrs = container.attrs
+        host = attrs["HostConfig"]
+        socket_gid = os.stat("/var/run/docker.sock").st_gid
+        assert attrs["Config"]["User"] == "65534:65534" and host["GroupAdd"] == [str(socket_gid)]
+        assert host["CapDrop"] == ["ALL"] and not host.get("CapAdd") and host["Privileged"] is False
+        assert host["ReadonlyRootfs"] is True and "no-new-privileges" in host["SecurityOpt"]
+        assert host["NetworkMode"] == "none" and host["AutoRemove"] is True
+        assert [(m["Source"], m["Destination"]) for m in attrs["Mounts"]] == [("/var/run/docker.sock",) * 2]
+        assert attrs["Config"]["OpenStdin"] is True and attrs["Config"]["StdinOnce"] is True
+        assert attrs["Config"]["Labels"]["org.tlsmatrix.pid"] == str(os.getpid())  # the reaper's second line
+        assert setup < 1.0, setup  # the container starts in the background
+    finally:
+        closing = time.monotonic()
+        run.close()
+        closed = time.monotonic() - closing
+    assert everything(client, run.id) == ([], [], [])
+    assert closed < 1.0, closed  # the watchdog's sweep and its removal: ~0.1 s
 
 
 def test_failed_start_carries_image_command_and_log_tail(client, pki_cache):
@@ -165,10 +218,10 @@ def test_docker_down_is_one_clear_line_and_process_backend_still_works(tmp_path,
     assert r.returncode == 0, r.stderr
 
 
-def _start_cli(tmp_path, pki_cache):
+def _start_cli(tmp_path, pki_cache, scenario=ROOT / "scenarios" / "curves.toml"):
     env = dict(os.environ, TLSMATRIX_PKI_CACHE=str(pki_cache.root), TLSMATRIX_RESULTS_DIR=str(tmp_path / "results"))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tlsmatrix", "matrix", str(ROOT / "scenarios" / "curves.toml"), "--backend", "docker",
+        [sys.executable, "-m", "tlsmatrix", "matrix", str(scenario), "--backend", "docker",
          "--servers", "openssl,go", "--output", str(tmp_path / "out")],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     seen = threading.Event()
@@ -215,16 +268,27 @@ def test_interrupted_run_removes_its_containers(client, tmp_path, pki_cache, sig
     assert len(ours(client, pid=proc.pid)) == 2
     proc.send_signal(sig)
     assert proc.wait(120) == 130
-    assert ours(client, pid=proc.pid) == []
+    assert watchdogs(client, role=None, pid=proc.pid) == []  # the watchdog too
+    assert leftovers(client, proc.pid) == ([], [])
     assert not (tmp_path / "out" / "results.json").exists()
 
 
-def test_killed_run_is_cleaned_by_tlsmatrix_clean(client, tmp_path, pki_cache):
+def _kill_watchdog(client, pid: int) -> None:
+    """What the watchdog cannot cover (a remote engine, its image not built, the engine restarted):
+    a run without one. Its container goes (auto-remove) before the run is killed."""
+    for container in watchdogs(client, pid=pid):
+        container.kill()
+    assert _wait_until(lambda: not watchdogs(client, pid=pid), 10)
+
+
+def test_killed_run_without_a_watchdog_is_cleaned_by_tlsmatrix_clean(client, tmp_path, pki_cache):
     need_images(client, "openssl", "go")
     proc = _start_cli(tmp_path, pki_cache)
+    _kill_watchdog(client, proc.pid)
     proc.kill()
     proc.wait(10)
-    assert len(ours(client, pid=proc.pid)) == 2  # kill -9 cannot clean up: the containers stay
+    time.sleep(1)
+    assert len(ours(client, pid=proc.pid)) == 2  # kill -9 cannot clean up: without a watchdog the containers stay
     env = dict(os.environ, TLSMATRIX_RESULTS_DIR=str(tmp_path / "results"))
     r = tlsmatrix("clean", env=env)
     assert r.returncode == 0, r.stderr
@@ -235,15 +299,16 @@ def test_killed_run_is_cleaned_by_tlsmatrix_clean(client, tmp_path, pki_cache):
 
 
 @pytest.mark.parametrize("backend", ["docker", "process"])
-def test_killed_run_is_reaped_by_the_next_run(client, tmp_path, pki_cache, backend):
-    """kill -9 leaves the containers (and their ports) and the run's config directory; the next
-    run removes them, whichever backend it uses: `tlsmatrix clean` is not needed."""
+def test_killed_run_without_a_watchdog_is_reaped_by_the_next_run(client, tmp_path, pki_cache, backend):
+    """Without its watchdog, kill -9 leaves the containers (and their ports) and the run's config
+    directory; the next run removes them, whichever backend it uses: `tlsmatrix clean` is not needed."""
     need_images(client, "openssl", "go")
     proc = _start_cli(tmp_path, pki_cache)
     labels = ours(client, pid=proc.pid)[0].labels
     assert {"org.tlsmatrix.boot", "org.tlsmatrix.started"} <= set(labels)  # pid + start time + boot id
     relays = _relays(proc.pid)
     assert len(relays) == 2  # one per server container
+    _kill_watchdog(client, proc.pid)
     proc.kill()
     proc.wait(10)
     assert _wait_until(lambda: not any(Path(f"/proc/{pid}").exists() for pid in relays), 10)  # stdin EOF ends them
@@ -256,6 +321,49 @@ def test_killed_run_is_reaped_by_the_next_run(client, tmp_path, pki_cache, backe
     assert r.returncode == 0, r.stderr
     assert ours(client, pid=proc.pid) == []
     assert leftovers(client, proc.pid) == ([], [])
+
+
+#: curves.toml's 49 chains for the host's openssl and a versioned column (a process per handshake: it
+#: runs long enough to be killed mid-run)
+VERSIONED_SCENARIO = """name = "killed"
+[axes]
+tls = ["1.2", "1.3"]
+servers = ["openssl", "go"]
+clients = ["openssl", "openssl-cli@3.0"]
+[[chain]]
+root = ["RSA-2048", "RSA-3072", "RSA-4096", "P-256", "P-384", "P-521", "Ed25519"]
+leaf = ["RSA-2048", "RSA-3072", "RSA-4096", "P-256", "P-384", "P-521", "Ed25519"]
+"""
+
+
+@pytest.mark.parametrize("versioned", [False, True], ids=["host-clients", "versioned-client"])
+def test_killed_run_leaves_nothing_20_seconds_later(client, tmp_path, pki_cache, versioned):
+    """Issue 23: kill -9 mid-run, and no later command: the run's watchdog removes its containers
+    (a versioned client's too), volumes and network, then itself."""
+    need_images(client, "openssl", "go")
+    need_watchdog(client)
+    scenario = ROOT / "scenarios" / "curves.toml"
+    if versioned:
+        need_images(client, "openssl@3.0")  # the bookworm client image (versioned servers run in it too)
+        scenario = tmp_path / "killed.toml"
+        scenario.write_text(VERSIONED_SCENARIO)
+    proc = _start_cli(tmp_path, pki_cache, scenario)
+    [watchdog] = watchdogs(client, pid=proc.pid)
+    run = watchdog.labels["org.tlsmatrix.run"]
+    expected = sorted(["openssl", "go", "watchdog", *(["openssl-cli@3.0"] if versioned else [])])
+
+    def stacks() -> list[str]:  # a versioned client's container carries the run's label too
+        return sorted(c.labels.get("org.tlsmatrix.stack", "watchdog") for c in everything(client, run)[0])
+
+    assert _wait_until(lambda: stacks() == expected, 60), stacks()
+    _, volumes, networks = everything(client, run)
+    assert len(volumes) == 2 and len(networks) == 1
+    proc.kill()
+    killed = time.monotonic()
+    proc.wait(10)
+    assert _wait_until(lambda: everything(client, run) == ([], [], []), 20), everything(client, run)
+    print(f"kill -9 → nothing of run {run} left: {time.monotonic() - killed:.2f}s")
+    assert watchdogs(client, role=None, pid=proc.pid) == []
 
 
 def test_second_image_build_does_nothing(client):

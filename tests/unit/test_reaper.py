@@ -98,7 +98,7 @@ class FakeClient:
         self.containers = self
         self._all = containers
 
-    def list(self, all=False, filters=None):
+    def list(self, all=False, filters=None, ignore_removed=False):
         return list(self._all)
 
 

@@ -10,8 +10,10 @@ its listeners directly. The host's client stacks reach them through one port pub
 each connection's bytes, unchanged, through that port to the listener (publishing a port per
 listener cost the daemon ~80 ms each, most of a run: docs/performance.md, "Docker").
 Containers run as uid 65534 with every capability dropped, no-new-privileges and a read-only
-root filesystem. Every container, volume and network carries the run label, so `tlsmatrix
-clean` (and the next run, after a kill -9) can remove what a run left behind.
+root filesystem. Every container, volume and network carries the run label: the run's watchdog
+(harness/running/watchdog.py), a container started first, removes them all when the run's process
+ends, even by kill -9; `tlsmatrix clean` and the next run (harness/running/reaper.py) remove what
+dead runs left where it could not (a remote engine, its image not built).
 """
 from __future__ import annotations
 
@@ -26,10 +28,11 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ...stacks.images import IMAGES, ImageError, image_for
-from ...stacks.engine import LABEL_PREFIX, DockerUnavailable, docker_client
+from ...stacks.engine import LABEL_PREFIX, LABEL_RUN, DockerUnavailable, docker_client
 from ..jsonproc import JsonLineProcess, ProcessError
 from ...model.core import ServerConfig, StackInfo
 from ...model.owner import Owner, container_is_stale
+from ..watchdog import Watchdog
 from .base import LOOPBACK, EndpointError, Listener, ListenerSpec, Started, wait_ready
 
 READY_TIMEOUT = 60.0
@@ -38,7 +41,6 @@ CONTAINER_PORT_BASE = 20000
 ROUTER_PORT = 19999
 ROUTER = "tlsmatrix-router"
 LABEL_MANAGED = f"{LABEL_PREFIX}.managed"
-LABEL_RUN = f"{LABEL_PREFIX}.run"
 LABEL_PID = f"{LABEL_PREFIX}.pid"
 LABEL_STACK = f"{LABEL_PREFIX}.stack"
 
@@ -48,7 +50,8 @@ FILES = "/run/tlsmatrix"
 
 
 class DockerRun:
-    """What all containers of one harness run share: the client, the run id, the internal network."""
+    """What all containers of one harness run share: the client, the run id, the watchdog, the
+    internal network."""
 
     def __init__(self, pki_root: Path, client=None) -> None:
         self.client = client or docker_client()
@@ -56,9 +59,15 @@ class DockerRun:
         clean(self.client, only_dead=True)  # containers (and their ports) of runs killed earlier
         self.pki_root = Path(pki_root).resolve()
         self.network_name = f"tlsmatrix-{self.id}"
-        # internal: no route out of it; the run's containers (servers, versioned clients) talk here
-        self.network = self.client.networks.create(self.network_name, driver="bridge", internal=True,
-                                                   labels=self.labels)
+        # first of all: from here on, what this run makes goes when its process does, kill -9 included
+        self.watchdog = Watchdog.start(self.client, self.id, self.labels)
+        try:
+            # internal: no route out of it; the run's containers (servers, versioned clients) talk here
+            self.network = self.client.networks.create(self.network_name, driver="bridge", internal=True,
+                                                       labels=self.labels)
+        except BaseException:
+            self.close()
+            raise
 
     @property
     def labels(self) -> dict[str, str]:
@@ -66,7 +75,12 @@ class DockerRun:
         return {LABEL_MANAGED: "true", LABEL_RUN: self.id, **Owner.me().labels(LABEL_PREFIX)}
 
     def close(self) -> None:
-        """Remove every container of this run (also those whose endpoint object was lost)."""
+        """Remove every container of this run (also those whose endpoint object was lost), its volumes
+        and its network: the watchdog does, as it would after a kill -9 (so each run tries that path),
+        then one sweep for what it could not (none: everything)."""
+        if self.watchdog is not None:
+            self.watchdog.close()
+            self.watchdog = None
         remove_containers(self.client, {LABEL_RUN: self.id})
 
 
@@ -302,7 +316,8 @@ def remove_containers(client, labels: dict[str, str]) -> int:
     """Remove every container (running or not) carrying all ``labels``; returns how many."""
     filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
     removed = 0
-    for container in client.containers.list(all=True, filters=filters):
+    # ignore_removed: a container may go between the list and its inspect (auto-removed watchdogs, --rm clients)
+    for container in client.containers.list(all=True, filters=filters, ignore_removed=True):
         try:
             container.remove(force=True)
             removed += 1
@@ -326,7 +341,8 @@ def clean(client=None, only_dead: bool = False) -> int:
     def stale(labels: dict[str, str] | None) -> bool:
         return not only_dead or container_is_stale(labels or {}, LABEL_PREFIX)
 
-    removed = _remove([c for c in client.containers.list(all=True, filters=managed) if stale(c.labels)], force=True)
+    containers = client.containers.list(all=True, filters=managed, ignore_removed=True)  # some go meanwhile
+    removed = _remove([c for c in containers if stale(c.labels)], force=True)
     for kind, options in (("volumes", {"force": True}), ("networks", {})):
         collection = getattr(client, kind, None)
         if collection is not None:
@@ -345,4 +361,4 @@ def _remove(objects: list, **options: Any) -> int:
     return removed
 
 
-__all__ = ["DockerEndpoint", "DockerRun", "DockerUnavailable", "clean", "remove_containers"]
+__all__ = ["DockerEndpoint", "DockerRun", "DockerUnavailable", "LABEL_RUN", "clean", "remove_containers"]

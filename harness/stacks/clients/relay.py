@@ -34,14 +34,24 @@ class Relay:
         self.client = docker_client(timeout=60)
         self.image = self.client.images.get(v.image)
         self.name = f"tlsmatrix-client-{v.column.replace('@', '-')}-{uuid.uuid4().hex[:8]}"
-        labels = {f"{LABEL_PREFIX}.managed": "true", f"{LABEL_PREFIX}.stack": v.column,
-                  **Owner.me().labels(LABEL_PREFIX)}
         network = os.environ.get(NETWORK_ENV) or "host"
+        labels = {f"{LABEL_PREFIX}.managed": "true", f"{LABEL_PREFIX}.stack": v.column,
+                  **Owner.me().labels(LABEL_PREFIX), **self.run_label(network)}
         argv = ["docker", "run", "--rm", "-i", "--network", network, "--name", self.name,
                 "--cap-drop", "ALL", "--security-opt", "no-new-privileges", "--user", "65534:65534",
                 *(a for k, val in labels.items() for a in ("--label", f"{k}={val}")), self.image.id, *v.argv]
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
         self.copied: dict[tuple[str, float], str] = {}
+
+    def run_label(self, network: str) -> dict[str, str]:
+        """A docker run's internal network's run label: the container is the run's, and goes with it
+        (its watchdog removes by that label, even after a kill -9: harness/running/watchdog.py)."""
+        from ..engine import LABEL_RUN
+
+        if network == "host":
+            return {}
+        labels = self.client.networks.get(network).attrs.get("Labels") or {}
+        return {LABEL_RUN: labels[LABEL_RUN]} if LABEL_RUN in labels else {}
 
     def pump_out(self) -> None:
         """Container stdout → ours; the hello line gains the image."""
