@@ -72,6 +72,10 @@ _OPENSSL_CODES = {**{f"X509_V_ERR_{code}": outcome for code, outcome in _X509_V_
     # OpenSSL 1.1.1 (curl@7.74) verifying with a CA key of a type it has no method for (ML-DSA):
     # "digital envelope routines:pkey_set_type:unsupported algorithm"
     O.UNSUPPORTED_ALGORITHM: "EVP_R_UNSUPPORTED_ALGORITHM",
+    # the peer's alert about our ClientHello (a server that parsed it from one read, one that rejects the
+    # hybrid group): not a certificate that failed to decode, whatever the words "decode error" say
+    O.HANDSHAKE_FAILURE: "SSL_R_TLSV1_ALERT_DECODE_ERROR ERR_SSL_TLSV1_ALERT_DECODE_ERROR "
+                         "SSL_R_SSLV3_ALERT_ILLEGAL_PARAMETER ERR_SSL_SSLV3_ALERT_ILLEGAL_PARAMETER",
     O.MALFORMED_CERTIFICATE: "EVP_R_DECODE_ERROR X509V3_R_INVALID_CERTIFICATE ASN1_R_TOO_LONG ASN1_R_HEADER_TOO_LONG "
                              "ASN1_R_WRONG_TAG ASN1_R_NESTED_ASN1_ERROR ASN1_R_DECODE_ERROR ASN1_R_BAD_OBJECT_HEADER "
                              "ASN1_R_NOT_ENOUGH_DATA ASN1_R_ILLEGAL_PADDING ASN1_R_TOO_SMALL",
@@ -178,6 +182,8 @@ _WOLFSSL_CODES = _codes({
     O.BASIC_CONSTRAINTS: "ASN_PATHLEN_INV_E ASN_PATHLEN_SIZE_E",
     O.NAME_CONSTRAINTS: "ASN_NAME_INVALID_E",
     O.CRITICAL_EXTENSION: "ASN_CRIT_EXT_E",
+    # a HelloRetryRequest for a group the ClientHello did not offer
+    O.HANDSHAKE_FAILURE: "BAD_KEY_SHARE_DATA",
     O.MALFORMED_CERTIFICATE: "ASN_PARSE_E ASN_GETINT_E ASN_OBJECT_ID_E ASN_EXPECT_0_E ASN_BITSTR_E ASN_TAG_NULL_E "
                              "ASN_VERSION_E ASN_TIME_E ASN_DATE_SZ_E ASN_INPUT_E ASN_ALT_NAME_E ASN_UNKNOWN_OID_E "
                              "ALT_NAME_E ASN_RSA_KEY_E BUFFER_E",
@@ -314,7 +320,8 @@ _JAVA: list[tuple[str, Outcome]] = [
     (r"Algorithm constraints check failed|[Uu]nsupported (signature|curve|key|EC)|NoSuchAlgorithmException|disabled algorithm", O.UNSUPPORTED_ALGORITHM),
     (r"[Ss]ignature (check|verification) failed|Signature does not match", O.BAD_SIGNATURE),
     (r"protocol_version|No appropriate protocol|protocol is disabled|is not accepted by client preferences", O.PROTOCOL_VERSION),
-    (r"Received fatal alert|No supported signature|no cipher suites in common|handshake_failure|exceeds the maximum allowed size", O.HANDSHAKE_FAILURE),
+    (r"Received fatal alert|No supported signature|no cipher suites in common|handshake_failure|exceeds the maximum allowed size|"
+     r"Unsupported HelloRetryRequest selected group", O.HANDSHAKE_FAILURE),
     (r"Unsupported or unrecognized SSL message", O.NOT_TLS),
     # transport facts before the generic SSLHandshakeException ("Remote host terminated the handshake" is an EOF)
     (r"Connection refused|Connection reset|Remote host terminated|SocketException|EOFException|peer shut down incorrectly|Broken pipe", O.CONNECTION),

@@ -287,9 +287,24 @@ def _remove_superseded(client, name: str, log: Callable[[str], None]) -> None:
     except Exception as exc:  # noqa: BLE001 - the new image is built; an old one left over is no failure
         log(f"[images] {name}: the superseded image stays ({_short(exc)})")
         return
-    freed = (pruned or {}).get("SpaceReclaimed") or 0
+    freed = ((pruned or {}).get("SpaceReclaimed") or 0) + _remove_old_build_stages(client, name)
     if freed:
         log(f"[images] {name}: removed the superseded image ({freed / 1e6:.0f} MB)")
+
+
+def _remove_old_build_stages(client, name: str) -> int:
+    """A multi-stage Dockerfile's build stage (Rust, Go toolchains: 0.8-1.5 GB) stays behind untagged,
+    labelled ``build-stage=<stack>``: all but the newest (the next build's cache) are removed.
+    Returns the bytes freed."""
+    stages = client.images.list(filters={"dangling": True, "label": f"{LABEL_PREFIX}.build-stage={name}"})
+    freed = 0
+    for old in sorted(stages, key=lambda i: i.attrs.get("Created", ""), reverse=True)[1:]:
+        try:
+            client.images.remove(old.id)
+            freed += old.attrs.get("Size") or 0
+        except Exception:  # noqa: BLE001 - in use (a running build), or gone meanwhile
+            continue
+    return freed
 
 
 def all_images() -> dict[str, ImageSpec]:

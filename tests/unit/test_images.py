@@ -68,17 +68,32 @@ def test_a_rebuild_removes_only_the_image_it_superseded():
 
     calls, logged = [], []
 
+    class Stage:
+        def __init__(self, id, created):
+            self.id, self.attrs = id, {"Created": created, "Size": 1_000_000_000}
+
+    removed = []
+
     class Images:
         def prune(self, filters):
             calls.append(filters)
             return {"SpaceReclaimed": 250_000_000}
 
+        def list(self, filters):
+            calls.append(filters)
+            return [Stage("old", "2026-12-01T00:00:00Z"), Stage("new", "2026-12-07T00:00:00Z")]
+
+        def remove(self, id):
+            removed.append(id)
+
     class Client:
         images = Images()
 
     _remove_superseded(Client(), "openssl", logged.append)
-    assert calls == [{"dangling": True, "label": "org.tlsmatrix.stack=openssl"}]
-    assert logged == ["[images] openssl: removed the superseded image (250 MB)"]
+    assert calls == [{"dangling": True, "label": "org.tlsmatrix.stack=openssl"},
+                     {"dangling": True, "label": "org.tlsmatrix.build-stage=openssl"}]
+    assert removed == ["old"]  # the newest build stage stays: the next build's cache
+    assert logged == ["[images] openssl: removed the superseded image (1250 MB)"]
 
     class Refusing:
         class images:
@@ -86,5 +101,17 @@ def test_a_rebuild_removes_only_the_image_it_superseded():
             def prune(filters):
                 raise RuntimeError("a prune operation is already running")
 
+            @staticmethod
+            def list(filters):
+                return []
+
     _remove_superseded(Refusing(), "go", logged.append)  # a leftover is no failure: said, not raised
     assert "the superseded image stays (a prune operation is already running)" in logged[-1]
+
+
+def test_every_build_stage_is_labelled_with_its_stack():
+    """So that a rebuild can find the build stage it superseded (the only untagged images it leaves)."""
+    for spec in IMAGES.values():
+        text = (images.project_root() / spec.dockerfile).read_text()
+        if " AS build" in text:
+            assert "LABEL org.tlsmatrix.build-stage=" in text, spec.dockerfile
