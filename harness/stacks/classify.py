@@ -481,6 +481,9 @@ def classify_error(family: str, error: str, detail: str | None = None) -> Classi
     return Classification(O.HANDSHAKE_FAILURE, shorten(family, error), None, code)
 
 
+_KUBE_CANCELED = re.compile(r"client error \(Canceled\): operation was canceled: connection was not ready")
+
+
 def classify(family: str, result: HandshakeResult, client_cert: bool = False) -> Classification:
     """``client_cert``: the job carried a client certificate, so an API that still answers 401/403
     did not get (or did not accept) it; that is a failure, not the anonymous TLS-ok case."""
@@ -489,6 +492,13 @@ def classify(family: str, result: HandshakeResult, client_cert: bool = False) ->
     c = classify_error(family, result.error or "", result.error_detail)
     if client_cert and c.outcome is O.OK:
         return Classification(O.HANDSHAKE_FAILURE, f"client certificate not used: {c.short}", c.rule)
+    if client_cert and family == "kube" and _KUBE_CANCELED.search(result.error or ""):
+        # TLS 1.3: the server judges the client certificate after the client's handshake is done and
+        # answers with an alert and a close; when hyper's connection task reads them before the request
+        # is dispatched, the alert is lost and the request is "canceled" (seen under load): the server's
+        # refusal all the same, as the alert says when it arrives in time
+        return Classification(O.HANDSHAKE_FAILURE, "server closed after the handshake (client certificate refused)",
+                              _KUBE_CANCELED.pattern)
     return c
 
 

@@ -322,4 +322,6 @@ def test_a_client_certificate_from_another_ca_fails_for_every_kubernetes_client(
                             str(tmp_path / "client.pem"), str(tmp_path / "TEST-ONLY-client-key.pem")))
     c = classify(CLIENTS[client].family, r, client_cert=True)
     assert not r.ok and c.outcome is Outcome.HANDSHAKE_FAILURE, (c, r.error)
-    assert "badcertificate" in r.error.lower().replace(" ", ""), r.error  # the server's bad_certificate alert
+    # the server's bad_certificate alert, or (TLS 1.3, under load) hyper's canceled request once the
+    # server closed after that alert (tlsmatrix.stacks.classify.classify)
+    assert ("badcertificate" in r.error.lower().replace(" ", "") or "connection was not ready" in r.error), r.error

@@ -141,3 +141,13 @@ def test_openssl_error_lines_shorten_to_their_reason(family, error, short):
     from tlsmatrix.stacks.classify import shorten
 
     assert shorten(family, error) == short
+
+
+def test_a_kube_request_canceled_after_an_mtls_handshake_is_the_server_s_refusal():
+    from tlsmatrix.model.core import HandshakeResult
+    from tlsmatrix.stacks.classify import classify
+
+    raw = HandshakeResult(ok=False, error="ServiceError: client error (Canceled): operation was canceled: "
+                                          "connection was not ready")
+    assert classify("kube", raw, client_cert=True).outcome is Outcome.HANDSHAKE_FAILURE
+    assert classify("kube", raw).outcome is Outcome.CONNECTION  # without a client certificate: the transport
