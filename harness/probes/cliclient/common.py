@@ -102,6 +102,8 @@ class Command:
     deadline_s: float  # hard deadline for the whole CLI run
     done: Callable[[str, str], bool] | None = None  # (stream "out"/"err", line) -> handshake done
     env: dict[str, str] | None = None
+    #: after the done marker, how long the CLI may take to exit by itself (later output kept)
+    grace_s: float = AFTER_DONE_GRACE_S
 
 
 def strip_openssl_thread_id(line: str) -> str:
@@ -182,7 +184,7 @@ def run_cli(cmd: Command) -> Run:
                         if cmd.done(name, raw.decode("utf-8", "replace").rstrip("\r")):
                             done = True
                             done_at = time.monotonic()
-                            stop_at = done_at + AFTER_DONE_GRACE_S
+                            stop_at = done_at + cmd.grace_s
                             break
         if open_streams == 0:  # both pipes closed: the CLI is exiting
             limit = deadline if stop_at is None else min(deadline, stop_at)
