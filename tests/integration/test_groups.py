@@ -14,7 +14,7 @@ name = "kx-axis"
 [axes]
 servers = ["openssl", "go", "rustls-aws-lc-rs"]
 tls = ["1.3", "1.2"]
-clients = ["openssl", "go", "rustls-ring", "rustls-aws-lc-rs", "node", "openssl-cli", "java"]
+clients = ["openssl", "go", "rustls-ring", "rustls-aws-lc-rs", "node", "openssl-cli", "java", "nss"]
 server_groups = ["default", "secp384r1"]
 client_groups = ["default", "secp256r1:x25519", "X25519MLKEM768"]
 [[chain]]
@@ -81,3 +81,12 @@ def test_list_json_shows_each_column_s_own_hello():
     for name in ("openssl", "go", "rustls-ring", "java"):  # OpenSSL 3.0, Go 1.19, ring, Java 17: no ML-KEM
         assert not any("MLKEM" in g for g in hellos[name]["groups"]), hellos[name]
     assert "P-521" not in hellos["rustls-ring"]["key_types"]  # ring verifies no P-521 signature
+
+
+@pytest.mark.parametrize("server", ["openssl", "go", "rustls-aws-lc-rs"])
+def test_nss_offers_the_groups_it_is_given(cells, server):
+    c = cells[(server, (), ("secp256r1", "x25519"), "1.3", "nss")]
+    assert c.outcome == "ok" and c.negotiated["group"] == "secp256r1" and c.negotiated["hrr"] is None
+    # NSS 3.87 has no X25519MLKEM768 and skips it without a word: what it negotiated says so
+    hybrid = cells[(server, (), ("X25519MLKEM768",), "1.3", "nss")]
+    assert hybrid.outcome == "handshake_failure" and "NO_CIPHERS_SUPPORTED" in hybrid.error

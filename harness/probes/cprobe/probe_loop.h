@@ -25,6 +25,8 @@ typedef struct {
     const char *client_cert_file, *client_key_file; /* NULL unless both are sent (mTLS) */
     int port;
     int servername_is_ip;                           /* an IP literal: checked against IP SANs, no SNI */
+    int n_groups;                                   /* key-exchange groups to offer (0: the stack's own) */
+    unsigned int groups[16];                        /* their IANA code points, in preference order */
     double timeout_ms, deadline;                    /* deadline: now_ms() clock, connect + handshake */
 } probe_job;
 

@@ -322,6 +322,17 @@ static int configure(PRFileDesc *ssl, const probe_job *job, probe_result *r) {
         set_nss_error(r, "probe: SSL_VersionRangeSet: ", PR_GetError());
         return -1;
     }
+    if (job->n_groups > 0) { /* the job's groups, in its order (SSLNamedGroup values are IANA's code points) */
+        /* NSS skips a group it does not have without an error (measured: NSS 3.87 and X25519MLKEM768,
+         * x448): the negotiated group tells what it offered; with none left the handshake fails with
+         * SSL_ERROR_NO_CIPHERS_SUPPORTED */
+        SSLNamedGroup groups[16];
+        for (int k = 0; k < job->n_groups; k++) groups[k] = (SSLNamedGroup)job->groups[k];
+        if (SSL_NamedGroupConfig(ssl, groups, (unsigned int)job->n_groups) != SECSuccess) {
+            set_nss_error(r, "unsupported group: SSL_NamedGroupConfig: ", PR_GetError());
+            return -1;
+        }
+    }
     if (SSL_AuthCertificateHook(ssl, auth_certificate, (void *)job->servername) != SECSuccess) {
         set_nss_error(r, "probe: SSL_AuthCertificateHook: ", PR_GetError());
         return -1;

@@ -33,9 +33,9 @@ _KUBE_DESCRIPTIONS = {
 }
 
 
-def _c_probe(name: str, family: str, description: str, client_auth: bool = False) -> Stack:
+def _c_probe(name: str, family: str, description: str, client_auth: bool = False, groups: bool = False) -> Stack:
     """A batch C probe on a TLS library (harness/probes/<name>/probe.c with the shared loop)."""
-    return Stack(name, family, description, build=name, client_auth=client_auth,
+    return Stack(name, family, description, build=name, client_auth=client_auth, groups=groups,
                  reproduce=Reproduce(f"harness/probes/{name}/probe.c", c_probe_build_line(name)))
 
 
@@ -100,7 +100,8 @@ CLIENTS: dict[str, Stack] = registry(
     Stack("gnutls-cli", "gnutls", "GnuTLS gnutls-cli, one process per handshake",
           module="tlsmatrix.probes.cliclient.gnutls", requires=(Debian("gnutls-bin", ("gnutls-cli",)),),
           native=Native("`gnutls-cli`, as the probe ran it", gnutls_line)),
-    _c_probe("nss", "nss", "NSS (libnss3/libssl3) through a small C probe, no database, the CA file as the only anchor"),
+    _c_probe("nss", "nss", "NSS (libnss3/libssl3) through a small C probe, no database, the CA file as the only anchor",
+             groups=True),
     Stack("tstclnt", "nss", "NSS tstclnt with a throwaway certificate DB per CA, one process per handshake",
           module="tlsmatrix.probes.cliclient.nss", requires=(Debian("libnss3-tools", ("tstclnt", "certutil")),),
           native=Native("NSS `tstclnt` with a throwaway certificate database in ./nssdb, as the probe ran it",
