@@ -92,11 +92,11 @@ def test_only_x25519mlkem768_accepted(p256):
 
 def test_a_classical_client_asked_for_the_hybrid_is_skipped_in_its_words(p256):
     with s_server(p256, "-groups", "X25519MLKEM768:x25519") as port:
-        results = _probe(port, p256.ca_file, ["openssl", "go", "rustls-ring", "rustls-aws-lc-rs", "go@1.24"],
-                         groups="X25519MLKEM768")
+        results = _probe(port, p256.ca_file, ["openssl", "go", "rustls-ring", "rustls-aws-lc-rs", "go@1.24",
+                                              "nss@3.110"], groups="X25519MLKEM768")
     for client in ("openssl", "go", "rustls-ring"):
         assert results[client]["outcome"] == "skipped" and "unsupported group" in results[client]["error"]
-    for client in ("rustls-aws-lc-rs", "go@1.24"):
+    for client in ("rustls-aws-lc-rs", "go@1.24", "nss@3.110"):  # NSS 3.110 key-shares it when asked
         assert results[client]["outcome"] == "ok" and results[client]["negotiated"]["group"] == "X25519MLKEM768"
 
 
