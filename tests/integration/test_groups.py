@@ -14,7 +14,7 @@ name = "kx-axis"
 [axes]
 servers = ["openssl", "go", "rustls-aws-lc-rs"]
 tls = ["1.3", "1.2"]
-clients = ["openssl", "go", "rustls-ring", "rustls-aws-lc-rs", "node", "openssl-cli", "java", "nss"]
+clients = ["openssl", "go", "rustls-ring", "rustls-aws-lc-rs", "node", "openssl-cli", "java", "nss", "gnutls"]
 server_groups = ["default", "secp384r1"]
 client_groups = ["default", "secp256r1:x25519", "X25519MLKEM768"]
 [[chain]]
@@ -32,7 +32,10 @@ def cells(tmp_path_factory, pki_cache):
             for c in doc.cells}
 
 
-TLS_CLIENTS = ("openssl", "go", "rustls-ring", "rustls-aws-lc-rs")  # they report group and HelloRetryRequest
+#: they report the group and whether a HelloRetryRequest came
+TLS_CLIENTS = ("openssl", "go", "rustls-ring", "rustls-aws-lc-rs", "java")
+#: they restrict what they offer on the host (Java 17 cannot per connection)
+RESTRICTING = ("openssl", "go", "rustls-ring", "rustls-aws-lc-rs", "openssl-cli")
 
 
 @pytest.mark.parametrize("server", ["openssl", "go", "rustls-aws-lc-rs"])
@@ -46,7 +49,7 @@ def test_a_server_restricted_to_one_group_negotiates_it_after_a_hello_retry(cell
 
 
 @pytest.mark.parametrize("server", ["openssl", "go", "rustls-aws-lc-rs"])
-@pytest.mark.parametrize("client", (*TLS_CLIENTS, "openssl-cli"))
+@pytest.mark.parametrize("client", RESTRICTING)
 @pytest.mark.parametrize("tls", ["1.2", "1.3"])
 def test_no_common_group_is_a_negotiation_failure(cells, server, client, tls):
     c = cells[(server, ("secp384r1",), ("secp256r1", "x25519"), tls, client)]
@@ -65,9 +68,14 @@ def test_rustls_with_aws_lc_rs_negotiates_the_hybrid(cells):
 
 
 def test_a_probe_that_cannot_restrict_groups_is_skipped_by_the_harness(cells):
-    c = cells[("go", (), ("secp256r1", "x25519"), "1.3", "java")]
+    c = cells[("go", (), ("secp256r1", "x25519"), "1.3", "gnutls")]
     assert c.outcome == "skipped" and "cannot restrict the key-exchange groups" in c.error
-    assert cells[("go", (), (), "1.3", "java")].outcome == "ok"
+    assert cells[("go", (), (), "1.3", "gnutls")].outcome == "ok"
+
+
+def test_java_17_says_it_cannot_restrict_its_groups_per_connection(cells):
+    c = cells[("go", (), ("secp256r1", "x25519"), "1.3", "java")]
+    assert c.outcome == "skipped" and "setNamedGroups is Java 20+" in c.error, c.error
 
 
 def test_list_json_shows_each_column_s_own_hello():

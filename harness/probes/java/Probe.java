@@ -268,6 +268,7 @@ public final class Probe {
         String caFile, host, servername, certFile, keyFile;
         int port;
         String[] protocols; // null: the JDK's defaults
+        String[] groups; // the key-exchange groups to offer (IANA names, as JSSE names them); null: the JDK's
         long timeoutMs = DEFAULT_TIMEOUT_MS;
     }
 
@@ -318,6 +319,16 @@ public final class Probe {
             } else {
                 throw new BadJob("unsupported tls_version " + Json.write(ver));
             }
+        }
+        Object groups = job.get("groups");
+        if (groups instanceof List) {
+            List<?> l = (List<?>) groups;
+            j.groups = new String[l.size()];
+            for (int i = 0; i < l.size(); i++) {
+                j.groups[i] = String.valueOf(l.get(i));
+            }
+        } else if (groups != null) {
+            throw new BadJob("job field groups must be a list, got " + Json.write(groups));
         }
         Object tmo = job.get("timeout_ms");
         if (tmo != null) {
@@ -402,6 +413,7 @@ public final class Probe {
             String[] gs = Observe.groupAndSigalg(raw.recorded(), s.getProtocol());
             neg.put("group", gs[0]);
             neg.put("sigalg", gs[1]);
+            neg.put("hrr", gs[2] == null ? null : Boolean.valueOf(gs[2]));
             r.put("ok", true);
             r.put("error", null);
             r.put("negotiated", neg);
@@ -409,7 +421,9 @@ public final class Probe {
         } catch (Exception e) {
             double el = elapsed(start);
             String msg = e.getMessage() != null ? e.getMessage() : e.toString();
-            if (watchdogFired.get() || isTimeout(e)) {
+            if (e instanceof UnsupportedGroups) {
+                msg = "unsupported group: " + msg;
+            } else if (watchdogFired.get() || isTimeout(e)) {
                 msg = "timeout: " + msg;
             }
             r.put("ok", false);
@@ -447,9 +461,38 @@ public final class Probe {
         if (j.protocols != null) {
             params.setProtocols(j.protocols);
         }
+        if (j.groups != null) {
+            setNamedGroups(params, j.groups);
+        }
         ssl.setSSLParameters(params);
         ssl.startHandshake();
         return ssl;
+    }
+
+    /** Thrown when this JDK cannot apply the job's groups: answered as "unsupported group: ...". */
+    static final class UnsupportedGroups extends IOException {
+        private static final long serialVersionUID = 1L;
+
+        UnsupportedGroups(String msg) {
+            super(msg);
+        }
+    }
+
+    /**
+     * The job's groups for this connection only: SSLParameters.setNamedGroups (Java 20+; looked up
+     * reflectively so one source builds on 11, 17 and 21). JSSE ignores a name it does not know,
+     * so the negotiated group is the witness (as with NSS).
+     */
+    private static void setNamedGroups(SSLParameters params, String[] groups) throws IOException {
+        try {
+            SSLParameters.class.getMethod("setNamedGroups", String[].class).invoke(params, (Object) groups);
+        } catch (NoSuchMethodException e) {
+            throw new UnsupportedGroups("Java " + System.getProperty("java.version")
+                + " cannot restrict its named groups per connection (SSLParameters.setNamedGroups is Java 20+)");
+        } catch (ReflectiveOperationException e) {
+            Throwable cause = e.getCause() != null ? e.getCause() : e;
+            throw new UnsupportedGroups("SSLParameters.setNamedGroups: " + cause);
+        }
     }
 
     /**
@@ -599,14 +642,22 @@ public final class Probe {
         }
 
         /** Returns {group, sigalg}; nulls when unknown. Never throws. */
+        /** The ServerHello random of a HelloRetryRequest (RFC 8446, 4.1.3). */
+        static final byte[] HRR = new byte[] {
+            (byte) 0xcf, 0x21, (byte) 0xad, 0x74, (byte) 0xe5, (byte) 0x9a, 0x61, 0x11, (byte) 0xbe, 0x1d, (byte) 0x8c, 0x02,
+            0x1e, 0x65, (byte) 0xb8, (byte) 0x91, (byte) 0xc2, (byte) 0xa2, 0x11, 0x16, 0x7a, (byte) 0xbb, (byte) 0x8c, 0x5e,
+            0x07, (byte) 0x9e, 0x09, (byte) 0xe2, (byte) 0xc8, (byte) 0xa8, 0x33, (byte) 0x9c};
+
+        /** {group, sigalg, hrr ("true"/"false"; null: not known)} read off the server's bytes. */
         static String[] groupAndSigalg(byte[] data, String protocol) {
-            String[] res = new String[2];
+            String[] res = new String[3];
             try {
                 boolean tls13 = "TLSv1.3".equals(protocol);
                 boolean tls12 = "TLSv1.2".equals(protocol);
                 if (!tls12 && !tls13) {
                     return res;
                 }
+                res[2] = "false"; // TLS 1.2 has none; TLS 1.3: until a HelloRetryRequest is seen
                 ByteArrayOutputStream stream = new ByteArrayOutputStream();
                 int off = 0;
                 while (off + 5 <= data.length) {
@@ -637,6 +688,11 @@ public final class Probe {
                     }
                     int b = p + 4;
                     if (type == 2 && tls13) { // ServerHello (or HelloRetryRequest): key_share
+                        if (n >= 34 && java.util.Arrays.equals(java.util.Arrays.copyOfRange(hs, b + 2, b + 34), HRR)) {
+                            res[2] = "true";
+                            p += 4 + n;
+                            continue; // its key_share names the group asked for, not the one used
+                        }
                         int q = b + 2 + 32;
                         q += 1 + (hs[q] & 0xff); // legacy_session_id_echo
                         q += 2 + 1; // cipher_suite, legacy_compression_method
@@ -665,7 +721,7 @@ public final class Probe {
                     p += 4 + n;
                 }
             } catch (RuntimeException e) {
-                return new String[2];
+                return new String[3];
             }
             return res;
         }

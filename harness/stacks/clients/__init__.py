@@ -88,6 +88,7 @@ CLIENTS: dict[str, Stack] = registry(
           argv=lambda: ["java", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp", str(output_path("java").parent),
                         "Probe"],
           requires=(Debian(JDK.package, ("java",), hint=JAVA_INSTALL_HINT),), build="java", client_auth=True,
+          groups=True,  # Java 20+ (SSLParameters.setNamedGroups); Java 17 says it cannot
           reproduce=Reproduce("harness/probes/java/Probe.java",
                               "(cd harness/probes/java && javac -d ../../../build/java Probe.java)",
                               "java -cp build/java Probe")),
