@@ -14,7 +14,8 @@ name = "kx-axis"
 [axes]
 servers = ["openssl", "go", "rustls-aws-lc-rs"]
 tls = ["1.3", "1.2"]
-clients = ["openssl", "go", "rustls-ring", "rustls-aws-lc-rs", "node", "openssl-cli", "java", "nss", "gnutls"]
+clients = ["openssl", "go", "rustls-ring", "rustls-aws-lc-rs", "node", "openssl-cli", "java", "nss", "gnutls",
+           "wolfssl"]
 server_groups = ["default", "secp384r1"]
 client_groups = ["default", "secp256r1:x25519", "X25519MLKEM768"]
 [[chain]]
@@ -35,7 +36,7 @@ def cells(tmp_path_factory, pki_cache):
 #: they report the group and whether a HelloRetryRequest came
 TLS_CLIENTS = ("openssl", "go", "rustls-ring", "rustls-aws-lc-rs", "java")
 #: they restrict what they offer on the host (Java 17 cannot per connection)
-RESTRICTING = ("openssl", "go", "rustls-ring", "rustls-aws-lc-rs", "openssl-cli")
+RESTRICTING = ("openssl", "go", "rustls-ring", "rustls-aws-lc-rs", "openssl-cli", "gnutls", "nss")
 
 
 @pytest.mark.parametrize("server", ["openssl", "go", "rustls-aws-lc-rs"])
@@ -56,7 +57,7 @@ def test_no_common_group_is_a_negotiation_failure(cells, server, client, tls):
     assert c.outcome == "handshake_failure", c.error
 
 
-@pytest.mark.parametrize("client", ("openssl", "go", "rustls-ring", "openssl-cli"))
+@pytest.mark.parametrize("client", ("openssl", "go", "rustls-ring", "openssl-cli", "gnutls"))
 def test_a_stack_without_ml_kem_says_so_and_is_skipped(cells, client):
     c = cells[("go", (), ("X25519MLKEM768",), "1.3", client)]
     assert c.outcome == "skipped" and c.error.startswith("unsupported group:"), c.error
@@ -68,9 +69,9 @@ def test_rustls_with_aws_lc_rs_negotiates_the_hybrid(cells):
 
 
 def test_a_probe_that_cannot_restrict_groups_is_skipped_by_the_harness(cells):
-    c = cells[("go", (), ("secp256r1", "x25519"), "1.3", "gnutls")]
+    c = cells[("go", (), ("secp256r1", "x25519"), "1.3", "wolfssl")]
     assert c.outcome == "skipped" and "cannot restrict the key-exchange groups" in c.error
-    assert cells[("go", (), (), "1.3", "gnutls")].outcome == "ok"
+    assert cells[("go", (), (), "1.3", "wolfssl")].outcome == "ok"
 
 
 def test_java_17_says_it_cannot_restrict_its_groups_per_connection(cells):
@@ -98,3 +99,11 @@ def test_nss_offers_the_groups_it_is_given(cells, server):
     # NSS 3.87 has no X25519MLKEM768 and skips it without a word: what it negotiated says so
     hybrid = cells[(server, (), ("X25519MLKEM768",), "1.3", "nss")]
     assert hybrid.outcome == "handshake_failure" and "NO_CIPHERS_SUPPORTED" in hybrid.error
+
+
+@pytest.mark.parametrize("server", ["openssl", "go", "rustls-aws-lc-rs"])
+def test_gnutls_offers_the_groups_it_is_given(cells, server):
+    """GnuTLS key-shares both groups; the Go server picks x25519 by its own preference, the others
+    the client's first."""
+    c = cells[(server, (), ("secp256r1", "x25519"), "1.3", "gnutls")]
+    assert c.outcome == "ok" and c.negotiated["group"] == ("x25519" if server == "go" else "secp256r1"), c

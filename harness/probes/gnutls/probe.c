@@ -241,9 +241,44 @@ static int await_verdict(gnutls_session_t session, int fd, double deadline) {
     }
 }
 
+/* the job's groups as GnuTLS names them in a priority string (IANA code point -> GROUP-<name>) */
+static const struct { unsigned code; const char *name; } GROUP_NAMES[] = {
+    {23, "SECP256R1"}, {24, "SECP384R1"}, {25, "SECP521R1"}, {29, "X25519"}, {30, "X448"},
+    {256, "FFDHE2048"}, {257, "FFDHE3072"}, {258, "FFDHE4096"}, {259, "FFDHE6144"}, {260, "FFDHE8192"},
+    {0x11EB, "SECP256R1-MLKEM768"}, {0x11EC, "X25519-MLKEM768"}, {0x11ED, "SECP384R1-MLKEM1024"},
+};
+
+/* a priority for this job's groups (and version), or -1 with r->error "unsupported group: ..." in
+ * GnuTLS' words (a name this GnuTLS does not know fails gnutls_priority_init) */
+static int job_priority(const probe_job *job, gnutls_priority_t *out, probe_result *r) {
+    buf_t b = {0};
+    buf_puts(&b, "NORMAL");
+    if (job->tls_version) buf_printf(&b, ":-VERS-ALL:+VERS-TLS%s", job->tls_version);
+    buf_puts(&b, ":-GROUP-ALL");
+    for (int k = 0; k < job->n_groups; k++) {
+        const char *name = NULL;
+        for (size_t g = 0; g < sizeof GROUP_NAMES / sizeof GROUP_NAMES[0]; g++)
+            if (GROUP_NAMES[g].code == job->groups[k]) name = GROUP_NAMES[g].name;
+        if (!name) {
+            r->error = probe_strdup_printf("unsupported group: GnuTLS has no name for group 0x%04x", job->groups[k]);
+            free(b.p);
+            return -1;
+        }
+        buf_printf(&b, ":+GROUP-%s", name);
+    }
+    const char *where = NULL;
+    int rc = gnutls_priority_init(out, b.p, &where);
+    if (rc < 0)
+        r->error = probe_strdup_printf("unsupported group: gnutls_priority_init(%s): %s (at %s)", b.p,
+                                       gnutls_strerror(rc), where ? where : "?");
+    free(b.p);
+    return rc < 0 ? -1 : 0;
+}
+
 static void handshake(const probe_job *job, probe_result *r) {
     gnutls_session_t session = NULL;
     gnutls_certificate_credentials_t own_cred = NULL; /* mTLS jobs: credentials of this job only */
+    gnutls_priority_t own_prio = NULL; /* jobs with groups: a priority of this job only */
     int fd = -1, rc;
 
     gnutls_certificate_credentials_t cred;
@@ -264,6 +299,10 @@ static void handshake(const probe_job *job, probe_result *r) {
     rc = gnutls_init(&session, GNUTLS_CLIENT | GNUTLS_NONBLOCK | GNUTLS_NO_TICKETS);
     if (rc < 0) { session = NULL; r->error = probe_strdup_printf("probe: gnutls_init: %s", gnutls_strerror(rc)); goto out; }
     gnutls_priority_t prio = !job->tls_version ? prio_default : !strcmp(job->tls_version, "1.2") ? prio_12 : prio_13;
+    if (job->n_groups > 0) {
+        if (job_priority(job, &own_prio, r) < 0) goto out;
+        prio = own_prio;
+    }
     if ((rc = gnutls_priority_set(session, prio)) < 0) {
         r->error = probe_strdup_printf("probe: gnutls_priority_set: %s", gnutls_strerror(rc));
         goto out;
@@ -355,6 +394,7 @@ out:
     if (session) gnutls_deinit(session);
     if (fd >= 0) close(fd);
     if (own_cred) gnutls_certificate_free_credentials(own_cred);
+    if (own_prio) gnutls_priority_deinit(own_prio); /* after the session: it used it */
 }
 
 /* ------------------------------------------------------------------ main */

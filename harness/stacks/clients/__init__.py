@@ -97,7 +97,7 @@ CLIENTS: dict[str, Stack] = registry(
           requires=(Debian("nodejs", ("node",), hint="install Node.js 20 (Debian: apt-get install {package})"),),
           client_auth=True, groups=True,
           reproduce=Reproduce("harness/probes/node/probe.mjs", _NOTHING_TO_BUILD, "node harness/probes/node/probe.mjs")),
-    _c_probe("gnutls", "gnutls", "GnuTLS (libgnutls) through a small C probe", client_auth=True),
+    _c_probe("gnutls", "gnutls", "GnuTLS (libgnutls) through a small C probe", client_auth=True, groups=True),
     Stack("gnutls-cli", "gnutls", "GnuTLS gnutls-cli, one process per handshake",
           module="tlsmatrix.probes.cliclient.gnutls", requires=(Debian("gnutls-bin", ("gnutls-cli",)),),
           native=Native("`gnutls-cli`, as the probe ran it", gnutls_line)),
