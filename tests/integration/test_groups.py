@@ -15,7 +15,7 @@ name = "kx-axis"
 servers = ["openssl", "go", "rustls-aws-lc-rs"]
 tls = ["1.3", "1.2"]
 clients = ["openssl", "go", "rustls-ring", "rustls-aws-lc-rs", "node", "openssl-cli", "java", "nss", "gnutls",
-           "wolfssl"]
+           "wolfssl", "libcurl", "curl"]
 server_groups = ["default", "secp384r1"]
 client_groups = ["default", "secp256r1:x25519", "X25519MLKEM768"]
 [[chain]]
@@ -36,7 +36,7 @@ def cells(tmp_path_factory, pki_cache):
 #: they report the group and whether a HelloRetryRequest came
 TLS_CLIENTS = ("openssl", "go", "rustls-ring", "rustls-aws-lc-rs", "java")
 #: they restrict what they offer on the host (Java 17 cannot per connection)
-RESTRICTING = ("openssl", "go", "rustls-ring", "rustls-aws-lc-rs", "openssl-cli", "gnutls", "nss")
+RESTRICTING = ("openssl", "go", "rustls-ring", "rustls-aws-lc-rs", "openssl-cli", "gnutls", "nss", "libcurl", "curl")
 
 
 @pytest.mark.parametrize("server", ["openssl", "go", "rustls-aws-lc-rs"])
@@ -57,7 +57,7 @@ def test_no_common_group_is_a_negotiation_failure(cells, server, client, tls):
     assert c.outcome == "handshake_failure", c.error
 
 
-@pytest.mark.parametrize("client", ("openssl", "go", "rustls-ring", "openssl-cli", "gnutls"))
+@pytest.mark.parametrize("client", ("openssl", "go", "rustls-ring", "openssl-cli", "gnutls", "libcurl", "curl"))
 def test_a_stack_without_ml_kem_says_so_and_is_skipped(cells, client):
     c = cells[("go", (), ("X25519MLKEM768",), "1.3", client)]
     assert c.outcome == "skipped" and c.error.startswith("unsupported group:"), c.error

@@ -26,6 +26,7 @@ if __package__ in (None, ""):  # pragma: no cover - run as a file, not with -m
     sys.exit("run as: python3 -m tlsmatrix.probes.cliclient.curl")
 
 from .common import Cli, Command, Job, Run, dpkg_version, main, tool_output
+from ..pyssl.kx import openssl_list
 
 VERSIONS = {"1.2": ["--tlsv1.2", "--tls-max", "1.2"], "1.3": ["--tlsv1.3", "--tls-max", "1.3"]}
 VERIFY_OK = "SSL certificate verify ok."
@@ -83,6 +84,8 @@ class Curl(Cli):
                 "--connect-to", f"{name}:{job.port}:{host}:{job.port}"]
         if job.tls_version:
             argv += VERSIONS[job.tls_version]
+        if job.groups:
+            argv += ["--curves", openssl_list(job.groups)]
         argv += ["--connect-timeout", seconds, "--max-time", seconds, "-o", os.devnull,
                  "-w", "%{ssl_verify_result}", f"https://{name}:{job.port}/"]
         return Command(argv=argv, deadline_s=job.timeout_s + HARD_DEADLINE_EXTRA_S,
@@ -98,6 +101,9 @@ class Curl(Cli):
         errors = [l.strip() for l in err if _CURL_ERROR.match(l)]
         if errors:
             error = errors[-1]
+            if job.groups and run.returncode == 59 and "curves" in error:  # OpenSSL refused --curves
+                return {"ok": False, "error": f"unsupported group: {error}", "error_detail": "exit status 59",
+                        "negotiated": None}
         else:  # no "curl: (N)" line: whatever curl wrote that is not verbose tracing
             error = " | ".join(l.strip() for l in err if l.strip() and not l.startswith(("*", ">", "<", "{", "}")))
         detail = f"exit status {run.returncode}"

@@ -100,6 +100,28 @@ static size_t discard(char *data, size_t size, size_t n, void *userptr) {
     return size * n;
 }
 
+/* the job's groups in OpenSSL's spelling (CURLOPT_SSL_EC_CURVES is SSL_CTX_set1_groups_list); a code
+ * point without a name here is left to OpenSSL under its number, which it refuses */
+static const struct { unsigned code; const char *name; } OPENSSL_GROUPS[] = {
+    {23, "P-256"}, {24, "P-384"}, {25, "P-521"}, {29, "X25519"}, {30, "X448"},
+    {256, "ffdhe2048"}, {257, "ffdhe3072"}, {258, "ffdhe4096"}, {259, "ffdhe6144"}, {260, "ffdhe8192"},
+    {0x0200, "MLKEM512"}, {0x0201, "MLKEM768"}, {0x0202, "MLKEM1024"},
+    {0x11EB, "SecP256r1MLKEM768"}, {0x11EC, "X25519MLKEM768"}, {0x11ED, "SecP384r1MLKEM1024"},
+};
+
+static char *curves_list(const probe_job *job) {
+    buf_t b = {0};
+    for (int k = 0; k < job->n_groups; k++) {
+        const char *name = NULL;
+        for (size_t g = 0; g < sizeof OPENSSL_GROUPS / sizeof OPENSSL_GROUPS[0]; g++)
+            if (OPENSSL_GROUPS[g].code == job->groups[k]) name = OPENSSL_GROUPS[g].name;
+        if (k) buf_puts(&b, ":");
+        if (name) buf_puts(&b, name);
+        else buf_printf(&b, "0x%04x", job->groups[k]);
+    }
+    return b.p;
+}
+
 /* every option of the job's easy handle; a probe error text (malloc'd) or NULL */
 static char *configure(CURL *h, const probe_job *job, const char *url, struct curl_slist *connect_to, char *errbuf) {
     long version = CURL_SSLVERSION_TLSv1_2; /* library defaults, TLS 1.2 and up */
@@ -147,6 +169,14 @@ static char *configure(CURL *h, const probe_job *job, const char *url, struct cu
     rc = curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
     if (rc != CURLE_OK)
         return probe_strdup_printf("probe: curl_easy_setopt(CURLOPT_WRITEFUNCTION): %s", curl_easy_strerror(rc));
+    if (job->n_groups > 0) {
+        char *curves = curves_list(job); /* libcurl copies the string */
+        rc = curl_easy_setopt(h, CURLOPT_SSL_EC_CURVES, curves);
+        free(curves);
+        if (rc != CURLE_OK)
+            return probe_strdup_printf("unsupported group: curl_easy_setopt(CURLOPT_SSL_EC_CURVES): %s",
+                                       curl_easy_strerror(rc));
+    }
     return NULL;
 }
 
@@ -202,6 +232,11 @@ static void handshake(const probe_job *job, probe_result *r) {
     current = NULL;
     if (code != CURLE_OK) {
         failed(h, code, errbuf, r);
+        if (job->n_groups > 0 && code == CURLE_SSL_CIPHER && strstr(r->error, "curves")) {
+            char *said = r->error; /* OpenSSL refused the list: "failed setting curves list: '...'" */
+            r->error = probe_strdup_printf("unsupported group: %s", said);
+            free(said);
+        }
         goto out;
     }
     r->ok = 1;

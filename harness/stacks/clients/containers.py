@@ -59,7 +59,7 @@ RELEASES: dict[str, tuple[str, str, dict[str, str]]] = {
 }
 
 #: the probe and server programs that apply a group setting (the host's descriptors say it per stack)
-KX_PROBES = frozenset({"openssl", "go", "node", "openssl-cli", "nss", "java", "gnutls"})
+KX_PROBES = frozenset({"openssl", "go", "node", "openssl-cli", "nss", "java", "gnutls", "libcurl", "curl"})
 
 #: stack -> (family, column prefix, the probe's argv inside the image, description)
 PROBES: dict[str, tuple[str, str, tuple[str, ...], str]] = {
