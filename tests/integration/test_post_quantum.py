@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 import tlsmatrix
-from tlsmatrix.model.core import ChainSpec
 from tlsmatrix.stacks.clients.containers import CLIENT_IMAGES, VERSIONED, image_missing
 from tlsmatrix.stacks.engine import LABEL_PREFIX
 
