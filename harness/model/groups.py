@@ -39,6 +39,8 @@ _ALIASES = {name.lower(): name for name in GROUPS} | {
     "secp256r1mlkem768": "SecP256r1MLKEM768", "p256mlkem768": "SecP256r1MLKEM768",
     "secp384r1mlkem1024": "SecP384r1MLKEM1024", "p384mlkem1024": "SecP384r1MLKEM1024",
     "x25519kyber768draft00": "X25519Kyber768Draft00",
+    "x25519-mlkem768": "X25519MLKEM768", "secp256r1-mlkem768": "SecP256r1MLKEM768",  # GnuTLS' names
+    "secp384r1-mlkem1024": "SecP384r1MLKEM1024",
     # Go's CurveID names, GnuTLS' and NSS' spellings
     "curvep256": "secp256r1", "curvep384": "secp384r1", "curvep521": "secp521r1",
     "ec_curve25519": "x25519", "ec_secp256r1": "secp256r1", "ec_secp384r1": "secp384r1", "ec_secp521r1": "secp521r1",

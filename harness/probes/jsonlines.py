@@ -50,6 +50,44 @@ def nss_version(library: str) -> str | None:
     return m.group(1).decode() if m else None
 
 
+#: a job's or listener's groups (IANA names, harness/model/groups.py) as NSS' tools spell them
+#: (tstclnt and selfserv -I; the C probe passes code points instead)
+NSS_GROUPS = {"secp256r1": "P256", "secp384r1": "P384", "secp521r1": "P521", "x25519": "x25519",
+              "ffdhe2048": "FF2048", "ffdhe3072": "FF3072", "ffdhe4096": "FF4096", "ffdhe6144": "FF6144",
+              "ffdhe8192": "FF8192", "X25519MLKEM768": "mlkem768x25519", "X25519Kyber768Draft00": "xyber768d00"}
+#: the same as GnuTLS' priority strings name them (GROUP-<name>: gnutls-cli, gnutls-serv, the C probe's table)
+GNUTLS_GROUPS = {"secp256r1": "SECP256R1", "secp384r1": "SECP384R1", "secp521r1": "SECP521R1", "x25519": "X25519",
+                 "x448": "X448", "ffdhe2048": "FFDHE2048", "ffdhe3072": "FFDHE3072", "ffdhe4096": "FFDHE4096",
+                 "ffdhe6144": "FFDHE6144", "ffdhe8192": "FFDHE8192", "X25519MLKEM768": "X25519-MLKEM768",
+                 "SecP256r1MLKEM768": "SECP256R1-MLKEM768", "SecP384r1MLKEM1024": "SECP384R1-MLKEM1024"}
+
+
+def nss_tool_groups(usage: str) -> list[str]:
+    """The ``-I`` values an NSS tool's usage text lists (tstclnt, selfserv: NSS 3.87 P256 … FF8192,
+    3.110 the ML-KEM hybrid too); they refuse any other with 'Bad group specified.' only."""
+    listed = re.search(r"^\s*-I .*?valid:\s*\n(.*?)\n\s*-", usage, re.S | re.M)
+    return re.findall(r"\w+", listed.group(1)) if listed else []
+
+
+def nss_group_option(groups: list, known: list[str], tool: str) -> list[str]:
+    """``-I P256,x25519`` for a list of groups; ValueError 'unsupported group: …' for one the tool lacks."""
+    names = [NSS_GROUPS.get(str(g)) for g in groups]
+    lacking = [str(g) for g, n in zip(groups, names) if n is None or (known and n not in known)]
+    if lacking:
+        raise ValueError(f"unsupported group: {tool} -I has no {', '.join(lacking)} "
+                         f"(its valid values: {', '.join(known) or 'unknown'})")
+    return ["-I", ",".join(n for n in names if n)]
+
+
+def gnutls_priority(priority: str, groups: list) -> str:
+    """A GnuTLS priority string restricted to these groups (ValueError 'unsupported group: …' for a
+    group GnuTLS has no name for; whether this GnuTLS knows the name is for gnutls_priority_init)."""
+    unnamed = [str(g) for g in groups if str(g) not in GNUTLS_GROUPS]
+    if unnamed:
+        raise ValueError(f"unsupported group: GnuTLS has no name for {', '.join(unnamed)}")
+    return priority + ":-GROUP-ALL" + "".join(f":+GROUP-{GNUTLS_GROUPS[str(g)]}" for g in groups)
+
+
 def elapsed_ms(start: float) -> float:
     """Milliseconds since ``start`` (a time.monotonic() value), as every result reports them."""
     return round((time.monotonic() - start) * 1000, 3)

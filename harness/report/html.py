@@ -19,7 +19,7 @@ from ..model.document import CellRecord, ResultsDocument, StackEntry
 from .legend import OUTCOMES, outcome_info
 from .overview import overview
 from .table import mismatches, rows, stack_versions
-from .text import clean, clip
+from .text import clean, clip, negotiated
 
 
 VERDICTS = OrderedDict([
@@ -53,10 +53,6 @@ def _fact_text(value: Any) -> str:
     return str(value)
 
 
-def _negotiated(r: CellRecord) -> str:
-    return " ".join(f"{k}={v}" for k, v in (r.negotiated or {}).items() if v)
-
-
 def _expected(r: CellRecord) -> tuple[str, str]:
     if r.expected is None:
         return "", ""
@@ -76,8 +72,8 @@ def _cell_title(r: CellRecord) -> str:
         lines.append("detail: " + clip(r.error_detail, TITLE_ERROR_WIDTH))
     if r.code:
         lines.append(f"code: {r.code}")
-    if _negotiated(r):
-        lines.append("negotiated: " + _negotiated(r))
+    if negotiated(r.negotiated):
+        lines.append("negotiated: " + negotiated(r.negotiated))
     versions = [f"{who}: {v}" for who, v in (("client", r.client_version), ("server", r.server_version)) if v]
     if versions:
         lines.append("; ".join(versions))
@@ -118,7 +114,7 @@ def _cell_panel(r: CellRecord) -> str:
     ]
     items += [(term, value, pre) for term, value, pre in (
         ("expected", expected, False), ("why", why, False), ("error", r.error, True),
-        ("error detail", r.error_detail, True), ("code", r.code, False), ("negotiated", _negotiated(r), False))
+        ("error detail", r.error_detail, True), ("code", r.code, False), ("negotiated", negotiated(r.negotiated), False))
         if value]
     items.append(("client version", r.client_version or "?", False))
     items.append(("server version", r.server_version or "?", False))

@@ -11,6 +11,7 @@ import xml.etree.ElementTree as ET
 from typing import Any
 
 from ..model.document import CellRecord, ResultsDocument, ScenarioInfo
+from .text import negotiated
 
 #: characters XML 1.0 cannot carry, not even as character references
 _INVALID_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -46,7 +47,7 @@ def _describe(r: CellRecord) -> str:
     if r.code:
         lines.append(f"code: {r.code}")
     if r.negotiated and any(r.negotiated.values()):
-        lines.append("negotiated: " + " ".join(f"{k}={v}" for k, v in r.negotiated.items() if v))
+        lines.append("negotiated: " + negotiated(r.negotiated))
     lines.append(f"client_version: {r.client_version or '?'}")
     lines.append(f"server_version: {r.server_version or '?'}")
     if r.attempts != 1:

@@ -30,3 +30,16 @@ def join_names(names: list[str]) -> str:
     if len(names) <= 1:
         return "".join(names)
     return ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def negotiated(values: dict | None) -> str:
+    """What a completed handshake negotiated, for a report line (``version=TLSv1.3 … group=x25519
+    hrr=no``); a group or HelloRetryRequest the probe cannot tell is ``unknown`` (null in results.json),
+    never left out, so a reader does not take silence for "none". Empty for a cell without a handshake."""
+    if not values:
+        return ""
+    parts = [f"{key}={value}" for key, value in values.items() if key not in ("group", "hrr") and value]
+    parts.append(f"group={values.get('group') or 'unknown'}")
+    hrr = values.get("hrr")
+    parts.append(f"hrr={'unknown' if hrr is None else 'yes' if hrr else 'no'}")
+    return " ".join(parts)

@@ -15,7 +15,7 @@ name = "kx-axis"
 servers = ["openssl", "go", "rustls-aws-lc-rs"]
 tls = ["1.3", "1.2"]
 clients = ["openssl", "go", "rustls-ring", "rustls-aws-lc-rs", "node", "openssl-cli", "java", "nss", "gnutls",
-           "wolfssl", "libcurl", "curl"]
+           "wolfssl", "libcurl", "curl", "gnutls-cli", "tstclnt", "rustls-ring@0.21.12", "boringssl"]
 server_groups = ["default", "secp384r1"]
 client_groups = ["default", "secp256r1:x25519", "X25519MLKEM768"]
 [[chain]]
@@ -36,7 +36,8 @@ def cells(tmp_path_factory, pki_cache):
 #: they report the group and whether a HelloRetryRequest came
 TLS_CLIENTS = ("openssl", "go", "rustls-ring", "rustls-aws-lc-rs", "java")
 #: they restrict what they offer on the host (Java 17 cannot per connection)
-RESTRICTING = ("openssl", "go", "rustls-ring", "rustls-aws-lc-rs", "openssl-cli", "gnutls", "nss", "libcurl", "curl")
+RESTRICTING = ("openssl", "go", "rustls-ring", "rustls-aws-lc-rs", "openssl-cli", "gnutls", "nss", "libcurl", "curl",
+               "wolfssl", "gnutls-cli", "tstclnt", "rustls-ring@0.21.12")
 
 
 @pytest.mark.parametrize("server", ["openssl", "go", "rustls-aws-lc-rs"])
@@ -57,7 +58,8 @@ def test_no_common_group_is_a_negotiation_failure(cells, server, client, tls):
     assert c.outcome == "handshake_failure", c.error
 
 
-@pytest.mark.parametrize("client", ("openssl", "go", "rustls-ring", "openssl-cli", "gnutls", "libcurl", "curl"))
+@pytest.mark.parametrize("client", ("openssl", "go", "rustls-ring", "openssl-cli", "gnutls", "libcurl", "curl",
+                                    "wolfssl", "gnutls-cli", "tstclnt", "rustls-ring@0.21.12"))
 def test_a_stack_without_ml_kem_says_so_and_is_skipped(cells, client):
     c = cells[("go", (), ("X25519MLKEM768",), "1.3", client)]
     assert c.outcome == "skipped" and c.error.startswith("unsupported group:"), c.error
@@ -69,9 +71,20 @@ def test_rustls_with_aws_lc_rs_negotiates_the_hybrid(cells):
 
 
 def test_a_probe_that_cannot_restrict_groups_is_skipped_by_the_harness(cells):
-    c = cells[("go", (), ("secp256r1", "x25519"), "1.3", "wolfssl")]
+    c = cells[("go", (), ("secp256r1", "x25519"), "1.3", "boringssl")]
     assert c.outcome == "skipped" and "cannot restrict the key-exchange groups" in c.error
-    assert cells[("go", (), (), "1.3", "wolfssl")].outcome == "ok"
+    assert cells[("go", (), (), "1.3", "boringssl")].outcome == "ok"
+
+
+@pytest.mark.parametrize("server", ["openssl", "go", "rustls-aws-lc-rs"])
+@pytest.mark.parametrize("client", ["wolfssl", "gnutls-cli"])
+def test_wolfssl_and_gnutls_cli_offer_the_groups_they_are_given(cells, server, client):
+    """Both report the negotiated group: it is the first of those given the server takes."""
+    for tls in ("1.2", "1.3"):
+        c = cells[(server, (), ("secp256r1", "x25519"), tls, client)]
+        assert c.outcome == "ok" and c.negotiated["group"] in ("secp256r1", "x25519"), c
+    restricted = cells[(server, ("secp384r1",), (), "1.3", client)]
+    assert restricted.outcome == "ok" and restricted.negotiated["group"] == "secp384r1", restricted
 
 
 def test_java_17_says_it_cannot_restrict_its_groups_per_connection(cells):
@@ -107,3 +120,46 @@ def test_gnutls_offers_the_groups_it_is_given(cells, server):
     the client's first."""
     c = cells[(server, (), ("secp256r1", "x25519"), "1.3", "gnutls")]
     assert c.outcome == "ok" and c.negotiated["group"] == ("x25519" if server == "go" else "secp256r1"), c
+
+
+CLI_SERVERS = """
+name = "kx-cli-servers"
+[axes]
+servers = ["gnutls", "nss"]
+tls = ["1.3", "1.2"]
+clients = ["openssl", "go", "rustls-aws-lc-rs"]
+server_groups = ["default", "secp384r1", "X25519MLKEM768"]
+[[chain]]
+root = "P-256"
+leaf = "P-256"
+"""
+
+
+@pytest.fixture(scope="module")
+def cli_server_cells(tmp_path_factory, pki_cache):
+    path = tmp_path_factory.mktemp("kx-cli") / "kx.toml"
+    path.write_text(CLI_SERVERS)
+    doc = tlsmatrix.run(path, pki_cache=pki_cache.root)
+    return {(c.server, tuple(c.server_groups or ()), c.tls, c.client): c for c in doc.cells}
+
+
+@pytest.mark.parametrize("server", ["gnutls", "nss"])
+@pytest.mark.parametrize("client", ["openssl", "go", "rustls-aws-lc-rs"])
+def test_gnutls_serv_and_selfserv_accept_only_the_groups_they_are_given(cli_server_cells, server, client):
+    c = cli_server_cells[(server, ("secp384r1",), "1.3", client)]
+    assert c.outcome == "ok" and c.negotiated["group"] == "secp384r1", c
+    assert c.negotiated["hrr"] is True  # none of these clients key-shares secp384r1 first
+    assert cli_server_cells[(server, (), "1.3", client)].negotiated["group"] != "secp384r1"
+    tls12 = cli_server_cells[(server, ("secp384r1",), "1.2", client)]
+    if server == "gnutls":
+        assert tls12.outcome == "ok" and tls12.negotiated["group"] == "secp384r1", tls12
+    else:  # NSS: in TLS 1.2 an ECDSA certificate's curve must be one of the server's groups (P-256 is not)
+        assert tls12.outcome == "handshake_failure", tls12
+
+
+@pytest.mark.parametrize("server, words", [("gnutls", "Syntax error at: +GROUP-X25519-MLKEM768"),
+                                           ("nss", "selfserv -I has no X25519MLKEM768")])
+def test_a_cli_server_without_the_hybrid_is_skipped_in_its_own_words(cli_server_cells, server, words):
+    """GnuTLS 3.7.9 and NSS 3.87 (the host's) have no X25519MLKEM768."""
+    c = cli_server_cells[(server, ("X25519MLKEM768",), "1.3", "go")]
+    assert c.outcome == "skipped" and f"server {server}: unsupported group: " in c.error and words in c.error, c.error

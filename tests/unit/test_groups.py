@@ -76,3 +76,36 @@ def test_bad_group_settings_name_the_key(axes, expect, where):
 def test_a_stack_that_lacks_a_group_is_skipped_in_its_own_words():
     raw = HandshakeResult(ok=False, error="unsupported group: Go go1.19.8 has no key-exchange group 0x11ec (CurveID(4588))")
     assert classify("go", raw).outcome is Outcome.SKIPPED
+
+
+def test_reports_say_unknown_where_a_probe_cannot_tell_the_group_or_a_retry():
+    from tlsmatrix.report.text import negotiated
+    assert negotiated({"version": "TLSv1.3", "cipher": "TLS_AES_128_GCM_SHA256", "group": None, "sigalg": None,
+                       "hrr": None}) == "version=TLSv1.3 cipher=TLS_AES_128_GCM_SHA256 group=unknown hrr=unknown"
+    assert negotiated({"version": "TLSv1.3", "group": "X25519MLKEM768", "hrr": False}).endswith(
+        "group=X25519MLKEM768 hrr=no")
+    assert negotiated({"group": "secp384r1", "hrr": True}) == "group=secp384r1 hrr=yes"
+    assert negotiated(None) == "" and negotiated({}) == ""
+
+
+@pytest.mark.parametrize("spelling, name", [("X25519-MLKEM768", "X25519MLKEM768"), ("SECP256R1", "secp256r1"),
+                                            ("mlkem768x25519", "X25519MLKEM768"), ("0x11ec", "X25519MLKEM768")])
+def test_each_stack_s_spelling_of_a_negotiated_group_reads_as_the_registry_s(spelling, name):
+    assert canonical(spelling) == name
+
+
+def test_the_cli_tools_spell_every_group_they_are_given_or_refuse_it_in_words():
+    from tlsmatrix.probes.jsonlines import gnutls_priority, nss_group_option, nss_tool_groups
+    usage = ("-I                   Comma separated list of enabled groups for TLS key exchange.\n"
+             "                     The following values are valid:\n"
+             "                     P256, P384, P521, x25519, FF2048\n"
+             "-J                   Comma separated list of signature schemes.\n")
+    known = nss_tool_groups(usage)
+    assert known == ["P256", "P384", "P521", "x25519", "FF2048"]
+    assert nss_group_option(["secp384r1", "x25519"], known, "tstclnt") == ["-I", "P384,x25519"]
+    with pytest.raises(ValueError, match="unsupported group: tstclnt -I has no X25519MLKEM768"):
+        nss_group_option(["X25519MLKEM768"], known, "tstclnt")
+    assert gnutls_priority("NORMAL", ["X25519MLKEM768", "x25519"]) == \
+        "NORMAL:-GROUP-ALL:+GROUP-X25519-MLKEM768:+GROUP-X25519"
+    with pytest.raises(ValueError, match="unsupported group: GnuTLS has no name for MLKEM768"):
+        gnutls_priority("NORMAL", ["MLKEM768"])

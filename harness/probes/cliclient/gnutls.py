@@ -1,7 +1,7 @@
 """GnuTLS client probe: ``gnutls-cli`` (Debian: gnutls-bin), once per job.
 
     gnutls-cli --x509cafile CA --verify-hostname NAME (--sni-hostname NAME | --disable-sni)
-               [--priority NORMAL:-VERS-ALL:+VERS-TLS1.x] -p PORT HOST        (stdin: /dev/null)
+               [--priority NORMAL:-VERS-ALL:+VERS-TLS1.x[:-GROUP-ALL:+GROUP-…]] -p PORT HOST   (stdin: /dev/null)
 
 With ``--x509cafile`` gnutls-cli loads only that file (``gnutls_certificate_set_x509_system_trust``
 is called only when no CA file is given). Success: "- Status: The certificate is trusted." and
@@ -17,7 +17,8 @@ import sys
 if __package__ in (None, ""):  # pragma: no cover - run as a file, not with -m
     sys.exit("run as: python3 -m tlsmatrix.probes.cliclient.gnutls")
 
-from .common import Cli, Command, Job, Run, dpkg_version, main, tool_output
+from .common import Cli, Command, Job, Run, StackError, dpkg_version, main, tool_output
+from ..jsonlines import gnutls_priority
 
 PRIORITIES = {"1.2": "NORMAL:-VERS-ALL:+VERS-TLS1.2", "1.3": "NORMAL:-VERS-ALL:+VERS-TLS1.3"}
 DONE = "- Handshake was completed"
@@ -58,8 +59,14 @@ class GnuTLS(Cli):
     def command(self, job: Job) -> Command:
         argv = [self.path, "--x509cafile", job.ca_file, "--verify-hostname", job.servername]
         argv += ["--disable-sni"] if job.ip else ["--sni-hostname", job.servername]
-        if job.tls_version:
-            argv += ["--priority", PRIORITIES[job.tls_version]]
+        priority = PRIORITIES.get(job.tls_version, "NORMAL")
+        if job.groups:
+            try:
+                priority = gnutls_priority(priority, job.groups)
+            except ValueError as exc:
+                raise StackError(str(exc), "no handshake attempted") from None
+        if priority != "NORMAL":
+            argv += ["--priority", priority]
         argv += ["-p", str(job.port), job.host]
         if self.stdbuf:  # gnutls-cli's stdout is a pipe: line-buffer it so the progress lines arrive live
             argv = [self.stdbuf, "-oL", *argv]
@@ -74,6 +81,8 @@ class GnuTLS(Cli):
             return {"ok": True, "negotiated": _negotiated(out)}
         lines = [l for l in out if l.startswith("*** ") or l.startswith("- Status: The certificate is NOT trusted")]
         lines += [l.strip() for l in run.err_lines if l.strip()]
+        if job.groups and any(l.startswith("Syntax error at:") for l in lines):  # this GnuTLS lacks a group name
+            return {"ok": False, "error": "unsupported group: " + " | ".join(lines), "negotiated": None}
         detail = f"exit status {run.returncode}"
         if DONE in out:
             detail += "; handshake completed but the certificate status line is missing"

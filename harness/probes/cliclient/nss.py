@@ -5,7 +5,7 @@ Per distinct CA file content, a throwaway NSS database in the probe's private te
 
     certutil -N -d sql:DB --empty-password
     certutil -A -d sql:DB -n tlsmatrix-ca-N -t C,, -a -i caN.pem
-    tstclnt -Q -v -h HOST -p PORT -d sql:DB -a SERVERNAME [-V tls1.x:tls1.x]     (stdin: /dev/null)
+    tstclnt -Q -v -h HOST -p PORT -d sql:DB -a SERVERNAME [-V tls1.x:tls1.x] [-I GROUPS]   (stdin: /dev/null)
 
 ``-a`` is passed to ``SSL_SetURL``: it is the SNI name (not sent for an IP literal) and the name
 the certificate is checked against. No ``-b``/``-R``: the builtin roots module is not loaded (NSS
@@ -24,7 +24,7 @@ if __package__ in (None, ""):  # pragma: no cover - run as a file, not with -m
     sys.exit("run as: python3 -m tlsmatrix.probes.cliclient.nss")
 
 from .common import Cli, Command, Job, JobError, Run, StackError, clean_env, dpkg_version, main, tool_output
-from ..jsonlines import nss_version
+from ..jsonlines import nss_group_option, nss_tool_groups, nss_version
 
 VERSIONS = {"1.2": "tls1.2:tls1.2", "1.3": "tls1.3:tls1.3"}
 DONE = "tstclnt: SSL version "
@@ -43,6 +43,7 @@ class NSS(Cli):
     def __init__(self, workdir) -> None:
         super().__init__(workdir)
         self.databases: dict[str, str | StackError] = {}
+        self._known_groups: list[str] | None = None
 
     def hello(self) -> dict:
         details: dict = {}
@@ -108,8 +109,20 @@ class NSS(Cli):
         argv = [self.path, "-Q", "-v", "-h", job.host, "-p", str(job.port), "-d", f"sql:{db}", "-a", job.servername]
         if job.tls_version:
             argv += ["-V", VERSIONS[job.tls_version]]
+        if job.groups:
+            argv += self._group_option(job.groups)
         return Command(argv=argv, deadline_s=job.timeout_s,
                        done=lambda stream, line: stream == "err" and line.startswith(DONE))
+
+    def _group_option(self, groups: list[str]) -> list[str]:
+        """-I, checked against the values tstclnt's usage lists (tstclnt itself says only 'Bad group
+        specified.'): a group this NSS lacks is answered 'unsupported group:'."""
+        if self._known_groups is None:
+            self._known_groups = nss_tool_groups(tool_output([self.path, "-h"]) or "")
+        try:
+            return nss_group_option(groups, self._known_groups, "tstclnt")
+        except ValueError as exc:
+            raise StackError(str(exc), "no handshake attempted") from None
 
     def interpret(self, job: Job, run: Run) -> dict:
         err = run.err_lines

@@ -2,6 +2,10 @@
 
     gnutls-serv --x509certfile CHAIN --x509keyfile KEY -p PORT --priority PRIO
                 --disable-client-cert --quiet
+
+A listener's groups go into the priority string (``:-GROUP-ALL:+GROUP-X25519-MLKEM768``). gnutls-serv
+starts with a priority it cannot parse and fails each connection instead, so the string is checked
+first with ``gnutls-cli -l --priority`` (the same library, from the same package).
 """
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ if __package__ in (None, ""):  # pragma: no cover - run as a file, not with -m
     sys.exit("run as: python3 -m tlsmatrix.probes.cliserver.gnutls")
 
 from .supervisor import ListenerError, Stack, dpkg_version, main, run_tool, which
+from ..jsonlines import gnutls_priority
 
 PRIORITIES = {
     "1.2": "NORMAL:-VERS-ALL:+VERS-TLS1.2",
@@ -45,7 +50,27 @@ class GnuTLS(Stack):
         for key in ("cert_file", "key_file"):
             if not isinstance(spec.get(key), str):
                 raise ListenerError(f"listener without {key}")
-        return PRIORITIES[version]
+        return self.with_groups(PRIORITIES[version], spec.get("groups"))
+
+    def with_groups(self, priority: str, groups: object) -> str:
+        """The priority restricted to a listener's groups; ListenerError 'unsupported group: …' in
+        GnuTLS' words when this GnuTLS cannot parse it."""
+        if not groups:
+            return priority
+        if not isinstance(groups, list):
+            raise ListenerError(f"groups must be a list, got {groups!r}")
+        try:
+            priority = gnutls_priority(priority, groups)
+        except ValueError as exc:
+            raise ListenerError(str(exc)) from None
+        try:
+            check = run_tool([which("gnutls-cli") or "gnutls-cli", "-l", "--priority", priority])
+        except (OSError, ValueError) as exc:
+            raise ListenerError(f"cannot check the priority {priority!r} with gnutls-cli: {exc}") from None
+        error = next((line for line in (check.stdout + check.stderr).splitlines() if "error" in line.lower()), None)
+        if error:
+            raise ListenerError(f"unsupported group: {error} (priority {priority})")
+        return priority
 
     def gave_up(self, output: list[str]) -> bool:
         # gnutls-serv keeps running when every bind failed ("... port N...bind() failed: ...")

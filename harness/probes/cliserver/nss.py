@@ -4,7 +4,7 @@ Per distinct (cert_file, key_file) an NSS database in the supervisor's temp dire
 
     certutil -N -d sql:DB --empty-password
     pk12util -i KEY+CHAIN.p12 -d sql:DB -W PASS -K ""     (the .p12 written by ``cryptography``)
-    selfserv -d sql:DB -n tlsmatrix -p PORT -V MIN:MAX
+    selfserv -d sql:DB -n tlsmatrix -p PORT -V MIN:MAX [-I GROUPS]
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ if __package__ in (None, ""):  # pragma: no cover - run as a file, not with -m
     sys.exit("run as: python3 -m tlsmatrix.probes.cliserver.nss")
 
 from .supervisor import ListenerError, Stack, dpkg_version, find_library, main, run_tool, which
-from ..jsonlines import nss_version
+from ..jsonlines import nss_group_option, nss_tool_groups, nss_version
 
 VERSIONS = {"1.2": "tls1.2:tls1.2", "1.3": "tls1.3:tls1.3", None: "tls1.2:tls1.3"}
 NICKNAME = "tlsmatrix"
@@ -64,6 +64,7 @@ class NSS(Stack):
 
     def __init__(self) -> None:
         self.databases: dict[tuple[str, str], str | ListenerError] = {}
+        self._known_groups: list[str] | None = None
 
     def hello(self) -> dict:
         details = {}
@@ -79,6 +80,24 @@ class NSS(Stack):
                 version = package.split(":", 1)[-1].rsplit("-", 1)[0]
         return {"hello": {"stack": self.name, "version": version, "provider": None, "details": details}}
 
+    def group_option(self, groups: object) -> list[str]:
+        """``-I`` for a listener's groups; ListenerError 'unsupported group: …' for one selfserv lacks
+        (checked against its usage text: selfserv itself says only 'Bad group specified.')."""
+        if not groups:
+            return []
+        if not isinstance(groups, list):
+            raise ListenerError(f"groups must be a list, got {groups!r}")
+        if self._known_groups is None:
+            try:
+                usage = run_tool([which(self.program) or self.program, "-h"])
+                self._known_groups = nss_tool_groups(usage.stdout + usage.stderr)
+            except (OSError, ValueError):
+                self._known_groups = []
+        try:
+            return nss_group_option(groups, self._known_groups, self.program)
+        except ValueError as exc:
+            raise ListenerError(str(exc)) from None
+
     def prepare(self, spec: dict, workdir: str) -> object:
         version = spec.get("tls_version")
         if version not in VERSIONS:
@@ -92,10 +111,11 @@ class NSS(Stack):
                 self.databases[key] = self._database(cert_file, key_file, workdir)
             except ListenerError as exc:
                 self.databases[key] = exc
+        groups = self.group_option(spec.get("groups"))
         db = self.databases[key]
         if isinstance(db, ListenerError):
             raise ListenerError(str(db))
-        return db, VERSIONS[version]
+        return db, VERSIONS[version], groups
 
     def _database(self, cert_file: str, key_file: str, workdir: str) -> str:
         tools = {name: which(name) for name in ("certutil", "pk12util")}
@@ -136,8 +156,9 @@ class NSS(Stack):
                 "docker run --sysctl net.ipv6.conf.all.disable_ipv6=0"]
 
     def command(self, spec: dict, prepared: object, port: int) -> list[str]:
-        db, versions = prepared  # type: ignore[misc]
-        return [which(self.program) or self.program, "-d", f"sql:{db}", "-n", NICKNAME, "-p", str(port), "-V", versions]
+        db, versions, groups = prepared  # type: ignore[misc]
+        return [which(self.program) or self.program, "-d", f"sql:{db}", "-n", NICKNAME, "-p", str(port),
+                "-V", versions, *groups]
 
 
 if __name__ == "__main__":

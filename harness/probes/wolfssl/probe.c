@@ -11,6 +11,9 @@
  * SSL_VERIFY_PEER, name check (wolfSSL_check_domain_name for DNS names, SNI via wolfSSL_UseSNI;
  * wolfSSL_X509_VERIFY_PARAM_set1_ip_asc for IP literals, no SNI), version pinned through the
  * method, a non-blocking socket and select() against one deadline for connect + handshake.
+ * A job's groups: wolfSSL_UseSupportedCurve per group (the supported_groups extension, in order;
+ * wolfSSL adds its defaults only when none were set) and wolfSSL_set_groups (TLS 1.3: the order
+ * and the key share for the first); wolfSSL's group ids are IANA's code points.
  */
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
@@ -79,6 +82,32 @@ static const char *wolf_err_text(int err, char *buf) {
     return wolfSSL_ERR_error_string((unsigned long)(long)err, buf);
 }
 
+/* the job's groups on this connection; 0, or -1 with r->error "unsupported group: ..." in wolfSSL's words
+ * (wolfSSL_UseSupportedCurve refuses a group id this build does not have) */
+static int set_groups(WOLFSSL *ssl, const probe_job *job, probe_result *r) {
+    char ebuf[WOLFSSL_MAX_ERROR_SZ > 256 ? WOLFSSL_MAX_ERROR_SZ : 256];
+    int groups[16];
+    for (int k = 0; k < job->n_groups; k++) {
+        int rc = wolfSSL_UseSupportedCurve(ssl, (word16)job->groups[k]);
+        if (rc != WOLFSSL_SUCCESS) {
+            r->error = probe_strdup_printf("unsupported group: wolfSSL_UseSupportedCurve(0x%04x): %s",
+                                           job->groups[k], wolf_err_text(rc, ebuf));
+            return -1;
+        }
+        groups[k] = (int)job->groups[k];
+    }
+#ifdef WOLFSSL_TLS13
+    if (!job->tls_version || strcmp(job->tls_version, "1.2")) {
+        int rc = wolfSSL_set_groups(ssl, groups, job->n_groups);
+        if (rc != WOLFSSL_SUCCESS) {
+            r->error = probe_strdup_printf("unsupported group: wolfSSL_set_groups: %s", wolf_err_text(rc, ebuf));
+            return -1;
+        }
+    }
+#endif
+    return 0;
+}
+
 
 static void handshake(const probe_job *job, probe_result *r) {
     const char *version = job->tls_version, *servername = job->servername;
@@ -138,6 +167,8 @@ static void handshake(const probe_job *job, probe_result *r) {
             goto out;
         }
     }
+
+    if (job->n_groups > 0 && set_groups(ssl, job, r) < 0) goto out;
 
     fd = probe_tcp_connect(job, r);
     if (fd < 0) goto out;

@@ -17,9 +17,9 @@ from ...model.paths import PROBES_DIR
 
 def _rustls(name: str, target: str, description: str, client_auth: bool = False) -> Stack:
     """A rustls probe: the newest rustls (one Cargo project, a target per crypto provider) or a pinned
-    version (a Cargo project of its own, built with ring). The 0.23 probes set groups; 0.21's do not."""
+    version (a Cargo project of its own, built with ring). Every one sets the job's groups."""
     project = TARGETS[target].sources.relative_to(PROBES_DIR).as_posix()
-    return Stack(name, "rustls", description, build=target, client_auth=client_auth, groups="0.21" not in target,
+    return Stack(name, "rustls", description, build=target, client_auth=client_auth, groups=True,
                  reproduce=Reproduce(f"harness/probes/{project}", cargo_build_line(target)))
 
 
@@ -99,12 +99,13 @@ CLIENTS: dict[str, Stack] = registry(
           reproduce=Reproduce("harness/probes/node/probe.mjs", _NOTHING_TO_BUILD, "node harness/probes/node/probe.mjs")),
     _c_probe("gnutls", "gnutls", "GnuTLS (libgnutls) through a small C probe", client_auth=True, groups=True),
     Stack("gnutls-cli", "gnutls", "GnuTLS gnutls-cli, one process per handshake",
-          module="tlsmatrix.probes.cliclient.gnutls", requires=(Debian("gnutls-bin", ("gnutls-cli",)),),
+          module="tlsmatrix.probes.cliclient.gnutls", requires=(Debian("gnutls-bin", ("gnutls-cli",)),), groups=True,
           native=Native("`gnutls-cli`, as the probe ran it", gnutls_line)),
     _c_probe("nss", "nss", "NSS (libnss3/libssl3) through a small C probe, no database, the CA file as the only anchor",
              groups=True),
     Stack("tstclnt", "nss", "NSS tstclnt with a throwaway certificate DB per CA, one process per handshake",
           module="tlsmatrix.probes.cliclient.nss", requires=(Debian("libnss3-tools", ("tstclnt", "certutil")),),
+          groups=True,
           native=Native("NSS `tstclnt` with a throwaway certificate database in ./nssdb, as the probe ran it",
                         nss_lines)),
     Stack("boringssl", "boringssl", "BoringSSL through curl_cffi (curl-impersonate), library defaults, handshake only",
@@ -118,7 +119,7 @@ CLIENTS: dict[str, Stack] = registry(
     Stack("openssl-cli", "openssl", "openssl s_client -verify_return_error",
           module="tlsmatrix.probes.cliclient.openssl_cli", requires=(Debian("openssl", ("openssl",)),), groups=True,
           native=Native("`openssl s_client`, as the probe ran it", s_client_line)),
-    _c_probe("wolfssl", "wolfssl", "wolfSSL (Debian's libwolfssl) through a small C probe"),
+    _c_probe("wolfssl", "wolfssl", "wolfSSL (Debian's libwolfssl) through a small C probe", groups=True),
     Stack("kubernetes-python", "openssl",
           "the official Python Kubernetes client (urllib3 on OpenSSL) listing pods: the control",
           module="tlsmatrix.probes.kubepy.client",

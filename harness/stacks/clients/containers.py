@@ -59,7 +59,8 @@ RELEASES: dict[str, tuple[str, str, dict[str, str]]] = {
 }
 
 #: the probe and server programs that apply a group setting (the host's descriptors say it per stack)
-KX_PROBES = frozenset({"openssl", "go", "node", "openssl-cli", "nss", "java", "gnutls", "libcurl", "curl"})
+KX_PROBES = frozenset({"openssl", "go", "node", "openssl-cli", "nss", "tstclnt", "java", "gnutls", "gnutls-cli",
+                       "libcurl", "curl", "wolfssl"})
 
 #: stack -> (family, column prefix, the probe's argv inside the image, description)
 PROBES: dict[str, tuple[str, str, tuple[str, ...], str]] = {

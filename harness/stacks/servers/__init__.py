@@ -45,11 +45,11 @@ SERVERS: dict[str, Stack] = registry(
           reproduce=Reproduce("harness/probes/go/server"),
           image=ImageSpec("go", "harness/images/go/Dockerfile", ("harness/probes/go",))),
     Stack("gnutls", "gnutls", "GnuTLS gnutls-serv, one per listener, behind a loopback relay", role="server",
-          module="tlsmatrix.probes.cliserver.gnutls", requires=(Debian("gnutls-bin", ("gnutls-serv",)),),
+          module="tlsmatrix.probes.cliserver.gnutls", groups=True, requires=(Debian("gnutls-bin", ("gnutls-serv",)),),
           reproduce=Reproduce("harness/probes/cliserver/gnutls.py"),
           image=_python_server("gnutls", "gnutls-bin", "cliserver.gnutls")),
     Stack("nss", "nss", "NSS selfserv, one per listener, behind a loopback relay", role="server",
-          module="tlsmatrix.probes.cliserver.nss",
+          module="tlsmatrix.probes.cliserver.nss", groups=True,
           requires=(Debian("libnss3-tools", ("selfserv", "certutil", "pk12util")),),
           reproduce=Reproduce("harness/probes/cliserver/nss.py"),
           # selfserv binds through NSPR's loopback lookup, which needs IPv6 up inside the container

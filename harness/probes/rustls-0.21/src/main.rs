@@ -10,9 +10,10 @@
 //! `rustls::client::WebPkiVerifier` (no CT policy) instead of
 //! WebPkiServerVerifier, `rustls::Certificate` / `RootCertStore::add(&Certificate)`,
 //! rustls-pemfile 1.x for the CA file, `ClientConfig::builder()` with the safe
-//! default cipher suites and kx groups, and no crypto provider (always ring).
-//! rustls 0.21 does not expose the negotiated key-exchange group, so
-//! `negotiated.group` is always null. The I/O loop, timeouts, error texts
+//! default cipher suites, the job's kx groups from `rustls::ALL_KX_GROUPS` (x25519,
+//! secp256r1, secp384r1; the safe defaults without them), and no crypto provider
+//! (always ring). rustls 0.21 does not expose the negotiated key-exchange group,
+//! so `negotiated.group` is always null. The I/O loop, timeouts, error texts
 //! (`error` = Display of rustls::Error, `error_detail` = {:?}) are unchanged.
 
 use std::sync::Arc;
@@ -25,7 +26,7 @@ use rustls::client::{
 };
 use rustls::{
     Certificate, ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore, ServerName,
-    SignatureScheme,
+    SignatureScheme, SupportedKxGroup,
 };
 
 use tlsmatrix_probe_loop::net::{connect, io_err};
@@ -34,7 +35,29 @@ use tlsmatrix_rustls_probe::handshake::{
     cipher_name, drive_handshake, end, failure, sigalg_name, tls_err, version_name, versions,
     Negotiated, Outcome, SchemeRecorder,
 };
-use tlsmatrix_rustls_probe::hello;
+use tlsmatrix_rustls_probe::{hello, RUSTLS_VERSION};
+
+/// The job's groups (code points, in preference order) from rustls 0.21's
+/// groups; none: all of them, its default. A group it lacks is the probe
+/// contract's `unsupported group:` answer.
+fn kx_groups(codes: Option<&[u16]>) -> Result<Vec<&'static SupportedKxGroup>, Failure> {
+    let Some(codes) = codes else {
+        return Ok(rustls::ALL_KX_GROUPS.to_vec());
+    };
+    codes
+        .iter()
+        .map(|code| {
+            rustls::ALL_KX_GROUPS
+                .iter()
+                .copied()
+                .find(|g| g.name.get_u16() == *code)
+                .ok_or_else(|| {
+                    let e = format!("unsupported group: rustls {RUSTLS_VERSION} with ring has no key-exchange group 0x{code:04x}");
+                    (e, None)
+                })
+        })
+        .collect()
+}
 
 // -------------------------------------------------------------- verifier ---
 
@@ -130,9 +153,10 @@ fn run_job(job: &Job, start: Instant) -> Outcome {
         inner: WebPkiVerifier::new(roots, None),
         sigalg: SchemeRecorder::default(),
     });
+    let groups = kx_groups(job.group_codes.as_deref())?;
     let config = ClientConfig::builder()
         .with_safe_default_cipher_suites()
-        .with_safe_default_kx_groups()
+        .with_kx_groups(&groups)
         .with_protocol_versions(versions)
         .map_err(|e| probe_err(format!("cannot configure protocol versions: {e}")))?
         .with_custom_certificate_verifier(verifier.clone())
