@@ -37,7 +37,7 @@ def cells(tmp_path_factory, pki_cache):
 TLS_CLIENTS = ("openssl", "go", "rustls-ring", "rustls-aws-lc-rs", "java")
 #: they restrict what they offer on the host (Java 17 cannot per connection)
 RESTRICTING = ("openssl", "go", "rustls-ring", "rustls-aws-lc-rs", "openssl-cli", "gnutls", "nss", "libcurl", "curl",
-               "wolfssl", "gnutls-cli", "tstclnt", "rustls-ring@0.21.12")
+               "wolfssl", "gnutls-cli", "tstclnt", "rustls-ring@0.21.12", "boringssl")
 
 
 @pytest.mark.parametrize("server", ["openssl", "go", "rustls-aws-lc-rs"])
@@ -70,10 +70,25 @@ def test_rustls_with_aws_lc_rs_negotiates_the_hybrid(cells):
     assert c.outcome == "ok" and c.negotiated["group"] == "X25519MLKEM768" and c.negotiated["hrr"] is False
 
 
-def test_a_probe_that_cannot_restrict_groups_is_skipped_by_the_harness(cells):
-    c = cells[("go", (), ("secp256r1", "x25519"), "1.3", "boringssl")]
-    assert c.outcome == "skipped" and "cannot restrict the key-exchange groups" in c.error
-    assert cells[("go", (), (), "1.3", "boringssl")].outcome == "ok"
+def test_a_probe_that_cannot_restrict_groups_is_skipped_by_the_harness(tmp_path, pki_cache):
+    """The Kubernetes clients build their TLS inside kube-rs / the Python client: no group setting."""
+    path = tmp_path / "kube-kx.toml"
+    path.write_text('name = "kube-kx"\napp = "kubernetes"\n[axes]\ntls = ["1.3"]\nservers = ["go"]\n'
+                    'clients = ["kube-latest-rustls", "kubernetes-python"]\n'
+                    'client_groups = ["default", "secp256r1"]\n[[chain]]\nroot = "P-256"\nleaf = "P-256"\n')
+    cells = {(c.client, tuple(c.client_groups or ())): c for c in tlsmatrix.run(path, pki_cache=pki_cache.root).cells}
+    for client in ("kube-latest-rustls", "kubernetes-python"):
+        c = cells[(client, ("secp256r1",))]
+        assert c.outcome == "skipped" and "cannot restrict the key-exchange groups" in c.error, c
+        assert cells[(client, ())].outcome == "ok"
+
+
+def test_boringssl_offers_the_groups_it_is_given(cells):
+    """curl_cffi's BoringSSL takes the list (CURLOPT_SSL_EC_CURVES) but names no negotiated group."""
+    assert cells[("go", ("secp384r1",), (), "1.3", "boringssl")].outcome == "ok"
+    hybrid = cells[("rustls-aws-lc-rs", (), ("X25519MLKEM768",), "1.3", "boringssl")]
+    assert hybrid.outcome == "ok", hybrid
+    assert cells[("go", (), ("secp256r1", "x25519"), "1.3", "boringssl")].negotiated["group"] is None
 
 
 @pytest.mark.parametrize("server", ["openssl", "go", "rustls-aws-lc-rs"])

@@ -28,6 +28,7 @@ from curl_cffi import __version__ as CURL_CFFI_VERSION
 from curl_cffi._wrapper import ffi, lib
 
 from ..jsonlines import run
+from ..pyssl.kx import openssl_list
 
 try:  # the enum name gives error_detail a readable CURLE_* name; the number is what matters
     from curl_cffi.const import CurlECode
@@ -42,6 +43,7 @@ _VERSIONS = {
     "1.3": _SSLVERSION_TLSv1_3 | (_SSLVERSION_TLSv1_3 << 16),
 }
 _CURLE_OPERATION_TIMEDOUT = 28
+_CURLE_SSL_CIPHER = 59  # "failed setting curves list": BoringSSL does not know a group of the job
 _CURLE_PEER_FAILED_VERIFICATION = 60
 _CURLINFO_SSL_VERIFYRESULT = 0x200000 + 13
 # curl_cffi appends this fixed pointer to every CurlError message; it is not curl's text.
@@ -145,6 +147,8 @@ def _configure(c: Curl, job: dict, impersonate: str | None, on_debug) -> str | N
         c.setopt(CurlOpt.NOSIGNAL, 1)
         c.setopt(CurlOpt.VERBOSE, 1)
         c.setopt(CurlOpt.DEBUGFUNCTION, on_debug)
+        if job.get("groups"):  # BoringSSL takes OpenSSL's spelling (P-256, X25519MLKEM768)
+            c.setopt(CurlOpt.SSL_EC_CURVES, openssl_list(job["groups"]))
     except CurlError as exc:
         return f"probe: cannot configure curl: {_curl_error_text(exc)}"
     return None
@@ -162,10 +166,13 @@ def _perform(c: Curl, out: dict, info_lines: list[str]) -> None:
             verify_result = None
         text = _curl_error_text(exc)
         out["error"] = f"timeout: {text}" if code == _CURLE_OPERATION_TIMEDOUT else text
+        if code == _CURLE_SSL_CIPHER and "curves" in text:
+            out["error"] = f"unsupported group: {text}"
         out["error_detail"] = _error_detail(code, verify_result)
         return
     out["ok"] = True
-    # CURLINFO has no version/cipher getter; curl reports them in its own info line.
+    # CURLINFO has no version/cipher getter; curl reports them in its own info line (its group field
+    # is "[blank]" with BoringSSL: the group stays unknown).
     neg = {"version": None, "cipher": None, "group": None, "sigalg": None}
     for line in info_lines:
         m = _CONN_LINE.search(line)

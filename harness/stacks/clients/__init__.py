@@ -109,7 +109,7 @@ CLIENTS: dict[str, Stack] = registry(
           native=Native("NSS `tstclnt` with a throwaway certificate database in ./nssdb, as the probe ran it",
                         nss_lines)),
     Stack("boringssl", "boringssl", "BoringSSL through curl_cffi (curl-impersonate), library defaults, handshake only",
-          module="tlsmatrix.probes.boringssl.client",
+          module="tlsmatrix.probes.boringssl.client", groups=True,
           requires=(PythonPackage("curl_cffi", "pip install 'tlsmatrix[boringssl]' (a checkout: `make setup`)"),),
           reproduce=Reproduce("harness/probes/boringssl/client.py", "pip install curl_cffi")),
     _c_probe("libcurl", "curl", "libcurl (Debian's, on OpenSSL) through a small C probe, handshake only", groups=True),
