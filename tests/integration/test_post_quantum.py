@@ -140,3 +140,88 @@ def test_an_ml_dsa_ca_over_a_classical_leaf_is_refused_for_its_algorithm(pki_cac
     assert results["rustls-ring"]["outcome"] == "unsupported_algorithm", results["rustls-ring"]
     assert results["java"]["outcome"] == "handshake_failure", results["java"]
     assert results["go@1.24"]["outcome"] == "untrusted" and results["go@1.24"]["code"] == "x509.UnknownAuthorityError"
+
+
+PQ_SERVERS = """
+name = "pq-servers"
+[axes]
+tls = ["1.3"]
+servers = ["openssl@3.5", "go@1.24", "nss@3.110", "gnutls@3.8", "rustls-aws-lc-rs"]
+server_groups = ["X25519MLKEM768"]
+clients = ["rustls-aws-lc-rs", "go@1.24", "openssl@3.5", "rustls-ring", "openssl"]
+[[chain]]
+root = "P-256"
+leaf = "P-256"
+[[chain]]
+root = "ML-DSA-65"
+leaf = "ML-DSA-65"
+"""
+
+
+@pytest.fixture(scope="module")
+def pq_server_cells(tmp_path_factory, pki_cache):
+    _require_trixie()
+    path = tmp_path_factory.mktemp("pq-servers") / "pq-servers.toml"
+    path.write_text(PQ_SERVERS)
+    doc = tlsmatrix.run(path, backend="docker", pki_cache=pki_cache.root)
+    return {(c.chain.split(" ")[0], c.server, c.client): c for c in doc.cells}
+
+
+@pytest.mark.parametrize("server", ["openssl@3.5", "go@1.24", "nss@3.110", "rustls-aws-lc-rs"])
+def test_the_post_quantum_servers_accept_only_the_hybrid_when_told(pq_server_cells, server):
+    """Issue 22, item 4: the release servers of the post-quantum era (in their images) and rustls with
+    aws-lc-rs, restricted to X25519MLKEM768: the hybrid clients negotiate it, the classical ones have
+    no common group."""
+    for client in ("rustls-aws-lc-rs", "go@1.24", "openssl@3.5"):
+        c = pq_server_cells[("P-256", server, client)]
+        assert c.outcome == "ok" and c.negotiated["group"] == "X25519MLKEM768", c
+    for client in ("rustls-ring", "openssl"):
+        assert pq_server_cells[("P-256", server, client)].outcome == "handshake_failure"
+
+
+def test_gnutls_3_8_as_debian_builds_it_has_no_hybrid_to_accept(pq_server_cells):
+    c = pq_server_cells[("P-256", "gnutls@3.8", "go@1.24")]
+    assert c.outcome == "skipped" and "unsupported group: Syntax error at: +GROUP-X25519-MLKEM768" in c.error, c
+
+
+@pytest.mark.parametrize("server", ["openssl@3.5", "rustls-aws-lc-rs"])
+def test_the_servers_that_sign_with_ml_dsa_serve_it_to_the_clients_that_verify_it(pq_server_cells, server):
+    for client in ("rustls-aws-lc-rs", "openssl@3.5"):
+        c = pq_server_cells[("ML-DSA-65", server, client)]
+        assert c.outcome == "ok" and c.negotiated["group"] == "X25519MLKEM768", c
+    assert pq_server_cells[("ML-DSA-65", server, "rustls-ring")].outcome == "handshake_failure"
+
+
+def _slh_dsa_chain(directory: Path) -> None:
+    """A TEST-ONLY SLH-DSA-SHA2-128s CA over a P-256 leaf for localhost, made by OpenSSL 3.5 (trixie's
+    openssl: cryptography cannot sign SLH-DSA) into ``directory``: ca.pem, leaf.pem, leaf.key."""
+    script = (
+        "set -e; cd /out; "
+        "openssl req -x509 -newkey SLH-DSA-SHA2-128s -nodes -keyout ca.key -out ca.pem -days 30 "
+        "-subj '/CN=tlsmatrix TEST SLH-DSA CA' -addext basicConstraints=critical,CA:TRUE "
+        "-addext keyUsage=critical,keyCertSign; "
+        "openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout leaf.key -out leaf.csr "
+        "-subj /CN=localhost; "
+        "printf 'subjectAltName=DNS:localhost\\nextendedKeyUsage=serverAuth\\nbasicConstraints=CA:FALSE\\n' > ext; "
+        "openssl x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 30 -extfile ext -out leaf.pem; "
+        "rm ca.key leaf.csr ext ca.srl")
+    subprocess.run(["docker", "run", "--rm", "--network", "none", "--user", f"{os.getuid()}:{os.getgid()}",
+                    "--cap-drop", "ALL", "--label", f"{LABEL_PREFIX}.managed=true", "-v", f"{directory}:/out",
+                    "--entrypoint", "sh", TRIXIE, "-c", script], check=True, capture_output=True, timeout=120)
+
+
+def test_an_slh_dsa_ca_is_verified_by_openssl_3_5_alone(tmp_path, pki_cache):
+    """SLH-DSA (FIPS 205) where a stack implements it: OpenSSL 3.5 verifies an SLH-DSA certificate
+    signature; no TLS stack here has an SLH-DSA signature scheme, so the CA signs and a P-256 leaf
+    does the handshake. The chain is given (chain_file), as a chain from OpenSSL 3.5 would be."""
+    _require_trixie()
+    _slh_dsa_chain(tmp_path)
+    scenario = tmp_path / "slh-dsa.toml"
+    scenario.write_text('name = "slh-dsa"\n[axes]\ntls = ["1.3"]\nservers = ["openssl"]\n'
+                        'clients = ["openssl@3.5", "rustls-aws-lc-rs", "openssl", "go@1.24", "rustls-ring"]\n'
+                        '[[chain]]\nname = "SLH-DSA CA, P-256 leaf"\nchain_file = "leaf.pem"\nca_file = "ca.pem"\n'
+                        'key_file = "leaf.key"\n')
+    cells = {c.client: c for c in tlsmatrix.run(scenario, pki_cache=pki_cache.root).cells}
+    assert cells["openssl@3.5"].outcome == "ok", cells["openssl@3.5"]
+    for client in ("rustls-aws-lc-rs", "openssl", "go@1.24", "rustls-ring"):
+        assert cells[client].outcome in ("unsupported_algorithm", "untrusted", "ca_file_rejected"), cells[client]

@@ -30,7 +30,8 @@ from ..pyssl.kx import openssl_list
 
 VERSIONS = {"1.2": ["--tlsv1.2", "--tls-max", "1.2"], "1.3": ["--tlsv1.3", "--tls-max", "1.3"]}
 VERIFY_OK = "SSL certificate verify ok."
-_USING = re.compile(r"^\* SSL connection using (\S+) / (\S+)")
+#: curl 8.x adds the group and the certificate's key (" / X25519MLKEM768 / id-ecPublicKey"); 7.x stops at the cipher
+_USING = re.compile(r"^\* SSL connection using (\S+) / (\S+)(?: / (\S+))?")
 _CURL_ERROR = re.compile(r"^curl: \((\d+)\) ")
 _TLS_LIBS = ("OpenSSL", "BoringSSL", "LibreSSL", "quictls", "GnuTLS", "NSS", "wolfSSL", "mbedTLS",
              "rustls-ffi", "Schannel", "SecureTransport", "BearSSL")
@@ -96,8 +97,9 @@ class Curl(Cli):
         using = next((m for m in map(_USING.match, err) if m), None)
         verified = any(l.lstrip("* ").strip() == VERIFY_OK for l in err)
         if using and verified:
-            version, cipher = using.groups()
-            return {"ok": True, "negotiated": {"version": version, "cipher": cipher, "group": None, "sigalg": None}}
+            version, cipher, group = using.groups()
+            group = None if group in (None, "[blank]", "UNDEF") else group
+            return {"ok": True, "negotiated": {"version": version, "cipher": cipher, "group": group, "sigalg": None}}
         errors = [l.strip() for l in err if _CURL_ERROR.match(l)]
         if errors:
             error = errors[-1]
