@@ -144,6 +144,10 @@ _GNUTLS_STATUS_BITS = _codes({
     # "violates the signer's constraints": name constraints, path length or keyUsage, GnuTLS does not say
     O.UNTRUSTED: "SIGNER_NOT_FOUND SIGNER_NOT_CA SIGNER_CONSTRAINTS_FAILURE MISMATCH",
 })
+# INVALID without a reason bit ("The certificate is NOT trusted." and nothing after it): GnuTLS marks a
+# certificate so when it cannot check its signature at all (an SLH-DSA CA, measured: docs/stacks.md);
+# not trusted is all it says, so untrusted, after every reason above
+_GNUTLS_STATUS_BITS["INVALID"] = O.UNTRUSTED
 _GNUTLS_CODES = _codes({
     O.MALFORMED_CERTIFICATE: "GNUTLS_E_ASN1_DER_ERROR GNUTLS_E_ASN1_DER_OVERFLOW GNUTLS_E_ASN1_TAG_ERROR "
                              "GNUTLS_E_ASN1_VALUE_NOT_VALID GNUTLS_E_ASN1_GENERIC_ERROR GNUTLS_E_ASN1_ELEMENT_NOT_FOUND "
@@ -355,6 +359,8 @@ _GNUTLS: list[tuple[str, Outcome]] = [
     (r"insecure algorithm|[Uu]nsupported (signature|public key|certificate|elliptic)|algorithm is not supported", O.UNSUPPORTED_ALGORITHM),
     (r"signature (verification )?(has )?failed|signature is invalid|Public key signature verification", O.BAD_SIGNATURE),
     (r"Received alert \[70\]|[Pp]rotocol version|unsupported version", O.PROTOCOL_VERSION),
+    # gnutls-cli's status line with no reason after it (the probe's INVALID alone): not trusted
+    (r"The certificate is NOT trusted\.\s*(?:\||$)", O.UNTRUSTED),
     # GNUTLS_E_CERTIFICATE_ERROR without a verification status: the certificate could not be processed
     (r"Fatal error: Error in the certificate\.$|^Error in the certificate\.", O.MALFORMED_CERTIFICATE),
     # gnutls-cli: "*** Received alert [40]: Handshake failed"; the library (gnutls probe): gnutls_strerror | alert name

@@ -228,7 +228,8 @@ def _gnutls(error: str, detail: str) -> str | None:
     # the status bits say something only after a verification (GNUTLS_E_CERTIFICATE_ERROR: the
     # certificate could not even be processed, and its bits are all set)
     if m.group(2) and int(m.group(2), 16) and m.group(1) == "GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR":
-        return "GNUTLS_CERT_" + "|".join(n for n in gnutls_status_names(int(m.group(2), 16)) if n != "INVALID")
+        reasons = [n for n in gnutls_status_names(int(m.group(2), 16)) if n != "INVALID"]
+        return "GNUTLS_CERT_" + ("|".join(reasons) or "INVALID")  # INVALID alone: not trusted, no reason given
     return m.group(1)
 
 

@@ -151,3 +151,18 @@ def test_a_kube_request_canceled_after_an_mtls_handshake_is_the_server_s_refusal
                                           "connection was not ready")
     assert classify("kube", raw, client_cert=True).outcome is Outcome.HANDSHAKE_FAILURE
     assert classify("kube", raw).outcome is Outcome.CONNECTION  # without a client certificate: the transport
+
+
+def test_gnutls_not_trusted_without_a_reason_is_untrusted_in_both_columns():
+    """An SLH-DSA CA (GnuTLS 3.7/3.8 cannot check its signature): the status is INVALID and nothing else."""
+    probe = classify_error("gnutls", "Error in the certificate verification. | The certificate is NOT trusted.",
+                           "GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR (-348), verify status 0x2")
+    assert probe.outcome is Outcome.UNTRUSTED and probe.code == "GNUTLS_CERT_INVALID"
+    cli = classify_error("gnutls", "- Status: The certificate is NOT trusted. | *** PKI verification of server "
+                                   "certificate failed... | *** Fatal error: Error in the certificate.")
+    assert cli.outcome is Outcome.UNTRUSTED
+    # with a reason, the reason decides
+    assert classify_error("gnutls", "x", "GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR (-348), verify status 0x42"
+                          ).outcome is Outcome.UNTRUSTED
+    assert classify_error("gnutls", "x", "GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR (-348), verify status 0x802"
+                          ).outcome is Outcome.BAD_SIGNATURE

@@ -3,7 +3,7 @@
 Per distinct (cert_file, key_file) an NSS database in the supervisor's temp directory:
 
     certutil -N -d sql:DB --empty-password
-    pk12util -i KEY+CHAIN.p12 -d sql:DB -W PASS -K ""     (the .p12 written by ``cryptography``)
+    pk12util -i KEY+CHAIN.p12 -d sql:DB -W PASS -K ""     (the .p12 written by ``openssl pkcs12``)
     selfserv -d sql:DB -n tlsmatrix -p PORT -V MIN:MAX [-I GROUPS]
 """
 from __future__ import annotations
@@ -24,31 +24,23 @@ P12_PASSWORD = "tlsmatrix"  # protects nothing (the file lives for one pk12util 
 _PEM_CERT = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.S)
 
 
-def pkcs12_file(cert_file: str, key_file: str) -> bytes:
-    """Key + chain (leaf first, nickname on the leaf) as PKCS#12: pk12util is the only NSS tool that
-    imports a private key. Written by ``cryptography`` (host: the harness's own dependency; NSS
-    image: Debian's python3-cryptography), with algorithms named here so both write the same kind
-    of file (PBES2 AES-256-CBC, HMAC-SHA256). ListenerError when a file cannot be used."""
-    try:
-        from cryptography import x509
-        from cryptography.exceptions import UnsupportedAlgorithm
-        from cryptography.hazmat.primitives import hashes, serialization
-        from cryptography.hazmat.primitives.serialization import pkcs12
-    except ImportError as exc:
-        raise ListenerError(f"writing the PKCS#12 file for pk12util needs the cryptography package: {exc}") from None
-    try:
-        with open(cert_file, "rb") as f:
-            chain = [x509.load_pem_x509_certificate(pem) for pem in _PEM_CERT.findall(f.read())]
-        if not chain:
-            raise ValueError(f"{cert_file}: no PEM certificate found")
-        with open(key_file, "rb") as f:
-            key = serialization.load_pem_private_key(f.read(), password=None)
-        encryption = (serialization.PrivateFormat.PKCS12.encryption_builder()
-                      .kdf_rounds(2048).key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC)
-                      .hmac_hash(hashes.SHA256()).build(P12_PASSWORD.encode()))
-        return pkcs12.serialize_key_and_certificates(NICKNAME.encode(), key, chain[0], chain[1:], encryption)
-    except (OSError, ValueError, TypeError, UnsupportedAlgorithm) as exc:
-        raise ListenerError(str(exc)) from None
+def write_pkcs12(cert_file: str, key_file: str, p12: str) -> None:
+    """Key + chain (leaf first, nickname on the leaf) as the PKCS#12 file ``p12``: pk12util is the only
+    NSS tool that imports a private key. Written by ``openssl pkcs12 -export`` with the algorithms named
+    (PBES2 AES-256-CBC, HMAC-SHA256), so OpenSSL 1.1.1 to 3.5 write the same kind of file; its key and
+    certificate carry a localKeyID, which NSS 3.110 needs to import the key (trixie's cryptography 43
+    writes none: SEC_ERROR_PKCS12_UNABLE_TO_IMPORT_KEY). ListenerError when a file cannot be used."""
+    openssl = which("openssl")
+    if openssl is None:
+        raise ListenerError("openssl not found on PATH (it writes the PKCS#12 file pk12util imports)")
+    with open(cert_file, "rb") as f:
+        if not _PEM_CERT.search(f.read()):
+            raise ListenerError(f"{cert_file}: no PEM certificate found")
+    proc = run_tool([openssl, "pkcs12", "-export", "-in", cert_file, "-inkey", key_file, "-name", NICKNAME,
+                     "-passout", f"pass:{P12_PASSWORD}", "-keypbe", "AES-256-CBC", "-certpbe", "AES-256-CBC",
+                     "-macalg", "sha256", "-iter", "2048", "-out", p12])
+    if proc.returncode != 0:
+        raise ListenerError(_tail(proc))
 
 
 def _tail(proc) -> str:
@@ -122,14 +114,11 @@ class NSS(Stack):
         missing = [name for name, path in tools.items() if path is None]
         if missing:
             raise ListenerError(f"{', '.join(missing)} not found on PATH")
-        data = pkcs12_file(cert_file, key_file)
         db = os.path.join(workdir, f"nssdb{len(self.databases)}")
-        os.mkdir(db, 0o700)
+        os.mkdir(db, 0o700)  # the key's PKCS#12 file lives inside it, for one pk12util run
         p12 = os.path.join(db, "import.p12")
-        fd = os.open(p12, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
         try:
+            write_pkcs12(cert_file, key_file, p12)
             proc = run_tool([tools["certutil"], "-N", "-d", f"sql:{db}", "--empty-password"])
             if proc.returncode != 0:
                 raise ListenerError(_tail(proc))
@@ -139,7 +128,8 @@ class NSS(Stack):
         except (OSError, ValueError) as exc:
             raise ListenerError(str(exc)) from None
         finally:
-            os.unlink(p12)
+            if os.path.exists(p12):
+                os.unlink(p12)
         return db
 
     def warnings(self) -> list[str]:

@@ -219,6 +219,8 @@ class DockerEndpoint(Started):
             bound[lid] = ports[lid]
             if internal_ip:
                 listener.internal = (self.run.network_name, internal_ip, ports[lid])
+        if not bound:  # every listener refused (a group or key this stack lacks): results, no relay
+            return
         host_ports = self._start_relay(int(binding[0]["HostPort"]), sorted(bound.values()))
         for lid, port in bound.items():
             self.listeners[lid].port = host_ports[port]

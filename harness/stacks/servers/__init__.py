@@ -50,10 +50,10 @@ SERVERS: dict[str, Stack] = registry(
           image=_python_server("gnutls", "gnutls-bin", "cliserver.gnutls")),
     Stack("nss", "nss", "NSS selfserv, one per listener, behind a loopback relay", role="server",
           module="tlsmatrix.probes.cliserver.nss", groups=True,
-          requires=(Debian("libnss3-tools", ("selfserv", "certutil", "pk12util")),),
+          requires=(Debian("libnss3-tools", ("selfserv", "certutil", "pk12util")), Debian("openssl", ("openssl",))),
           reproduce=Reproduce("harness/probes/cliserver/nss.py"),
           # selfserv binds through NSPR's loopback lookup, which needs IPv6 up inside the container
-          image=_python_server("nss", "python3-cryptography libnss3-tools openssl", "cliserver.nss",
+          image=_python_server("nss", "libnss3-tools openssl", "cliserver.nss",
                                run_options={"sysctls": {"net.ipv6.conf.all.disable_ipv6": "0"}})),
     _rustls("ring"),
     _rustls("aws-lc-rs"),
