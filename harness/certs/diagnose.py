@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import ipaddress
+import re
 import socket
 import ssl
 from dataclasses import dataclass
@@ -246,9 +247,10 @@ def is_self_issued(cert: x509.Certificate) -> bool:
     return issuer is not None and issuer == canonical_name(subject_of(cert))
 
 
-def signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
-    """Whether ``issuer``'s key made ``cert``'s signature (names are not compared). False also
-    when the key or the signature's algorithm cannot be read (a finding of its own)."""
+def signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool | None:
+    """Whether ``issuer``'s key made ``cert``'s signature (names are not compared); None when the
+    diagnosis cannot tell: a key or signature algorithm cryptography does not read (SLH-DSA), a finding
+    of its own (``unknown-algorithm``)."""
     try:
         key = issuer.public_key()
         if isinstance(key, rsa.RSAPublicKey):
@@ -259,11 +261,11 @@ def signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
         elif isinstance(key, tuple(cls for cls, _ in _PURE_KEY_NAMES)):  # EdDSA, ML-DSA: the signature is over the TBS
             key.verify(cert.signature, cert.tbs_certificate_bytes)
         else:
-            return False
+            return None
     except (InvalidSignature, ValueError, TypeError):
         return False
     except Exception:  # noqa: BLE001 - an unknown or malformed algorithm (harness/certs/certread.py)
-        return False
+        return None
     return True
 
 
@@ -300,7 +302,10 @@ class _Path:
 
 def _issuer_of(place: _Place, pool: list[_Place]) -> _Place | None:
     named = [p for p in pool if canonical_name(p.cert.subject) == canonical_name(place.cert.issuer)]
-    return next((p for p in named if signed_by(place.cert, p.cert)), None)
+    verdicts = [(p, signed_by(place.cert, p.cert)) for p in named]
+    # one whose signature checks out; else one whose signature cannot be checked here (an algorithm
+    # cryptography does not read): its name fits, and "another key" would be a guess
+    return next((p for p, v in verdicts if v), None) or next((p for p, v in verdicts if v is None), None)
 
 
 def build_path(ca: list[_Place], sent: list[_Place]) -> _Path:
@@ -612,6 +617,19 @@ def _given(cert: x509.Certificate | ForeignCert) -> ForeignCert:
     return ForeignCert(cert.public_bytes(Encoding.DER), cert, field_problems(cert))
 
 
+#: algorithms cryptography does not read, by OID, so a finding can name them: SLH-DSA (FIPS 205; NIST's
+#: CSOR arcs 2.16.840.1.101.3.4.3.20-31), which OpenSSL 3.5 signs and verifies
+NAMED_OIDS = {f"2.16.840.1.101.3.4.3.{20 + i}": f"SLH-DSA-{p}" for i, p in enumerate(
+    f"{h}-{n}{v}" for h in ("SHA2", "SHAKE") for n in (128, 192, 256) for v in "sf")}
+
+
+def _name_oids(text: str) -> str:
+    """``… OID: 2.16.840.1.101.3.4.3.20 …`` with the algorithm's name after each OID NAMED_OIDS knows."""
+    for oid, name in NAMED_OIDS.items():
+        text = re.sub(rf"{re.escape(oid)}(?![.\d])", f"{oid} ({name})", text)
+    return text
+
+
 def _malformed_findings(places: list[_Place]) -> list[Finding]:
     """One finding per certificate with parts that do not parse (``unknown-algorithm`` when all
     of them are algorithms cryptography does not implement, not broken bytes)."""
@@ -620,7 +638,7 @@ def _malformed_findings(places: list[_Place]) -> list[Finding]:
         if not p.given.problems:
             continue
         unknown = all(is_unknown_algorithm(words) for _, words in p.given.problems)
-        parts = "; ".join(f"{name}: {words}" for name, words in p.given.problems)
+        parts = _name_oids("; ".join(f"{name}: {words}" for name, words in p.given.problems))
         if unknown:
             out.append(_finding("unknown-algorithm", f"{p.where} uses an algorithm the diagnosis cannot read ({parts}); "
                                                      "the cells show which stacks implement it.", [p]))

@@ -251,3 +251,15 @@ def test_no_mutation_of_a_real_public_certificate_escapes(chains, which, kind, p
     assert all(isinstance(f, Finding) for f in findings)
     if mutant.problems:
         assert any(f.id in ("malformed-certificate", "unknown-algorithm") for f in findings)
+
+
+SLH_DSA = Path(__file__).parent.parent / "data" / "slh-dsa"
+
+
+def test_an_algorithm_cryptography_cannot_read_is_named_and_not_taken_for_another_ca():
+    """OpenSSL 3.5's SLH-DSA CA over a P-256 leaf: the diagnosis cannot check the signature, so it names
+    the algorithm and does not guess that the CA file holds another CA of the same name."""
+    findings = diagnose_files(SLH_DSA / "test-ca.pem", SLH_DSA / "test-leaf.pem", "localhost")
+    ids = [f.id for f in findings]
+    assert ids.count("unknown-algorithm") == 2 and "wrong-ca" not in ids and "missing-intermediate" not in ids
+    assert all("(SLH-DSA-SHA2-128s)" in f.detail for f in findings if f.id == "unknown-algorithm")
