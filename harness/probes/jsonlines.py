@@ -88,6 +88,20 @@ def gnutls_priority(priority: str, groups: list) -> str:
     return priority + ":-GROUP-ALL" + "".join(f":+GROUP-{GNUTLS_GROUPS[str(g)]}" for g in groups)
 
 
+def hrr_from_server_hellos(count: int, version: str | None) -> bool | None:
+    """Whether a HelloRetryRequest came, from how many ServerHello-type messages a tool's trace shows
+    (s_client -msg, curl -v): RFC 8446 sends a HelloRetryRequest as a ServerHello, at most once, so two
+    mean a retry; None when the trace showed none (it cannot tell)."""
+    if count == 0:
+        return None
+    return count > 1 and version in ("TLSv1.3", "1.3")
+
+
+def curl_trace_hrr(lines: list[str], version: str | None) -> bool | None:
+    """:func:`hrr_from_server_hellos` over curl's verbose lines ("TLSv1.3 (IN), TLS handshake, Server hello (2):")."""
+    return hrr_from_server_hellos(sum("(IN), TLS handshake, Server hello (2)" in line for line in lines), version)
+
+
 def elapsed_ms(start: float) -> float:
     """Milliseconds since ``start`` (a time.monotonic() value), as every result reports them."""
     return round((time.monotonic() - start) * 1000, 3)

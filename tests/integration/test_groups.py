@@ -50,6 +50,20 @@ def test_a_server_restricted_to_one_group_negotiates_it_after_a_hello_retry(cell
     assert plain.negotiated["hrr"] is False and plain.negotiated["group"] != "secp384r1"
 
 
+@pytest.mark.parametrize("client", ["openssl-cli", "gnutls", "libcurl", "curl", "boringssl"])
+def test_the_tools_that_show_their_server_hellos_tell_a_retry(cells, client):
+    """s_client -msg, curl's trace, GnuTLS' handshake hook, libcurl's OpenSSL message callback: two
+    ServerHellos (the first a HelloRetryRequest) or one."""
+    assert cells[("go", ("secp384r1",), (), "1.3", client)].negotiated["hrr"] is True
+    assert cells[("go", (), (), "1.3", client)].negotiated["hrr"] is False
+    assert cells[("go", ("secp384r1",), (), "1.2", client)].negotiated["hrr"] is False
+
+
+def test_a_probe_that_cannot_see_a_retry_says_unknown(cells):
+    for client in ("node", "nss", "tstclnt", "gnutls-cli", "rustls-ring@0.21.12"):
+        assert cells[("go", ("secp384r1",), (), "1.3", client)].negotiated["hrr"] is None, client
+
+
 @pytest.mark.parametrize("server", ["openssl", "go", "rustls-aws-lc-rs"])
 @pytest.mark.parametrize("client", RESTRICTING)
 @pytest.mark.parametrize("tls", ["1.2", "1.3"])

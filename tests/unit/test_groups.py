@@ -109,3 +109,12 @@ def test_the_cli_tools_spell_every_group_they_are_given_or_refuse_it_in_words():
         "NORMAL:-GROUP-ALL:+GROUP-X25519-MLKEM768:+GROUP-X25519"
     with pytest.raises(ValueError, match="unsupported group: GnuTLS has no name for MLKEM768"):
         gnutls_priority("NORMAL", ["MLKEM768"])
+
+
+def test_a_retry_is_two_server_hellos_in_a_tools_trace():
+    from tlsmatrix.probes.jsonlines import curl_trace_hrr, hrr_from_server_hellos
+    hello = "TLSv1.3 (IN), TLS handshake, Server hello (2):"
+    assert curl_trace_hrr([hello, "TLSv1.3 (OUT), TLS handshake, Client hello (1):", hello], "TLSv1.3") is True
+    assert curl_trace_hrr([hello], "TLSv1.3") is False
+    assert curl_trace_hrr(["SSL connection using TLSv1.3 / TLS_AES_128_GCM_SHA256"], "TLSv1.3") is None
+    assert hrr_from_server_hellos(1, "TLSv1.2") is False and hrr_from_server_hellos(0, "TLSv1.3") is None

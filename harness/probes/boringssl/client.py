@@ -27,7 +27,7 @@ from curl_cffi import Curl, CurlError, CurlOpt
 from curl_cffi import __version__ as CURL_CFFI_VERSION
 from curl_cffi._wrapper import ffi, lib
 
-from ..jsonlines import run
+from ..jsonlines import curl_trace_hrr, run
 from ..pyssl.kx import openssl_list
 
 try:  # the enum name gives error_detail a readable CURLE_* name; the number is what matters
@@ -178,7 +178,7 @@ def _perform(c: Curl, out: dict, info_lines: list[str]) -> None:
         m = _CONN_LINE.search(line)
         if m:
             neg["version"], neg["cipher"] = m.group(1), m.group(2)
-    out["negotiated"] = neg
+    out["negotiated"] = {**neg, "hrr": curl_trace_hrr(info_lines, neg["version"])}
 
 
 def handshake(job: dict, impersonate: str | None) -> dict:

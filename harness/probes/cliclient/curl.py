@@ -26,6 +26,7 @@ if __package__ in (None, ""):  # pragma: no cover - run as a file, not with -m
     sys.exit("run as: python3 -m tlsmatrix.probes.cliclient.curl")
 
 from .common import Cli, Command, Job, Run, dpkg_version, main, tool_output
+from ..jsonlines import curl_trace_hrr
 from ..pyssl.kx import openssl_list
 
 VERSIONS = {"1.2": ["--tlsv1.2", "--tls-max", "1.2"], "1.3": ["--tlsv1.3", "--tls-max", "1.3"]}
@@ -99,7 +100,8 @@ class Curl(Cli):
         if using and verified:
             version, cipher, group = using.groups()
             group = None if group in (None, "[blank]", "UNDEF") else group
-            return {"ok": True, "negotiated": {"version": version, "cipher": cipher, "group": group, "sigalg": None}}
+            return {"ok": True, "negotiated": {"version": version, "cipher": cipher, "group": group, "sigalg": None,
+                                               "hrr": curl_trace_hrr(err, version)}}
         errors = [l.strip() for l in err if _CURL_ERROR.match(l)]
         if errors:
             error = errors[-1]

@@ -21,6 +21,7 @@ if __package__ in (None, ""):  # pragma: no cover - run as a file, not with -m
     sys.exit("run as: python3 -m tlsmatrix.probes.cliclient.openssl_cli")
 
 from .common import Cli, Command, Job, Run, dpkg_version, main, strip_openssl_thread_id, tool_output
+from ..jsonlines import hrr_from_server_hellos
 from ..pyssl.kx import openssl_list
 
 VERSIONS = {"1.2": "-tls1_2", "1.3": "-tls1_3"}
@@ -62,7 +63,8 @@ class OpenSSLCli(Cli):
 
     def command(self, job: Job) -> Command:
         host = f"[{job.host}]" if ":" in job.host else job.host
-        argv = [self.path, "s_client", "-connect", f"{host}:{job.port}", "-brief", "-no_ign_eof",
+        # -msg: every handshake message on stdout, so the ServerHellos can be counted (a retry)
+        argv = [self.path, "s_client", "-connect", f"{host}:{job.port}", "-brief", "-msg", "-no_ign_eof",
                 "-verify_return_error", "-CAfile", job.ca_file, "-no-CApath", *self.no_store]
         if job.ip:
             argv += ["-noservername", "-verify_ip", job.servername]
@@ -80,7 +82,10 @@ class OpenSSLCli(Cli):
     def interpret(self, job: Job, run: Run) -> dict:
         err = [l.strip() for l in run.err_lines]
         if DONE in err and "Verification: OK" in err:
-            return {"ok": True, "negotiated": _negotiated(err)}
+            negotiated = _negotiated(err)
+            hellos = sum(1 for line in run.out_lines if line.startswith("<<< ") and line.rstrip().endswith("ServerHello"))
+            return {"ok": True, "negotiated": {**negotiated,
+                                               "hrr": hrr_from_server_hellos(hellos, negotiated["version"])}}
         lines = [strip_openssl_thread_id(l) for l in err if l and not _CHATTER.match(l)]
         if job.groups and any(_GROUPS_REFUSED.search(l) for l in lines):  # s_client itself refused the list
             return {"ok": False, "error": "unsupported group: " + " | ".join(lines), "negotiated": None}
@@ -108,9 +113,8 @@ def _negotiated(lines: list[str]) -> dict:
     digest = fields.get("Hash used")
     if sigalg and digest and digest != "UNDEF":
         sigalg = f"{sigalg}+{digest}"
-    # -brief does not say whether a HelloRetryRequest came: hrr stays unknown
     return {"version": fields.get("Protocol version"), "cipher": fields.get("Ciphersuite"), "group": group,
-            "sigalg": sigalg, "hrr": None}
+            "sigalg": sigalg}
 
 
 if __name__ == "__main__":

@@ -319,6 +319,17 @@ char *probe_strdup_printf(const char *fmt, ...) {
     return s;
 }
 
+void probe_saw_handshake(probe_result *r, const unsigned char *msg, size_t len) {
+    /* RFC 8446 4.1.3: a HelloRetryRequest is a ServerHello whose random is SHA-256("HelloRetryRequest") */
+    static const unsigned char hrr_random[32] = {
+        0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61, 0x11, 0xbe, 0x1d, 0x8c, 0x02, 0x1e, 0x65, 0xb8, 0x91,
+        0xc2, 0xa2, 0x11, 0x16, 0x7a, 0xbb, 0x8c, 0x5e, 0x07, 0x9e, 0x09, 0xe2, 0xc8, 0xa8, 0x33, 0x9c};
+    if (len < 1 || msg[0] != 2) return; /* not a ServerHello */
+    r->hello_seen = 1;
+    /* type (1), length (3), legacy_version (2), then the random */
+    if (len >= 6 + sizeof hrr_random && !memcmp(msg + 6, hrr_random, sizeof hrr_random)) r->hrr = 1;
+}
+
 static void write_result(buf_t *out, const jv_t *id, const probe_result *r, double elapsed) {
     buf_puts(out, "{\"id\": ");
     if (id->kind == JV_STR || id->kind == JV_NUM) buf_add(out, id->raw, id->raw_len);
@@ -334,7 +345,7 @@ static void write_result(buf_t *out, const jv_t *id, const probe_result *r, doub
             buf_printf(out, "%s\"%s\": ", k ? ", " : "{", fields[k][0]);
             buf_jstr(out, fields[k][1][0] ? fields[k][1] : NULL);
         }
-        buf_puts(out, "}");
+        buf_printf(out, ", \"hrr\": %s}", !r->hello_seen ? "null" : r->hrr ? "true" : "false");
     } else {
         buf_puts(out, "null");
     }

@@ -36,7 +36,13 @@ typedef struct {
     char *error;        /* the stack's own text, unedited (required when !ok) */
     char *error_detail; /* optional second rendering (codes, alert numbers) */
     char version[32], cipher[96], group[48], sigalg[64]; /* negotiated; "" = unknown */
+    int hello_seen;     /* the probe watched the server's ServerHello(s): hrr is known (else null) */
+    int hrr;            /* a HelloRetryRequest came */
 } probe_result;
+
+/* a received handshake message, type byte first (OpenSSL's and wolfSSL's message callbacks): a
+ * ServerHello sets hello_seen, one with RFC 8446's HelloRetryRequest random sets hrr */
+void probe_saw_handshake(probe_result *r, const unsigned char *msg, size_t len);
 
 typedef struct {
     const char *program;                                  /* for stderr messages */

@@ -275,6 +275,20 @@ static int job_priority(const probe_job *job, gnutls_priority_t *out, probe_resu
     return rc < 0 ? -1 : 0;
 }
 
+/* every handshake message: a received ServerHello shows the probe watched the server's answer; GnuTLS
+ * reports a HelloRetryRequest as a handshake type of its own */
+static int on_handshake_msg(gnutls_session_t session, unsigned int htype, unsigned when, unsigned int incoming,
+                            const gnutls_datum_t *msg) {
+    (void)when;
+    (void)msg;
+    probe_result *r = gnutls_session_get_ptr(session);
+    if (r && incoming && (htype == GNUTLS_HANDSHAKE_SERVER_HELLO || htype == GNUTLS_HANDSHAKE_HELLO_RETRY_REQUEST)) {
+        r->hello_seen = 1;
+        if (htype == GNUTLS_HANDSHAKE_HELLO_RETRY_REQUEST) r->hrr = 1;
+    }
+    return 0;
+}
+
 static void handshake(const probe_job *job, probe_result *r) {
     gnutls_session_t session = NULL;
     gnutls_certificate_credentials_t own_cred = NULL; /* mTLS jobs: credentials of this job only */
@@ -334,6 +348,8 @@ static void handshake(const probe_job *job, probe_result *r) {
     vdata[1].data = (unsigned char *)GNUTLS_KP_TLS_WWW_SERVER;
     gnutls_session_set_verify_cert2(session, vdata, 2, 0);
     gnutls_handshake_set_timeout(session, GNUTLS_INDEFINITE_TIMEOUT); /* our deadline, not the library's 40 s default */
+    gnutls_session_set_ptr(session, r);
+    gnutls_handshake_set_hook_function(session, GNUTLS_HANDSHAKE_ANY, GNUTLS_HOOK_POST, on_handshake_msg);
 
     fd = probe_tcp_connect(job, r);
     if (fd < 0) goto out;

@@ -84,11 +84,20 @@ static void on_info(const SSL *ssl, int where, int ret) {
 #endif
 }
 
+/* every handshake message OpenSSL receives: the ServerHello(s), for a HelloRetryRequest */
+static void on_msg(int write_p, int version, int content_type, const void *buf, size_t len, SSL *ssl, void *arg) {
+    (void)version;
+    (void)ssl;
+    (void)arg;
+    if (!write_p && content_type == SSL3_RT_HANDSHAKE && current) probe_saw_handshake(current, buf, len);
+}
+
 /* CURLOPT_SSL_CTX_FUNCTION: the connection's SSL_CTX, before the handshake */
 static CURLcode on_ssl_ctx(CURL *h, void *ssl_ctx, void *userptr) {
     (void)h;
     (void)userptr;
     SSL_CTX_set_info_callback((SSL_CTX *)ssl_ctx, on_info);
+    SSL_CTX_set_msg_callback((SSL_CTX *)ssl_ctx, on_msg);
     return CURLE_OK;
 }
 
@@ -243,6 +252,8 @@ static void handshake(const probe_job *job, probe_result *r) {
     memcpy(r->version, seen.version, sizeof r->version);
     memcpy(r->cipher, seen.cipher, sizeof r->cipher);
     memcpy(r->group, seen.group, sizeof r->group);
+    r->hello_seen = seen.hello_seen;
+    r->hrr = seen.hrr;
 
 out:
     if (h) curl_easy_cleanup(h); /* closes the connection */

@@ -109,6 +109,16 @@ static int set_groups(WOLFSSL *ssl, const probe_job *job, probe_result *r) {
 }
 
 
+#ifdef OPENSSL_EXTRA
+/* every record wolfSSL reads (its OpenSSL-compatible message callback): the ServerHello(s), for a
+ * HelloRetryRequest; without OPENSSL_EXTRA the probe cannot tell (hrr null) */
+static void on_msg(int write_p, int version, int content_type, const void *buf, size_t len, WOLFSSL *ssl, void *arg) {
+    (void)version;
+    (void)ssl;
+    if (!write_p && content_type == 22 && arg) probe_saw_handshake(arg, buf, len);
+}
+#endif
+
 static void handshake(const probe_job *job, probe_result *r) {
     const char *version = job->tls_version, *servername = job->servername;
     char ebuf[WOLFSSL_MAX_ERROR_SZ > 256 ? WOLFSSL_MAX_ERROR_SZ : 256];
@@ -150,6 +160,10 @@ static void handshake(const probe_job *job, probe_result *r) {
 
     ssl = wolfSSL_new(ctx);
     if (!ssl) { r->error = probe_strdup_printf("probe: wolfSSL_new failed"); goto out; }
+#ifdef OPENSSL_EXTRA
+    wolfSSL_set_msg_callback(ssl, on_msg);
+    wolfSSL_set_msg_callback_arg(ssl, r);
+#endif
     if (job->servername_is_ip) {
         /* IP literal: matched against IP SANs by the handshake's verification; no SNI. */
         WOLFSSL_X509_VERIFY_PARAM *param = wolfSSL_get0_param(ssl);
