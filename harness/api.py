@@ -353,8 +353,10 @@ def _probe_clients(names: list[str], job: Job, stack: contextlib.ExitStack,
     kubeconfig = str(kubeconfig) if kubeconfig else None
     for name in names:
         client = CLIENTS[name]
-        if job.groups and not client.groups:
-            why = client.unavailable_reason() or "its probe cannot restrict the key-exchange groups (--groups)"
+        if (job.groups and not client.groups) or (job.key_shares and not client.key_shares):
+            why = client.unavailable_reason() or (
+                "its probe cannot restrict the key-exchange groups (--groups)" if not client.groups else
+                "its probe cannot choose the groups it sends key shares for (--groups '*name')")
             entries[name] = _probe_entry(name, Handshake(Outcome.SKIPPED, error=why, short_error="cannot set groups",
                                                          not_run=UNAVAILABLE))
             continue
@@ -391,7 +393,7 @@ def _groups_option(groups: str | Sequence[str] | None) -> dict[str, Any]:
     if groups is None:
         return {}
     try:
-        return group_fields(parse_groups(list(groups) if not isinstance(groups, str) else groups))
+        return group_fields(parse_groups(list(groups) if not isinstance(groups, str) else groups, key_shares=True))
     except GroupError as exc:
         raise UsageError(f"--groups: {exc}") from None
 

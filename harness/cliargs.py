@@ -126,8 +126,9 @@ def _add_endpoint_commands(sub: Any) -> None:
     p.add_argument("--clients", type=name_list, help=f"client stacks ({', '.join(CLIENTS)})")
     p.add_argument("--tls", help="pin TLS version 1.2 or 1.3")
     p.add_argument("--groups", help="key-exchange groups the clients offer, in preference order "
-                                    "(X25519MLKEM768:x25519; default: each stack's own list); a stack that lacks "
-                                    "one, or cannot restrict its list, is skipped")
+                                    "(X25519MLKEM768:x25519; default: each stack's own list); '*' marks the "
+                                    "ones to send a key share for ('*x25519:X25519MLKEM768', OpenSSL 3.5's "
+                                    "syntax); a stack that lacks one, or cannot be told, is skipped")
     p.add_argument("--client-cert", help="PEM client certificate to present (mTLS; Kubernetes clients put it "
                                          "in their kubeconfig); stacks that cannot present one are skipped")
     p.add_argument("--client-key", help="the client certificate's PEM private key")

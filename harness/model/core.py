@@ -418,6 +418,9 @@ class Job(JsonModel):
     #: with their code points; absent: the stack's own list
     groups: list[str] | None = attr(None, omit=True)
     group_codes: list[int] | None = attr(None, omit=True)
+    #: the groups among them to send a key share for (absent: the stack chooses), with their code points
+    key_shares: list[str] | None = attr(None, omit=True)
+    key_share_codes: list[int] | None = attr(None, omit=True)
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,9 @@ POST_QUANTUM = frozenset(n for n in GROUPS if "MLKEM" in n or "Kyber" in n)
 
 #: a group setting that keeps the stack's own list
 DEFAULT = "default"
+#: in a client setting, the mark of a group the client sends a key share for (OpenSSL 3.5's syntax:
+#: "*X25519MLKEM768:*x25519:secp256r1"); a setting without marks leaves the key shares to the stack
+KEY_SHARE = "*"
 #: how a probe or server program begins its answer when its stack cannot offer or accept a group
 #: setting (docs/probe-contract.md): the cell is skipped, in the stack's words
 UNSUPPORTED_GROUP = "unsupported group:"
@@ -60,9 +63,10 @@ def parse_group(text: str) -> str:
     return name
 
 
-def parse_groups(text: object) -> tuple[str, ...] | None:
+def parse_groups(text: object, key_shares: bool = False) -> tuple[str, ...] | None:
     """A group setting: ``default`` (None: the stack's own list) or names separated by ``:`` or
-    ``,`` in preference order (a list of strings too). Each group once."""
+    ``,`` in preference order (a list of strings too). Each group once. With ``key_shares`` (a
+    client's setting) a name may carry the key-share mark: ``*x25519``."""
     if isinstance(text, (list, tuple)):
         parts = [str(t) for t in text]
     elif isinstance(text, str):
@@ -71,12 +75,31 @@ def parse_groups(text: object) -> tuple[str, ...] | None:
         parts = text.replace(",", ":").split(":")
     else:
         raise GroupError(f"a group setting is a string like 'X25519MLKEM768:x25519' or 'default', got {text!r}")
-    names = tuple(parse_group(p) for p in parts if p.strip())
+    names = tuple(_setting_entry(p, key_shares) for p in parts if p.strip())
     if not names:
         raise GroupError(f"empty group setting {text!r} (say 'default' for the stack's own list)")
-    if len(set(names)) != len(names):
+    if len(set(plain(names))) != len(names):
         raise GroupError(f"a group is named twice in {text!r}")
     return names
+
+
+def _setting_entry(text: str, key_shares: bool) -> str:
+    text = text.strip()
+    if not text.startswith(KEY_SHARE):
+        return parse_group(text)
+    if not key_shares:
+        raise GroupError(f"{text!r}: only a client sends key shares ('{KEY_SHARE}'); a server's setting names groups")
+    return KEY_SHARE + parse_group(text[len(KEY_SHARE):])
+
+
+def plain(groups: tuple[str, ...]) -> tuple[str, ...]:
+    """A setting's groups without key-share marks."""
+    return tuple(g.removeprefix(KEY_SHARE) for g in groups)
+
+
+def key_shares(groups: tuple[str, ...] | None) -> tuple[str, ...]:
+    """The groups a client setting marks for a key share (empty: the stack chooses)."""
+    return tuple(g.removeprefix(KEY_SHARE) for g in groups or () if g.startswith(KEY_SHARE))
 
 
 def label(groups: tuple[str, ...] | None) -> str:
@@ -102,10 +125,15 @@ def row_server(server: str, accepts: tuple[str, ...] | None, offers: tuple[str, 
 
 
 def group_fields(groups: tuple[str, ...] | None) -> dict[str, list]:
-    """A job's or listener's ``groups`` and ``group_codes`` (nothing for the stack's own list)."""
+    """A job's or listener's ``groups`` and ``group_codes`` (nothing for the stack's own list), and a
+    client's ``key_shares`` / ``key_share_codes`` when its setting marks them."""
     if groups is None:
         return {}
-    return {"groups": list(groups), "group_codes": [GROUPS[g] for g in groups]}
+    names, shares = plain(groups), key_shares(groups)
+    fields = {"groups": list(names), "group_codes": [GROUPS[g] for g in names]}
+    if shares:
+        fields |= {"key_shares": list(shares), "key_share_codes": [GROUPS[g] for g in shares]}
+    return fields
 
 
 def canonical(name: str | None) -> str | None:

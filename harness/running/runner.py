@@ -33,7 +33,7 @@ from .endpoints.process import ProcessEndpoint
 from ..model.errors import HarnessError
 from ..certs.kubeconfig import KubeconfigError, write_endpoint_kubeconfig
 from ..model.core import Cell, ChainSpec, Job, Outcome, Result, StackInfo
-from ..model.groups import UNSUPPORTED_GROUP, group_fields, label
+from ..model.groups import UNSUPPORTED_GROUP, group_fields, key_shares, label
 from ..certs.given import cached_given
 from ..certs.pki import CertificateCache, ChainFiles
 from ..model.owner import owned_prefix
@@ -486,6 +486,10 @@ def _cannot_set_groups(cell: Cell, options: RunOptions) -> str | None:
             able = ", ".join(n for n, s in stacks.items() if s.groups) or "none"
             return (f"{role} stack {name}: its tlsmatrix program cannot restrict the key-exchange groups "
                     f"({label(setting)}); {role} stacks that can: {able}")
+        if key_shares(setting) and not stacks[name].key_shares:
+            able = ", ".join(n for n, s in stacks.items() if s.key_shares) or "none"
+            return (f"{role} stack {name}: its tlsmatrix program cannot choose the groups it sends key shares "
+                    f"for ({label(setting)}); {role} stacks that can: {able}")
     return None
 
 

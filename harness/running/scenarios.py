@@ -511,7 +511,8 @@ def _parse_rule(table: Any, key: str, fail, known_clients, known_servers) -> Rul
         elif mkey == "tls":
             values = [v if _is_glob(v) or v == "any" else _convert(parse_tls_version, v, f"{key}.tls", fail) for v in values]
         elif mkey in ("server_groups", "client_groups"):
-            values = [v if _is_glob(v) else groups_label(_convert(parse_groups, v, f"{key}.{mkey}", fail)) for v in values]
+            parse = functools.partial(parse_groups, key_shares=mkey == "client_groups")
+            values = [v if _is_glob(v) else groups_label(_convert(parse, v, f"{key}.{mkey}", fail)) for v in values]
         elif mkey == "client" and known_clients is not None:
             _check_known(values, known_clients, f"{key}.client", "client stack", fail)
         elif mkey == "server" and known_servers is not None:
@@ -552,7 +553,8 @@ def _axis(value: Any, key: str, fail) -> list[Any]:
 def _groups_axis(axes: dict[str, Any], key: str, fail) -> list[Groups]:
     """``axes.server_groups`` / ``axes.client_groups``: group settings ("default", "X25519MLKEM768:x25519")."""
     values = _as_list(axes.get(key, ["default"]), f"axes.{key}", fail)
-    settings = [_convert(parse_groups, v, f"axes.{key}[{i}]", fail) for i, v in enumerate(values)]
+    parse = functools.partial(parse_groups, key_shares=key == "client_groups")  # a server sends no key share
+    settings = [_convert(parse, v, f"axes.{key}[{i}]", fail) for i, v in enumerate(values)]
     if len(set(settings)) != len(settings):
         raise fail(f"axes.{key}", f"a group setting is given twice in {values!r}")
     return settings

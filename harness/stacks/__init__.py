@@ -86,6 +86,8 @@ class Stack:
     #: its program applies a group setting (job or listener ``groups``: docs/probe-contract.md); a cell
     #: that asks a stack without it for one is skipped
     groups: bool = False
+    #: its program sends key shares for exactly the groups a client setting marks (``*x25519``)
+    key_shares: bool = False
     role: Role = "client"
     module: str | None = None  # a Python program, run as `python -m <module>` from the checkout
     build: str | None = None  # the build target (tlsmatrix.stacks.build.TARGETS) that makes the program

@@ -235,3 +235,37 @@ def test_an_slh_dsa_ca_is_verified_by_openssl_3_5_alone(tmp_path, pki_cache):
     # OpenSSL 3.0 will not even load a certificate an algorithm it does not know signed, as a server
     refused = cells[("openssl", "openssl@3.5")]
     assert refused.outcome == "server_error" and "CA_MD_TOO_WEAK" in refused.error, refused
+
+
+KEY_SHARES = """
+name = "key-shares"
+[axes]
+tls = ["1.3"]
+servers = ["rustls-aws-lc-rs"]
+server_groups = ["X25519MLKEM768"]
+client_groups = ["*x25519:X25519MLKEM768", "*X25519MLKEM768:x25519"]
+clients = ["openssl@3.5", "openssl-cli@3.5", "curl@8.14", "node@20", "openssl", "go@1.24"]
+[[chain]]
+root = "P-256"
+leaf = "P-256"
+"""
+
+
+def test_a_client_told_its_key_shares_sends_those(tmp_path, pki_cache):
+    """OpenSSL 3.5's '*' marks: a key share for x25519 alone makes a hybrid-only server ask again
+    (HelloRetryRequest), one for the hybrid does not. OpenSSL 3.0 refuses the mark in its own words;
+    Go has no way to be told (skipped by the harness)."""
+    _require_trixie()
+    path = tmp_path / "key-shares.toml"
+    path.write_text(KEY_SHARES)
+    cells = {(c.client_groups[0], c.client): c for c in tlsmatrix.run(path, pki_cache=pki_cache.root).cells}
+    for client in ("openssl@3.5", "openssl-cli@3.5", "curl@8.14", "node@20"):
+        retried, direct = cells[("*x25519", client)], cells[("*X25519MLKEM768", client)]
+        assert retried.outcome == direct.outcome == "ok", (retried, direct)
+        assert retried.negotiated["group"] == direct.negotiated["group"] == "X25519MLKEM768"
+        if client != "node@20":  # Node cannot tell a retry
+            assert retried.negotiated["hrr"] is True and direct.negotiated["hrr"] is False, client
+    refused = cells[("*x25519", "openssl")]
+    assert refused.outcome == "skipped" and refused.error.startswith("unsupported group:"), refused
+    go = cells[("*x25519", "go@1.24")]
+    assert go.outcome == "skipped" and "cannot choose the groups it sends key shares for" in go.error, go

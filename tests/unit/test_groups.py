@@ -118,3 +118,27 @@ def test_a_retry_is_two_server_hellos_in_a_tools_trace():
     assert curl_trace_hrr([hello], "TLSv1.3") is False
     assert curl_trace_hrr(["SSL connection using TLSv1.3 / TLS_AES_128_GCM_SHA256"], "TLSv1.3") is None
     assert hrr_from_server_hellos(1, "TLSv1.2") is False and hrr_from_server_hellos(0, "TLSv1.3") is None
+
+
+def test_a_client_setting_marks_its_key_shares_as_openssl_does():
+    setting = parse_groups("*X25519MLKEM768:x25519:*secp256r1", key_shares=True)
+    assert setting == ("*X25519MLKEM768", "x25519", "*secp256r1")
+    assert groups.label(setting) == "*X25519MLKEM768:x25519:*secp256r1"
+    assert groups.group_fields(setting) == {
+        "groups": ["X25519MLKEM768", "x25519", "secp256r1"], "group_codes": [0x11EC, 29, 23],
+        "key_shares": ["X25519MLKEM768", "secp256r1"], "key_share_codes": [0x11EC, 23]}
+    assert "key_shares" not in groups.group_fields(parse_groups("X25519MLKEM768:x25519", key_shares=True))
+    with pytest.raises(GroupError, match="only a client sends key shares"):
+        parse_groups("*x25519")  # a server's setting
+    with pytest.raises(GroupError, match="named twice"):
+        parse_groups("*x25519:x25519", key_shares=True)
+    from tlsmatrix.probes.pyssl.kx import openssl_list
+    assert openssl_list(["X25519MLKEM768", "secp256r1"], ["X25519MLKEM768"]) == "*X25519MLKEM768:P-256"
+
+
+def test_a_scenario_marks_key_shares_for_clients_only():
+    scenario = _scenario({"client_groups": ["*x25519:secp256r1"]},
+                         [{"client_groups": "*x25519:secp256r1", "outcome": "ok"}])
+    assert {c.client_groups for c in scenario.cells()} == {("*x25519", "secp256r1")}
+    with pytest.raises(ScenarioError, match="axes.server_groups.*only a client sends key shares"):
+        _scenario({"server_groups": ["*x25519"]})

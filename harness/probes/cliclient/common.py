@@ -67,6 +67,8 @@ class Job:
     client_key_file: str | None = None
     #: the key-exchange groups to offer, in preference order (None: the tool's own list)
     groups: list[str] | None = None
+    #: the groups among them to send a key share for (None: the tool chooses)
+    key_shares: list[str] | None = None
 
     @property
     def timeout_s(self) -> float:
@@ -341,7 +343,8 @@ def parse_job(raw: dict) -> Job:
     return Job(id=raw.get("id"), host=host, port=raw["port"], servername=servername,
                ca_file=os.path.abspath(ca_file), ca_pems=_ca_pems(ca_file), tls_version=raw.get("tls_version"),
                timeout_ms=int(raw.get("timeout_ms") or DEFAULT_TIMEOUT_MS), ip=ip,
-               groups=raw.get("groups"), **{key: raw.get(key) for key in OPTIONAL_FILES})
+               groups=raw.get("groups"), key_shares=raw.get("key_shares"),
+               **{key: raw.get(key) for key in OPTIONAL_FILES})
 
 
 def _ca_pems(ca_file: str) -> list[bytes]:

@@ -87,7 +87,7 @@ class Curl(Cli):
         if job.tls_version:
             argv += VERSIONS[job.tls_version]
         if job.groups:
-            argv += ["--curves", openssl_list(job.groups)]
+            argv += ["--curves", openssl_list(job.groups, job.key_shares)]
         argv += ["--connect-timeout", seconds, "--max-time", seconds, "-o", os.devnull,
                  "-w", "%{ssl_verify_result}", f"https://{name}:{job.port}/"]
         return Command(argv=argv, deadline_s=job.timeout_s + HARD_DEADLINE_EXTRA_S,

@@ -73,7 +73,7 @@ class OpenSSLCli(Cli):
         if job.tls_version:
             argv.append(VERSIONS[job.tls_version])
         if job.groups:
-            argv += ["-groups", openssl_list(job.groups)]
+            argv += ["-groups", openssl_list(job.groups, job.key_shares)]
         return Command(argv=argv, deadline_s=job.timeout_s,
                        # -brief prints "Verification: OK" after "CONNECTION ESTABLISHED": wait for it,
                        # so a loaded machine cannot cut the output between the two

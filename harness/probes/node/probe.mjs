@@ -129,7 +129,9 @@ function runJob(job) {
   let groups = null;
   if (job.groups != null) {
     if (!Array.isArray(job.groups) || job.groups.length === 0) return probeError(id, 'job field groups must be a list');
-    groups = job.groups.map((g) => OPENSSL_SPELLING[g] || String(g)).join(':');
+    // key shares marked '*' (OpenSSL 3.5's syntax; older OpenSSL refuses the mark in its words)
+    const shares = Array.isArray(job.key_shares) ? job.key_shares : [];
+    groups = job.groups.map((g) => (shares.includes(g) ? '*' : '') + (OPENSSL_SPELLING[g] || String(g))).join(':');
   }
   const made = secureContextFor(job.ca_file, version, certFile, keyFile, groups);
   if (made.fail) return made.fail(id);

@@ -73,7 +73,7 @@ def _new_context(job: dict, out: dict) -> ssl.SSLContext | None:
     else:
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     if job.get("groups"):
-        why = set_groups(ctx, job["groups"])
+        why = set_groups(ctx, job["groups"], job.get("key_shares"))
         if why is not None:
             out["error"] = f"unsupported group: {why}"
             return None
@@ -85,7 +85,7 @@ def _context(job: dict, out: dict) -> ssl.SSLContext | None:
     """The cached context for this job's configuration, made on first use (failures are not cached)."""
     files = [job.get("ca_file"), job.get("client_cert_file"), job.get("client_key_file")]
     try:
-        key = (job.get("tls_version"), tuple(job.get("groups") or ()),
+        key = (job.get("tls_version"), tuple(job.get("groups") or ()), tuple(job.get("key_shares") or ()),
                *(_file_key(f) if f is not None else None for f in files))
     except (OSError, TypeError):
         return _new_context(job, out)  # an unreadable file: the error in OpenSSL's words, as before

@@ -24,9 +24,12 @@ _OPENSSL_SPELLING = {"x25519": "X25519", "x448": "X448", "secp256r1": "P-256", "
 _HRR = bytes.fromhex("cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c")
 
 
-def openssl_list(names: list[str]) -> str:
-    """A group setting in OpenSSL's syntax (``s_client -groups``, ``ecdhCurve``, ``curl --curves``)."""
-    return ":".join(_OPENSSL_SPELLING.get(n, n) for n in names)
+def openssl_list(names: list[str], key_shares: list[str] | None = None) -> str:
+    """A group setting in OpenSSL's syntax (``s_client -groups``, ``ecdhCurve``, ``curl --curves``); the
+    groups in ``key_shares`` marked ``*`` (OpenSSL 3.5: send a key share for exactly those; older
+    OpenSSL refuses the mark, in its words)."""
+    shares = set(key_shares or ())
+    return ":".join(("*" if n in shares else "") + _OPENSSL_SPELLING.get(n, n) for n in names)
 
 
 def _libssl() -> ctypes.CDLL:
@@ -39,8 +42,9 @@ def _libssl() -> ctypes.CDLL:
     raise OSError("the ssl module's libssl is not mapped (statically linked?)")
 
 
-def set_groups(ctx: ssl.SSLContext, names: list[str]) -> str | None:
-    """Restrict ``ctx`` to ``names`` (preference order); None, or why not in OpenSSL's words."""
+def set_groups(ctx: ssl.SSLContext, names: list[str], key_shares: list[str] | None = None) -> str | None:
+    """Restrict ``ctx`` to ``names`` (preference order; key shares for ``key_shares`` only, when
+    given); None, or why not in OpenSSL's words."""
     lib = _libssl()
     lib.SSL_CTX_get_options.restype = ctypes.c_uint64
     lib.SSL_CTX_get_options.argtypes = [ctypes.c_void_p]
@@ -49,7 +53,7 @@ def set_groups(ctx: ssl.SSLContext, names: list[str]) -> str | None:
     pointer = ctypes.c_void_p.from_address(id(ctx) + object.__basicsize__).value
     if not pointer or lib.SSL_CTX_get_options(pointer) != int(ctx.options):
         return "this CPython's SSLContext layout is not the one tlsmatrix knows"
-    wanted = openssl_list(names)
+    wanted = openssl_list(names, key_shares)
     if lib.SSL_CTX_ctrl(pointer, _SSL_CTRL_SET_GROUPS_LIST, 0, wanted.encode()) != 1:
         return f"{ssl.OPENSSL_VERSION} refuses the group list {wanted!r} ({_openssl_error(lib)})"
     return None

@@ -61,6 +61,8 @@ RELEASES: dict[str, tuple[str, str, dict[str, str]]] = {
 #: the probe and server programs that apply a group setting (the host's descriptors say it per stack)
 KX_PROBES = frozenset({"openssl", "go", "node", "openssl-cli", "nss", "tstclnt", "java", "gnutls", "gnutls-cli",
                        "libcurl", "curl", "wolfssl"})
+#: the client probes that send key shares for exactly the groups a setting marks (OpenSSL's '*' syntax)
+KEY_SHARE_PROBES = frozenset({"openssl", "node", "openssl-cli", "curl"})
 
 #: stack -> (family, column prefix, the probe's argv inside the image, description)
 PROBES: dict[str, tuple[str, str, tuple[str, ...], str]] = {
@@ -153,7 +155,8 @@ def _stack(v: Versioned) -> Stack:
     family, _, _, description = PROBES[v.stack]
     return Stack(v.column, family, f"{description.format(v=v.version)}, Debian {v.release} (container)",
                  argv=(lambda: [*python_module(RELAY)(), v.column]), missing=lambda: image_missing(v), container=v.image,
-                 client_auth=v.stack in ("openssl", "go", "java", "node", "gnutls"), groups=v.stack in KX_PROBES)
+                 client_auth=v.stack in ("openssl", "go", "java", "node", "gnutls"), groups=v.stack in KX_PROBES,
+                 key_shares=v.stack in KEY_SHARE_PROBES)
 
 
 def versioned_clients() -> dict[str, Stack]:
