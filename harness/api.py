@@ -377,15 +377,20 @@ def _probe_clients(names: list[str], job: Job, stack: contextlib.ExitStack,
     return [entries[n] for n in names]
 
 
-def client_hellos(clients: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
-    """What each available client offers by default, measured from the ClientHello it sends to a
-    listener of ours (harness/running/hellos.py): groups, key shares, the key types its signature
-    schemes verify, TLS versions, the hello's size. Kubernetes clients (they need an API) are not measured."""
+def client_hellos(clients: Sequence[str] | None = None, groups: str | Sequence[str] | None = None
+                  ) -> dict[str, dict[str, Any]]:
+    """What each available client offers, measured from the ClientHello it sends to a listener of ours
+    (harness/running/hellos.py): groups, key shares, the key types its signature schemes verify, TLS
+    versions, the hello's size; by default, or told ``groups`` as ``--groups`` says them (a client that
+    refuses them sends none: it is missing). Kubernetes clients (they need an API) are not measured."""
     from .running.hellos import measure_hellos
 
     names = check_names(clients, CLIENTS, "client stack") or list(CLIENTS)
+    fields = _groups_option(groups)
+    if fields:
+        names = [n for n in names if CLIENTS[n].groups and (CLIENTS[n].key_shares or "key_shares" not in fields)]
     ca = CertificateCache(pki_cache_dir()).chain(ChainSpec(CertSpec(KeySpec("P-256")), CertSpec(KeySpec("P-256"))))
-    return measure_hellos({n: CLIENTS[n] for n in names}, str(ca.ca_file))
+    return measure_hellos({n: CLIENTS[n] for n in names}, str(ca.ca_file), groups=fields)
 
 
 def _groups_option(groups: str | Sequence[str] | None) -> dict[str, Any]:

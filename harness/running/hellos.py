@@ -101,13 +101,16 @@ def _exact(conn: socket.socket, n: int) -> bytes:
     return data
 
 
-def measure_hellos(clients: dict[str, Stack], ca_file: str, timeout_ms: int = 10_000) -> dict[str, dict[str, Any]]:
-    """Each available client's default ClientHello (clients that did not send one are missing)."""
+def measure_hellos(clients: dict[str, Stack], ca_file: str, timeout_ms: int = 10_000,
+                   groups: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    """Each available client's ClientHello (clients that did not send one are missing): its default
+    one, or the one it sends for ``groups`` (job fields: harness/model/groups.py group_fields)."""
     names = [n for n, s in clients.items() if s.needs_app is None and s.unavailable_reason() is None]
     capture = _Capture(names)
     try:
         batches = {n: [(n, Job(id="hello", host=LOOPBACK, port=capture.ports[n], servername="localhost",
-                               ca_file=ca_file, tls_version=None, timeout_ms=timeout_ms))] for n in names}
+                               ca_file=ca_file, tls_version=None, timeout_ms=timeout_ms, **(groups or {})))]
+                   for n in names}
         ClientDriver({n: clients[n] for n in names}, retry_timeouts=False).run(batches, lambda *_: None)
     finally:
         capture.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 import tlsmatrix
+import tlsmatrix.api
 
 pytestmark = pytest.mark.integration
 
@@ -192,3 +193,26 @@ def test_a_cli_server_without_the_hybrid_is_skipped_in_its_own_words(cli_server_
     """GnuTLS 3.7.9 and NSS 3.87 (the host's) have no X25519MLKEM768."""
     c = cli_server_cells[(server, ("X25519MLKEM768",), "1.3", "go")]
     assert c.outcome == "skipped" and f"server {server}: unsupported group: " in c.error and words in c.error, c.error
+
+
+def test_the_key_shares_a_setting_marks_are_the_ones_in_the_client_hello():
+    """Read off the ClientHello each probe sends: wolfSSL key-shares exactly the marked groups, NSS its
+    first ones (it can be told a prefix of the list only)."""
+    told = tlsmatrix.api.client_hellos(["nss", "wolfssl"], groups="*secp256r1:*x25519:secp384r1")
+    for client in ("nss", "wolfssl"):
+        assert told[client]["groups"] == ["secp256r1", "x25519", "secp384r1"], told[client]
+        assert told[client]["key_shares"] == ["secp256r1", "x25519"], told[client]
+    last = tlsmatrix.api.client_hellos(["wolfssl", "nss"], groups="secp256r1:x25519:*secp384r1")
+    assert last["wolfssl"]["key_shares"] == ["secp384r1"] and "nss" not in last  # NSS refused: no hello
+
+
+def test_a_column_that_cannot_send_the_marked_key_shares_is_skipped(tmp_path, pki_cache):
+    path = tmp_path / "ks.toml"
+    path.write_text('name = "ks"\n[axes]\ntls = ["1.3"]\nservers = ["go"]\nclients = ["openssl", "nss", "go", '
+                    '"wolfssl"]\nclient_groups = ["x25519:*secp384r1"]\n[[chain]]\nroot = "P-256"\nleaf = "P-256"\n')
+    cells = {c.client: c for c in tlsmatrix.run(path, pki_cache=pki_cache.root).cells}
+    assert cells["wolfssl"].outcome == "ok" and cells["wolfssl"].negotiated["group"] == "secp384r1"
+    assert cells["openssl"].outcome == "skipped", cells["openssl"]  # OpenSSL 3.0 knows no '*'
+    assert cells["openssl"].error.startswith("unsupported group:") and "'X25519:*P-384'" in cells["openssl"].error
+    assert cells["nss"].outcome == "skipped" and "first groups only" in cells["nss"].error
+    assert cells["go"].outcome == "skipped" and "cannot choose the groups it sends key shares for" in cells["go"].error

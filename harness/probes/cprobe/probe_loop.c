@@ -253,9 +253,10 @@ static int jp_value(jp_t *p, jv_t *v, int depth) {
 
 /* the fields of a job */
 enum { F_ID, F_HOST, F_PORT, F_SERVERNAME, F_CA_FILE, F_TLS_VERSION, F_TIMEOUT_MS, F_CLIENT_CERT, F_CLIENT_KEY,
-       F_GROUP_CODES, F_COUNT };
+       F_GROUP_CODES, F_KEY_SHARE_CODES, F_COUNT };
 static const char *const FIELD_NAMES[F_COUNT] = {"id", "host", "port", "servername", "ca_file", "tls_version", "timeout_ms",
-                                                   "client_cert_file", "client_key_file", "group_codes"};
+                                                   "client_cert_file", "client_key_file", "group_codes",
+                                                   "key_share_codes"};
 
 static void job_free(jv_t *f) {
     for (int k = 0; k < F_COUNT; k++) { free(f[k].str); f[k].str = NULL; }
@@ -424,20 +425,20 @@ static int is_ip_literal(const char *s) {
 
 static const char *str_field(const jv_t *f) { return f->kind == JV_STR ? f->str : NULL; }
 
-/* "group_codes": [4588, 29] -> job->groups; NULL or the contract's "probe: ..." error */
-static char *group_codes(const jv_t *f, probe_job *job) {
+/* "group_codes" / "key_share_codes": [4588, 29] -> codes[*n]; NULL or the contract's "probe: ..." error */
+static char *code_list(const jv_t *f, const char *name, unsigned int codes[16], int *n) {
     if (f->kind == JV_MISSING || f->kind == JV_NULL) return NULL;
     if (f->kind != JV_OTHER || f->raw_len < 2 || f->raw[0] != '[')
-        return probe_strdup_printf("probe: group_codes must be a list of code points");
+        return probe_strdup_printf("probe: %s must be a list of code points", name);
     const char *s = f->raw + 1, *end = f->raw + f->raw_len - 1;
     while (s < end) {
         while (s < end && (*s == ' ' || *s == ',')) s++;
         if (s >= end) break;
         char *stop;
         long v = strtol(s, &stop, 10);
-        if (stop == s || v < 0 || v > 0xffff || job->n_groups == 16)
-            return probe_strdup_printf("probe: group_codes holds %.*s", (int)f->raw_len, f->raw);
-        job->groups[job->n_groups++] = (unsigned int)v;
+        if (stop == s || v < 0 || v > 0xffff || *n == 16)
+            return probe_strdup_printf("probe: %s holds %.*s", name, (int)f->raw_len, f->raw);
+        codes[(*n)++] = (unsigned int)v;
         s = stop;
     }
     return NULL;
@@ -464,7 +465,8 @@ static char *validate_job(jv_t *f, probe_job *job) {
     job->port = (int)f[F_PORT].num;
     job->servername_is_ip = is_ip_literal(job->servername);
     job->timeout_ms = f[F_TIMEOUT_MS].kind == JV_NUM && f[F_TIMEOUT_MS].num >= 1 ? f[F_TIMEOUT_MS].num : 10000;
-    return group_codes(&f[F_GROUP_CODES], job);
+    char *error = code_list(&f[F_GROUP_CODES], "group_codes", job->groups, &job->n_groups);
+    return error ? error : code_list(&f[F_KEY_SHARE_CODES], "key_share_codes", job->key_shares, &job->n_key_shares);
 }
 
 static void answer_line(const probe_stack *stack, buf_t *out, const char *line, size_t len) {

@@ -27,6 +27,8 @@ typedef struct {
     int servername_is_ip;                           /* an IP literal: checked against IP SANs, no SNI */
     int n_groups;                                   /* key-exchange groups to offer (0: the stack's own) */
     unsigned int groups[16];                        /* their IANA code points, in preference order */
+    int n_key_shares;                               /* of them, those to send a key share for (0: the stack's) */
+    unsigned int key_shares[16];
     double timeout_ms, deadline;                    /* deadline: now_ms() clock, connect + handshake */
 } probe_job;
 

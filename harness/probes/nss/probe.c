@@ -333,6 +333,19 @@ static int configure(PRFileDesc *ssl, const probe_job *job, probe_result *r) {
             return -1;
         }
     }
+    if (job->n_key_shares > 0) { /* NSS key-shares its first groups: the marked ones must be those */
+        for (int k = 0; k < job->n_key_shares; k++) {
+            if (k >= job->n_groups || job->key_shares[k] != job->groups[k]) {
+                r->error = probe_strdup_printf("unsupported group: NSS sends key shares for its first groups only "
+                                               "(SSL_SendAdditionalKeyShares): mark a prefix of the list");
+                return -1;
+            }
+        }
+        if (SSL_SendAdditionalKeyShares(ssl, (unsigned int)job->n_key_shares - 1) != SECSuccess) {
+            set_nss_error(r, "unsupported group: SSL_SendAdditionalKeyShares: ", PR_GetError());
+            return -1;
+        }
+    }
     if (SSL_AuthCertificateHook(ssl, auth_certificate, (void *)job->servername) != SECSuccess) {
         set_nss_error(r, "probe: SSL_AuthCertificateHook: ", PR_GetError());
         return -1;

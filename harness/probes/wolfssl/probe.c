@@ -103,6 +103,18 @@ static int set_groups(WOLFSSL *ssl, const probe_job *job, probe_result *r) {
             r->error = probe_strdup_printf("unsupported group: wolfSSL_set_groups: %s", wolf_err_text(rc, ebuf));
             return -1;
         }
+        /* the key shares the job marks, exactly: none of wolfSSL's choosing, then each */
+        if (job->n_key_shares > 0 && (rc = wolfSSL_NoKeyShares(ssl)) != WOLFSSL_SUCCESS) {
+            r->error = probe_strdup_printf("unsupported group: wolfSSL_NoKeyShares: %s", wolf_err_text(rc, ebuf));
+            return -1;
+        }
+        for (int k = 0; k < job->n_key_shares; k++) {
+            if ((rc = wolfSSL_UseKeyShare(ssl, (word16)job->key_shares[k])) != WOLFSSL_SUCCESS) {
+                r->error = probe_strdup_printf("unsupported group: wolfSSL_UseKeyShare(0x%04x): %s",
+                                               job->key_shares[k], wolf_err_text(rc, ebuf));
+                return -1;
+            }
+        }
     }
 #endif
     return 0;

@@ -33,9 +33,10 @@ _KUBE_DESCRIPTIONS = {
 }
 
 
-def _c_probe(name: str, family: str, description: str, client_auth: bool = False, groups: bool = False) -> Stack:
+def _c_probe(name: str, family: str, description: str, client_auth: bool = False, groups: bool = False,
+             key_shares: bool = False) -> Stack:
     """A batch C probe on a TLS library (harness/probes/<name>/probe.c with the shared loop)."""
-    return Stack(name, family, description, build=name, client_auth=client_auth, groups=groups,
+    return Stack(name, family, description, build=name, client_auth=client_auth, groups=groups, key_shares=key_shares,
                  reproduce=Reproduce(f"harness/probes/{name}/probe.c", c_probe_build_line(name)))
 
 
@@ -102,7 +103,7 @@ CLIENTS: dict[str, Stack] = registry(
           module="tlsmatrix.probes.cliclient.gnutls", requires=(Debian("gnutls-bin", ("gnutls-cli",)),), groups=True,
           native=Native("`gnutls-cli`, as the probe ran it", gnutls_line)),
     _c_probe("nss", "nss", "NSS (libnss3/libssl3) through a small C probe, no database, the CA file as the only anchor",
-             groups=True),
+             groups=True, key_shares=True),
     Stack("tstclnt", "nss", "NSS tstclnt with a throwaway certificate DB per CA, one process per handshake",
           module="tlsmatrix.probes.cliclient.nss", requires=(Debian("libnss3-tools", ("tstclnt", "certutil")),),
           groups=True,
@@ -120,7 +121,8 @@ CLIENTS: dict[str, Stack] = registry(
           module="tlsmatrix.probes.cliclient.openssl_cli", requires=(Debian("openssl", ("openssl",)),), groups=True,
           key_shares=True,
           native=Native("`openssl s_client`, as the probe ran it", s_client_line)),
-    _c_probe("wolfssl", "wolfssl", "wolfSSL (Debian's libwolfssl) through a small C probe", groups=True),
+    _c_probe("wolfssl", "wolfssl", "wolfSSL (Debian's libwolfssl) through a small C probe", groups=True,
+             key_shares=True),
     Stack("kubernetes-python", "openssl",
           "the official Python Kubernetes client (urllib3 on OpenSSL) listing pods: the control",
           module="tlsmatrix.probes.kubepy.client",

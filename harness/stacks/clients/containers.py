@@ -61,8 +61,9 @@ RELEASES: dict[str, tuple[str, str, dict[str, str]]] = {
 #: the probe and server programs that apply a group setting (the host's descriptors say it per stack)
 KX_PROBES = frozenset({"openssl", "go", "node", "openssl-cli", "nss", "tstclnt", "java", "gnutls", "gnutls-cli",
                        "libcurl", "curl", "wolfssl"})
-#: the client probes that send key shares for exactly the groups a setting marks (OpenSSL's '*' syntax)
-KEY_SHARE_PROBES = frozenset({"openssl", "node", "openssl-cli", "curl"})
+#: the client probes that send key shares for exactly the groups a setting marks (OpenSSL 3.5's '*' syntax;
+#: wolfSSL_UseKeyShare; NSS: the first groups of the list only)
+KEY_SHARE_PROBES = frozenset({"openssl", "node", "openssl-cli", "curl", "nss", "wolfssl"})
 
 #: stack -> (family, column prefix, the probe's argv inside the image, description)
 PROBES: dict[str, tuple[str, str, tuple[str, ...], str]] = {
