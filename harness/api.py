@@ -353,10 +353,9 @@ def _probe_clients(names: list[str], job: Job, stack: contextlib.ExitStack,
     kubeconfig = str(kubeconfig) if kubeconfig else None
     for name in names:
         client = CLIENTS[name]
-        if (job.groups and not client.groups) or (job.key_shares and not client.key_shares):
-            why = client.unavailable_reason() or (
-                "its probe cannot restrict the key-exchange groups (--groups)" if not client.groups else
-                "its probe cannot choose the groups it sends key shares for (--groups '*name')")
+        cannot = client.cannot_apply(bool(job.groups), bool(job.key_shares))
+        if cannot:
+            why = client.unavailable_reason() or f"{cannot} (--groups)"
             entries[name] = _probe_entry(name, Handshake(Outcome.SKIPPED, error=why, short_error="cannot set groups",
                                                          not_run=UNAVAILABLE))
             continue
@@ -388,7 +387,7 @@ def client_hellos(clients: Sequence[str] | None = None, groups: str | Sequence[s
     names = check_names(clients, CLIENTS, "client stack") or list(CLIENTS)
     fields = _groups_option(groups)
     if fields:
-        names = [n for n in names if CLIENTS[n].groups and (CLIENTS[n].key_shares or "key_shares" not in fields)]
+        names = [n for n in names if not CLIENTS[n].cannot_apply(True, "key_shares" in fields)]
     ca = CertificateCache(pki_cache_dir()).chain(ChainSpec(CertSpec(KeySpec("P-256")), CertSpec(KeySpec("P-256"))))
     return measure_hellos({n: CLIENTS[n] for n in names}, str(ca.ca_file), groups=fields)
 

@@ -482,14 +482,11 @@ def _cannot_set_groups(cell: Cell, options: RunOptions) -> str | None:
     """Why a cell's group setting cannot be applied: its server's or client's program has no way to."""
     for role, name, setting in (("server", cell.server, cell.server_groups), ("client", cell.client, cell.client_groups)):
         stacks = options.servers if role == "server" else options.clients
-        if setting is not None and not stacks[name].groups:
-            able = ", ".join(n for n, s in stacks.items() if s.groups) or "none"
-            return (f"{role} stack {name}: its tlsmatrix program cannot restrict the key-exchange groups "
-                    f"({label(setting)}); {role} stacks that can: {able}")
-        if key_shares(setting) and not stacks[name].key_shares:
-            able = ", ".join(n for n, s in stacks.items() if s.key_shares) or "none"
-            return (f"{role} stack {name}: its tlsmatrix program cannot choose the groups it sends key shares "
-                    f"for ({label(setting)}); {role} stacks that can: {able}")
+        wants = (setting is not None, bool(key_shares(setting)))
+        why = stacks[name].cannot_apply(*wants)
+        if why:
+            able = ", ".join(n for n, s in stacks.items() if not s.cannot_apply(*wants)) or "none"
+            return f"{role} stack {name}: {why} ({label(setting)}); {role} stacks that can: {able}"
     return None
 
 

@@ -111,6 +111,14 @@ class Stack:
             else:
                 raise ValueError(f"stack {self.name!r}: no argv, module or build target")
 
+    def cannot_apply(self, groups: bool, key_shares: bool) -> str | None:
+        """Why its program cannot apply a group setting (a list of groups; marked key shares), or None."""
+        if groups and not self.groups:
+            return "its tlsmatrix program cannot restrict the key-exchange groups"
+        if key_shares and not self.key_shares:
+            return "its tlsmatrix program cannot choose the groups it sends key shares for"
+        return None
+
     def unavailable_reason(self) -> str | None:
         """None when this machine can run the stack, else why not and how to install it (said as this
         installation can follow it: `tlsmatrix build` where there is no Makefile)."""

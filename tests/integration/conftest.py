@@ -96,6 +96,16 @@ def client_stack(name: str):
     return stack
 
 
+def run_text(directory: Path, text: str, pki_cache, **options) -> list:
+    """The cells of a scenario written here as TOML text (scenario.toml in ``directory``: files it names,
+    a given chain's, sit beside it), run for real through ``tlsmatrix.run``."""
+    import tlsmatrix
+
+    path = Path(directory) / "scenario.toml"
+    path.write_text(text)
+    return tlsmatrix.run(path, pki_cache=pki_cache.root, **options).cells
+
+
 def run_scenario(pki_cache, file_name: str):
     """Every cell of a shipped scenario, run for real (skipped or failed when a stack is missing)."""
     from tlsmatrix.running.runner import RunOptions, run_cells

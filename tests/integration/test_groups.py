@@ -8,6 +8,8 @@ import pytest
 import tlsmatrix
 import tlsmatrix.api
 
+from .conftest import run_text
+
 pytestmark = pytest.mark.integration
 
 SCENARIO = """
@@ -27,11 +29,8 @@ leaf = "P-256"
 
 @pytest.fixture(scope="module")
 def cells(tmp_path_factory, pki_cache):
-    path = tmp_path_factory.mktemp("kx") / "kx.toml"
-    path.write_text(SCENARIO)
-    doc = tlsmatrix.run(path, pki_cache=pki_cache.root)
     return {(c.server, tuple(c.server_groups or ()), tuple(c.client_groups or ()), c.tls, c.client): c
-            for c in doc.cells}
+            for c in run_text(tmp_path_factory.mktemp("kx"), SCENARIO, pki_cache)}
 
 
 #: they report the group and whether a HelloRetryRequest came
@@ -87,11 +86,10 @@ def test_rustls_with_aws_lc_rs_negotiates_the_hybrid(cells):
 
 def test_a_probe_that_cannot_restrict_groups_is_skipped_by_the_harness(tmp_path, pki_cache):
     """The Kubernetes clients build their TLS inside kube-rs / the Python client: no group setting."""
-    path = tmp_path / "kube-kx.toml"
-    path.write_text('name = "kube-kx"\napp = "kubernetes"\n[axes]\ntls = ["1.3"]\nservers = ["go"]\n'
-                    'clients = ["kube-latest-rustls", "kubernetes-python"]\n'
-                    'client_groups = ["default", "secp256r1"]\n[[chain]]\nroot = "P-256"\nleaf = "P-256"\n')
-    cells = {(c.client, tuple(c.client_groups or ())): c for c in tlsmatrix.run(path, pki_cache=pki_cache.root).cells}
+    text = ('name = "kube-kx"\napp = "kubernetes"\n[axes]\ntls = ["1.3"]\nservers = ["go"]\n'
+            'clients = ["kube-latest-rustls", "kubernetes-python"]\n'
+            'client_groups = ["default", "secp256r1"]\n[[chain]]\nroot = "P-256"\nleaf = "P-256"\n')
+    cells = {(c.client, tuple(c.client_groups or ())): c for c in run_text(tmp_path, text, pki_cache)}
     for client in ("kube-latest-rustls", "kubernetes-python"):
         c = cells[(client, ("secp256r1",))]
         assert c.outcome == "skipped" and "cannot restrict the key-exchange groups" in c.error, c
@@ -167,10 +165,8 @@ leaf = "P-256"
 
 @pytest.fixture(scope="module")
 def cli_server_cells(tmp_path_factory, pki_cache):
-    path = tmp_path_factory.mktemp("kx-cli") / "kx.toml"
-    path.write_text(CLI_SERVERS)
-    doc = tlsmatrix.run(path, pki_cache=pki_cache.root)
-    return {(c.server, tuple(c.server_groups or ()), c.tls, c.client): c for c in doc.cells}
+    return {(c.server, tuple(c.server_groups or ()), c.tls, c.client): c
+            for c in run_text(tmp_path_factory.mktemp("kx-cli"), CLI_SERVERS, pki_cache)}
 
 
 @pytest.mark.parametrize("server", ["gnutls", "nss"])
@@ -207,10 +203,9 @@ def test_the_key_shares_a_setting_marks_are_the_ones_in_the_client_hello():
 
 
 def test_a_column_that_cannot_send_the_marked_key_shares_is_skipped(tmp_path, pki_cache):
-    path = tmp_path / "ks.toml"
-    path.write_text('name = "ks"\n[axes]\ntls = ["1.3"]\nservers = ["go"]\nclients = ["openssl", "nss", "go", '
-                    '"wolfssl"]\nclient_groups = ["x25519:*secp384r1"]\n[[chain]]\nroot = "P-256"\nleaf = "P-256"\n')
-    cells = {c.client: c for c in tlsmatrix.run(path, pki_cache=pki_cache.root).cells}
+    text = ('name = "ks"\n[axes]\ntls = ["1.3"]\nservers = ["go"]\nclients = ["openssl", "nss", "go", '
+            '"wolfssl"]\nclient_groups = ["x25519:*secp384r1"]\n[[chain]]\nroot = "P-256"\nleaf = "P-256"\n')
+    cells = {c.client: c for c in run_text(tmp_path, text, pki_cache)}
     assert cells["wolfssl"].outcome == "ok" and cells["wolfssl"].negotiated["group"] == "secp384r1"
     assert cells["openssl"].outcome == "skipped", cells["openssl"]  # OpenSSL 3.0 knows no '*'
     assert cells["openssl"].error.startswith("unsupported group:") and "'X25519:*P-384'" in cells["openssl"].error

@@ -18,7 +18,7 @@ import tlsmatrix
 from tlsmatrix.stacks.clients.containers import CLIENT_IMAGES, VERSIONED, image_missing
 from tlsmatrix.stacks.engine import LABEL_PREFIX
 
-from .conftest import spec
+from .conftest import run_text, spec
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
 
@@ -161,10 +161,8 @@ leaf = "ML-DSA-65"
 @pytest.fixture(scope="module")
 def pq_server_cells(tmp_path_factory, pki_cache):
     _require_trixie()
-    path = tmp_path_factory.mktemp("pq-servers") / "pq-servers.toml"
-    path.write_text(PQ_SERVERS)
-    doc = tlsmatrix.run(path, backend="docker", pki_cache=pki_cache.root)
-    return {(c.chain.label.split(" ")[0], c.server, c.client): c for c in doc.cells}
+    cells = run_text(tmp_path_factory.mktemp("pq-servers"), PQ_SERVERS, pki_cache, backend="docker")
+    return {(c.chain.label.split(" ")[0], c.server, c.client): c for c in cells}
 
 
 @pytest.mark.parametrize("server", ["openssl@3.5", "go@1.24", "nss@3.110", "rustls-aws-lc-rs"])
@@ -216,13 +214,12 @@ def test_an_slh_dsa_ca_is_verified_by_openssl_3_5_alone(tmp_path, pki_cache):
     does the handshake. The chain is given (chain_file), as a chain from OpenSSL 3.5 would be."""
     _require_trixie()
     _slh_dsa_chain(tmp_path)
-    scenario = tmp_path / "slh-dsa.toml"
-    scenario.write_text('name = "slh-dsa"\n[axes]\ntls = ["1.3"]\nservers = ["go", "openssl"]\n'
-                        'clients = ["openssl@3.5", "node@20", "rustls-aws-lc-rs", "rustls-ring", "go", "java", '
-                        '"boringssl", "openssl", "go@1.24", "gnutls", "gnutls-cli", "nss"]\n'
-                        '[[chain]]\nname = "SLH-DSA CA, P-256 leaf"\nchain_file = "leaf.pem"\nca_file = "ca.pem"\n'
-                        'key_file = "leaf.key"\n')
-    cells = {(c.server, c.client): c for c in tlsmatrix.run(scenario, pki_cache=pki_cache.root).cells}
+    text = ('name = "slh-dsa"\n[axes]\ntls = ["1.3"]\nservers = ["go", "openssl"]\n'
+            'clients = ["openssl@3.5", "node@20", "rustls-aws-lc-rs", "rustls-ring", "go", "java", '
+            '"boringssl", "openssl", "go@1.24", "gnutls", "gnutls-cli", "nss"]\n'
+            '[[chain]]\nname = "SLH-DSA CA, P-256 leaf"\nchain_file = "leaf.pem"\nca_file = "ca.pem"\n'
+            'key_file = "leaf.key"\n')
+    cells = {(c.server, c.client): c for c in run_text(tmp_path, text, pki_cache)}
     measured = {"openssl@3.5": "ok", "node@20": "ok",
                 # webpki, JSSE, Go 1.19, BoringSSL name the algorithm they lack
                 "rustls-aws-lc-rs": "unsupported_algorithm", "rustls-ring": "unsupported_algorithm",
@@ -256,9 +253,7 @@ def test_a_client_told_its_key_shares_sends_those(tmp_path, pki_cache):
     (HelloRetryRequest), one for the hybrid does not. OpenSSL 3.0 refuses the mark in its own words;
     Go has no way to be told (skipped by the harness)."""
     _require_trixie()
-    path = tmp_path / "key-shares.toml"
-    path.write_text(KEY_SHARES)
-    cells = {(c.client_groups[0], c.client): c for c in tlsmatrix.run(path, pki_cache=pki_cache.root).cells}
+    cells = {(c.client_groups[0], c.client): c for c in run_text(tmp_path, KEY_SHARES, pki_cache)}
     for client in ("openssl@3.5", "openssl-cli@3.5", "curl@8.14", "node@20"):
         retried, direct = cells[("*x25519", client)], cells[("*X25519MLKEM768", client)]
         assert retried.outcome == direct.outcome == "ok", (retried, direct)

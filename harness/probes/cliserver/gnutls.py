@@ -9,6 +9,7 @@ first with ``gnutls-cli -l --priority`` (the same library, from the same package
 """
 from __future__ import annotations
 
+import functools
 import sys
 
 if __package__ in (None, ""):  # pragma: no cover - run as a file, not with -m
@@ -22,6 +23,18 @@ PRIORITIES = {
     "1.3": "NORMAL:-VERS-ALL:+VERS-TLS1.3",
     None: "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2",  # contract: null = 1.2 and 1.3
 }
+
+
+@functools.lru_cache(maxsize=None)
+def _priority_error(priority: str) -> str | None:
+    """Why this GnuTLS cannot use ``priority``, in its words (checked once per priority: the listeners of
+    a run share a few), or None."""
+    try:
+        check = run_tool([which("gnutls-cli") or "gnutls-cli", "-l", "--priority", priority])
+    except (OSError, ValueError) as exc:
+        return f"cannot check the priority {priority!r} with gnutls-cli: {exc}"
+    error = next((line for line in (check.stdout + check.stderr).splitlines() if "error" in line.lower()), None)
+    return f"unsupported group: {error} (priority {priority})" if error else None
 
 
 class GnuTLS(Stack):
@@ -63,13 +76,9 @@ class GnuTLS(Stack):
             priority = gnutls_priority(priority, groups)
         except ValueError as exc:
             raise ListenerError(str(exc)) from None
-        try:
-            check = run_tool([which("gnutls-cli") or "gnutls-cli", "-l", "--priority", priority])
-        except (OSError, ValueError) as exc:
-            raise ListenerError(f"cannot check the priority {priority!r} with gnutls-cli: {exc}") from None
-        error = next((line for line in (check.stdout + check.stderr).splitlines() if "error" in line.lower()), None)
+        error = _priority_error(priority)
         if error:
-            raise ListenerError(f"unsupported group: {error} (priority {priority})")
+            raise ListenerError(error)
         return priority
 
     def gave_up(self, output: list[str]) -> bool:
