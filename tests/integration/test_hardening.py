@@ -337,3 +337,54 @@ def test_no_artefact_holds_a_local_path_or_the_hostname(cli_env, tmp_path):
             assert not re.search(rf"(?<![\w.-]){re.escape(directory)}(?![\w.-])", text), (name, directory)
         if host and host != "localhost" and not name.endswith(".pem"):  # base64 may spell a short name
             assert not re.search(rf"\b{re.escape(host)}\b", text), (name, host)
+
+
+@pytest.mark.parametrize("client", ["openssl-cli", "curl", "gnutls-cli", "tstclnt"])
+def test_a_command_line_tool_dies_with_its_probe(client, pki_cache):
+    """kill -9 of a command-line column's probe in the middle of a handshake against a peer that never
+    answers: the tool it started (through ``setpriv --pdeathsig KILL``) goes too, at once."""
+    import socket
+
+    from tlsmatrix.model.core import CertSpec, ChainSpec, KeySpec
+
+    stack = CLIENTS[client]
+    require_stack(stack)
+    chain = pki_cache.chain(ChainSpec(CertSpec(KeySpec("P-256")), CertSpec(KeySpec("P-256"))))
+    with socket.socket() as silent:  # completes TCP handshakes, never says a word
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        job = {"id": "1", "host": "127.0.0.1", "port": silent.getsockname()[1], "servername": "localhost",
+               "ca_file": str(chain.ca_file), "tls_version": "1.3", "timeout_ms": 60000}
+        probe = subprocess.Popen(stack.argv(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+        try:
+            assert "hello" in probe.stdout.readline()
+            probe.stdin.write(json.dumps(job) + "\n")
+            probe.stdin.flush()
+            tools = _children_within(probe.pid, 20)
+            assert tools, f"{client}: no tool started"
+        finally:
+            probe.kill()
+            probe.wait(10)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() and _state(pid) != "Z"
+                                                  for pid in tools):
+            time.sleep(0.05)
+        assert [pid for pid in tools if Path(f"/proc/{pid}").exists() and _state(pid) != "Z"] == []
+
+
+def _children_within(pid: int, timeout: float) -> list[int]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        if kids:
+            time.sleep(0.3)  # past setpriv's exec: the tool itself
+            return [int(k) for k in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+        time.sleep(0.05)
+    return []
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "gone"

@@ -52,3 +52,24 @@ def test_for_run_covers_the_build_dir_home_and_the_run(tmp_path):
     r = Redactor.for_run(tmp_path / "out", tmp_path / "pki")
     line = json.dumps([f"{project_root()}/build/go/x", f"{Path.home()}/.x", f"{tmp_path}/out/k", f"{tmp_path}/pki/c"])
     assert r.text(line) == json.dumps(["<build>/go/x", "~/.x", "<run>/k", "<pki>/c"])
+
+
+def test_a_results_document_is_redacted_in_place_of_its_json_and_copies_only_what_changes(tmp_path):
+    """redacted() walks the typed document: the cell that names a local file is a new record, the others
+    are the same objects, and the text written (dumps) is that of the redacted document."""
+    import dataclasses
+
+    from tlsmatrix.model.document import ResultsDocument
+    from tlsmatrix.model.paths import project_root
+
+    doc = ResultsDocument.from_json(json.loads((project_root() / "tests" / "data" / "results-v1.json").read_text()))
+    leaky = dataclasses.replace(doc.cells[0], error=f"cannot read {tmp_path}/pki/ca.pem",
+                                extra={f"{tmp_path}/key": [f"{tmp_path}/x"]})
+    doc = doc.with_cells([leaky, *doc.cells[1:]])
+    before = doc.dumps()  # computed once per document: the redacted one must not inherit it
+    red = doc.redacted(Redactor([(tmp_path, "<tmp>")]))
+    assert red.cells[0].error == "cannot read <tmp>/pki/ca.pem" and red.cells[0].extra == {"<tmp>/key": ["<tmp>/x"]}
+    assert all(a is b for a, b in zip(red.cells[1:], doc.cells[1:])) and red.chains is doc.chains
+    assert str(tmp_path) in before and str(tmp_path) not in red.dumps()
+    assert red.to_json() == Redactor([(tmp_path, "<tmp>")]).document(doc.to_json())  # as through JSON
+    assert doc.redacted(Redactor([("/nowhere/at/all", "<x>")])) is doc

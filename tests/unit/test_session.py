@@ -98,3 +98,21 @@ def test_endpoints_refuse_non_loopback_addresses(pki_cache):
     stack = Stack("x", "openssl", "x", argv=lambda: ["true"], missing=lambda: None)
     with pytest.raises(EndpointError, match="loopback only"):
         ProcessEndpoint(stack, [], host="0.0.0.0")
+
+
+def test_an_answer_line_is_handed_over_while_the_probe_keeps_its_stdout_open():
+    """The pipes are buffered (an unbuffered pipe's readline is one read(2) per byte): the reader must
+    still return each line as it comes, not wait for a full buffer or the probe's exit."""
+    import io
+
+    from tlsmatrix.running.jsonproc import JsonLineProcess
+
+    code = "import sys, time\nsys.stdout.write('{\"a\": 1}\\n'); sys.stdout.flush(); time.sleep(60)"
+    proc = JsonLineProcess([sys.executable, "-c", code])
+    try:
+        assert isinstance(proc.proc.stdout, io.BufferedReader)
+        started = time.monotonic()
+        assert proc.receive(10) == {"a": 1}
+        assert time.monotonic() - started < 5
+    finally:
+        proc.kill()

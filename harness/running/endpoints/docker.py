@@ -33,7 +33,7 @@ from ..jsonproc import JsonLineProcess, ProcessError
 from ...model.core import ServerConfig, StackInfo
 from ...model.owner import Owner, container_is_stale
 from ..watchdog import Watchdog
-from .base import LOOPBACK, EndpointError, Listener, ListenerSpec, Started, wait_ready
+from .base import LOOPBACK, EndpointError, Listener, ListenerSpec, Started, wait_all_ready
 
 READY_TIMEOUT = 60.0
 CONTAINER_PORT_BASE = 20000
@@ -128,12 +128,10 @@ class DockerEndpoint(Started):
         self._run_container(image, self._config(ports), ports)
         self._read_listeners()
         self._publish(ports)
-        for listener in self.listeners.values():
-            if listener.port is not None:
-                try:
-                    wait_ready(listener, self.ready_timeout)
-                except EndpointError as exc:
-                    raise EndpointError(self._describe(str(exc))) from None
+        errors = wait_all_ready(list(self.listeners.values()), self.ready_timeout)
+        for lid in self.listeners:  # the first in the configuration's order
+            if lid in errors:
+                raise EndpointError(self._describe(str(errors[lid]))) from None
 
     def _config(self, ports: dict[str, int]) -> bytes:
         """The server contract's configuration (its file paths as the container sees them)."""

@@ -8,7 +8,7 @@ from ..jsonproc import JsonLineProcess, ProcessError
 from ...model.core import ServerConfig, StackInfo
 from ...stacks import Stack
 from ...model.paths import PACKAGE_DIR
-from .base import LOOPBACK, EndpointError, Listener, ListenerSpec, Started, wait_ready
+from .base import LOOPBACK, EndpointError, Listener, ListenerSpec, Started, wait_all_ready
 
 READY_TIMEOUT = 30.0
 
@@ -63,12 +63,9 @@ class ProcessEndpoint(Started):
         for listener in self.listeners.values():
             if listener.port is None and listener.error is None:
                 listener.error = "the server did not report this listener"
-            if listener.port is not None:
-                try:
-                    wait_ready(listener, self.ready_timeout)
-                except EndpointError as exc:
-                    listener.error = str(exc)
-                    listener.port = None
+        for lid, exc in wait_all_ready(list(self.listeners.values()), self.ready_timeout).items():
+            self.listeners[lid].error = str(exc)
+            self.listeners[lid].port = None
 
     def close(self) -> None:
         """Stop the server program (its listeners go with it); safe to call twice, or before start()."""
