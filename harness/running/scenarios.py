@@ -105,18 +105,19 @@ class Rule:
     outcomes: frozenset[Outcome]
     why: str | None
 
-    def matches(self, chain: ChainSpec, server: str, tls: str | None, client: str,
-                kx: tuple[Groups, Groups] = (None, None)) -> bool:
-        facts = {**chain_facts(chain), "client": {client}, "server": {server}, "tls": {tls or "any"},
-                 "server_groups": {groups_label(kx[0])}, "client_groups": {groups_label(kx[1])}}
-        return self.matches_facts(facts)
-
     def matches_facts(self, facts: dict[str, set[str]]) -> bool:
         """Whether every matcher whose key is in ``facts`` matches (keys not in ``facts`` are not judged)."""
         for key, patterns in self.match.items():
             if key in facts and not any(fnmatch.fnmatchcase(v, p) for v in facts[key] for p in patterns):
                 return False
         return True
+
+
+def cell_facts(chain: ChainSpec, server: str, tls: str | None, client: str,
+               kx: tuple[Groups, Groups] = (None, None)) -> dict[str, set[str]]:
+    """What every matcher of ``[[expect]]`` compares with, for one cell."""
+    return {**chain_facts(chain), "client": {client}, "server": {server}, "tls": {tls or "any"},
+            "server_groups": {groups_label(kx[0])}, "client_groups": {groups_label(kx[1])}}
 
 
 @functools.lru_cache(maxsize=4096)
@@ -167,9 +168,10 @@ class Scenario:
 
     def expectation(self, chain: ChainSpec, server: str, tls: str | None, client: str,
                     kx: tuple[Groups, Groups] = (None, None)) -> Expectation | None:
+        facts = cell_facts(chain, server, tls, client, kx)  # once per cell, not once per rule
         found: Expectation | None = None
         for rule in self.rules:
-            if rule.matches(chain, server, tls, client, kx):
+            if rule.matches_facts(facts):
                 found = Expectation(rule.outcomes, rule.why)
         return found
 
