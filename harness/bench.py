@@ -16,6 +16,7 @@ import fnmatch
 import json
 import os
 import platform
+import resource
 import signal
 import statistics
 import subprocess
@@ -125,19 +126,39 @@ def curves_wall_time(runs: int, backends: tuple[str, ...] = ("process",)) -> lis
         argv = [sys.executable, "-m", "tlsmatrix", "matrix", str(project_root() / "scenarios" / "curves.toml"), "-q",
                 "--output", str(out_dir), "--format", "json", "--backend", backend]
         subprocess.run(argv, cwd=project_root(), capture_output=True)  # warm-up: builds the certificate cache
-        walls, cells, codes = [], 0, []
+        walls, cells, codes, cpu = [], 0, [], {}
         for _ in range(runs):
-            started = time.perf_counter()
+            started, before = time.perf_counter(), _children_cpu()
             proc = subprocess.run(argv, cwd=project_root(), capture_output=True, text=True)
             walls.append(round(time.perf_counter() - started, 2))
             data = json.loads(proc.stdout) if proc.stdout.strip() else {}
             cells = len(data.get("results", [])) or cells
             codes.append(proc.returncode)
+            cpu = cpu_shares(data, _children_cpu() - before) or cpu
         wall = statistics.median(walls)
         entries.append({"backend": backend, "wall_s": wall, "cells": cells,
                         "cells_per_s": round(cells / wall, 1) if cells else None, "runs_s": walls,
-                        "exit_codes": codes})
+                        "exit_codes": codes, "cpu_s": cpu})
     return entries
+
+
+def cpu_shares(data: dict, total: float) -> dict[str, float]:
+    """Where the CPU of one run (``total``: the command and everything it started) went, from its results
+    document: the harness during the run, each server program and client probe (with the tools it
+    started), and the rest (the interpreter's start, loading scenarios, writing the reports), largest first."""
+    shares = {"harness (the run)": data.get("run", {}).get("cpu_s")}
+    for kind in ("servers", "clients"):
+        shares.update({f"{kind[:-1]} {name}": entry.get("cpu_s") for name, entry in data.get(kind, {}).items()})
+    known = {k: v for k, v in shares.items() if v is not None}
+    if not known:
+        return {}
+    known["harness (start, reports) and the rest"] = round(max(total - sum(known.values()), 0.0), 2)
+    return dict(sorted(known.items(), key=lambda kv: -kv[1]))
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def docker_start_costs(listeners: int) -> list[dict]:
@@ -249,6 +270,11 @@ def print_tables(doc: dict, layouts: list[dict]) -> None:
     print(tabulate([[c["backend"], f"{c['wall_s']:.2f}s", " ".join(f"{w:.2f}" for w in c["runs_s"]), c["cells"],
                      c["cells_per_s"], " ".join(map(str, c["exit_codes"]))] for c in doc["curves"]],
                    headers=["backend", "wall (median)", "runs (s)", "cells", "cells/s", "exit"], disable_numparse=True))
+    for c in doc["curves"]:
+        if c.get("cpu_s"):
+            print(f"\n# where the CPU of one {c['backend']} run went: {sum(c['cpu_s'].values()):.1f} CPU-s "
+                  f"on {os.cpu_count()} cores (results.json: run.cpu_s, each stack's cpu_s)\n")
+            print(tabulate(list(c["cpu_s"].items()), headers=["process", "CPU-s"], disable_numparse=True))
     if doc["cold_setup_s"] is not None:
         print(f"\ncold setup (clone → first `make matrix` done): {doc['cold_setup_s']:.0f}s")
 

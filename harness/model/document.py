@@ -45,6 +45,10 @@ class StackEntry(JsonModel):
     listener_errors: int | None = attr(None, omit=True, schema={"minimum": 0})
     image: str | None = attr(None, omit=True)
     image_id: str | None = attr(None, omit=True)
+    cpu_s: float | None = attr(None, omit=True, schema={"minimum": 0},
+                               doc="CPU seconds its program used in this run, with the programs it started "
+                                   "(a command-line tool per handshake); absent where it cannot be measured "
+                                   "(containers, platforms without /proc)")
 
     def describe(self) -> str:
         """``rustls 0.23.46 (ring)``, or ``not available: <why>``."""
@@ -222,6 +226,10 @@ class RunInfo(JsonModel):
     certificates_generated: int | None = attr(None, schema={"type": "integer", "minimum": 0})
     machine: Machine | None = attr(None, schema={"type": "object"})
     merged_from: list[str] | None = attr(None, omit=True, doc="the shard documents `tlsmatrix merge` joined")
+    cpu_s: float | None = attr(None, omit=True, schema={"minimum": 0},
+                               doc="CPU seconds of the tlsmatrix process itself from the start of the run to "
+                                   "its document (readiness handshakes, driving the probes, classifying); the "
+                                   "stacks' own are in clients/servers")
     extra: dict[str, Any] = attr(default_factory=dict)
 
 

@@ -136,9 +136,11 @@ class ClientDriver:
                 if self._aborted.is_set():
                     return
                 record(name, key, self.handshake(session, client, job, info))
-            self.entries[name] = StackEntry(available=True, info=info, restarts=session.restarts)
         finally:
             session.close()
+        # a container's probe is the docker client here: its CPU would say nothing about the stack
+        self.entries[name] = StackEntry(available=True, info=info, restarts=session.restarts,
+                                        cpu_s=None if client.container else session.cpu_s)
 
     def handshake(self, session: ProbeSession, client: Stack, job: Job, info: StackInfo) -> Handshake:
         client_cert = job.client_cert_file is not None

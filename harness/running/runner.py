@@ -93,13 +93,14 @@ class RunReport:
 def build_document(results: list[Result], *, clients: dict[str, StackEntry], servers: dict[str, StackEntry],
                    chains: dict[str, ChainInfo], scenarios: list[ScenarioInfo], started: str, duration_s: float,
                    certificates_generated: int, backend: str = "process", timeout_ms: int = DEFAULT_TIMEOUT_MS,
-                   shard: str | None = None) -> ResultsDocument:
+                   shard: str | None = None, cpu_s: float | None = None) -> ResultsDocument:
     """The results document of a run; every scenario of a cell is listed (by name at least)."""
     commit, dirty = _git_state()
     listed = {s.name for s in scenarios}
     missing = [ScenarioInfo(name=n) for n in dict.fromkeys(r.cell.scenario for r in results) if n not in listed]
     run = RunInfo(started=started, duration_s=round(duration_s, 3), backend=backend, timeout_ms=timeout_ms,
                   git_commit=commit, git_dirty=dirty, shard=shard, certificates_generated=certificates_generated,
+                  cpu_s=round(cpu_s, 2) if cpu_s is not None else None,
                   # no hostname: results are attached to public bug reports
                   machine=Machine(platform=platform.platform(), python=platform.python_version(), cpus=os.cpu_count()))
     return ResultsDocument(schema_version=SCHEMA_VERSION, tool=Tool(version=__version__), run=run,
@@ -321,7 +322,7 @@ def run_cells(cells: list[Cell], cache: CertificateCache, options: RunOptions | 
         cells = [dataclasses.replace(c, index=i) for i, c in enumerate(cells)]
     infos = [ScenarioInfo.of(s) for s in scenarios or []]  # the files as they were when the run started
     started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    t0 = time.monotonic()
+    t0, cpu0 = time.monotonic(), time.process_time()
     generated_before = cache.generated
     run = _Run(cells, options)
     # 1. certificates (cached by spec); 2. endpoints: one process per server stack, one listener per
@@ -334,11 +335,20 @@ def run_cells(cells: list[Cell], cache: CertificateCache, options: RunOptions | 
     diagnoses = _diagnose_chains(chain_files, cells[0].servername if cells else None)
     results = _ordered(cells, run.results, diagnoses)
     document = build_document(
-        results, clients=run.clients_info(), servers=running.info, chains=_chains_info(chain_files, diagnoses, cache),
-        scenarios=infos, started=started, duration_s=time.monotonic() - t0,
-        certificates_generated=cache.generated - generated_before, backend=options.backend,
-        timeout_ms=options.timeout_ms, shard=options.shard)
+        results, clients=run.clients_info(), servers=_with_cpu(running), scenarios=infos, started=started,
+        chains=_chains_info(chain_files, diagnoses, cache), duration_s=time.monotonic() - t0,
+        cpu_s=time.process_time() - cpu0, certificates_generated=cache.generated - generated_before,
+        backend=options.backend, timeout_ms=options.timeout_ms, shard=options.shard)
     return RunReport(results, document)
+
+
+def _with_cpu(running: Endpoints) -> dict[str, StackEntry]:
+    """The servers' entries with the CPU their programs used (known once they have stopped)."""
+    entries = dict(running.info)
+    for name, endpoint in running.endpoints.items():
+        if getattr(endpoint, "cpu_s", None) is not None and name in entries:
+            entries[name] = dataclasses.replace(entries[name], cpu_s=round(endpoint.cpu_s, 2))
+    return entries
 
 
 def _check_backend(options: RunOptions) -> None:

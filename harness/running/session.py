@@ -22,6 +22,8 @@ class ProbeSession:
         self.proc: JsonLineProcess | None = None
         self.info: StackInfo | None = None
         self.restarts = 0
+        #: CPU seconds of the probes this session ran (and the tools they started); None: not measurable
+        self.cpu_s: float | None = None
         #: once closed (or killed by an interrupted caller) the session starts no probe again, even
         #: when a thread still drives it: nothing outlives the run that owned it
         self.closed = False
@@ -85,8 +87,14 @@ class ProbeSession:
         with self._lock:
             proc, self.proc = self.proc, None
         if proc is not None:
+            self._count_cpu(proc)
             proc.kill()
             self.restarts += 1
+
+    def _count_cpu(self, proc: JsonLineProcess) -> None:
+        used = proc.cpu_seconds()  # read before it stops: afterwards /proc no longer has it
+        if used is not None:
+            self.cpu_s = round((self.cpu_s or 0.0) + used, 2)
 
     def close(self) -> None:
         """Stop the probe (closing its stdin, the contract's "stop"); the session starts none again."""
@@ -94,6 +102,7 @@ class ProbeSession:
             self.closed = True
             proc, self.proc = self.proc, None
         if proc is not None:
+            self._count_cpu(proc)
             proc.close()
 
     def kill(self) -> None:

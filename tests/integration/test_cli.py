@@ -72,6 +72,9 @@ def test_matrix_exit_codes_and_outputs(cli_env, tmp_path):
     data = json.loads((out / "results.json").read_text())
     assert [c["outcome"] for c in data["results"]] == ["ok"]
     assert data["clients"]["openssl"]["version"]
+    # what each part of the run cost (Linux: /proc): the probe, the server program, the harness itself
+    assert data["clients"]["openssl"]["cpu_s"] > 0 and data["servers"]["openssl"]["cpu_s"] > 0
+    assert data["run"]["cpu_s"] > 0
     assert "| P-521 → P-256" in (out / "matrix.md").read_text()
 
     wrong = tmp_path / "wrong.toml"

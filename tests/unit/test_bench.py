@@ -49,3 +49,12 @@ def test_client_selection_takes_names_and_patterns():
     rustls = bench.selected_clients("rustls-*")
     assert rustls and all(n.startswith("rustls-") for n in rustls)
     assert not any(CLIENTS[n].needs_app for n in bench.selected_clients("*"))
+
+
+def test_cpu_shares_name_each_process_and_the_rest_largest_first():
+    data = {"run": {"cpu_s": 1.5}, "servers": {"go": {"cpu_s": 5.0}, "gnutls": {"available": False}},
+            "clients": {"curl": {"cpu_s": 3.0}, "java": {"cpu_s": 2.0}}}
+    assert bench.cpu_shares(data, total=12.0) == {
+        "server go": 5.0, "client curl": 3.0, "client java": 2.0, "harness (the run)": 1.5,
+        "harness (start, reports) and the rest": 0.5}
+    assert bench.cpu_shares({"run": {}}, total=3.0) == {}  # a document without figures: nothing to say

@@ -116,3 +116,19 @@ def test_an_answer_line_is_handed_over_while_the_probe_keeps_its_stdout_open():
         assert time.monotonic() - started < 5
     finally:
         proc.kill()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc")
+def test_a_session_counts_the_cpu_of_its_probes_and_of_the_tools_they_ran():
+    """results.json's cpu_s of a client: its probe's CPU with the programs it waited for (a command-line
+    tool per handshake), summed over the probes a session ran (a restart after a hang starts another)."""
+    burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass"
+    code = HANGS_ON_SECOND.replace("    n += 1\n", f"    n += 1\n    import subprocess\n"
+                                   f"    subprocess.run([sys.executable, '-c', {burn!r}])\n")
+    session = ProbeSession(fake(code), grace=0.5)
+    assert session.run(job(1)).ok
+    assert not session.run(job(2)).ok  # the second job hangs: the session kills that probe (a restart)
+    assert session.run(job(3)).ok  # a new probe
+    session.close()
+    assert session.restarts == 1
+    assert session.cpu_s is not None and session.cpu_s >= 0.8  # three tools of 0.3 s, in two probes

@@ -26,6 +26,7 @@ class ProcessEndpoint(Started):
         self.ready_timeout = ready_timeout
         self.listeners: dict[str, Listener] = {s.id: Listener(s, host=host) for s in specs}
         self.info: StackInfo | None = None
+        self.cpu_s: float | None = None  # CPU seconds of the server program, once it has stopped
         self.proc: JsonLineProcess | None = None
         self.closed = False  # a closed endpoint starts nothing (start() may run in another thread)
         self._lock = threading.Lock()
@@ -73,4 +74,5 @@ class ProcessEndpoint(Started):
             self.closed = True
             proc, self.proc = self.proc, None
         if proc is not None:
+            self.cpu_s = proc.cpu_seconds()  # the run's report says what each server cost
             proc.close()
