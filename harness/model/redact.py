@@ -70,7 +70,8 @@ class Redactor:
 
 @functools.cache
 def _field_names(cls: type) -> tuple[str, ...]:
-    return tuple(f.name for f in dataclasses.fields(cls))
+    """The fields ``dataclasses.replace`` can set (a field without ``init`` is computed, not given)."""
+    return tuple(f.name for f in dataclasses.fields(cls) if f.init)
 
 
 def _forms(directory: str | Path | None) -> list[str]:

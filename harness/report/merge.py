@@ -57,14 +57,25 @@ def merge(docs: list[ResultsDocument], sources: list[str]) -> ResultsDocument:
         first.run, started=min(starts) if starts else first.run.started,
         duration_s=round(max(d.run.duration_s or 0 for d in docs), 3),
         certificates_generated=sum(d.run.certificates_generated or 0 for d in docs), shard=None,
-        merged_from=list(sources))
+        merged_from=list(sources), cpu_s=_cpu_total(d.run.cpu_s for d in docs))
     scenarios: dict[str, ScenarioInfo] = {}
     for doc in docs:
         for s in doc.scenarios:
             scenarios.setdefault(s.name, s)
-    return dataclasses.replace(first, run=run, clients=_union(d.clients for d in docs),
-                               servers=_union(d.servers for d in docs), chains=_union(d.chains for d in docs),
+    return dataclasses.replace(first, run=run, clients=_stacks([d.clients for d in docs]),
+                               servers=_stacks([d.servers for d in docs]), chains=_union(d.chains for d in docs),
                                cells=cells, scenarios=list(scenarios.values()))
+
+
+def _stacks(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """The stacks of every shard (``_union``), each with the CPU it used in all of them together."""
+    return {name: dataclasses.replace(entry, cpu_s=_cpu_total(p[name].cpu_s for p in parts if name in p))
+            for name, entry in _union(parts).items()}
+
+
+def _cpu_total(values: Iterable[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return round(sum(known), 2) if known else None
 
 
 def _union(parts: Iterable[dict[str, Any]]) -> dict[str, Any]:

@@ -57,6 +57,20 @@ def test_shards_partition_and_merge_restores_order():
     assert merged.to_json()["run"]["merged_from"] == ["c", "b", "a"]
 
 
+def test_merged_shards_add_up_their_cpu():
+    """run.cpu_s and each stack's cpu_s of a merged document: what every shard used, together."""
+    shards = []
+    for k, (harness, go) in enumerate(((1.5, 2.0), (0.5, None))):
+        d = doc([record(k, f"c{k}", "ok")])
+        d["run"]["cpu_s"] = harness
+        d["clients"] = {"openssl": {"available": True, "stack": "OpenSSL", "version": "3.0", "cpu_s": 1.25 * (k + 1)}}
+        d["servers"] = {"go": {"available": True, "stack": "go", "version": "1.19", **({"cpu_s": go} if go else {})}}
+        shards.append(ResultsDocument.from_json(d))
+    merged = merge(shards, ["a", "b"])
+    assert merged.run.cpu_s == 2.0
+    assert merged.clients["openssl"].cpu_s == 3.75 and merged.servers["go"].cpu_s == 2.0
+
+
 def test_committed_baselines_cover_exactly_their_scenarios_cells():
     """A scenario edited without re-blessing its baseline (tlsmatrix regress --update-baseline) fails here."""
     import json
