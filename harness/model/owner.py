@@ -45,18 +45,32 @@ def pid_namespace() -> str:
         return ""
 
 
+def _stat_fields(pid: int) -> list[str]:
+    """/proc/PID/stat from field 3 (the state) on; OSError when it cannot be read."""
+    # the command name (field 2) may hold spaces and parentheses: split after its last ')'
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def start_ticks(pid: int) -> str | None:
     """When ``pid`` started (clock ticks since boot, /proc/PID/stat field 22); None: no such
     process, or a zombie (it has exited; only its parent has not collected it); "?": not ours to read."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        fields = _stat_fields(pid)
     except FileNotFoundError:
         return None
     except OSError:
         return "?"
-    # the command name (field 2) may hold spaces and parentheses: split after its last ')'
-    fields = stat.rsplit(")", 1)[1].split()
     return None if fields[0] in ("Z", "X") else fields[19]
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """CPU seconds ``pid`` has used so far, with the children it waited for (fields 14-17: utime, stime,
+    cutime, cstime); None where /proc cannot say (another platform, the process gone)."""
+    try:
+        fields = _stat_fields(pid)
+    except (OSError, IndexError):
+        return None
+    return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True)

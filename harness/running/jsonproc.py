@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import collections
 import json
-import os
 import queue
 import subprocess
 import threading
@@ -11,9 +10,9 @@ import time
 from typing import Any
 
 from ..model.errors import TlsmatrixError
+from ..model.owner import cpu_seconds
 
 _EOF = object()
-_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 #: every live child, so a signal handler or atexit can stop them all
 _LIVE: set["JsonLineProcess"] = set()
@@ -85,13 +84,8 @@ class JsonLineProcess:
 
     def cpu_seconds(self) -> float | None:
         """CPU seconds the child used so far, with the children it waited for (the command-line tool a
-        probe runs per handshake): /proc/PID/stat on Linux, None elsewhere or once it is gone."""
-        try:
-            with open(f"/proc/{self.proc.pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            return None
-        return sum(int(v) for v in fields[11:15]) / _CLOCK_TICKS  # utime, stime, cutime, cstime
+        probe runs per handshake); None where that cannot be read."""
+        return cpu_seconds(self.proc.pid)
 
     @property
     def stderr_tail(self) -> str:

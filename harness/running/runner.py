@@ -346,7 +346,7 @@ def _with_cpu(running: Endpoints) -> dict[str, StackEntry]:
     """The servers' entries with the CPU their programs used (known once they have stopped)."""
     entries = dict(running.info)
     for name, endpoint in running.endpoints.items():
-        if getattr(endpoint, "cpu_s", None) is not None and name in entries:
+        if endpoint.cpu_s is not None and name in entries:
             entries[name] = dataclasses.replace(entries[name], cpu_s=round(endpoint.cpu_s, 2))
     return entries
 

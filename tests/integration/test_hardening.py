@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from tlsmatrix.stacks.clients import CLIENTS
-from tlsmatrix.model.owner import owner_of
+from tlsmatrix.model.owner import owner_of, start_ticks
 from tlsmatrix.stacks.servers import SERVERS
 
 from ..conftest import require_stack
@@ -361,15 +361,14 @@ def test_a_command_line_tool_dies_with_its_probe(client, pki_cache):
             probe.stdin.write(json.dumps(job) + "\n")
             probe.stdin.flush()
             tools = _children_within(probe.pid, 20)
-            assert tools, f"{client}: no tool started"
+            assert tools and all(start_ticks(pid) for pid in tools), f"{client}: no tool waiting on the peer"
         finally:
             probe.kill()
             probe.wait(10)
         deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() and _state(pid) != "Z"
-                                                  for pid in tools):
+        while time.monotonic() < deadline and any(start_ticks(pid) for pid in tools):  # None: gone or a zombie
             time.sleep(0.05)
-        assert [pid for pid in tools if Path(f"/proc/{pid}").exists() and _state(pid) != "Z"] == []
+        assert [pid for pid in tools if start_ticks(pid)] == []
 
 
 def _children_within(pid: int, timeout: float) -> list[int]:
@@ -382,9 +381,3 @@ def _children_within(pid: int, timeout: float) -> list[int]:
         time.sleep(0.05)
     return []
 
-
-def _state(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return "gone"

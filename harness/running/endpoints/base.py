@@ -88,6 +88,7 @@ class Endpoint(Protocol):
     stack_name: str
     info: StackInfo | None
     listeners: dict[str, Listener]
+    cpu_s: float | None  # CPU seconds of its program once stopped; None where not measured (containers)
 
     def start(self) -> None: ...
 

@@ -94,6 +94,7 @@ class DockerEndpoint(Started):
         self.ready_timeout = ready_timeout
         self.listeners: dict[str, Listener] = {s.id: Listener(s, host=LOOPBACK) for s in specs}
         self.info: StackInfo | None = None
+        self.cpu_s: float | None = None  # a container's CPU is not measured (the Endpoint protocol asks)
         self.container = None
         self.image_tag: str | None = None
         self.image_id: str | None = None
